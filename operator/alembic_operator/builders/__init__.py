@@ -1,0 +1,1 @@
+"""Pure builders, one per Kubernetes object: they return dicts and never call the API."""
