@@ -124,3 +124,24 @@ class WaitTimeout(StepError):
 
     exit_code = 50
     reason = "WaitTimeout"
+
+
+class RunFailed(StepError):
+    """The MigrationRun followed by ``run`` ended in a phase other than Succeeded (raised by run)."""
+
+    exit_code = 60
+    reason = "RunFailed"
+
+
+class RunHeld(StepError):
+    """The MigrationRun waits for a person (RollbackHeld) (raised by run)."""
+
+    exit_code = 61
+    reason = "RunHeld"
+
+
+class RunTimeout(StepError):
+    """The MigrationRun did not finish within ``--timeout-seconds`` (raised by run)."""
+
+    exit_code = 62
+    reason = "RunTimeout"

@@ -1,0 +1,49 @@
+# alembic-operator — every set-up step is a target; `make demo` and `make test`
+# do all set-up on a fresh machine with Python 3.11+ and Go (see README).
+SHELL := bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: setup tools test test-unit faults demo crds crds-check lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -e '.[test]'
+	touch $@
+
+## setup: the Python environment and the Debian packages the test bed needs
+setup: $(VENV)/.installed
+	bash .ci/system-deps.sh
+
+## tools: build etcd, kube-apiserver, kube-controller-manager, kubectl, helm, versitygw (cached)
+tools:
+	bash tools/build.sh
+
+## crds: regenerate crds/ from the model (the model is the source of truth)
+crds: $(VENV)/.installed
+	$(PY) -m alembic_operator.crd
+
+crds-check: $(VENV)/.installed
+	$(PY) -m alembic_operator.crd --check
+
+## test: everything CI runs — unit, test bed, steps, operator end to end, faults
+test: setup tools
+	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+
+## test-unit: the fast, server-free tests only
+test-unit: $(VENV)/.installed
+	$(VENV)/bin/pytest -q tests/unit tests/reconciling tests/building tests/model $(PYTEST_ARGS)
+
+## demo: the whole flow on the local test bed
+demo: setup tools
+	$(PY) -m testbed.demo
+
+## bench: benchmarks against the plain tools (not part of `make test`)
+bench: setup tools
+	$(PY) -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache build dist

@@ -1,0 +1,1 @@
+"""taskapp: the example application whose schema alembic-operator's tests, demo and benchmarks migrate."""

@@ -1,0 +1,145 @@
+"""The operator's only door to the Kubernetes API (official client, synchronous).
+
+Kopf handlers call these from worker threads. Every call here is one the
+operator's RBAC grants (see charts/alembic-operator/templates/rbac.yaml): runs
+and their status, Jobs, Pods (read), Events. There is deliberately no function
+that reads a Secret (safety rule 1).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from alembic_operator import constants
+
+log = logging.getLogger(__name__)
+
+
+@functools.cache
+def api_client() -> client.ApiClient:
+    """An ApiClient from the in-cluster service account, else from KUBECONFIG."""
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+    return client.ApiClient()
+
+
+def _batch() -> client.BatchV1Api:
+    return client.BatchV1Api(api_client())
+
+
+def _core() -> client.CoreV1Api:
+    return client.CoreV1Api(api_client())
+
+
+def _custom() -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(api_client())
+
+
+def _plain(obj: Any) -> Any:
+    return api_client().sanitize_for_serialization(obj)
+
+
+def list_run_jobs(*, namespace: str, run_name: str) -> list[dict[str, Any]]:
+    """Jobs labelled as belonging to the run, as plain dicts."""
+    jobs = _batch().list_namespaced_job(namespace, label_selector=f"{constants.LABEL_RUN}={run_name}")
+    return [_plain(job) for job in jobs.items]
+
+
+def list_run_pods(*, namespace: str, run_name: str) -> list[dict[str, Any]]:
+    """Pods of the run's Jobs (the pod template carries the run label), as plain dicts."""
+    pods = _core().list_namespaced_pod(namespace, label_selector=f"{constants.LABEL_RUN}={run_name}")
+    return [_plain(pod) for pod in pods.items]
+
+
+def create_job(*, namespace: str, manifest: dict[str, Any]) -> bool:
+    """Create a Job; ``False`` when it already exists (names are deterministic, so that is a resume)."""
+    try:
+        _batch().create_namespaced_job(namespace, manifest)
+    except ApiException as exc:
+        if exc.status == 409:
+            return False
+        raise
+    return True
+
+
+def delete_job(*, namespace: str, name: str) -> None:
+    """Delete a Job and its Pods (foreground); a Job already gone is fine."""
+    try:
+        _batch().delete_namespaced_job(name, namespace, propagation_policy="Background")
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+
+
+def get_run(*, namespace: str, name: str) -> dict[str, Any] | None:
+    """The MigrationRun as a dict, or ``None`` when it is gone."""
+    try:
+        return _custom().get_namespaced_custom_object(constants.GROUP, constants.VERSION, namespace,
+                                                      constants.PLURAL, name)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def patch_run_status(*, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any] | None:
+    """Merge-patch the status subresource; ``None`` when the run is gone."""
+    try:
+        return _custom().patch_namespaced_custom_object_status(
+            constants.GROUP, constants.VERSION, namespace, constants.PLURAL, name, {"status": status})
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def patch_run_metadata(*, namespace: str, name: str, metadata: dict[str, Any]) -> None:
+    """Merge-patch metadata (finalizers); a run already gone is fine."""
+    try:
+        _custom().patch_namespaced_custom_object(constants.GROUP, constants.VERSION, namespace,
+                                                 constants.PLURAL, name, {"metadata": metadata})
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+
+
+def list_runs(*, namespace: str | None = None) -> list[dict[str, Any]]:
+    """All MigrationRuns (in one namespace, or cluster-wide)."""
+    api = _custom()
+    if namespace:
+        result = api.list_namespaced_custom_object(constants.GROUP, constants.VERSION, namespace, constants.PLURAL)
+    else:
+        result = api.list_cluster_custom_object(constants.GROUP, constants.VERSION, constants.PLURAL)
+    return list(result.get("items", []))
+
+
+def create_run(*, namespace: str, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Create a MigrationRun; on 409 return the existing one (re-running a hook is a no-op)."""
+    try:
+        return _custom().create_namespaced_custom_object(constants.GROUP, constants.VERSION, namespace,
+                                                         constants.PLURAL, manifest)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+    existing = get_run(namespace=namespace, name=manifest["metadata"]["name"])
+    assert existing is not None
+    return existing
+
+
+def scale(*, namespace: str, kind: str, name: str, replicas: int) -> int:
+    """Set replicas through the scale subresource; return the replicas it had before."""
+    apps = client.AppsV1Api(api_client())
+    read, patch = {
+        "Deployment": (apps.read_namespaced_deployment_scale, apps.patch_namespaced_deployment_scale),
+        "StatefulSet": (apps.read_namespaced_stateful_set_scale, apps.patch_namespaced_stateful_set_scale),
+    }[kind]
+    before = int(read(name, namespace).spec.replicas or 0)
+    patch(name, namespace, {"spec": {"replicas": replicas}})
+    return before
