@@ -9,7 +9,7 @@ other's data.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -26,7 +26,7 @@ class Database:
     """A fresh database for one test: its name, a superuser URL (with password), and its server."""
 
     name: str
-    url: str
+    url: str = field(repr=False)  # carries the superuser password: keep it out of pytest reports
     server: PostgresServer
 
     def url_for(self, user: str | None = None, password: str | None = None, driver: str = "postgresql") -> str:

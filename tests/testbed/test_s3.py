@@ -63,17 +63,28 @@ def test_aborted_multipart_upload_leaves_nothing(s3: S3Server, bucket: str) -> N
     assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
 
 
-@pytest.mark.parametrize("which", ["secret", "access_key"])
-def test_wrong_credentials_are_refused(s3: S3Server, bucket: str, which: str) -> None:
-    """A bad secret or an unknown key gets a 403, and a refused write stores nothing."""
-    bad = s3.client(secret_key="not-the-secret") if which == "secret" else s3.client(access_key="AKUNKNOWN")
+def _refused_put(client: object, bucket: str) -> ClientError:
     with pytest.raises(ClientError) as err:
-        bad.put_object(Bucket=bucket, Key="intruder", Body=b"x")
-    code = err.value.response["Error"]["Code"]
-    # versitygw answers an unknown key with its own code XAdminUserNotFound (still a 403).
-    assert code in {"SignatureDoesNotMatch", "AccessDenied", "InvalidAccessKeyId", "XAdminUserNotFound"}, code
-    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
-    assert s3.secret_key not in str(err.value)
+        client.put_object(Bucket=bucket, Key="intruder", Body=b"x")  # type: ignore[attr-defined]
+    return err.value
+
+
+def test_wrong_secret_is_refused(s3: S3Server, bucket: str) -> None:
+    """A bad secret gets 403 SignatureDoesNotMatch, the secret is not echoed, and nothing is stored."""
+    error = _refused_put(s3.client(secret_key="not-the-secret"), bucket)
+    assert error.response["Error"]["Code"] == "SignatureDoesNotMatch"
+    assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert s3.secret_key not in str(error) and "not-the-secret" not in str(error)
+    assert s3.keys(bucket) == []
+
+
+def test_unknown_access_key_is_refused(s3: S3Server, bucket: str) -> None:
+    """An unknown access key is refused and nothing is stored. Quirk pinned here: versitygw
+    answers 404 XAdminUserNotFound where AWS answers 403 InvalidAccessKeyId, so the product
+    must not recognise bad credentials by a 403 alone."""
+    error = _refused_put(s3.client(access_key="AKUNKNOWN"), bucket)
+    assert (error.response["ResponseMetadata"]["HTTPStatusCode"], error.response["Error"]["Code"]) in {
+        (403, "InvalidAccessKeyId"), (403, "AccessDenied"), (404, "XAdminUserNotFound")}
     assert s3.keys(bucket) == []
 
 
