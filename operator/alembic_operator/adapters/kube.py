@@ -143,3 +143,29 @@ def scale(*, namespace: str, kind: str, name: str, replicas: int) -> int:
     before = int(read(name, namespace).spec.replicas or 0)
     patch(name, namespace, {"spec": {"replicas": replicas}})
     return before
+
+
+def emit_event(*, run: dict[str, Any], type_: str, reason: str, message: str) -> None:
+    """Post a core/v1 Event about the run (what `kubectl describe mrun` shows).
+
+    Best effort: an Event that cannot be posted is logged, never fatal — the
+    status holds the same story.
+    """
+    import datetime as dt
+
+    meta = run["metadata"]
+    now = dt.datetime.now(dt.timezone.utc)
+    event = client.CoreV1Event(
+        metadata=client.V1ObjectMeta(generate_name=f"{meta['name']}.", namespace=meta["namespace"]),
+        involved_object=client.V1ObjectReference(
+            api_version=constants.API_VERSION, kind=constants.KIND, name=meta["name"],
+            namespace=meta["namespace"], uid=meta.get("uid"), resource_version=meta.get("resourceVersion")),
+        reason=reason, message=message[:1024], type=type_,
+        first_timestamp=now, last_timestamp=now, event_time=None, count=1,
+        source=client.V1EventSource(component=constants.MANAGED_BY),
+        reporting_component=f"{constants.GROUP}/{constants.MANAGED_BY}", reporting_instance=constants.MANAGED_BY,
+    )
+    try:
+        _core().create_namespaced_event(meta["namespace"], event)
+    except ApiException as exc:
+        log.warning("could not post Event %s for %s/%s: %s", reason, meta["namespace"], meta["name"], exc.status)
