@@ -41,7 +41,9 @@ from alembic import context
 
 config = context.config
 
-if config.config_file_name is not None and config.attributes.get("configure_logger", True):
+# Logging from alembic.ini, unless the caller has its own (or the ini has no logging sections).
+if (config.config_file_name is not None and config.attributes.get("configure_logger", True)
+        and config.file_config.has_section("loggers")):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 

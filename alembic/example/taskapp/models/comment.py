@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 from sqlmodel import Field, SQLModel
 
@@ -12,4 +12,4 @@ class Comment(SQLModel, table=True):
     task_id: int = Field(foreign_key="task.id", index=True)
     author_id: int | None = Field(default=None, foreign_key="worker.id")
     body: str
-    created_at: datetime = Field(default_factory=datetime.utcnow)
+    created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))

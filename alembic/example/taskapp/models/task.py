@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import Column, Index, text
@@ -26,4 +26,4 @@ class Task(SQLModel, table=True):
     )
     project_id: int = Field(foreign_key="project.id", index=True)
     assignee_id: int | None = Field(default=None, foreign_key="worker.id", index=True)
-    created_at: datetime = Field(default_factory=datetime.utcnow)
+    created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
