@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import kubernetes.client
+import kubernetes.config
 import yaml
 
 from testbed import certs, ports, procs, tools
@@ -71,6 +72,21 @@ def write_kubeconfig(path: Path, *, server: str, ca_file: Path, token: str, user
     path.write_text(yaml.safe_dump(config))
     path.chmod(0o600)
     return path
+
+
+def configuration_from_kubeconfig(path: Path) -> kubernetes.client.Configuration:
+    """A client Configuration from a kubeconfig file, with its token actually sent.
+
+    kubernetes==36.0.0's ``load_kube_config`` stores a token under
+    ``api_key["authorization"]`` while the generated client only sends
+    ``api_key["BearerToken"]``: without this move every request is anonymous (403).
+    """
+    config = kubernetes.client.Configuration()
+    kubernetes.config.load_kube_config(str(path), client_configuration=config)
+    token = config.api_key.pop("authorization", None)
+    if token and "BearerToken" not in config.api_key:
+        config.api_key["BearerToken"] = token  # already "Bearer <token>"
+    return config
 
 
 class Cluster:

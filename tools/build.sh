@@ -8,10 +8,10 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here"
-key="$(cat go.mod go.sum build.sh etcd/main.go | sha256sum | cut -c1-16)"
+key="$(cat go.mod go.sum build.sh etcd/main.go kstatus/main.go | sha256sum | cut -c1-16)"
 cache="${ALEMBIC_OPERATOR_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/alembic-operator/tools}/$key"
 bin="$cache/bin"
-names=(etcd kube-apiserver kube-controller-manager kubectl helm versitygw)
+names=(etcd kube-apiserver kube-controller-manager kubectl helm versitygw kstatus)
 
 complete=1
 for n in "${names[@]}"; do [ -x "$bin/$n" ] || complete=0; done
@@ -40,6 +40,7 @@ build() { # name ldflags package
 echo "[tools] downloading modules ..." >&2
 go mod download
 build etcd "" ./etcd
+build kstatus "" ./kstatus
 build versitygw "-X main.Version=$vgw -X main.Build=module -X main.BuildTime=1970-01-01" github.com/versity/versitygw/cmd/versitygw
 build helm "-X helm.sh/helm/v4/internal/version.version=$helmv -X helm.sh/helm/v4/internal/version.gitTreeState=clean" helm.sh/helm/v4/cmd/helm
 build kubectl "$kv" k8s.io/kubernetes/cmd/kubectl

@@ -96,7 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = data.pop("message", f"{args.command} succeeded")
         result = results.build(step=args.command, ok=True, message=redact.redact(str(message)), data=data)
         results.write(result, args.termination_message_path)
-        print(results.encode(result))
+        try:
+            print(results.encode(result), flush=True)
+        except BrokenPipeError:  # `alembic-operator plan | head`: the reader left; not our failure
+            sys.stdout = None  # type: ignore[assignment]
     return 0
 
 
