@@ -1,0 +1,108 @@
+"""Operator settings: one dataclass per concern, composed into :class:`Settings` (Kopf style).
+
+Read once at start-up with :func:`Settings.from_env`; the reconciler and the
+builders receive the object and never read the environment themselves.
+
+Must not: do I/O beyond reading the given environment mapping.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """How step Jobs are built."""
+
+    operator_image: str = "alembic-operator:dev"
+    """Image of the backup, verify and restore steps (the operator's own). Env ALEMBIC_OPERATOR_IMAGE."""
+
+    image_pull_policy: Optional[str] = None
+    """imagePullPolicy of every step container; None leaves the Kubernetes default. Env ALEMBIC_OPERATOR_IMAGE_PULL_POLICY."""
+
+    run_as_user: Optional[int] = None
+    """runAsUser of step pods (uid); None relies on the image's non-root USER. Env ALEMBIC_OPERATOR_RUN_AS_USER."""
+
+    run_as_group: Optional[int] = None
+    """runAsGroup of step pods (gid); None leaves the image's. Env ALEMBIC_OPERATOR_RUN_AS_GROUP."""
+
+    fs_group: Optional[int] = None
+    """fsGroup of step pods (gid) for mounted volumes; None leaves it unset. Env ALEMBIC_OPERATOR_FS_GROUP."""
+
+    deadline_slack_seconds: int = 60
+    """Seconds past a step's deadline after which the operator fails it itself, should the Job controller not."""
+
+
+@dataclass(frozen=True)
+class ReconcileSettings:
+    """How the reconciler waits and retries."""
+
+    job_grace_seconds: int = 30
+    """Seconds a Job recorded in status may stay unobserved (informer lag) before it counts as vanished."""
+
+    max_attempts: int = 3
+    """Attempts of a repeatable step (plan, backup, verify, restore) whose Job vanished; migrate is never repeated."""
+
+    poll_seconds: int = 30
+    """Seconds between re-checks while a step runs (Job and Pod changes also wake the handler)."""
+
+    queued_poll_seconds: int = 15
+    """Seconds between re-checks while a run is Queued behind another."""
+
+    held_poll_seconds: int = 60
+    """Seconds between re-checks while a restore is held for approval."""
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    """What the operator watches."""
+
+    namespaces: tuple[str, ...] = ()
+    """Namespaces to watch; empty means the whole cluster. Env ALEMBIC_OPERATOR_NAMESPACES (comma-separated)."""
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """Prometheus metrics."""
+
+    port: int = 8080
+    """TCP port of the /metrics endpoint; 0 disables it. Env ALEMBIC_OPERATOR_METRICS_PORT."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All operator settings."""
+
+    jobs: JobSettings = field(default_factory=JobSettings)
+    reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)
+    watch: WatchSettings = field(default_factory=WatchSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+
+    @property
+    def operator_image(self) -> str:
+        """Shortcut for ``jobs.operator_image``."""
+        return self.jobs.operator_image
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        """Read ALEMBIC_OPERATOR_* variables; anything unset keeps its default."""
+        env = os.environ if environ is None else environ
+
+        def opt_int(name: str) -> Optional[int]:
+            value = env.get(name, "").strip()
+            return int(value) if value else None
+
+        jobs = JobSettings(
+            operator_image=env.get("ALEMBIC_OPERATOR_IMAGE") or JobSettings.operator_image,
+            image_pull_policy=env.get("ALEMBIC_OPERATOR_IMAGE_PULL_POLICY") or None,
+            run_as_user=opt_int("ALEMBIC_OPERATOR_RUN_AS_USER"),
+            run_as_group=opt_int("ALEMBIC_OPERATOR_RUN_AS_GROUP"),
+            fs_group=opt_int("ALEMBIC_OPERATOR_FS_GROUP"),
+        )
+        namespaces = tuple(n.strip() for n in env.get("ALEMBIC_OPERATOR_NAMESPACES", "").split(",") if n.strip())
+        port = opt_int("ALEMBIC_OPERATOR_METRICS_PORT")
+        return cls(jobs=jobs, watch=WatchSettings(namespaces=namespaces),
+                   metrics=MetricsSettings(port=MetricsSettings.port if port is None else port))

@@ -1,0 +1,31 @@
+"""The pure layers (model, conditions, naming, settings, reconciler, builders) never import I/O."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import alembic_operator
+
+PACKAGE = Path(alembic_operator.__file__).parent
+PURE = ["model.py", "conditions.py", "naming.py", "settings.py", "reconciler.py", "crd.py",
+        "builders/jobs.py", "builders/pods.py", "builders/events.py"]
+FORBIDDEN = ("kopf", "kubernetes", "boto3", "botocore", "asyncpg", "sqlalchemy", "alembic_operator.adapters",
+             "alembic_operator.handlers", "alembic_operator.applying", "alembic_operator.steps")
+
+
+def imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+    return names
+
+
+@pytest.mark.parametrize("module", PURE)
+def test_pure_modules_import_no_io_layer(module):
+    bad = {name for name in imports(PACKAGE / module) for f in FORBIDDEN if name == f or name.startswith(f + ".")}
+    assert not bad, f"{module} imports {sorted(bad)}"
