@@ -12,6 +12,8 @@ from __future__ import annotations
 from alembic_operator import constants
 
 OPERATOR_RULES: list[dict[str, list[str]]] = [
+    # Kopf discovers the resources it serves by watching CRDs (read only).
+    {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": ["list", "watch"]},
     # The runs: watch them, keep a finalizer on them, write their status.
     {"apiGroups": [constants.GROUP], "resources": [constants.PLURAL],
      "verbs": ["get", "list", "watch", "patch", "update"]},

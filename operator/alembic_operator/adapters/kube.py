@@ -23,11 +23,37 @@ log = logging.getLogger(__name__)
 @functools.cache
 def api_client() -> client.ApiClient:
     """An ApiClient from the in-cluster service account, else from KUBECONFIG."""
+    configuration = client.Configuration()
     try:
-        config.load_incluster_config()
+        config.load_incluster_config(client_configuration=configuration)
     except config.ConfigException:
-        config.load_kube_config()
-    return client.ApiClient()
+        config.load_kube_config(client_configuration=configuration)
+    _send_bearer_token(configuration)
+    return client.ApiClient(configuration)
+
+
+def _send_bearer_token(configuration: client.Configuration) -> None:
+    """Make the loaded token actually be sent, now and after every refresh.
+
+    kubernetes==36.0.0's config loaders store the token under
+    ``api_key["authorization"]`` while its generated client sends only
+    ``api_key["BearerToken"]``: without the copy every request is anonymous.
+    """
+    def copy(conf: client.Configuration) -> None:
+        token = conf.api_key.get("authorization")
+        if token:
+            conf.api_key["BearerToken"] = token.split(" ", 1)[-1]
+            conf.api_key_prefix["BearerToken"] = "Bearer"
+
+    refresh = configuration.refresh_api_key_hook
+
+    def refresh_and_copy(conf: client.Configuration) -> None:
+        if refresh is not None:
+            refresh(conf)
+        copy(conf)
+
+    copy(configuration)
+    configuration.refresh_api_key_hook = refresh_and_copy
 
 
 def _batch() -> client.BatchV1Api:

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     logging.getLogger("kubernetes").setLevel(logging.WARNING)
     asyncio.run(kopf.operator(
         clusterwide=not args.namespace,
-        namespaces=args.namespace or None,
+        namespaces=args.namespace,
         liveness_endpoint=args.liveness or None,
         standalone=args.peering is None,
         peering_name=args.peering,

@@ -1,0 +1,109 @@
+"""Run the real operator on the test bed, authenticated as its own ServiceAccount.
+
+The operator gets a kubeconfig holding a token of ServiceAccount
+``alembic-operator-system/alembic-operator``, bound to a ClusterRole made
+from :data:`alembic_operator.rbac.OPERATOR_RULES` — so what it may do in the
+tests is exactly what the chart grants. Used by the e2e tests and ``make demo``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from alembic_operator import rbac
+from testbed import ports, procs, tools
+from testbed.cluster import Cluster
+from testbed.postgres import wheel_bin_dir
+
+NAMESPACE = "alembic-operator-system"
+SERVICE_ACCOUNT = "alembic-operator"
+CRD_DIR = tools.REPO / "crds"
+
+
+def image_env() -> dict[str, str]:
+    """What the built image provides that a host process lacks: both PostgreSQL client majors."""
+    return {"PG_BIN_DIRS": f"/usr/lib/postgresql/15/bin:{wheel_bin_dir()}"}
+
+
+def register_images(kubelet) -> None:  # type: ignore[no-untyped-def]
+    """Map the operator image, the example app and each failure scenario to local commands."""
+    venv_bin = tools.REPO / ".venv" / "bin"
+    env = {"PATH": f"{venv_bin}:$PATH", "VIRTUAL_ENV": str(tools.REPO / ".venv"), **image_env()}
+    kubelet.register_image("alembic-operator:dev", env=env, entrypoint=["alembic-operator"])
+    kubelet.register_image("example-app:dev", env=env, workingDir=str(tools.REPO / "alembic" / "example"))
+    for scenario in sorted((tools.REPO / "alembic" / "scenarios").iterdir()):
+        if (scenario / "alembic.ini").exists():
+            kubelet.register_image(f"example-app:{scenario.name}", env=env, workingDir=str(scenario))
+
+
+def install_crds(cluster: Cluster) -> None:
+    """Apply the generated CRDs and wait until the apiserver serves them."""
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_DIR))
+    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(CRD_DIR))
+
+
+def rbac_manifests() -> list[dict]:
+    """Namespace, ServiceAccount, ClusterRole (the chart's rules) and its binding."""
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": SERVICE_ACCOUNT, "namespace": NAMESPACE}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+         "metadata": {"name": "alembic-operator"}, "rules": rbac.OPERATOR_RULES},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+         "metadata": {"name": "alembic-operator"},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "alembic-operator"},
+         "subjects": [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": NAMESPACE}]},
+    ]
+
+
+class OperatorProcess:
+    """The operator as a local process; restartable and killable (SIGKILL) for fault tests."""
+
+    def __init__(self, cluster: Cluster, workdir: Path) -> None:
+        self.cluster = cluster
+        self.workdir = workdir
+        self.server: procs.Server | None = None
+        self.metrics_port = ports.free_port()
+        self.liveness_port = ports.free_port()
+        self.starts = 0
+
+    def setup(self) -> None:
+        install_crds(self.cluster)
+        self.cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(rbac_manifests()))
+        self.kubeconfig = self.cluster.sa_kubeconfig(NAMESPACE, SERVICE_ACCOUNT, self.workdir / "operator.kubeconfig")
+
+    def start(self) -> "OperatorProcess":
+        self.starts += 1
+        env = {"KUBECONFIG": str(self.kubeconfig), "ALEMBIC_OPERATOR_IMAGE": "alembic-operator:dev",
+               "PYTHONUNBUFFERED": "1"}
+        argv = [str(tools.REPO / ".venv" / "bin" / "alembic-operator"), "operator",
+                "--metrics-port", str(self.metrics_port),
+                "--liveness", f"http://127.0.0.1:{self.liveness_port}/healthz"]
+        self.server = procs.start(f"operator-{self.starts}", argv, log_dir=self.workdir, env=env)
+        ports.wait_for_port(self.liveness_port, timeout=60)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL, like an OOM kill or a node loss: no clean-up runs."""
+        if self.server is not None and self.server.alive():
+            os.killpg(self.server.popen.pid, signal.SIGKILL)
+            self.server.popen.wait()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+
+    def log_text(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.workdir.glob("operator-*.log")))
+
+    def metrics(self) -> str:
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as resp:
+            return resp.read().decode()

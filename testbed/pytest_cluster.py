@@ -1,0 +1,122 @@
+"""Pytest fixtures for the Kubernetes part of the test bed (``pytest_plugins = ["testbed.pytest_cluster"]``).
+
+Session-scoped: ``bed_dir`` (a directory under /tmp, removed when the session
+passes, kept for the post-mortem when it fails), ``cluster`` (a started
+:class:`testbed.cluster.Cluster`) and ``kubelet`` (a started
+:class:`testbed.kubelet.ProcessKubelet` with :data:`default_images`).
+Function-scoped: ``namespace`` (a fresh namespace, deleted afterwards).
+
+A missing binary raises :class:`testbed.tools.MissingTool`: the test bed is
+required, so it is an error, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import signal
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+import kubernetes.client
+import pytest
+
+from testbed import procs, tools
+from testbed.cluster import Cluster
+from testbed.kubelet import ProcessKubelet
+
+SHELL_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def default_images() -> dict[str, dict[str, Any]]:
+    """The image table the ``kubelet`` fixture starts with.
+
+    - ``alembic-operator:dev``: the project's venv first on PATH; ENTRYPOINT, CMD and WORKDIR
+      as image/Dockerfile has them (``alembic-operator``, ``--help``, ``/tmp``);
+    - ``example-app:dev``: the venv first on PATH, no entrypoint (pods give a command);
+    - ``busybox`` and ``test-shell:dev``: the host's shell tools plus kubectl, CMD ``sh``.
+    """
+    venv_bin = tools.REPO / ".venv" / "bin"
+    kubectl_dir = tools.binary("kubectl").parent
+    python_env = {"PATH": f"{venv_bin}:$PATH", "VIRTUAL_ENV": str(tools.REPO / ".venv")}
+    shell = {"env": {"PATH": f"{kubectl_dir}:{SHELL_PATH}"}, "args": ["sh"]}
+    return {
+        "alembic-operator:dev": {"env": python_env, "entrypoint": ["alembic-operator"], "args": ["--help"],
+                                 "workingDir": "/tmp"},
+        "example-app:dev": {"env": python_env},
+        "busybox": shell,
+        "test-shell:dev": shell,
+    }
+
+
+@pytest.fixture(scope="session")
+def bed_dir(request: pytest.FixtureRequest) -> Iterator[Path]:
+    """The session's working directory for servers' data and logs."""
+    path = Path(tempfile.mkdtemp(prefix="alembic-operator-bed-", dir="/tmp"))
+    yield path
+    if request.session.testsfailed == 0 and not os.environ.get("ALEMBIC_OPERATOR_KEEP_BED"):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        print(f"\ntest bed kept for inspection: {path}")
+
+
+def _interrupt_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@pytest.fixture(scope="session")
+def cluster(bed_dir: Path) -> Iterator[Cluster]:
+    """A real etcd + kube-apiserver + kube-controller-manager on loopback.
+
+    The servers run in their own sessions, so a test process ended by SIGTERM
+    (``timeout``, a CI runner) would leave them running: while the cluster is up,
+    SIGTERM becomes a KeyboardInterrupt, which pytest answers with fixture teardown.
+    """
+    previous = None
+    if threading.current_thread() is threading.main_thread() \
+            and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        previous = signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+    bed = Cluster()
+    try:
+        bed.start(bed_dir / "cluster")
+        yield bed
+    finally:
+        bed.stop()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.fixture(scope="session")
+def kubelet(cluster: Cluster, bed_dir: Path) -> Iterator[ProcessKubelet]:
+    """The process kubelet, registered as node ``bed-node``; it also binds Pods (no scheduler runs)."""
+    node = ProcessKubelet(kubeconfig=cluster.kubeconfig, root=bed_dir / "kubelet", images=default_images())
+    node.start()
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+@pytest.fixture
+def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace named after the test, with its ``default`` ServiceAccount ready; deleted afterwards."""
+    stem = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
+    name = f"{stem or 't'}-{secrets.token_hex(3)}"
+    with cluster.api_client() as api:
+        core = kubernetes.client.CoreV1Api(api)
+        core.create_namespace(kubernetes.client.V1Namespace(metadata=kubernetes.client.V1ObjectMeta(name=name)))
+        # Pods created before the ServiceAccount controller made "default" are rejected by admission.
+        procs.wait_until(lambda: core.read_namespaced_service_account("default", name), 30,
+                         f"ServiceAccount default in namespace {name}")
+        try:
+            yield name
+        finally:
+            try:
+                core.delete_namespace(name, propagation_policy="Background")
+            except kubernetes.client.ApiException as error:
+                if error.status != 404:
+                    raise

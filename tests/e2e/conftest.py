@@ -1,0 +1,118 @@
+"""Fixtures for end-to-end runs: the real operator (as its own ServiceAccount), the CRD,
+images mapped to local commands, and an app namespace with its Secrets."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import pytest
+import yaml
+
+from testbed import operating
+from testbed.cluster import Cluster
+from testbed.kubelet import ProcessKubelet
+from testbed.s3 import S3Server
+
+TERMINAL = {"Succeeded", "Failed", "RolledBack", "RollbackFailed"}
+
+
+@pytest.fixture(scope="session")
+def operator(cluster: Cluster, kubelet: ProcessKubelet, bed_dir: Path) -> Iterator[operating.OperatorProcess]:
+    """The operator process, started once per session; fault tests kill and restart it."""
+    operating.register_images(kubelet)
+    proc = operating.OperatorProcess(cluster, bed_dir / "operator")
+    proc.workdir.mkdir(parents=True, exist_ok=True)
+    proc.setup()
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@dataclass
+class App:
+    """One application: a namespace, its database and bucket, and the Secrets a run refers to."""
+
+    cluster: Cluster
+    namespace: str
+    database_url: str
+    s3: S3Server
+    bucket: str
+    created: list[str] = field(default_factory=list)
+
+    def create_secrets(self) -> None:
+        self.cluster.kubectl("-n", self.namespace, "create", "secret", "generic", "db",
+                             f"--from-literal=DATABASE_URL={self.database_url}")
+        self.cluster.kubectl("-n", self.namespace, "create", "secret", "generic", "s3",
+                             f"--from-literal=AWS_ACCESS_KEY_ID={self.s3.access_key}",
+                             f"--from-literal=AWS_SECRET_ACCESS_KEY={self.s3.secret_key}")
+
+    def manifest(self, name: str, *, image: str = "example-app:dev", spec: dict[str, Any] | None = None) -> dict:
+        base: dict[str, Any] = {
+            "apiVersion": "alembic-operator.dev/v1alpha1", "kind": "MigrationRun",
+            "metadata": {"name": name, "namespace": self.namespace},
+            "spec": {
+                "database": {"urlSecretRef": {"name": "db", "key": "DATABASE_URL"}},
+                "migrate": {"image": image},
+                "backup": {"s3": {"bucket": self.bucket, "endpoint": self.s3.endpoint, "region": self.s3.region,
+                                  "forcePathStyle": True, "credentialsSecretRef": {"name": "s3"}}},
+            },
+        }
+        _merge(base["spec"], spec or {})
+        return base
+
+    def apply(self, manifest: dict) -> None:
+        self.cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(manifest))
+        self.created.append(manifest["metadata"]["name"])
+
+    def get(self, name: str) -> dict:
+        out = self.cluster.kubectl("-n", self.namespace, "get", "migrationrun", name, "-o", "json")
+        return json.loads(out.stdout)
+
+    def wait(self, name: str, phases: Iterable[str] = TERMINAL, timeout: float = 180) -> dict:
+        """Wait until the run reaches one of ``phases``; fail with its status otherwise."""
+        wanted = set(phases)
+        deadline = time.monotonic() + timeout
+        run: dict = {}
+        while time.monotonic() < deadline:
+            run = self.get(name)
+            if (run.get("status") or {}).get("phase") in wanted:
+                return run
+            time.sleep(0.5)
+        raise AssertionError(f"{name} did not reach {sorted(wanted)} in {timeout}s: "
+                             f"{json.dumps(run.get('status'), indent=1)}")
+
+    def events(self, name: str) -> list[tuple[str, str, str]]:
+        """(type, reason, message) of the run's Events, oldest first."""
+        out = self.cluster.kubectl("-n", self.namespace, "get", "events", "-o", "json",
+                                   f"--field-selector=involvedObject.name={name},involvedObject.kind=MigrationRun")
+        items = json.loads(out.stdout)["items"]
+        # Timestamps have one-second resolution; etcd's resourceVersion orders creations exactly.
+        items.sort(key=lambda e: int(e["metadata"]["resourceVersion"]))
+        return [(e["type"], e["reason"], e.get("message", "")) for e in items]
+
+    def jobs(self) -> list[dict]:
+        return json.loads(self.cluster.kubectl("-n", self.namespace, "get", "jobs", "-o", "json").stdout)["items"]
+
+
+def _merge(into: dict, extra: dict) -> None:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = copy.deepcopy(value)
+
+
+@pytest.fixture
+def app(cluster: Cluster, operator: operating.OperatorProcess, namespace: str, database: Any, s3: S3Server,
+        bucket: str) -> App:
+    """A namespace with Secrets for a fresh database (on each PostgreSQL version) and a fresh bucket."""
+    application = App(cluster=cluster, namespace=namespace, database_url=database.url, s3=s3, bucket=bucket)
+    application.create_secrets()
+    return application
