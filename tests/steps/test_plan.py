@@ -108,3 +108,17 @@ def test_plan_without_a_database_or_a_starting_revision_says_what_to_pass(tmp_pa
     assert run.code == 2
     assert error_line(run.stderr) == ("alembic-operator plan: InvalidInput: DATABASE_URL is not set; "
                                       "set it or pass --from REV to plan without a database")
+
+
+def test_a_revision_that_cannot_render_offline_is_reported_but_does_not_stop_a_warn_plan(monkeypatch, capsys,
+                                                                                        tmp_path):
+    run = run_step(monkeypatch, capsys, tmp_path, "plan", "--from", HEAD, url=None, cwd=app_dir("raises"))
+    assert run.code == 0, run.stderr
+    assert run.data["rendered"] is False
+    assert "cannot be rendered as SQL" in run.message and "not checked" in run.message
+
+
+def test_a_revision_that_cannot_render_offline_fails_a_block_plan(tmp_path):
+    run = run_cli("plan", "--from", HEAD, "--policy", "block", url=None, cwd=app_dir("raises"), tmp_path=tmp_path)
+    assert run.code == 20
+    assert "policy block cannot be checked" in error_line(run.stderr)

@@ -61,17 +61,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise errors.RevisionError(f"the database has several heads ({', '.join(current)}); pass --from REV")
     start = current[0] if current else None
     target = revisions.describe(target_ids) or args.target
+    unrendered: str | None = None
+    sql = ""
     if path.pending:
         try:
             sql = alembic_runtime.offline_sql(config, start=start, target=target)
         except CommandError as exc:
             raise errors.RevisionError(f"cannot render the plan: {_one_line(exc)}") from None
         except Exception as exc:  # noqa: BLE001 - a script that cannot run offline
-            raise errors.RevisionError(
-                f"a revision cannot be rendered as SQL (offline mode): {type(exc).__name__}: {_one_line(exc)}"
-            ) from None
-    else:
-        sql = ""
+            # Data migrations that query the database cannot render offline. Under `block`
+            # that means the policy cannot be checked, so the run must stop; otherwise the
+            # plan says what it could not check and the run goes on.
+            unrendered = f"a revision cannot be rendered as SQL (offline mode): {type(exc).__name__}: {_one_line(exc)}"
+            if args.policy == "block":
+                raise errors.RevisionError(f"{unrendered}; policy block cannot be checked") from None
     findings = destructive.scan(sql)
     statements = _count_statements(sql)
     text = _header(path, statements, findings) + destructive.annotate(sql)
@@ -87,7 +90,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise errors.DestructiveChange(
             f"{len(findings)} destructive statement{'s' if len(findings) != 1 else ''} in the plan "
             f"(policy block): {listed}{more}", **data)
-    if not path.pending:
+    if unrendered:
+        data["rendered"] = False
+        data["message"] = f"{unrendered}; destructive statements not checked"
+    elif not path.pending:
         data["message"] = f"database at {path.from_revision or 'base'} is already at the target; nothing to plan"
     elif findings and args.policy == "warn":
         data["message"] = (f"plan from {path.from_revision or 'base'} to {path.to_revision}: {statements} statements, "
