@@ -34,7 +34,9 @@ def image_env() -> dict[str, str]:
 def register_images(kubelet) -> None:  # type: ignore[no-untyped-def]
     """Map the operator image, the example app and each failure scenario to local commands."""
     venv_bin = tools.REPO / ".venv" / "bin"
-    env = {"PATH": f"{venv_bin}:$PATH", "VIRTUAL_ENV": str(tools.REPO / ".venv"), **image_env()}
+    env = {"PATH": f"{venv_bin}:$PATH", "VIRTUAL_ENV": str(tools.REPO / ".venv"), **image_env(),
+           # the `slow` scenario sleeps this long in its migration, so a test can act mid-phase
+           "SCENARIO_SLEEP_SECONDS": "6"}
     kubelet.register_image("alembic-operator:dev", env=env, entrypoint=["alembic-operator"])
     kubelet.register_image("example-app:dev", env=env, workingDir=str(tools.REPO / "alembic" / "example"))
     for scenario in sorted((tools.REPO / "alembic" / "scenarios").iterdir()):
