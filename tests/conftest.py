@@ -3,4 +3,4 @@
 A missing tool or server fails the run loudly (testbed.tools.MissingTool); nothing here skips.
 """
 
-pytest_plugins = ["testbed.pytest_cluster", "testbed.pytest_data"]
+pytest_plugins = ["testbed.pytest_cluster", "testbed.pytest_data", "testbed.pytest_operator"]

@@ -1,5 +1,5 @@
-"""Fixtures for end-to-end runs: the real operator (as its own ServiceAccount), the CRD,
-images mapped to local commands, and an app namespace with its Secrets."""
+"""An application on the test bed: a namespace, its database and bucket, the Secrets a run
+refers to, and helpers to apply MigrationRuns and follow them. Used by the e2e tests and the demo."""
 
 from __future__ import annotations
 
@@ -7,32 +7,14 @@ import copy
 import json
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
-import pytest
 import yaml
 
-from testbed import operating
 from testbed.cluster import Cluster
-from testbed.kubelet import ProcessKubelet
 from testbed.s3 import S3Server
 
 TERMINAL = {"Succeeded", "Failed", "RolledBack", "RollbackFailed"}
-
-
-@pytest.fixture(scope="session")
-def operator(cluster: Cluster, kubelet: ProcessKubelet, bed_dir: Path) -> Iterator[operating.OperatorProcess]:
-    """The operator process, started once per session; fault tests kill and restart it."""
-    operating.register_images(kubelet)
-    proc = operating.OperatorProcess(cluster, bed_dir / "operator")
-    proc.workdir.mkdir(parents=True, exist_ok=True)
-    proc.setup()
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
 
 
 @dataclass
@@ -107,12 +89,3 @@ def _merge(into: dict, extra: dict) -> None:
             _merge(into[key], value)
         else:
             into[key] = copy.deepcopy(value)
-
-
-@pytest.fixture
-def app(cluster: Cluster, operator: operating.OperatorProcess, namespace: str, database: Any, s3: S3Server,
-        bucket: str) -> App:
-    """A namespace with Secrets for a fresh database (on each PostgreSQL version) and a fresh bucket."""
-    application = App(cluster=cluster, namespace=namespace, database_url=database.url, s3=s3, bucket=bucket)
-    application.create_secrets()
-    return application

@@ -1,0 +1,127 @@
+"""`make demo`: the whole product on the local test bed, narrated.
+
+1. bring the bed up: etcd, kube-apiserver, kube-controller-manager, the process
+   kubelet, PostgreSQL 15, an S3 server;
+2. install the CRD and RBAC, start the operator as its own ServiceAccount;
+3. apply a MigrationRun for the example app on an empty database, follow it
+   phase by phase until it Succeeds;
+4. add rows, then apply a second run whose migration deletes rows: verify
+   catches it and the backup is restored;
+5. show `kubectl get mrun`, where the backups are, and the second run's Events;
+6. tear everything down.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from testbed import operating, tools
+from testbed.apps import TERMINAL, App
+from testbed.cluster import Cluster
+from testbed.kubelet import ProcessKubelet
+from testbed.postgres import PostgresServer
+from testbed.pytest_cluster import default_images
+from testbed.s3 import S3Server
+
+console = Console(highlight=False, soft_wrap=True)
+EXAMPLE = tools.REPO / "alembic" / "example"
+
+
+def follow(app: App, name: str, timeout: float = 300) -> dict:
+    """Print each phase change of the run until it ends; return the final object."""
+    last = None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = app.get(name)
+        status = run.get("status") or {}
+        shown = (status.get("phase"), status.get("message"))
+        if shown != last and shown[0]:
+            colour = {"Succeeded": "green", "Failed": "red", "RolledBack": "yellow",
+                      "RollbackFailed": "red"}.get(shown[0], "cyan")
+            console.print(f"  [{colour}]{shown[0]:<12}[/{colour}] {shown[1] or ''}")
+            last = shown
+        if status.get("phase") in TERMINAL:
+            return run
+        time.sleep(0.3)
+    raise TimeoutError(f"{name} did not finish in {timeout}s")
+
+
+def kubectl_show(cluster: Cluster, *args: str) -> None:
+    console.print(f"[bold]$ kubectl {' '.join(args)}[/bold]")
+    console.print(cluster.kubectl(*args).stdout.rstrip(), markup=False)
+
+
+def main() -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="alembic-operator-demo-", dir="/tmp"))
+    console.rule("alembic-operator demo")
+    console.print(f"test bed in {workdir}")
+    cluster, kubelet, pg, s3, operator = Cluster(), None, PostgresServer(15), S3Server(), None
+    try:
+        console.print("starting etcd, kube-apiserver, kube-controller-manager ...")
+        cluster.start(workdir / "cluster")
+        kubelet = ProcessKubelet(kubeconfig=cluster.kubeconfig, root=workdir / "kubelet", images=default_images())
+        kubelet.start()
+        operating.register_images(kubelet)
+        console.print("starting PostgreSQL 15 and the S3 server (versitygw) ...")
+        pg.start(workdir / "pg")
+        s3.start(workdir / "s3")
+        kubectl_show(cluster, "get", "nodes")
+        operator = operating.OperatorProcess(cluster, workdir / "operator")
+        operator.workdir.mkdir(parents=True, exist_ok=True)
+        operator.setup()
+        operator.start()
+        kubectl_show(cluster, "get", "crd")
+        console.print("operator running as ServiceAccount alembic-operator-system/alembic-operator")
+
+        cluster.kubectl("create", "namespace", "shop")
+        dbname = pg.create_database("shop")
+        app = App(cluster=cluster, namespace="shop", database_url=pg.url(dbname), s3=s3,
+                  bucket=s3.create_bucket("shop-backups"))
+        app.create_secrets()
+
+        console.rule("release 1: the example app on an empty database")
+        app.apply(app.manifest("shop-release-1"))
+        follow(app, "shop-release-1")
+
+        console.print("the app writes 2,000 tasks ...")
+        env = {**os.environ, "DATABASE_URL": pg.url(dbname)}
+        subprocess.run([sys.executable, "-m", "taskapp.seed", "--rows", "2000"], cwd=EXAMPLE, env=env, check=True,
+                       capture_output=True)
+
+        console.rule("release 2: a migration that deletes rows")
+        app.apply(app.manifest("shop-release-2", image="example-app:deletes-rows"))
+        run = follow(app, "shop-release-2")
+        violations = (run["status"].get("rowCounts") or {}).get("violations") or []
+        console.print(f"  verify found: {'; '.join(violations)}")
+        tasks = pg.scalar("SELECT count(*) FROM task", dbname)
+        console.print(f"  rows in task after the restore: {tasks}")
+
+        console.rule("what on-call sees")
+        kubectl_show(cluster, "get", "mrun", "-n", "shop")
+        console.print("[bold]backups:[/bold]")
+        for name in ("shop-release-1", "shop-release-2"):
+            backup = app.get(name)["status"].get("backup") or {}
+            console.print(f"  {name}: {backup.get('uri')} ({backup.get('size')}, sha256 {backup.get('sha256', '')[:16]}…)")
+        kubectl_show(cluster, "describe", "mrun", "-n", "shop", "shop-release-2")
+        console.rule("done")
+        return 0
+    finally:
+        console.print("tearing down ...")
+        if operator is not None:
+            operator.stop()
+        if kubelet is not None:
+            kubelet.stop()
+        s3.stop()
+        pg.destroy()
+        cluster.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
