@@ -1,0 +1,223 @@
+#!/usr/bin/env bash
+# Build the images with buildah (chroot isolation, vfs storage; no Docker engine) and
+# export each one for runc: `image/build.sh [operator|example-app|all]` (default all).
+#
+#   operator     image/Dockerfile            -> alembic-operator:dev
+#   example-app  examples/app-image/Dockerfile -> example-app:dev (FROM alembic-operator:dev)
+#
+# Each build is keyed on a hash of its Dockerfile, the files it copies and its base
+# image; an unchanged image is not rebuilt. Per key the cache holds
+#   $CACHE/images/<name>-<key>/oci/            OCI image layout (tag "dev")
+#   $CACHE/images/<name>-<key>/bundle/rootfs/  unpacked root filesystem (umoci unpack)
+#   $CACHE/images/<name>-<key>/image-config.json  the image config (Entrypoint, Cmd, Env, ...)
+#   $CACHE/images/<name>-<key>/meta.json       ref, image id, sizes, build seconds
+#   $CACHE/images/<name>-current -> <name>-<key>  (what testbed/containers.py runs)
+#
+# Environment:
+#   BASE_IMAGE   base of image/Dockerfile. Unset: python:3.11-slim-bookworm if a registry
+#                answers, else the local debootstrap base (image/base.sh). IMAGE_BASE=local
+#                forces the local one, IMAGE_BASE=public the public one.
+#   ALEMBIC_OPERATOR_CACHE   cache root (default ~/.cache/alembic-operator)
+#   IMAGE_REBUILD=1          ignore the cache
+#   IMAGE_LAYERS=false       no per-instruction layer cache (buildah --layers=false)
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+CACHE=${ALEMBIC_OPERATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/alembic-operator}
+IMAGES=$CACHE/images
+PUBLIC_BASE=python:3.11-slim-bookworm
+LOCAL_BASE=${LOCAL_BASE_IMAGE:-localhost/bookworm-python:base}
+BUILDAH=(buildah --storage-driver vfs)
+TAG=dev
+log() { echo "[image] $*"; }
+die() { echo "[image] $*" >&2; exit 1; }
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+secs() { printf '%d.%01d' $(( $1 / 1000 )) $(( ($1 % 1000) / 100 )); }
+
+[ "$(id -u)" = 0 ] || die "buildah with vfs storage and runc bundles need root here"
+for tool in buildah umoci; do
+  command -v "$tool" >/dev/null || die "$tool is missing: run 'make image-deps' (bash image/install-deps.sh) as root"
+done
+mkdir -p "$IMAGES"
+# One build at a time per cache (parallel test sessions share tags and staging dirs).
+exec 9>"$IMAGES/.build.lock"
+flock 9
+
+# Files of the build context, relative to the repo root (git's view when possible, so
+# __pycache__, *.egg-info and other ignored files never change the key or the image).
+context_files() {
+  if git -C "$ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    (cd "$ROOT" && git ls-files -co --exclude-standard -- "$@" | while read -r f; do [ -f "$f" ] && echo "$f"; done | LC_ALL=C sort -u)
+  else
+    (cd "$ROOT" && find "$@" -type f ! -path '*/__pycache__/*' ! -name '*.pyc' ! -path '*.egg-info/*' 2>/dev/null | LC_ALL=C sort -u)
+  fi
+}
+
+# hash_key <extra text> <files...>: 16 hex chars over the names, modes and contents.
+hash_key() {
+  local extra=$1; shift
+  { printf '%s\n' "$extra"
+    (cd "$ROOT" && for f in "$@"; do printf '%s %s %s\n' "$f" "$(stat -c %a "$f")" "$(sha256sum < "$f" | cut -c1-64)"; done)
+  } | sha256sum | cut -c1-16
+}
+
+stage_context() {  # stage_context <dir> <files...>
+  local dir=$1; shift
+  rm -rf "$dir"; mkdir -p "$dir"
+  (cd "$ROOT" && printf '%s\0' "$@" | xargs -0 cp --parents -p -t "$dir")
+}
+
+resolve_base() {
+  if [ -n "${BASE_IMAGE:-}" ]; then
+    [ -n "$(image_id "$BASE_IMAGE")" ] || "${BUILDAH[@]}" pull -q "$BASE_IMAGE" >/dev/null
+    echo "$BASE_IMAGE"; return
+  fi
+  case "${IMAGE_BASE:-auto}" in
+    local) ;;
+    public) echo "$PUBLIC_BASE"; return ;;
+    auto)
+      if "${BUILDAH[@]}" inspect --type image "$PUBLIC_BASE" >/dev/null 2>&1 \
+         || timeout 120 "${BUILDAH[@]}" pull -q "docker.io/library/$PUBLIC_BASE" >/dev/null 2>&1; then
+        echo "$PUBLIC_BASE"; return
+      fi
+      echo "[image] no registry reachable for $PUBLIC_BASE: using the local debootstrap base $LOCAL_BASE" >&2 ;;
+    *) die "IMAGE_BASE must be auto, local or public" ;;
+  esac
+  bash "$HERE/base.sh" >&2
+  echo "$LOCAL_BASE"
+}
+
+image_id() { "${BUILDAH[@]}" inspect --type image --format '{{.FromImageID}}' "$1" 2>/dev/null || true; }
+
+# export_image <name> <key> <build_ms>: OCI layout + runc bundle + metadata, then the
+# <name>-current link. Atomic: a half-written directory never looks complete.
+export_image() {
+  local name=$1 key=$2 build_ms=$3 out=$IMAGES/$1-$2 tmp
+  tmp=$out.tmp.$$
+  rm -rf "$tmp"; mkdir -p "$tmp"
+  local t0; t0=$(now_ms)
+  "${BUILDAH[@]}" push --quiet "localhost/$name:$key" "oci:$tmp/oci:$TAG" >/dev/null
+  umoci unpack --image "$tmp/oci:$TAG" "$tmp/bundle" >/dev/null
+  rm -f "$tmp"/bundle/sha256_*.mtree
+  "${BUILDAH[@]}" inspect --type image "localhost/$name:$key" \
+    | python3 -c 'import json,sys; json.dump(json.load(sys.stdin)["OCIv1"]["config"], sys.stdout, indent=1)' > "$tmp/image-config.json"
+  local id compressed unpacked
+  id=$(image_id "localhost/$name:$key")
+  compressed=$(python3 - "$tmp/oci" <<'PY'
+import json, sys, os
+root = sys.argv[1]
+def blob(d): return os.path.join(root, "blobs", *d.split(":", 1))
+index = json.load(open(os.path.join(root, "index.json")))
+manifest = json.load(open(blob(index["manifests"][0]["digest"])))
+print(sum(layer["size"] for layer in manifest["layers"]))
+PY
+)
+  unpacked=$(du -sb "$tmp/bundle/rootfs" | cut -f1)
+  cat > "$tmp/meta.json" <<JSON
+{"name": "$name", "ref": "localhost/$name:$TAG", "key": "$key", "image_id": "$id",
+ "compressed_bytes": $compressed, "unpacked_bytes": $unpacked, "build_seconds": $(secs "$build_ms"),
+ "export_seconds": $(secs $(( $(now_ms) - t0 ))), "built_at": "$(date -u +%Y-%m-%dT%H:%M:%SZ)"}
+JSON
+  touch "$tmp/.complete"
+  rm -rf "$out"; mv "$tmp" "$out"
+  ln -sfn "$(basename "$out")" "$IMAGES/$name-current"
+  # Keep this build and the one before it; older exports of this image go.
+  local keep_prev; keep_prev=$(ls -1dt "$IMAGES/$name"-[0-9a-f]*[0-9a-f] 2>/dev/null | grep -v "^$out\$" | head -1 || true)
+  for d in "$IMAGES/$name"-[0-9a-f]*[0-9a-f]; do
+    if [ -d "$d" ] && [ "$d" != "$out" ] && [ "$d" != "$keep_prev" ]; then
+      rm -rf "$d"
+      "${BUILDAH[@]}" rmi "localhost/$name:${d##*-}" >/dev/null 2>&1 || true
+    fi
+  done
+  return 0
+}
+
+report() {  # report <name> <key> <cached|built>
+  python3 - "$IMAGES/$1-$2/meta.json" "$3" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+mb = lambda b: b / 1e6
+print(f"[image] {m['ref']} ({sys.argv[2]}, key {m['key']}): {mb(m['compressed_bytes']):.0f} MB compressed layers, "
+      f"{mb(m['unpacked_bytes']):.0f} MB unpacked; build {m['build_seconds']} s, export {m['export_seconds']} s")
+PY
+}
+
+# A TLS-intercepting proxy (a CA the host trusts but a stock CA store does not): RUN
+# steps see the host's CA bundle in place of the base's /etc/ssl/certs/ca-certificates.crt
+# (a build-time bind mount over an existing file: nothing is committed into a layer; the
+# Dockerfile points pip at that file). IMAGE_BUILD_CA=none turns it off.
+build_ca_args() {
+  local ca=${IMAGE_BUILD_CA:-${PIP_CERT:-${REQUESTS_CA_BUNDLE:-${SSL_CERT_FILE:-}}}}
+  [ -n "$ca" ] && [ "$ca" != none ] && [ -f "$ca" ] || return 0
+  local dir=$IMAGES/.build-ca; mkdir -p "$dir"
+  cp "$ca" "$dir/ca-certificates.crt"
+  echo "-v=$dir/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro"
+}
+
+# build_image <name> <dockerfile> <key> <context files...> -- <buildah bud args...>
+build_image() {
+  local name=$1 dockerfile=$2 key=$3; shift 3
+  local files=() ; while [ "$1" != "--" ]; do files+=("$1"); shift; done; shift
+  local out=$IMAGES/$name-$key
+  if [ -z "${IMAGE_REBUILD:-}" ] && [ -e "$out/.complete" ]; then
+    if [ -z "$(image_id "localhost/$name:$key")" ]; then
+      log "$name: restoring localhost/$name:$key into buildah storage from $out/oci"
+      local id; id=$("${BUILDAH[@]}" pull -q "oci:$out/oci:$TAG")
+      "${BUILDAH[@]}" tag "$id" "localhost/$name:$key"
+    fi
+    "${BUILDAH[@]}" tag "localhost/$name:$key" "localhost/$name:$TAG"
+    ln -sfn "$(basename "$out")" "$IMAGES/$name-current"
+    report "$name" "$key" cached
+    return 0
+  fi
+  local ctx=$IMAGES/.context-$name
+  stage_context "$ctx" "${files[@]}"
+  log "$name: buildah bud -f $dockerfile (key $key)"
+  local t0 build_ms ca_args; t0=$(now_ms)
+  mapfile -t ca_args < <(build_ca_args)
+  "${BUILDAH[@]}" bud --isolation chroot --layers="${IMAGE_LAYERS:-true}" "${ca_args[@]}" \
+      -f "$ROOT/$dockerfile" -t "localhost/$name:$key" -t "localhost/$name:$TAG" "$@" "$ctx" \
+      > "$IMAGES/$name-build.log" 2>&1 \
+    || { tail -40 "$IMAGES/$name-build.log" >&2; die "$name: build failed (full log: $IMAGES/$name-build.log)"; }
+  build_ms=$(( $(now_ms) - t0 ))
+  rm -rf "$ctx"
+  export_image "$name" "$key" "$build_ms"
+  report "$name" "$key" built
+}
+
+build_operator() {
+  # Re-lock when pyproject.toml changed since image/requirements.txt was generated.
+  if ! grep -q "^# pyproject-sha256: $(sha256sum "$ROOT/pyproject.toml" | cut -c1-64)\$" "$HERE/requirements.txt" 2>/dev/null; then
+    log "pyproject.toml changed since image/requirements.txt was locked: running image/lock.sh"
+    bash "$HERE/lock.sh"
+  fi
+  local base base_id revision files key
+  base=$(resolve_base)
+  base_id=$(image_id "$base"); [ -n "$base_id" ] || die "base image $base is not in buildah storage"
+  revision=$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)
+  mapfile -t files < <(context_files image/Dockerfile image/requirements.txt pyproject.toml operator)
+  key=$(hash_key "base=$base@$base_id revision=$revision" "${files[@]}")
+  OPERATOR_KEY=$key
+  build_image alembic-operator image/Dockerfile "$key" "${files[@]}" -- \
+    --build-arg BASE_IMAGE="$base" --build-arg REVISION="$revision"
+}
+
+build_example_app() {
+  local op_key files key
+  [ -n "${OPERATOR_KEY:-}" ] || build_operator
+  mapfile -t files < <(context_files examples/app-image/Dockerfile alembic)
+  key=$(hash_key "operator=$OPERATOR_KEY" "${files[@]}")
+  # No RUN steps: one commit (--layers=false) is cheaper on vfs than a layer per instruction.
+  IMAGE_LAYERS=${IMAGE_LAYERS:-false} build_image example-app examples/app-image/Dockerfile "$key" "${files[@]}" -- \
+    --build-arg OPERATOR_IMAGE="localhost/alembic-operator:$OPERATOR_KEY"
+}
+
+what=${1:-all}
+t_all=$(now_ms)
+case "$what" in
+  operator) build_operator ;;
+  example-app) build_example_app ;;
+  all) build_operator; build_example_app ;;
+  *) die "usage: $0 [operator|example-app|all]" ;;
+esac
+log "done in $(secs $(( $(now_ms) - t_all ))) s; bundles under $IMAGES/<name>-current/bundle/rootfs"
