@@ -52,7 +52,6 @@ async def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
-    settings.persistence.finalizer = constants.FINALIZER
     asyncio.get_running_loop().create_task(_sweep())
 
 
