@@ -9,6 +9,8 @@ export PYTHONPATH := $(CURDIR)
 
 .PHONY: setup tools test test-unit faults demo crds crds-check lint bench clean
 
+include image/image.mk
+
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -e '.[test]'
@@ -29,8 +31,9 @@ crds: $(VENV)/.installed
 crds-check: $(VENV)/.installed
 	$(PY) -m alembic_operator.crd --check
 
-## test: everything CI runs — unit, test bed, steps, operator end to end, faults
-test: setup tools
+## test: everything CI runs — unit, test bed, steps, images, operator end to end, faults
+test: setup tools image
+	$(PY) -m alembic_operator.crd --check
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 ## test-unit: the fast, server-free tests only

@@ -68,6 +68,7 @@ class Reason:
     PARTIALLY_MIGRATED = "PartiallyMigrated"  #: the database may be partially migrated and was left as is
     QUEUED = "Queued"  #: another run on the same database goes first
     INVALID_SPEC = "InvalidSpec"  #: the spec failed validation; nothing was started
+    WRITE_FENCE_FAILED = "WriteFenceFailed"  #: a fenced workload is missing or its pods did not stop; nothing changed
 
     # per-step
     IN_PROGRESS = "InProgress"  #: the step's Job runs
@@ -80,6 +81,7 @@ class Reason:
     POD_EVICTED = "PodEvicted"  #: the step's pod was evicted
     JOB_VANISHED = "JobVanished"  #: the step's Job disappeared before it finished
     NO_RESULT = "NoResult"  #: the step succeeded but left no readable result
+    FOREIGN_WRITES_DETECTED = "ForeignWritesDetected"  #: the restore found other sessions' writes and did not start
 
 
 class EventReason:
@@ -106,6 +108,10 @@ class EventReason:
     ROLLBACK_APPROVED = "RollbackApproved"  #: a person approved the held restore
     ROLLBACK_SKIPPED = "RollbackSkipped"  #: a restore was needed but is disabled by the spec
     JOB_VANISHED = "JobVanished"  #: a step's Job disappeared; a repeatable step is retried
+    FOREIGN_WRITES_DISCARDED = "ForeignWritesDiscarded"  #: a restore discarded other sessions' writes (named)
+    WRITE_FENCE_RAISED = "WriteFenceRaised"  #: fenced workloads were scaled to zero and their pods are gone
+    WRITE_FENCE_LIFTED = "WriteFenceLifted"  #: fenced workloads were scaled back to their recorded replicas
+    WRITE_FENCE_FAILED = "WriteFenceFailed"  #: the write fence could not be raised; the run stops
     RUN_SUCCEEDED = "RunSucceeded"  #: the run ended Succeeded
 
     STARTED = {"plan": PLAN_STARTED, "backup": BACKUP_STARTED, "migrate": MIGRATION_STARTED,

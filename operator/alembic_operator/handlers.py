@@ -162,7 +162,15 @@ def _reconcile_blocking(namespace: str, name: str) -> float | None:
                                     settings=_settings, blocked_by=blocked_by, queue_position=position)
     terminal = decision.status.phase in model.TERMINAL_PHASES
     _set_finalizer(body, wanted=not terminal)
-    applying.apply(decision, body=body)
+    try:
+        applying.apply(decision, body=body)
+    except kube.JobRejected as exc:
+        # The apiserver will refuse this Job every time (e.g. an invalid podTemplate value):
+        # retrying forever would hide it, so the run ends Failed and says why.
+        decision = reconciler.reject(status=view.status, generation=view.generation, message=str(exc), now=now)
+        applying.apply(decision, body=body)
+        _set_finalizer(body, wanted=False)
+        return None
     if terminal:
         return None
     return decision.requeue_after or float(_settings.reconcile.poll_seconds)

@@ -58,15 +58,15 @@ from alembic_operator.builders import jobs as job_builders
 from alembic_operator.conditions import EventReason, Reason
 from alembic_operator import conditions as conds
 from alembic_operator.model import (
-    PHASE_RANK, TERMINAL_PHASES, BackupStatus, MigrationRunStatus, Phase, PlanStatus, QueueStatus,
-    RowCountsStatus, RunView, StepStatus,
+    PHASE_RANK, TERMINAL_PHASES, BackupStatus, FenceStatus, ForeignWritesStatus, MigrationRunStatus, Phase,
+    PlanStatus, QueueStatus, RowCountsStatus, RunView, StepStatus, TableWrites,
 )
 from alembic_operator.settings import Settings
 
 __all__ = [
-    "RunView", "PodObservation", "JobCondition", "JobObservation", "Observed", "RunSummary",
-    "CreateJob", "DeleteJob", "EmitEvent", "Requeue", "Action", "Decision",
-    "reconcile", "reject", "find_blocker", "STEP_PHASE",
+    "RunView", "PodObservation", "JobCondition", "JobObservation", "WorkloadObservation", "Observed", "RunSummary",
+    "CreateJob", "DeleteJob", "ScaleWorkload", "EmitEvent", "Requeue", "Action", "Decision",
+    "reconcile", "reject", "release", "find_blocker", "workload_key", "STEP_PHASE",
 ]
 
 # --------------------------------------------------------------------------- inputs
@@ -170,15 +170,37 @@ class JobObservation:
         )
 
 
+def workload_key(kind: str, name: str) -> str:
+    """``Deployment/shop``: how fenced workloads are keyed in status.fence and :class:`Observed`."""
+    return f"{kind}/{name}"
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkloadObservation:
+    """A fenced Deployment or StatefulSet, read through its scale subresource (the only access RBAC grants).
+
+    ``pods`` counts the workload's pods that still run or terminate (listed by
+    the scale's ``status.selector``): a pod being deleted may still write, so
+    the fence is up only when both ``current`` and ``pods`` are zero.
+    """
+
+    exists: bool = True
+    replicas: int = 0  #: spec.replicas (what we record and scale)
+    current: int = 0  #: status.replicas (non-terminated pods, per the controller)
+    pods: int = 0  #: pods matching the selector that are not finished, terminating ones included
+
+
 @dataclasses.dataclass(frozen=True)
 class Observed:
-    """The run's Jobs as listed by label ``alembic-operator.dev/run``, keyed by Job name."""
+    """The run's Jobs as listed by label ``alembic-operator.dev/run``, keyed by Job name, and its fenced
+    workloads keyed by :func:`workload_key` (read only while the fence is being raised)."""
 
     jobs: Mapping[str, JobObservation] = dataclasses.field(default_factory=dict)
+    workloads: Mapping[str, WorkloadObservation] = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def of(cls, *jobs: JobObservation) -> "Observed":
-        return cls(jobs={j.name: j for j in jobs})
+    def of(cls, *jobs: JobObservation, workloads: Mapping[str, WorkloadObservation] | None = None) -> "Observed":
+        return cls(jobs={j.name: j for j in jobs}, workloads=dict(workloads or {}))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -236,6 +258,20 @@ class DeleteJob:
 
 
 @dataclasses.dataclass(frozen=True)
+class ScaleWorkload:
+    """Set a Deployment's or StatefulSet's replicas through its scale subresource (404 is fine).
+
+    Applied before the status is written, like :class:`CreateJob`: scaling to
+    a fixed number is idempotent, and the replicas to put back were written
+    to ``status.fence`` by an earlier reconcile, before any scale-down.
+    """
+
+    kind: str
+    name: str
+    replicas: int
+
+
+@dataclasses.dataclass(frozen=True)
 class EmitEvent:
     """Post an Event on the run (reasons: conditions.EventReason)."""
 
@@ -251,7 +287,7 @@ class Requeue:
     after_seconds: float
 
 
-Action = Union[CreateJob, DeleteJob, EmitEvent, Requeue]
+Action = Union[CreateJob, DeleteJob, ScaleWorkload, EmitEvent, Requeue]
 
 
 @dataclasses.dataclass
@@ -268,6 +304,10 @@ class Decision:
     @property
     def deletes(self) -> list[DeleteJob]:
         return [a for a in self.actions if isinstance(a, DeleteJob)]
+
+    @property
+    def scales(self) -> list[ScaleWorkload]:
+        return [a for a in self.actions if isinstance(a, ScaleWorkload)]
 
     @property
     def events(self) -> list[EmitEvent]:
@@ -371,6 +411,8 @@ class _Reconciler:
         self.requeue: Optional[float] = None
         self.location = naming.location(spec=run.spec, namespace=run.namespace, run_name=run.name,
                                         run_uid=run.uid)
+        #: Set when this reconcile recorded the fence's replicas: scaling waits until they are stored.
+        self.fence_recorded_now = False
 
     # ---------------------------------------------------------------- driver
 
@@ -387,10 +429,12 @@ class _Reconciler:
 
         handlers = {
             Phase.PENDING: self._pending, Phase.QUEUED: self._pending,
-            Phase.PLANNING: lambda: self._step("plan"), Phase.BACKING_UP: lambda: self._step("backup"),
+            Phase.PLANNING: lambda: self._step("plan"), Phase.BACKING_UP: self._backing_up,
             Phase.MIGRATING: lambda: self._step("migrate"), Phase.VERIFYING: lambda: self._step("verify"),
             Phase.ROLLING_BACK: self._rolling_back, Phase.ROLLBACK_HELD: self._held,
         }
+        if st.phase in TERMINAL_PHASES:
+            self._lift_fence()  # safety net: a terminal run never keeps its write fence up
         for _ in range(12):  # each pass may move the phase forward; bounded for safety
             if st.phase in TERMINAL_PHASES:
                 break
@@ -438,6 +482,7 @@ class _Reconciler:
                                                  generation=self.run_view.generation, now=self.now)
         if event_reason:
             self._event(event_type, event_reason, message)
+        self._lift_fence()
 
     def _job_name(self, step: str, attempt: int) -> str:
         return naming.job_name(run_name=self.run_view.name, run_uid=self.run_view.uid, step=step, attempt=attempt)
@@ -462,8 +507,10 @@ class _Reconciler:
             self._wake(self.settings.reconcile.queued_poll_seconds)
             return
         st.queue = None
-        first = "backup" if self.spec.plan.destructive == "allow" else "plan"
-        self._start(first)
+        if self.spec.plan.destructive == "allow":
+            self._to_backup()
+        else:
+            self._start("plan")
 
     def _start(self, step: str, attempt: int = 1, *, expect_revision: Optional[str] = None) -> None:
         """Record the step's Job in status and create it (unless it already exists: adopt)."""
@@ -618,7 +665,7 @@ class _Reconciler:
         noun = _STEP_NOUN[step]
         if o.ok:
             self._event("Normal", EventReason.SUCCEEDED[step], f"the {noun} succeeded: {o.message}")
-        else:
+        elif o.reason != Reason.FOREIGN_WRITES_DETECTED:  # not a failure: the RollbackHeld event tells it
             self._event("Warning", EventReason.FAILED[step], f"the {noun} failed: {o.message}")
         getattr(self, f"_after_{step}")(o)
 
@@ -649,7 +696,7 @@ class _Reconciler:
             self._step_condition("plan", "True", Reason.DESTRUCTIVE_CHANGES_WARNED, msg)
         else:
             self._step_condition("plan", "True", Reason.STEP_SUCCEEDED, o.message)
-        self._start("backup")
+        self._to_backup()
 
     def _after_backup(self, o: _Outcome) -> None:
         data = o.data
@@ -721,8 +768,29 @@ class _Reconciler:
     def _after_restore(self, o: _Outcome) -> None:
         cause = self._cause()
         uri = self._backup_uri()
+        if not o.ok and o.reason == Reason.FOREIGN_WRITES_DETECTED:
+            # The restore's preflight found other sessions' writes and changed nothing: decide here.
+            found = _foreign_writes(o.data, self.now)
+            if found is not None:
+                self.st.foreign_writes = found
+            elif self.st.foreign_writes is None:
+                self.st.foreign_writes = ForeignWritesStatus(checked_at=self.now)
+            self._step_condition("restore", "False", Reason.FOREIGN_WRITES_DETECTED, o.message)
+            self._rolling_back()  # holds, unless approved meanwhile: then the next attempt starts
+            return
         if o.ok:
             msg = f"{cause}; the database was restored from {uri}"
+            discarded = _foreign_writes(o.data, self.now)
+            if discarded is not None and discarded.rows > 0:
+                discarded.discarded = True
+                self.st.foreign_writes = discarded
+                lost = (f"the restore discarded ~{discarded.rows} rows other sessions wrote since the backup "
+                        f"({discarded.summary()}); they are in the statistics at "
+                        f"{discarded.stats_uri or self.location}")
+                msg = f"{msg}; {lost}"
+                self._event("Warning", EventReason.FOREIGN_WRITES_DISCARDED, lost)
+            elif self.st.foreign_writes is not None:
+                self.st.foreign_writes.discarded = True
             self._step_condition("restore", "True", Reason.STEP_SUCCEEDED, o.message)
             self._end(Phase.ROLLED_BACK, Reason.ROLLED_BACK, msg)
             return
@@ -730,6 +798,100 @@ class _Reconciler:
                f"restore it from {uri} (alembic-operator restore --location {self.location})")
         self._step_condition("restore", "False", o.reason or Reason.STEP_FAILED, msg)
         self._end(Phase.ROLLBACK_FAILED, Reason.ROLLBACK_FAILED, msg)
+
+    # ---------------------------------------------------------------- write fence
+
+    def _to_backup(self) -> None:
+        """Move to BackingUp; the backup Job starts once the write fence (if any) is up."""
+        self.st.phase = Phase.BACKING_UP
+        if self._fence_targets():
+            self.st.message = "raising the write fence before the backup"
+
+    def _backing_up(self) -> None:
+        if self.st.steps.backup is None and not self._fence_ready():
+            return
+        self._step("backup")
+
+    def _fence_targets(self) -> list[str]:
+        fence = self.spec.write_fence
+        return [workload_key(t.kind, t.name) for t in fence.scale_down] if fence else []
+
+    def _fence_ready(self) -> bool:
+        """Raise the write fence one safe move per reconcile; True once no pod of a fenced workload is left.
+
+        1. Record every workload's replicas in status.fence (no scaling yet:
+           the record must be stored before anything is scaled, so a restarted
+           operator can always put them back).
+        2. Next reconcile: scale each to zero (ScaleWorkload, repeated while
+           spec.replicas is not zero).
+        3. Wait until neither the controller nor the pod list shows a pod; past
+           ``writeFence.timeoutSeconds`` the run fails and the fence is lifted.
+        """
+        targets = self._fence_targets()
+        if not targets:
+            return True
+        st = self.st
+        seen = self.observed.workloads
+        if st.fence is None:
+            unread = [k for k in targets if k not in seen]
+            if unread:
+                st.message = f"write fence: reading {', '.join(unread)}"
+                self._wake(2)
+                return False
+            missing = [k for k in targets if not seen[k].exists]
+            if missing:
+                self._end(Phase.FAILED, Reason.WRITE_FENCE_FAILED,
+                          f"write fence: {', '.join(missing)} not found in namespace {self.run_view.namespace}; "
+                          "nothing was changed", event_reason=EventReason.WRITE_FENCE_FAILED)
+                return False
+            st.fence = FenceStatus(replicas={k: seen[k].replicas for k in targets}, state="Raising",
+                                   raised_at=self.now)
+            self.fence_recorded_now = True
+            st.message = f"write fence: recorded {_describe_replicas(st.fence.replicas)}; scaling to zero"
+            self._wake(1)
+            return False
+        fence = st.fence
+        if fence.state != "Raising":
+            return True
+        if self.fence_recorded_now:
+            self._wake(1)
+            return False
+        waiting = []
+        for key in fence.replicas:
+            obs = seen.get(key)
+            if obs is None:
+                waiting.append(key)
+            elif not obs.exists:
+                continue
+            elif obs.replicas != 0:
+                kind, name = key.split("/", 1)
+                self.actions.append(ScaleWorkload(kind=kind, name=name, replicas=0))
+                waiting.append(key)
+            elif obs.current or obs.pods:
+                waiting.append(key)
+        if not waiting:
+            fence.state = "Up"
+            self._event("Normal", EventReason.WRITE_FENCE_RAISED,
+                        f"scaled {', '.join(fence.replicas)} to zero and no pod of them is left; backing up")
+            return True
+        timeout = self.spec.write_fence.timeout_seconds if self.spec.write_fence else 300
+        if fence.raised_at is not None and (self.now - fence.raised_at).total_seconds() > timeout:
+            self._end(Phase.FAILED, Reason.WRITE_FENCE_FAILED,
+                      f"write fence: the pods of {', '.join(waiting)} did not stop within {timeout}s; "
+                      "nothing was changed", event_reason=EventReason.WRITE_FENCE_FAILED)
+            return False
+        st.message = f"write fence: waiting for the pods of {', '.join(waiting)} to stop before the backup"
+        self._wake(1)
+        return False
+
+    def _lift_fence(self) -> None:
+        """Scale fenced workloads back to their recorded replicas (every end of a run comes through here)."""
+        actions = _lift(self.st, self.now)
+        if actions:
+            self.actions.extend(actions)
+            self._event("Normal", EventReason.WRITE_FENCE_LIFTED,
+                        f"scaled {_describe_replicas(self.st.fence.replicas)} back"  # type: ignore[union-attr]
+                        f" ({self.st.phase.value if self.st.phase else 'ended'})")
 
     # ---------------------------------------------------------------- rollback
 
@@ -741,13 +903,20 @@ class _Reconciler:
         return f"migration failed: {migrate.message if migrate else 'unknown'}"
 
     def _hold(self) -> bool:
-        approved = self.run_view.annotations.get(constants.ANNOTATION_APPROVE_RESTORE, "").lower() == "true"
-        return bool(self.st.foreign_writes) and self.spec.rollback.on_foreign_writes == "hold" and not approved
+        """Whether a due restore must wait: it would discard other sessions' writes and nobody said yes."""
+        fw = self.st.foreign_writes
+        return (fw is not None and not fw.discarded and self.spec.rollback.on_foreign_writes == "hold"
+                and not job_builders.restore_approved(run=self.run_view))
 
     def _held_message(self) -> str:
-        return (f"{self._cause()}; a restore would discard writes made since the backup to "
-                f"{', '.join(self.st.foreign_writes[:10])}; annotate the run "
-                f"{constants.ANNOTATION_APPROVE_RESTORE}=true to restore from {self._backup_uri()}")
+        fw = self.st.foreign_writes
+        what = (f"other sessions wrote ~{fw.rows} rows since the backup ({fw.summary()})"
+                if fw is not None and fw.tables else "other sessions wrote since the backup")
+        if fw is not None and not fw.own_writes_known:
+            what += " (the migration's own writes could not be told apart and are included)"
+        return (f"{self._cause()}; {what}, which a restore would discard: annotate the run "
+                f"{constants.ANNOTATION_APPROVE_RESTORE}=true to restore from {self._backup_uri()} anyway, "
+                f"or delete the run to leave the database as it is")
 
     def _begin_rollback(self, cause: str) -> None:
         if self.spec.rollback.on_failure == "none":
@@ -760,7 +929,8 @@ class _Reconciler:
 
     def _rolling_back(self) -> None:
         st = self.st
-        if st.steps.restore is not None:
+        previous = st.steps.restore
+        if previous is not None and not _refused(previous):
             self._step("restore")
             return
         if self._hold():
@@ -776,7 +946,8 @@ class _Reconciler:
             st.message = f"{self._cause()}; waiting for the migrate pod to stop before restoring"
             self._wake(5)
             return
-        self._start("restore")
+        # After a refusal (foreign writes) that was approved, the next attempt restores regardless.
+        self._start("restore", previous.attempt + 1 if previous is not None else 1)
 
     def _held(self) -> None:
         if self._hold():
@@ -785,6 +956,64 @@ class _Reconciler:
             return
         self._event("Normal", EventReason.ROLLBACK_APPROVED, "the held restore was approved; restoring")
         self.st.phase = Phase.ROLLING_BACK
+
+
+def release(*, run: RunView, now: datetime) -> Decision:
+    """What to do before a deleted run is let go: lift its write fence. The database is left as it is.
+
+    The handler calls this once no step Job of the run is active any more,
+    applies it, and only then removes the finalizer.
+    """
+    st = run.status.model_copy(deep=True)
+    now = now.astimezone(timezone.utc).replace(microsecond=0) if now.tzinfo else \
+        now.replace(microsecond=0, tzinfo=timezone.utc)
+    actions: list[Action] = list(_lift(st, now))
+    if actions:
+        actions.append(EmitEvent("Normal", EventReason.WRITE_FENCE_LIFTED,
+                                 f"the run was deleted: scaled {_describe_replicas(st.fence.replicas)} back; "  # type: ignore[union-attr]
+                                 "the database was left as it is"))
+    return Decision(status=st, actions=actions)
+
+
+def _lift(st: MigrationRunStatus, now: datetime) -> list[Action]:
+    """ScaleWorkload back to every recorded replica count, marking the fence Lifted (in ``st``)."""
+    fence = st.fence
+    if fence is None or fence.state == "Lifted":
+        return []
+    actions: list[Action] = []
+    for key, replicas in sorted(fence.replicas.items()):
+        kind, name = key.split("/", 1)
+        actions.append(ScaleWorkload(kind=kind, name=name, replicas=replicas))
+    fence.state = "Lifted"
+    fence.lifted_at = now
+    return actions
+
+
+def _describe_replicas(replicas: Mapping[str, int]) -> str:
+    """``Deployment/shop (3 replicas), StatefulSet/worker (1 replica)``."""
+    return ", ".join(f"{k} ({n} replica{'s' if n != 1 else ''})" for k, n in sorted(replicas.items()))
+
+
+def _refused(ss: StepStatus) -> bool:
+    """A restore attempt that stopped in its preflight because of foreign writes (nothing was changed)."""
+    return ss.outcome == "Failed" and ss.reason == Reason.FOREIGN_WRITES_DETECTED
+
+
+def _foreign_writes(data: Mapping[str, Any], now: datetime) -> Optional[ForeignWritesStatus]:
+    """status.foreignWrites from a restore result's ``data.foreignWrites``; None when absent or malformed."""
+    raw = data.get("foreignWrites")
+    if not isinstance(raw, dict):
+        return None
+    try:
+        tables = [TableWrites.model_validate(t) for t in raw.get("tables") or [] if isinstance(t, dict)]
+        tables.sort(key=lambda t: (-t.rows, t.table))
+        rows = raw.get("rows")
+        return ForeignWritesStatus(
+            tables=tables[:20], rows=rows if isinstance(rows, int) and rows >= 0 else sum(t.rows for t in tables),
+            own_writes_known=bool(raw.get("ownWritesKnown", True)), checked_at=now,
+            stats_uri=_str(raw.get("statsUri")))
+    except ValueError:  # pydantic.ValidationError is a ValueError
+        return None
 
 
 def _reason(value: Any) -> str:

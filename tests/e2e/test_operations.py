@@ -86,3 +86,12 @@ def test_deleting_a_run_mid_migration_lets_the_step_finish_then_releases_the_run
     # the migration that was running completed; nothing was restored and no step started after it
     assert database.scalar("SELECT version_num FROM alembic_version") == "0005"
     assert database.scalar("SELECT count(*) FROM project WHERE name = 'created-by-0005'") == "1"
+
+
+def test_a_pod_setting_the_apiserver_rejects_fails_the_run_instead_of_retrying_forever(app, database):
+    before = dbstate.capture(database)
+    app.apply(app.manifest("bad-resources", spec={"podTemplate": {"resources": {"limits": {"cpu": "lots"}}}}))
+    status = app.wait("bad-resources", timeout=60)["status"]
+    assert status["phase"] == "Failed", status
+    assert "refused Job" in status["message"] and "cpu" in status["message"], status["message"]
+    assert dbstate.capture(database) == before

@@ -84,6 +84,10 @@ def list_run_pods(*, namespace: str, run_name: str) -> list[dict[str, Any]]:
     return [_plain(pod) for pod in pods.items]
 
 
+class JobRejected(Exception):
+    """The apiserver refused a Job as invalid (422): retrying cannot help."""
+
+
 def create_job(*, namespace: str, manifest: dict[str, Any]) -> bool:
     """Create a Job; ``False`` when it already exists (names are deterministic, so that is a resume)."""
     try:
@@ -91,8 +95,21 @@ def create_job(*, namespace: str, manifest: dict[str, Any]) -> bool:
     except ApiException as exc:
         if exc.status == 409:
             return False
+        if exc.status == 422:
+            raise JobRejected(f"the apiserver refused Job {manifest['metadata']['name']}: {api_message(exc)}") \
+                from None
         raise
     return True
+
+
+def api_message(exc: ApiException) -> str:
+    """The human message of an API error (its Status.message), else the HTTP reason."""
+    import json
+
+    try:
+        return str(json.loads(exc.body or "{}").get("message", exc.reason))
+    except ValueError:
+        return str(exc.reason)
 
 
 def delete_job(*, namespace: str, name: str) -> None:

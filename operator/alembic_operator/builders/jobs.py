@@ -20,7 +20,9 @@ Container contracts (the flags the steps parse):
 * migrate  (app image):      spec.migrate.command + [--target T --lock-timeout X if the default command] + spec.migrate.args
 * verify   (operator image): alembic-operator verify --location L --mode M [--allow-decrease a,b]
                              [--include G]... [--exclude G]... [--expect-revision R]
-* restore  (operator image): alembic-operator restore --location L
+* restore  (operator image): alembic-operator restore --location L --on-foreign-writes hold|restore
+                             (hold: stop with ForeignWritesDetected, changing nothing, when other
+                             sessions wrote since the backup; restore: go ahead and report them)
 """
 
 from __future__ import annotations
@@ -116,9 +118,15 @@ def verify_command(*, run: RunView, expect_revision: str | None = None) -> list[
     return cmd
 
 
+def restore_approved(*, run: RunView) -> bool:
+    """Whether a person approved discarding foreign writes (annotation approve-restore: "true")."""
+    return run.annotations.get(constants.ANNOTATION_APPROVE_RESTORE, "").strip().lower() == "true"
+
+
 def restore_command(*, run: RunView) -> list[str]:
-    """The restore container's command."""
-    return [CLI, "restore", "--location", _location(run)]
+    """The restore container's command; ``--on-foreign-writes`` follows the spec and the approval annotation."""
+    discard = run.spec.rollback.on_foreign_writes == "restore" or restore_approved(run=run)
+    return [CLI, "restore", "--location", _location(run), "--on-foreign-writes", "restore" if discard else "hold"]
 
 
 def build_plan_job(*, run: RunView, settings: Settings, attempt: int = 1) -> dict[str, Any]:

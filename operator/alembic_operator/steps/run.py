@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         created = kube.create_run(namespace=meta["namespace"], manifest=manifest)
     except ApiException as exc:
         raise errors.InvalidInput(f"the apiserver refused MigrationRun {meta['name']}: "
-                                  f"{exc.status} {_api_message(exc)}") from None
+                                  f"{exc.status} {kube.api_message(exc)}") from None
     existed = created.get("metadata", {}).get("uid") and (created.get("status") or {}).get("phase")
     _say(f"{'following existing' if existed else 'created'} MigrationRun {meta['namespace']}/{meta['name']}")
     status = follow(namespace=meta["namespace"], name=meta["name"],
@@ -119,11 +119,3 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "fromRevision": status.get("fromRevision"), "toRevision": status.get("toRevision"),
             "backup": (status.get("backup") or {}).get("uri")}
 
-
-def _api_message(exc: ApiException) -> str:
-    import json
-
-    try:
-        return str(json.loads(exc.body or "{}").get("message", exc.reason))
-    except ValueError:
-        return str(exc.reason)
