@@ -1,0 +1,209 @@
+"""The pieces the e2e tests of tests/helm share: app images, the installed operator, a database and bucket
+with their Secrets, and following a MigrationRun while recording every status it goes through."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import shlex
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from testbed import ports
+from testbed.cluster import Cluster
+from testbed.kubelet import ProcessKubelet
+from testbed.postgres import PostgresServer
+from testbed.pytest_data import Database
+from testbed.s3 import S3Server
+from tests.helm import support
+from tests.helm.support import OPERATOR_CHART, REPO, helm, kubectl
+
+ALEMBIC = REPO / "alembic"
+IMAGES = {
+    # v1: the example app at its head, 0004
+    "example-app:1.0": ALEMBIC / "example",
+    # v2: the example plus a data migration 0005 (no sleep)
+    "example-app:2.0": ALEMBIC / "scenarios" / "slow",
+    # a release whose migration 0005 commits but loses rows: verify fails, the operator restores
+    "example-app:broken": ALEMBIC / "scenarios" / "creates-table-then-fails-verify",
+    # a release whose migration 0005 raises (already in the offline plan): Failed, database unchanged
+    "example-app:raises": ALEMBIC / "scenarios" / "raises",
+}
+TERMINAL = ("Succeeded", "Failed", "RolledBack", "RollbackFailed", "RollbackHeld")
+
+
+def register_app_images(kubelet: ProcessKubelet) -> None:
+    """App images of the tests: the project venv with the app's working directory (the image's WORKDIR)."""
+    venv = REPO / ".venv"
+    for image, workdir in IMAGES.items():
+        kubelet.register_image(image, env={"PATH": f"{venv / 'bin'}:$PATH", "VIRTUAL_ENV": str(venv),
+                                           "SCENARIO_SLEEP_SECONDS": "0"},
+                               workingDir=str(workdir))
+
+
+@dataclass
+class Operator:
+    """The operator installed by `helm install` from charts/alembic-operator."""
+
+    release: str
+    namespace: str
+    service_account: str
+    metrics_port: int
+    liveness_port: int
+
+
+def install_command(namespace: str) -> list[str]:
+    """The docs' `helm install` of the operator (docs/helm-and-gitops.md), in ``namespace``."""
+    text = support.doc_example("install-operator").replace("\\\n", " ")
+    argv = shlex.split(next(line for line in text.splitlines() if line.startswith("helm install")))
+    assert argv[:4] == ["helm", "install", "alembic-operator", "charts/alembic-operator"], argv
+    argv[argv.index("--namespace") + 1] = namespace
+    return [*argv[1:3], str(REPO / argv[3]), *argv[4:]]
+
+
+@contextlib.contextmanager
+def installed_operator(cluster: Cluster, *extra: str) -> Iterator[Operator]:
+    """The docs' `helm install alembic-operator charts/alembic-operator --wait`, in a fresh namespace."""
+    namespace = f"alembic-operator-{secrets.token_hex(3)}"
+    metrics, liveness = ports.free_port(), ports.free_port()
+    try:
+        helm(*install_command(namespace), "--timeout", "180s",
+             # The process kubelet runs pods on the host's network: free ports instead of 8080/8081.
+             "--set", f"metrics.port={metrics}", "--set", f"liveness.port={liveness}", *extra,
+             kubeconfig=cluster.kubeconfig)
+        yield Operator(release="alembic-operator", namespace=namespace, service_account="alembic-operator",
+                       metrics_port=metrics, liveness_port=liveness)
+    finally:
+        helm("uninstall", "alembic-operator", "--namespace", namespace, "--wait", "--timeout", "60s",
+             kubeconfig=cluster.kubeconfig, check=False)
+        kubectl(cluster.kubeconfig, "delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def http_get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status, resp.read().decode()
+    except OSError as error:
+        return 0, str(error)
+
+
+@dataclass
+class Data:
+    """A fresh database on PostgreSQL 15 and a bucket, and their Secrets in ``namespace``."""
+
+    database: Database
+    bucket: str
+    endpoint: str
+    namespace: str
+    db_secret: str = "example-app-db"
+    s3_secret: str = "example-app-s3"
+
+
+def make_data(cluster: Cluster, pg: PostgresServer, s3: S3Server, namespace: str) -> Data:
+    pg.start()
+    name = pg.create_database()
+    db = Database(name=name, url=pg.url(name), server=pg)
+    s3.start()
+    bucket = s3.create_bucket()
+    data = Data(database=db, bucket=bucket, endpoint=s3.endpoint, namespace=namespace)
+    kubectl(cluster.kubeconfig, "-n", namespace, "create", "secret", "generic", data.db_secret,
+            f"--from-literal=DATABASE_URL={db.url}")
+    kubectl(cluster.kubeconfig, "-n", namespace, "create", "secret", "generic", data.s3_secret,
+            f"--from-literal=AWS_ACCESS_KEY_ID={s3.access_key}",
+            f"--from-literal=AWS_SECRET_ACCESS_KEY={s3.secret_key}")
+    return data
+
+
+def get_run(cluster: Cluster, namespace: str, name: str) -> dict[str, Any] | None:
+    proc = kubectl(cluster.kubeconfig, "-n", namespace, "get", "migrationrun", name, "-o", "json", check=False)
+    return json.loads(proc.stdout) if proc.returncode == 0 else None
+
+
+@dataclass
+class Followed:
+    """A run followed to a terminal phase: the last object and every distinct status seen on the way."""
+
+    final: dict[str, Any]
+    seen: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def phase(self) -> str:
+        return str((self.final.get("status") or {}).get("phase"))
+
+    def phases(self) -> list[str]:
+        return [str((o.get("status") or {}).get("phase")) for o in self.seen]
+
+
+def follow(cluster: Cluster, namespace: str, name: str, timeout: float = 300) -> Followed:
+    """Poll a MigrationRun until a terminal phase, keeping each distinct (phase, conditions) snapshot."""
+    deadline = time.monotonic() + timeout
+    seen: list[dict[str, Any]] = []
+    last_key = None
+    while True:
+        obj = get_run(cluster, namespace, name)
+        if obj is not None:
+            status = obj.get("status") or {}
+            key = json.dumps([status.get("phase"), status.get("conditions"), status.get("observedGeneration")],
+                             sort_keys=True)
+            if key != last_key:
+                seen.append(obj)
+                last_key = key
+            if status.get("phase") in TERMINAL:
+                return Followed(final=obj, seen=seen)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"MigrationRun {namespace}/{name} not terminal after {timeout:.0f}s; "
+                                 f"phases seen: {[(o.get('status') or {}).get('phase') for o in seen]}; "
+                                 f"last: {json.dumps((obj or {}).get('status'), indent=1)[:3000]}")
+        time.sleep(0.3)
+
+
+def check_health(obj: dict[str, Any]) -> tuple[str, str]:
+    """(Argo CD health, kstatus) of a real object."""
+    return support.argocd_health(obj)["status"], support.kstatus(obj)
+
+
+def expected_health(obj: dict[str, Any]) -> tuple[str, str]:
+    """What the Lua and kstatus must say for a real object, from its phase and generation alone."""
+    status = obj.get("status") or {}
+    phase = status.get("phase")
+    if status.get("observedGeneration") is not None and status["observedGeneration"] < obj["metadata"]["generation"]:
+        return "Progressing", "InProgress"
+    if phase == "Succeeded":
+        return "Healthy", "Current"
+    if phase in ("Failed", "RolledBack", "RollbackFailed", "RollbackHeld"):
+        return "Degraded", "Failed"
+    if not status.get("conditions"):
+        return "Progressing", "Current"  # kstatus: no conditions at all is Current (the documented gap)
+    return "Progressing", "InProgress"
+
+
+def save_all(followed: Followed, directory: Path, label: str) -> None:
+    from tests.helm import statuses
+
+    for i, obj in enumerate(followed.seen):
+        statuses.save(obj, directory, f"{label}-{i:02d}-{(obj.get('status') or {}).get('phase')}")
+
+
+def pod_of(cluster: Cluster, namespace: str, selector: str) -> dict[str, Any] | None:
+    out = kubectl(cluster.kubeconfig, "-n", namespace, "get", "pods", "-l", selector, "-o", "json").stdout
+    items = json.loads(out)["items"]
+    return items[0] if items else None
+
+
+def ensure_crd(cluster: Cluster) -> None:
+    """Install the chart's CRD (server-side apply, idempotent) and wait until it is Established."""
+    kubectl(cluster.kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", OPERATOR_CHART / "crds")
+    support.wait_for(lambda: kubectl(
+        cluster.kubeconfig, "get", "crd/migrationruns.alembic-operator.dev", "-o",
+        "jsonpath={.status.conditions[?(@.type=='Established')].status}", check=False).stdout == "True",
+        60, "the MigrationRun CRD to be Established")
+
+
+def sa_can(cluster: Cluster, op: Operator, *args: str) -> bool:
+    who = f"system:serviceaccount:{op.namespace}:{op.service_account}"
+    proc = kubectl(cluster.kubeconfig, "auth", "can-i", *args, "--as", who, check=False)
+    return proc.stdout.strip() == "yes"

@@ -1,0 +1,68 @@
+"""Argo CD's Lua health check and kstatus (Flux) classify MigrationRun status right.
+
+The Lua in examples/gitops/argocd/health.lua runs in a real Lua interpreter
+(lupa) exactly as Argo CD runs it (global ``obj``, returned table); kstatus is
+the real sigs.k8s.io/cli-utils/pkg/kstatus/status.Compute (tools/kstatus).
+Here the statuses are built with the operator's own model and condition
+factories; tests/helm/test_operator_e2e.py classifies statuses the running
+operator wrote.
+"""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from tests.helm import statuses, support
+
+
+@pytest.mark.parametrize("phase", ["Succeeded"])
+def test_succeeded_is_healthy_and_current(phase: str) -> None:
+    """Succeeded: Argo CD Healthy, kstatus Current."""
+    obj = statuses.constructed(phase, message="migrated 0004 -> 0005")
+    assert support.argocd_health(obj) == {"status": "Healthy", "message": "Succeeded: migrated 0004 -> 0005"}
+    assert support.kstatus(obj) == "Current"
+
+
+@pytest.mark.parametrize("phase", sorted(statuses.FAILED_PHASES))
+def test_failures_and_held_rollbacks_are_degraded_and_failed(phase: str) -> None:
+    """Failed, RolledBack, RollbackFailed and RollbackHeld: Degraded with the message; kstatus Failed (Stalled)."""
+    obj = statuses.constructed(phase, message="the migration raised; restored from s3://b/x")
+    health = support.argocd_health(obj)
+    assert health == {"status": "Degraded", "message": f"{phase}: the migration raised; restored from s3://b/x"}
+    assert support.kstatus(obj) == "Failed"
+
+
+@pytest.mark.parametrize("phase", statuses.IN_PROGRESS_PHASES)
+def test_phases_under_way_are_progressing_and_in_progress(phase: str) -> None:
+    """Every non-terminal phase: Progressing; kstatus InProgress (Reconciling=True)."""
+    obj = statuses.constructed(phase)
+    assert support.argocd_health(obj)["status"] == "Progressing"
+    assert support.kstatus(obj) == "InProgress"
+
+
+def test_a_run_without_status_is_progressing_for_argo_cd() -> None:
+    """No status yet (the operator has not seen the run): Progressing, not Healthy."""
+    obj = statuses.constructed(None)
+    assert support.argocd_health(obj)["status"] == "Progressing"
+
+
+def test_kstatus_counts_a_run_without_conditions_as_current() -> None:
+    """kstatus' documented rule: no conditions at all is Current — why the operator sets them at once
+    and why the Flux example adds healthCheckExprs that require Ready=True."""
+    assert support.kstatus(statuses.constructed(None)) == "Current"
+
+
+def test_a_status_for_an_older_generation_is_progressing_and_in_progress() -> None:
+    """observedGeneration behind metadata.generation: Progressing and InProgress even if it said Succeeded."""
+    obj = statuses.constructed("Succeeded", generation=2, observed=1)
+    assert support.argocd_health(obj)["status"] == "Progressing"
+    assert support.kstatus(obj) == "InProgress"
+
+
+def test_argocd_cm_snippet_carries_health_lua_verbatim() -> None:
+    """examples/gitops/argocd/argocd-cm.yaml holds health.lua under the MigrationRun customization key."""
+    cm = yaml.safe_load((support.GITOPS / "argocd" / "argocd-cm.yaml").read_text())
+    assert cm["kind"] == "ConfigMap" and cm["metadata"]["name"] == "argocd-cm"
+    key = "resource.customizations.health.alembic-operator.dev_MigrationRun"
+    assert cm["data"][key] == support.ARGOCD_LUA.read_text()
