@@ -11,9 +11,9 @@ talk to the API directly (that is :mod:`alembic_operator.adapters.kube`).
    goes first on the same database, calls the reconciler and applies the
    Decision (:mod:`alembic_operator.applying`).
 3. Deletion: a run mid-way keeps a finalizer; deleting it lets the running
-   step finish (a restore is never cut short), starts no further step, then
-   releases the run; its Jobs go with it by owner reference. The backup in
-   S3 stays.
+   step finish (a restore is never cut short), starts no further step, lifts
+   the write fence (:func:`reconciler.release`), then releases the run; its
+   Jobs go with it by owner reference. The backup in S3 stays.
 """
 
 from __future__ import annotations
@@ -75,16 +75,10 @@ async def _on_run(event: Mapping[str, Any], namespace: str, name: str, runs_by_d
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={constants.LABEL_MANAGED_BY: constants.MANAGED_BY})
-async def _on_job(body: kopf.Body, namespace: str, runs_by_database: kopf.Index, **_: Any) -> None:
-    _remember_index(runs_by_database)
-    run_name = _owning_run(body, namespace)
-    if run_name:
-        await reconcile_run(namespace=namespace, name=run_name)
-
-
 @kopf.on.event("", "v1", "pods", labels={constants.LABEL_MANAGED_BY: constants.MANAGED_BY})
-async def _on_pod(body: kopf.Body, namespace: str, runs_by_database: kopf.Index, **_: Any) -> None:
-    # Pod changes the Job does not reflect (ErrImagePull, CreateContainerConfigError) matter too.
+async def _on_step_object(body: kopf.Body, namespace: str, runs_by_database: kopf.Index, **_: Any) -> None:
+    # Pods matter as well as Jobs: a Pod stuck in ErrImagePull or CreateContainerConfigError
+    # (a missing Secret) changes nothing on its Job.
     _remember_index(runs_by_database)
     run_name = _owning_run(body, namespace)
     if run_name:
@@ -152,26 +146,33 @@ def _reconcile_blocking(namespace: str, name: str) -> float | None:
         applying.apply(decision, body=body)
         return None
     pods = kube.list_run_pods(namespace=namespace, run_name=naming.label_value(name))
+    # Write fence (issue #9): read the fenced workloads only while the fence is being raised.
+    workloads = {reconciler.workload_key(kind, wname): kube.read_workload(namespace=namespace, kind=kind, name=wname)
+                 for kind, wname in observing.fence_to_read(view)}
     summary = observing.run_summary(body)
     blocked_by, position = (None, None)
     if summary is not None and summary.phase in (None, model.Phase.PENDING, model.Phase.QUEUED):
         blocked_by, position = reconciler.find_blocker(
             name=name, database=summary.database, creation_timestamp=summary.creation_timestamp,
             others=_summaries(namespace))
-    decision = reconciler.reconcile(run=view, observed=observing.observed_jobs(jobs, pods), now=now,
+    decision = reconciler.reconcile(run=view, observed=observing.observed(jobs, pods, workloads), now=now,
                                     settings=_settings, blocked_by=blocked_by, queue_position=position)
     terminal = decision.status.phase in model.TERMINAL_PHASES
-    _set_finalizer(body, wanted=not terminal)
+    if not terminal:
+        _set_finalizer(body, wanted=True)
     try:
-        applying.apply(decision, body=body)
+        patched = applying.apply(decision, body=body)
     except kube.JobRejected as exc:
         # The apiserver will refuse this Job every time (e.g. an invalid podTemplate value):
         # retrying forever would hide it, so the run ends Failed and says why.
         decision = reconciler.reject(status=view.status, generation=view.generation, message=str(exc), now=now)
-        applying.apply(decision, body=body)
-        _set_finalizer(body, wanted=False)
+        patched = applying.apply(decision, body=body)
+        _set_finalizer(patched or body, wanted=False)
         return None
     if terminal:
+        # Write fence (issue #9): the finalizer goes only once the scale-back and the final status are
+        # stored, so a run deleted at that instant cannot leave its fence up.
+        _set_finalizer(patched or body, wanted=False)
         return None
     return decision.requeue_after or float(_settings.reconcile.poll_seconds)
 
@@ -197,6 +198,15 @@ def _finish_deletion(body: Mapping[str, Any], jobs: list[dict[str, Any]]) -> flo
         log.info("%s/%s is being deleted; waiting for %s to finish", body["metadata"]["namespace"],
                  body["metadata"]["name"], ", ".join(running))
         return 5.0
+    # Write fence (issue #9): a deleted run puts the workloads back; the database is left as it is.
+    if (body.get("status") or {}).get("fence"):
+        decision = reconciler.release(status=model.parse_status(body.get("status")), now=datetime.now(timezone.utc))
+        if decision.actions:
+            applying.apply(decision, body=body)
+            fresh = kube.get_run(namespace=body["metadata"]["namespace"], name=body["metadata"]["name"])
+            if fresh is None:
+                return None
+            body = fresh
     _set_finalizer(body, wanted=False)
     return None
 
