@@ -40,7 +40,7 @@ from typing import Iterable, Mapping, Sequence
 
 __all__ = [
     "ContainerError", "Image", "Container", "cache_dir", "find_image", "prepare_bundle",
-    "run_container", "run", "Completed",
+    "run_container", "run", "Completed", "lookup_user", "remove",
 ]
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -158,6 +158,11 @@ def _lookup_user(rootfs: Path, user: str | int | None) -> tuple[int, int]:
                 raise ContainerError(f"group {group!r} is not in the image's /etc/group")
             gid = int(entry[2])
     return uid, gid
+
+
+def lookup_user(image: "Image", user: str | int | None) -> tuple[int, int]:
+    """``(uid, gid)`` a container of ``image`` runs as for ``user`` (None: the image's USER)."""
+    return _lookup_user(image.rootfs, user if user is not None else image.config.get("User"))
 
 
 def _merge_env(image_env: Iterable[str], env: Mapping[str, str] | Sequence[tuple[str, str]] | None,
@@ -309,7 +314,7 @@ def _cgroup_path(container_id: str) -> str:
 
 def runtime_config(*, rootfs: Path, argv: Sequence[str], env: Sequence[str], cwd: str, uid: int, gid: int,
                    read_only_root: bool, mounts: Sequence[tuple[str, str, bool]], hostname: str,
-                   container_id: str, extra_mounts: Sequence[dict] = ()) -> dict:
+                   container_id: str, extra_mounts: Sequence[dict] = (), tmp_tmpfs: bool | None = None) -> dict:
     """The OCI runtime config.json for one container (host network, own mount/pid/ipc/uts)."""
     oci_mounts: list[dict] = [
         {"destination": "/proc", "type": "proc", "source": "proc"},
@@ -322,7 +327,7 @@ def runtime_config(*, rootfs: Path, argv: Sequence[str], env: Sequence[str], cwd
         {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
         {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
     ]
-    if read_only_root:
+    if read_only_root if tmp_tmpfs is None else tmp_tmpfs:
         oci_mounts.append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
                            "options": ["nosuid", "nodev", "mode=1777", "size=1g"]})
     oci_mounts.extend(extra_mounts)
@@ -362,14 +367,17 @@ def run_container(*, image: str, command: Sequence[str] | None = None, args: Seq
                   hostname: str | None = None, log_path: str | Path | None = None,
                   termination_message_path: str | Path | None = None,
                   termination_message_container_path: str = DEFAULT_TERMINATION_MESSAGE_PATH,
-                  container_id: str | None = None, run_dir: str | Path | None = None) -> Container:
+                  container_id: str | None = None, run_dir: str | Path | None = None,
+                  tmp_tmpfs: bool | None = None) -> Container:
     """Start ``image`` under runc and return at once; see the module docstring.
 
     ``mounts``: ``(host_path, container_path, readonly)`` bind mounts (files or dirs).
     ``user``: ``"uid:gid"``, ``"uid"``, a name from the image's /etc/passwd, or None for
     the image's USER. ``log_path``: the file that gets stdout and stderr (default
     ``<run_dir>/container.log``). ``termination_message_path``: a host file (created,
-    world-writable) bind-mounted at ``termination_message_container_path``.
+    world-writable) bind-mounted at ``termination_message_container_path``. ``tmp_tmpfs``:
+    mount a tmpfs at /tmp (default: when the root is read-only; a kubelet passes False and
+    mounts the Pod's emptyDir volumes instead).
     """
     runc = _runc()
     img = find_image(image)
@@ -407,7 +415,7 @@ def run_container(*, image: str, command: Sequence[str] | None = None, args: Seq
         raise ContainerError("a writable root needs an overlay mount (kernel overlayfs), which failed here")
     config = runtime_config(rootfs=rootfs, argv=argv, env=env_list, cwd=cwd, uid=uid, gid=gid,
                             read_only_root=read_only_root, mounts=[(str(h), c, ro) for h, c, ro in mounts],
-                            hostname=hostname, container_id=cid, extra_mounts=extra)
+                            hostname=hostname, container_id=cid, extra_mounts=extra, tmp_tmpfs=tmp_tmpfs)
     (rd / "config.json").write_text(json.dumps(config, indent=1))
 
     log = Path(log_path) if log_path else rd / "container.log"
@@ -427,6 +435,17 @@ def run_container(*, image: str, command: Sequence[str] | None = None, args: Seq
     with _live_lock:
         _live[cid] = c
     return c
+
+
+def remove(container_id: str, run_dir: str | Path) -> None:
+    """Force-delete a container another process started (e.g. a killed kubelet's) and its overlay."""
+    rd = Path(run_dir)
+    subprocess.run([shutil.which("runc") or "runc", "--root", RUNC_ROOT, "delete", "--force", container_id],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if (rd / "merged").is_dir():
+        subprocess.run(["umount", "-l", str(rd / "merged")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for sub in ("upper", "work", "merged"):
+        shutil.rmtree(rd / sub, ignore_errors=True)
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,29 @@ Emulation, documented where it differs from a real kubelet:
 - Sidecar init containers (``restartPolicy: Always`` on an init container) are
   run like ordinary init containers (they would block).
 
+Container mode (``{"runtime": "runc", "image": "<built image>", "workingDir": dir, "env": {...}}``
+in the table, :meth:`ProcessKubelet.register_image` with ``runtime="runc"``): the Pod's
+container runs from an image ``make image`` built (:mod:`testbed.containers`, ``runc``,
+root needed) instead of as a local process, so it is much closer to a real kubelet:
+
+- command/args over the image's ENTRYPOINT/CMD, the image's ENV under the entry's ``env``
+  under the container's env (``secretKeyRef`` etc. resolved as above), working dir from
+  the container, else the entry, else the image's WORKDIR;
+- user and group from ``runAsUser``/``runAsGroup`` (container over pod), else the image's
+  USER; ``runAsNonRoot`` with uid 0 is a CreateContainerConfigError; the root is read-only
+  when ``readOnlyRootFilesystem`` (no implicit tmpfs: mount an emptyDir at /tmp);
+- emptyDir volumes are host dirs (mode 0777) under ``<root>/<pod-uid>/volumes/empty-dir/``,
+  bind-mounted at their ``volumeMounts``; the projected token volume's files are
+  bind-mounted read-only at its mount path (normally
+  /var/run/secrets/kubernetes.io/serviceaccount), so in-cluster config works: no
+  KUBECONFIG, no TERMINATION_MESSAGE_PATH; the termination message file is bind-mounted
+  at ``terminationMessagePath`` (default /dev/termination-log); other volume types are
+  not mounted (a warning in the kubelet's log);
+- host network (loopback services reachable), own mount/PID/IPC/UTS namespaces, hostname
+  the Pod's name; a table entry whose image was not built fails to pull (ErrImagePull);
+- deletion sends SIGTERM with ``runc kill``, SIGKILL after the grace period, then ``runc
+  delete``; output goes to the same log files; containerID is ``runc://<id>``.
+
 This module must not be imported by the operator; only tests and fixtures use it.
 """
 
@@ -76,7 +99,7 @@ import kubernetes.client
 import urllib3
 from kubernetes.client.rest import ApiException
 
-from testbed import cluster, procs, tools
+from testbed import cluster, containers, procs, tools
 
 logger = logging.getLogger("testbed.kubelet")
 
@@ -224,6 +247,13 @@ def kill_leftovers(root: Path) -> list[int]:
             except ProcessLookupError:
                 pass
         pid_file.unlink(missing_ok=True)
+    for runc_file in root.glob("*/*/runc"):  # container mode: the container outlives its `runc run`
+        try:
+            record = json.loads(runc_file.read_text())
+            containers.remove(record["id"], record["runDir"])
+        except (OSError, ValueError, KeyError):
+            pass
+        runc_file.unlink(missing_ok=True)
     return killed
 
 
@@ -274,6 +304,8 @@ class Container:
     last_state: dict[str, Any] = dataclasses.field(default_factory=dict)
     restart_count: int = 0
     popen: subprocess.Popen[bytes] | None = None
+    runc: containers.Container | None = None
+    """Container mode: the runc container (``popen`` is its ``runc run`` process)."""
     log_offset: int = 0
     done: bool = False
     """Terminated for good (no restart coming)."""
@@ -299,7 +331,10 @@ class Container:
             "state": self.state,
             "lastState": self.last_state,
         }
-        if self.popen is not None:
+        if self.runc is not None:
+            status["imageID"] = f"runc://{self.spec.get('image', '')}"
+            status["containerID"] = f"runc://{self.runc.id}"
+        elif self.popen is not None:
             status["containerID"] = f"process://{self.popen.pid}"
         return status
 
@@ -409,7 +444,7 @@ class PodWorker(threading.Thread):
         attempts = 0
         while True:
             missing = [c for c in self.init_containers + self.containers
-                       if self.kubelet.images.lookup(c.spec.get("image", "")) is None]
+                       if self.kubelet.image_problem(c.spec.get("image", "")) is not None]
             if not missing:
                 for container in self.init_containers + self.containers:
                     container.state = {"waiting": {"reason": "PodInitializing" if not self.initialized
@@ -419,8 +454,7 @@ class PodWorker(threading.Thread):
                 image = container.spec.get("image", "")
                 if attempts == 0:
                     container.state = {"waiting": {"reason": "ErrImagePull", "message": (
-                        f'failed to pull image "{image}": not in the process kubelet\'s image table '
-                        f"{self.kubelet.images.path} (add it with ProcessKubelet.register_image)")}}
+                        f'failed to pull image "{image}": {self.kubelet.image_problem(image)}')}}
                 else:
                     container.state = {"waiting": {"reason": "ImagePullBackOff",
                                                    "message": f'Back-off pulling image "{image}"'}}
@@ -553,6 +587,8 @@ class PodWorker(threading.Thread):
         message_path = cdir / "termination-log"
         message_path.write_bytes(b"")
         image = self.kubelet.images.lookup(container.spec.get("image", "")) or {}
+        if image.get("runtime") == "runc":
+            return self._start_runc(container, image, cdir, message_path)
         try:
             env, container_env = self.kubelet.resolver.environment(self, container.spec, image, message_path)
             argv = command_line(container.spec, image, container_env)
@@ -590,19 +626,108 @@ class PodWorker(threading.Thread):
                     container.name, container.popen.pid, argv)
         return STARTED
 
+    def _start_runc(self, container: Container, image: Mapping[str, Any], cdir: Path, message_path: Path) -> str:
+        """Container mode: run the container from a built image under runc (see the module docstring)."""
+        spec = container.spec
+        try:
+            built = containers.find_image(str(image["image"]))
+            env, container_env = self.kubelet.resolver.environment(self, spec, image, message_path, container_mode=True)
+            argv_spec = {"command": [expand(p, container_env) for p in spec.get("command") or []],
+                         "args": [expand(p, container_env) for p in spec.get("args") or []]}
+            user = run_as(self.pod["spec"], spec, built.config.get("User"))
+            uid, _gid = containers.lookup_user(built, user)
+            context = {**(self.pod["spec"].get("securityContext") or {}), **(spec.get("securityContext") or {})}
+            if context.get("runAsNonRoot") and uid == 0:
+                raise ConfigError("container has runAsNonRoot and image will run as root "
+                                  f"(pod: {self.namespace}/{self.pod_name}, container: {container.name})")
+            mounts = self._volume_mounts(spec)
+        except (ConfigError, ApiException, urllib3.exceptions.HTTPError) as error:
+            container.state = {"waiting": {"reason": "CreateContainerConfigError", "message": str(error)[:1024]}}
+            self._push_status()
+            return CONFIG_ERROR
+        except (containers.ContainerError, StartError) as error:
+            return self._start_error(container, str(error))
+        log_path = self.kubelet.log_path(self.namespace, self.pod_name, container.name)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        container.log_offset = log_path.stat().st_size if log_path.exists() else 0
+        container_id = f"bed-{self.uid}-{container.name}-{container.restart_count}"[:128]
+        run_dir = cdir / f"runc-{container.restart_count}"
+        (cdir / "runc").write_text(json.dumps({"id": container_id, "runDir": str(run_dir)}))
+        try:
+            handle = containers.run_container(
+                image=str(image["image"]),
+                command=argv_spec["command"] or None,
+                args=argv_spec["args"] or None,
+                env=env, working_dir=spec.get("workingDir") or image.get("workingDir"), user=user,
+                read_only_root=bool(context.get("readOnlyRootFilesystem")), tmp_tmpfs=False, mounts=mounts,
+                hostname=self.pod_name[:63], log_path=log_path, termination_message_path=message_path,
+                termination_message_container_path=spec.get("terminationMessagePath")
+                or containers.DEFAULT_TERMINATION_MESSAGE_PATH,
+                container_id=container_id, run_dir=run_dir)
+        except containers.ContainerError as error:
+            (cdir / "runc").unlink(missing_ok=True)
+            return self._start_error(container, str(error))
+        container.runc = handle
+        container.popen = handle.process
+        start = process_start_time(handle.pid) or "0"
+        (cdir / "pid").write_text(f"{handle.pid} {start}\n")
+        container.state = {"running": {"startedAt": now()}}
+        logger.info("pod %s/%s: started container %s under runc (%s, image %s): %s", self.namespace,
+                    self.pod_name, container.name, container_id, image["image"], handle.argv)
+        return STARTED
+
+    def _start_error(self, container: Container, message: str) -> str:
+        container.state = {"terminated": {"exitCode": 128, "reason": "StartError", "message": message[:1024],
+                                          "startedAt": "1970-01-01T00:00:00Z", "finishedAt": now()}}
+        container.popen = None
+        container.runc = None
+        self._push_status()
+        return START_ERROR
+
+    def _volume_mounts(self, spec: Mapping[str, Any]) -> list[tuple[Path, str, bool]]:
+        """Container mode: emptyDir volumes as host dirs under the pod dir; the projected token's files."""
+        volumes = {v["name"]: v for v in self.pod["spec"].get("volumes") or []}
+        mounts: list[tuple[Path, str, bool]] = []
+        for mount in spec.get("volumeMounts") or []:
+            volume = volumes.get(mount["name"])
+            if volume is None:
+                raise ConfigError(f"cannot find volume \"{mount['name']}\" to mount into container")
+            readonly = bool(mount.get("readOnly"))
+            if "emptyDir" in volume:
+                source = self.dir / "volumes" / "empty-dir" / volume["name"]
+                if not source.is_dir():
+                    source.mkdir(parents=True, exist_ok=True)
+                    os.chmod(source, 0o777)  # as a kubelet makes them: any uid may write
+                if mount.get("subPath"):
+                    source = source / mount["subPath"]
+                    source.mkdir(parents=True, exist_ok=True)
+                    os.chmod(source, 0o777)
+                mounts.append((source, mount["mountPath"], readonly))
+            elif any(s.get("serviceAccountToken") for s in (volume.get("projected") or {}).get("sources") or []):
+                mounts.append((self.dir / "serviceaccount", mount["mountPath"], True))
+            else:
+                logger.warning("pod %s/%s: volume %s is not supported in container mode; not mounted",
+                               self.namespace, self.pod_name, volume["name"])
+        return mounts
+
     def _reap(self, container: Container) -> int:
         """Record the ended process as terminated; returns its exit code."""
         if container.popen is None:  # StartError: the state is already terminated
             return int(container.state["terminated"]["exitCode"])
         code = exit_code_of(container.popen.wait())
-        _killpg(container.popen.pid, signal.SIGKILL)  # the end of a container ends all its processes
+        if container.runc is not None:
+            container.runc.kill("KILL")  # runc delete: the end of a container ends all its processes
+            (self.dir / container.name / "runc").unlink(missing_ok=True)
+        else:
+            _killpg(container.popen.pid, signal.SIGKILL)  # the end of a container ends all its processes
         (self.dir / container.name / "pid").unlink(missing_ok=True)
         terminated: dict[str, Any] = {
             "exitCode": code,
             "reason": "Completed" if code == 0 else "Error",
             "startedAt": container.state.get("running", {}).get("startedAt", now()),
             "finishedAt": now(),
-            "containerID": f"process://{container.popen.pid}",
+            "containerID": f"runc://{container.runc.id}" if container.runc is not None
+            else f"process://{container.popen.pid}",
         }
         if code > 128:
             terminated["signal"] = code - 128
@@ -638,11 +763,16 @@ class PodWorker(threading.Thread):
         grace = meta.get("deletionGracePeriodSeconds", spec.get("terminationGracePeriodSeconds", 30))
         grace = min(float(grace if grace is not None else 30), GRACE_CAP)
         for container in running:
-            _killpg(container.popen.pid, signal.SIGTERM)  # type: ignore[union-attr]
+            if container.runc is not None:
+                _runc_signal(container.runc, "TERM")
+            else:
+                _killpg(container.popen.pid, signal.SIGTERM)  # type: ignore[union-attr]
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline and any(c.popen.poll() is None for c in running):  # type: ignore[union-attr]
             time.sleep(0.05)
         for container in running:
+            if container.runc is not None and container.popen.poll() is None:  # type: ignore[union-attr]
+                container.runc.kill("KILL", timeout=5)
             self._reap(container)
             container.done = True
 
@@ -729,6 +859,25 @@ class PodWorker(threading.Thread):
             time.sleep(min(0.2 * 2 ** attempt, 2.0))
 
 
+def _runc_signal(container: containers.Container, sig: str) -> None:
+    """``runc kill <id> <sig>``: the container's first process gets it (not ``runc run`` itself)."""
+    subprocess.run([shutil.which("runc") or "runc", "--root", containers.RUNC_ROOT, "kill", container.id, sig],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+
+
+def run_as(pod_spec: Mapping[str, Any], spec: Mapping[str, Any], image_user: str | None) -> str | None:
+    """``uid[:gid]`` from runAsUser/runAsGroup (container over pod), falling back to the image's USER."""
+    context = {**(pod_spec.get("securityContext") or {}), **(spec.get("securityContext") or {})}
+    user, group = context.get("runAsUser"), context.get("runAsGroup")
+    if user is None and group is None:
+        return image_user or None
+    image_name, _, image_group = (image_user or "0").partition(":")
+    name = str(user) if user is not None else image_name
+    if group is not None:
+        return f"{name}:{group}"
+    return name if user is not None else f"{name}:{image_group}" if image_group else name
+
+
 def _killpg(pgid: int, sig: int) -> None:
     try:
         os.killpg(pgid, sig)
@@ -760,12 +909,20 @@ class EnvResolver:
         self.kubelet = kubelet
 
     def environment(self, worker: PodWorker, spec: Mapping[str, Any], image: Mapping[str, Any],
-                    message_path: Path) -> tuple[dict[str, str], dict[str, str]]:
-        """The process environment, and the container-defined part that ``$(VAR)`` may reference."""
-        base = {name: os.environ[name] for name in HOST_ENV if name in os.environ}
-        base["PATH"] = os.environ.get("PATH", DEFAULT_PATH)
-        for name, value in (image.get("env") or {}).items():
-            base[name] = expand_shell_vars(str(value), {**os.environ, **base})
+                    message_path: Path, *, container_mode: bool = False) -> tuple[dict[str, str], dict[str, str]]:
+        """The process environment, and the container-defined part that ``$(VAR)`` may reference.
+
+        In container mode the environment is what goes on top of the image's own (the table
+        entry's ``env`` verbatim, then the container's); no KUBECONFIG and no
+        TERMINATION_MESSAGE_PATH, since the token and the message file are where a Pod has them.
+        """
+        if container_mode:
+            base = {str(name): str(value) for name, value in (image.get("env") or {}).items()}
+        else:
+            base = {name: os.environ[name] for name in HOST_ENV if name in os.environ}
+            base["PATH"] = os.environ.get("PATH", DEFAULT_PATH)
+            for name, value in (image.get("env") or {}).items():
+                base[name] = expand_shell_vars(str(value), {**os.environ, **base})
         defined: dict[str, str] = {
             "HOSTNAME": worker.pod_name,
             "KUBERNETES_SERVICE_HOST": POD_IP,
@@ -773,7 +930,7 @@ class EnvResolver:
             "KUBERNETES_SERVICE_PORT_HTTPS": str(self.kubelet.port),
             "KUBERNETES_PORT": f"tcp://{POD_IP}:{self.kubelet.port}",
         }
-        if worker.kubeconfig is not None:
+        if worker.kubeconfig is not None and not container_mode:
             defined["KUBECONFIG"] = str(worker.kubeconfig)
         namespace = worker.namespace
         for source in spec.get("envFrom") or []:
@@ -782,7 +939,8 @@ class EnvResolver:
             value = self._env_value(worker, var, defined)
             if value is not None:
                 defined[str(var["name"])] = value
-        defined["TERMINATION_MESSAGE_PATH"] = str(message_path)
+        if not container_mode:
+            defined["TERMINATION_MESSAGE_PATH"] = str(message_path)
         return {**base, **defined}, defined
 
     def _env_from(self, namespace: str, source: Mapping[str, Any]) -> dict[str, str]:
@@ -900,6 +1058,19 @@ class Kubelet:
 
     def log_path(self, namespace: str, pod: str, container: str) -> Path:
         return self.root / "logs" / log_file_name(namespace, pod, container)
+
+    def image_problem(self, image: str) -> str | None:
+        """Why ``image`` cannot be "pulled" (not in the table; container mode: not built), or None."""
+        entry = self.images.lookup(image)
+        if entry is None:
+            return (f"not in the process kubelet's image table {self.images.path} "
+                    "(add it with ProcessKubelet.register_image)")
+        if entry.get("runtime") == "runc":
+            try:
+                containers.find_image(str(entry.get("image") or image))
+            except containers.ContainerError as error:
+                return str(error)
+        return None
 
     def run(self) -> None:
         """Register, then list and watch Pods until stopped; never dies of an API error."""
@@ -1225,9 +1396,20 @@ class ProcessKubelet:
             self.server.popen.wait()
 
     def register_image(self, image: str, *, env: Mapping[str, str] | None = None, workingDir: str | None = None,
-                       entrypoint: list[str] | None = None, args: list[str] | None = None) -> None:
-        """Add or replace an image table entry; the running kubelet picks it up at its next look-up."""
+                       entrypoint: list[str] | None = None, args: list[str] | None = None,
+                       runtime: str | None = None, built_image: str | None = None) -> None:
+        """Add or replace an image table entry; the running kubelet picks it up at its next look-up.
+
+        ``runtime="runc"`` selects container mode: Pods run from ``built_image`` (default:
+        ``image``), one that ``make image`` built, under runc; ``workingDir`` then overrides the
+        image's WORKDIR and ``env`` adds to the image's ENV (no ``$VAR`` expansion).
+        """
         entry: dict[str, Any] = {"env": dict(env or {})}
+        if runtime is not None:
+            if runtime != "runc":
+                raise ValueError(f"unknown runtime {runtime!r} (only 'runc'; omit it for a local process)")
+            entry["runtime"] = runtime
+            entry["image"] = built_image or image
         if workingDir is not None:
             entry["workingDir"] = workingDir
         if entrypoint is not None:

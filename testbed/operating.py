@@ -31,17 +31,52 @@ def image_env() -> dict[str, str]:
     return {"PG_BIN_DIRS": f"/usr/lib/postgresql/15/bin:{wheel_bin_dir()}"}
 
 
-def register_images(kubelet) -> None:  # type: ignore[no-untyped-def]
-    """Map the operator image, the example app and each failure scenario to local commands."""
+RUNTIME_ENV = "ALEMBIC_OPERATOR_BED_RUNTIME"
+"""``process`` (default: images map to local commands) or ``runc`` (step Pods run from the built images)."""
+IMAGE_APP_DIR = "/app"
+"""Where examples/app-image/Dockerfile copies alembic/ (example/, scenarios/<name>/)."""
+
+
+def bed_runtime() -> str:
+    """The runtime the session's images use, from ``$ALEMBIC_OPERATOR_BED_RUNTIME``."""
+    runtime = os.environ.get(RUNTIME_ENV, "process") or "process"
+    if runtime not in ("process", "runc"):
+        raise ValueError(f"{RUNTIME_ENV}={runtime!r}: use 'process' or 'runc'")
+    return runtime
+
+
+def scenarios() -> list[str]:
+    """The failure scenarios of alembic/scenarios, each an ``example-app:<name>`` image."""
+    return [d.name for d in sorted((tools.REPO / "alembic" / "scenarios").iterdir()) if (d / "alembic.ini").exists()]
+
+
+def register_images(kubelet, runtime: str | None = None) -> None:  # type: ignore[no-untyped-def]
+    """Map the operator image, the example app and each failure scenario.
+
+    ``runtime`` (default ``$ALEMBIC_OPERATOR_BED_RUNTIME``, else ``process``): ``process`` maps
+    them to local commands of this checkout; ``runc`` to the images ``make image`` built, run
+    under runc by the kubelet's container mode (``example-app:<scenario>`` is the example-app
+    image with the scenario's directory as working dir).
+    """
+    runtime = runtime or bed_runtime()
+    # the `slow` scenario sleeps this long in its migration, so a test can act mid-phase
+    sleep = {"SCENARIO_SLEEP_SECONDS": "6"}
+    if runtime == "runc":
+        kubelet.register_image("alembic-operator:dev", runtime="runc", built_image="alembic-operator:dev", env=sleep)
+        kubelet.register_image("example-app:dev", runtime="runc", built_image="example-app:dev", env=sleep)
+        for name in scenarios():
+            workdir = f"{IMAGE_APP_DIR}/scenarios/{name}"
+            kubelet.register_image(f"example-app:{name}", runtime="runc", built_image="example-app:dev",
+                                   workingDir=workdir, env={**sleep, "ALEMBIC_CONFIG": f"{workdir}/alembic.ini"})
+        return
+    if runtime != "process":
+        raise ValueError(f"unknown runtime {runtime!r}: use 'process' or 'runc'")
     venv_bin = tools.REPO / ".venv" / "bin"
-    env = {"PATH": f"{venv_bin}:$PATH", "VIRTUAL_ENV": str(tools.REPO / ".venv"), **image_env(),
-           # the `slow` scenario sleeps this long in its migration, so a test can act mid-phase
-           "SCENARIO_SLEEP_SECONDS": "6"}
+    env = {"PATH": f"{venv_bin}:$PATH", "VIRTUAL_ENV": str(tools.REPO / ".venv"), **image_env(), **sleep}
     kubelet.register_image("alembic-operator:dev", env=env, entrypoint=["alembic-operator"])
     kubelet.register_image("example-app:dev", env=env, workingDir=str(tools.REPO / "alembic" / "example"))
-    for scenario in sorted((tools.REPO / "alembic" / "scenarios").iterdir()):
-        if (scenario / "alembic.ini").exists():
-            kubelet.register_image(f"example-app:{scenario.name}", env=env, workingDir=str(scenario))
+    for name in scenarios():
+        kubelet.register_image(f"example-app:{name}", env=env, workingDir=str(tools.REPO / "alembic" / "scenarios" / name))
 
 
 def install_crds(cluster: Cluster) -> None:

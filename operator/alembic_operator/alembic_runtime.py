@@ -9,7 +9,11 @@ transaction, so ``transaction_per_migration`` still commits per revision.
 A :class:`CommitWatch` listens to that connection and records every COMMIT
 and every switch to AUTOCOMMIT (``autocommit_block``): together with the
 version table and the schema fingerprint this says whether a failed run
-committed anything. A log handler notes the revision that was running.
+committed anything. Right before each COMMIT it also reads the transaction's
+own write counts (``pg_stat_xact_user_tables``), so a later restore can tell
+the migration's writes from the application's (issue #9, see
+:mod:`alembic_operator.writecounters`). A log handler notes the revision that
+was running.
 
 Offline (plan): ``alembic upgrade FROM:TO --sql`` into a buffer.
 
@@ -37,7 +41,8 @@ from sqlalchemy import event, pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from alembic_operator import errors, redact, urls
+from alembic_operator import errors, redact, urls, writecounters
+from alembic_operator.adapters import postgres as pg
 
 CONNECT_TIMEOUT = 10.0
 APPLICATION_NAME = "alembic-operator"
@@ -82,14 +87,45 @@ class CommitWatch:
     #: "-> rev" of the last "Running upgrade" log line: the revision that was running when it failed.
     running: str | None = None
     started: list[str] = field(default_factory=list)
+    #: The migration's own committed writes per table (n_tup_ins/upd/del), summed over its commits.
+    own_writes: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: A capture failed: own_writes is incomplete.
+    own_writes_failed: bool = False
 
     @property
     def committed(self) -> bool:
         return self.commits > 0 or self.autocommit
 
+    @property
+    def own_writes_complete(self) -> bool:
+        """Whether :attr:`own_writes` holds every committed write of the migration."""
+        return self.commits > 0 and not self.autocommit and not self.own_writes_failed
+
+    def capture_own_writes(self, conn: Any) -> None:
+        """Right before COMMIT, on the migration's connection: add this transaction's own write counts.
+
+        Then ``pg_stat_force_next_flush()`` (PostgreSQL 15+) makes the backend
+        publish them as it commits, so the next transaction's pg_stat_xact_*
+        view starts from zero and no count is added twice.
+        """
+        try:
+            cursor = conn.connection.dbapi_connection.cursor()
+            try:
+                cursor.execute(pg.XACT_WRITES_SQL)
+                rows = cursor.fetchall()
+                if (conn.dialect.server_version_info or (0,)) >= (15,):
+                    cursor.execute("SELECT pg_stat_force_next_flush()")
+            finally:
+                cursor.close()
+            writecounters.add(self.own_writes, {f"{r[0]}.{r[1]}": {"n_tup_ins": int(r[2]), "n_tup_upd": int(r[3]),
+                                                                    "n_tup_del": int(r[4])} for r in rows})
+        except Exception:  # noqa: BLE001 - never break the migration over bookkeeping; count it all as foreign
+            self.own_writes_failed = True
+
     def attach(self, connection: Connection) -> None:
         def on_commit(conn: Any) -> None:
             self.commits += 1
+            self.capture_own_writes(conn)
 
         def on_options(conn: Any, opts: dict[str, Any]) -> None:
             if str(opts.get("isolation_level", "")).upper() == "AUTOCOMMIT":

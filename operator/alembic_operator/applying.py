@@ -1,8 +1,9 @@
 """Carry out a reconciler Decision against the API, in the crash-safe order.
 
-Order (see :mod:`alembic_operator.reconciler`): create Jobs (409 = already
-there: names are deterministic), delete Jobs, write the whole status, post
-Events. A failed create raises before the status is written, so the next
+Order (see :mod:`alembic_operator.reconciler`): scale fenced workloads
+(idempotent; the replicas to put back are already in the stored status),
+create Jobs (409 = already there: names are deterministic), delete Jobs,
+write the whole status, post Events. A failed create raises before the status is written, so the next
 reconcile decides the same create again. Must not: decide anything.
 """
 
@@ -21,6 +22,11 @@ def apply(decision: reconciler.Decision, *, body: Mapping[str, Any]) -> dict[str
     """Apply ``decision`` to the run ``body``; return the patched object (None if the run is gone)."""
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
+    # Write fence (issue #9): before the status, so a failed scale is decided again next time.
+    for scale in decision.scales:
+        found = kube.set_replicas(namespace=namespace, kind=scale.kind, name=scale.name, replicas=scale.replicas)
+        log.info("%s/%s: write fence: %s/%s %s", namespace, name, scale.kind, scale.name,
+                 f"scaled to {scale.replicas}" if found else "is gone; nothing to scale")
     for create in decision.creates:
         created = kube.create_job(namespace=namespace, manifest=create.manifest)
         log.info("%s/%s: %s Job %s", namespace, name, "created" if created else "adopted", create.name)
@@ -39,11 +45,18 @@ def apply(decision: reconciler.Decision, *, body: Mapping[str, Any]) -> dict[str
 
 
 def _with_removals(*, old: Mapping[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """A merge patch that also clears top-level keys the new status dropped (JSON merge-patch: null)."""
+    """A merge patch that also clears keys the new status dropped (JSON merge-patch: null), at every depth.
+
+    Nested objects matter: a step record replaced by a fresh one (a new restore
+    attempt after an approved hold) must lose its old outcome, or the stale
+    fields would survive the merge and be read back next time.
+    """
     patch: dict[str, Any] = dict(new)
-    for key in old:
+    for key, value in old.items():
         if key not in new:
             patch[key] = None
+        elif isinstance(value, Mapping) and isinstance(new[key], dict):
+            patch[key] = _with_removals(old=value, new=new[key])
     return patch
 
 

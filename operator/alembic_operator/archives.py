@@ -1,13 +1,18 @@
 """Bring a backup archive from S3 into a database, checking its SHA-256 before anything changes.
 
-1. :func:`check_stream` (custom format) reads the whole object once, hashing,
-   and compares size and SHA-256 with the manifest: ChecksumMismatch before
-   the database is touched. No local disk.
+1. :func:`fetch_custom` (custom format) downloads the object once into a
+   temporary file while hashing, when the local disk has room for it
+   (:func:`fits_on_disk`), and compares size and SHA-256 with the manifest:
+   ChecksumMismatch before the database is touched. pg_restore then reads the
+   proven file: the dump crosses the network once, not twice.
+   Without the room, :func:`check_stream` reads the whole object once, hashing
+   (no local disk), and the load streams it a second time (below).
 2. :func:`fetch_directory` (directory format) extracts the tar stream into a
    temporary directory while hashing (local disk ≈ dump size), same check.
-3. :func:`load_full` / :func:`load_tables` then stream the archive again (the
-   same object version, ``IfMatch`` its ETag, hashed again and accepted only
-   if equal) through :mod:`alembic_operator.loading`'s single transaction.
+3. :func:`load_full` / :func:`load_tables` then replay the archive — from the
+   local file or directory, or by streaming the object again (the same object
+   version, ``IfMatch`` its ETag, hashed again and accepted only if equal) —
+   through :mod:`alembic_operator.loading`'s single transaction.
 
 Must not: choose tools or parse arguments (the steps do).
 """
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tarfile
 import tempfile
 from dataclasses import dataclass
@@ -35,6 +41,8 @@ class Archive:
     etag: str | None = None
     directory: str | None = None
     """The extracted directory (directory format), inside a temp dir the caller cleans up."""
+    path: str | None = None
+    """The downloaded, checked archive file (custom format), inside a temp dir the caller cleans up."""
 
 
 class Hashing:
@@ -114,10 +122,36 @@ def download(*, bucket: s3.Bucket, archive: Archive, path: str) -> None:
     _compare(archive=archive, sha256=hashing.sha256.hexdigest(), size=hashing.size)
 
 
+#: Room to leave free on the temp dir's file system besides the downloaded dump.
+DISK_MARGIN = 256 * 1024 * 1024
+
+
+def fits_on_disk(*, workdir: str, size_bytes: int) -> bool:
+    """Whether ``workdir``'s file system has room for a ``size_bytes`` download plus a margin."""
+    try:
+        free = shutil.disk_usage(workdir).free
+    except OSError:
+        return False
+    return free >= int(size_bytes) + DISK_MARGIN
+
+
+def fetch_custom(*, bucket: s3.Bucket, archive: Archive, workdir: str) -> bool:
+    """Pass 1 for a custom archive into a local file (hashing), when it fits; then the load reads
+    the checked file. False (nothing downloaded) when the disk lacks room: use :func:`check_stream`."""
+    if not fits_on_disk(workdir=workdir, size_bytes=int(archive.manifest["sizeBytes"])):
+        return False
+    path = os.path.join(workdir, "dump.custom")
+    download(bucket=bucket, archive=archive, path=path)
+    archive.path = path
+    return True
+
+
 def _source(*, bucket: s3.Bucket, archive: Archive) -> tuple[Hashing | None, list[str]]:
-    """The feed (custom: pass 2 stream) or the path argument (directory) for pg_restore."""
+    """The feed (custom: pass 2 stream) or the path argument (directory, downloaded file) for pg_restore."""
     if archive.directory:
         return None, [archive.directory]
+    if archive.path:
+        return None, [archive.path]
     return Hashing(bucket.stream(archive.key, etag=archive.etag)), []
 
 

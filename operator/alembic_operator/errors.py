@@ -119,6 +119,14 @@ class RestoreFailed(StepError):
     changed_database = True
 
 
+class ForeignWritesDetected(StepError):
+    """Other sessions wrote since the backup and ``--on-foreign-writes hold``: nothing was restored
+    (raised by restore, before it touches the database)."""
+
+    exit_code = 42
+    reason = "ForeignWritesDetected"
+
+
 class WaitTimeout(StepError):
     """The database did not reach the expected revision in time (raised by wait)."""
 

@@ -6,7 +6,9 @@ One psql session (``ON_ERROR_STOP=1``) is fed, by this process:
    recreate ``public`` as initdb makes it, unlink large objects; so objects a
    failed migration created are gone too — ``pg_restore --clean`` would
    keep them);
-2. the SQL script ``pg_restore -f -`` makes of the archive, streamed;
+2. the SQL script ``pg_restore -f -`` makes of the archive, written by
+   pg_restore straight into psql's stdin (the same pipe; no copy through
+   this process);
 3. a guard that raises inside the transaction when any restored table's
    row count differs from the manifest;
 4. ``COMMIT;`` — written only after pg_restore exited 0 and the caller's
@@ -19,7 +21,6 @@ Must not: decide what to restore (the restore step does) or talk to S3.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import tempfile
 import threading
@@ -109,7 +110,7 @@ def load(*, url: urls.DatabaseURL, database: str | None, restore_tool: pgtools.T
             for sql, restore_args in sections:
                 psql.stdin.write(sql.encode())
                 _pipe_restore(argv=[restore_tool.path, "-f", "-", *restore_args], feed=feed, env=env,
-                              into=psql.stdin, err=restore_err)
+                              into=psql.stdin, err=restore_err, reader=psql)
             accept()
             psql.stdin.write(guard_sql.encode() + b"COMMIT;\n")
             psql.stdin.close()
@@ -129,11 +130,17 @@ def load(*, url: urls.DatabaseURL, database: str | None, restore_tool: pgtools.T
 
 
 def _pipe_restore(*, argv: list[str], feed: Iterable[bytes] | None, env: dict[str, str], into: IO[bytes],
-                  err: IO[bytes]) -> None:
-    """Copy pg_restore's script into psql's stdin; RestoreFailed if pg_restore fails."""
+                  err: IO[bytes], reader: "subprocess.Popen[bytes] | None" = None) -> None:
+    """Have pg_restore write its script straight into psql's stdin; RestoreFailed if pg_restore fails.
+
+    pg_restore's stdout *is* psql's stdin pipe (no copy through this process);
+    this process keeps its own write end open, so psql sees no EOF (and never
+    COMMIT) until :func:`load` writes the guard and COMMIT after pg_restore
+    exited 0 — or kills psql.
+    """
+    into.flush()  # BEGIN and the section's SQL must reach psql before pg_restore's script
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE if feed is not None else subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=err, env=env)
-    assert proc.stdout is not None
+                            stdout=into.fileno(), stderr=err, env=env)
     failure: list[BaseException] = []
 
     def pump() -> None:
@@ -156,12 +163,12 @@ def _pipe_restore(*, argv: list[str], feed: Iterable[bytes] | None, env: dict[st
     if feeder:
         feeder.start()
     try:
-        shutil.copyfileobj(proc.stdout, into, CHUNK)
+        code = proc.wait()
     except BaseException:
         proc.kill()
+        proc.wait()
         raise
     finally:
-        code = proc.wait()
         if feeder:
             feeder.join()
     if failure:
@@ -169,5 +176,14 @@ def _pipe_restore(*, argv: list[str], feed: Iterable[bytes] | None, env: dict[st
     if code != 0:
         err.seek(0)
         lines = [ln for ln in err.read().decode(errors="replace").splitlines() if ln.strip()]
+        if reader is not None and (code == -13 or any("could not write" in ln or "Broken pipe" in ln
+                                                      for ln in lines)):
+            # psql closed its stdin: it stopped on an SQL error, which its stderr names better.
+            try:
+                reader.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+            if reader.poll() is not None:
+                raise BrokenPipeError("psql stopped reading")
         raise rolled_back(f"pg_restore exited with {code}, nothing was restored: "
                           f"{redact.redact(lines[-1] if lines else 'no message')[:300]}")

@@ -1,7 +1,9 @@
 """Where a run's backup lives: parse ``s3://BUCKET/PREFIX/.../RUN/`` into keys. Pure: no I/O.
 
 A run folder holds ``dump.pgdump`` (custom format) or ``dump.tar`` (directory
-format as a tar stream), ``manifest.json``, ``verify.json`` and ``restore.json``.
+format as a tar stream), ``manifest.json``, ``verify.json``, ``restore.json`` and
+the write counters ``stats-migrate-start.json``, ``stats-migrate-end.json`` and
+``stats-pre-restore.json``.
 Its parent folder is the retention scope: the sibling run folders are the
 older backups of the same database.
 """
@@ -18,6 +20,10 @@ DUMP_DIRECTORY = "dump.tar"
 MANIFEST = "manifest.json"
 VERIFY = "verify.json"
 RESTORE = "restore.json"
+#: Write counters (see :mod:`alembic_operator.writecounters`): migrate start and end, and before a restore.
+STATS_MIGRATE_START = "stats-migrate-start.json"
+STATS_MIGRATE_END = "stats-migrate-end.json"
+STATS_PRE_RESTORE = "stats-pre-restore.json"
 
 #: The variable that may carry ``--location`` (the Job builder sets it).
 ENV = "ALEMBIC_OPERATOR_LOCATION"

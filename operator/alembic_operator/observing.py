@@ -43,6 +43,28 @@ def observed_jobs(jobs: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str,
         reconciler.JobObservation.from_manifests(job, by_job.get(job["metadata"]["name"], ())) for job in jobs))
 
 
+def observed(jobs: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]],
+             workloads: Mapping[str, Mapping[str, int] | None] | None = None) -> reconciler.Observed:
+    """Jobs with their Pods, plus fenced workloads as :func:`adapters.kube.read_workload` returned them
+    (keyed by :func:`reconciler.workload_key`; None = the workload does not exist)."""
+    base = observed_jobs(jobs, pods)
+    seen = {key: reconciler.WorkloadObservation(exists=False) if read is None else reconciler.WorkloadObservation(
+        replicas=int(read.get("replicas", 0)), current=int(read.get("current", 0)), pods=int(read.get("pods", 0)))
+        for key, read in (workloads or {}).items()}
+    return reconciler.Observed(jobs=base.jobs, workloads=seen)
+
+
+def fence_to_read(view: model.RunView) -> list[tuple[str, str]]:
+    """(kind, name) of the fenced workloads the reconciler needs to see now: only while the fence is
+    being raised (before it is recorded, or while pods stop), never once it is up or lifted."""
+    fence = view.spec.write_fence
+    if fence is None or not fence.scale_down or view.status.phase in model.TERMINAL_PHASES:
+        return []
+    if view.status.fence is not None and view.status.fence.state != "Raising":
+        return []
+    return [(t.kind, t.name) for t in fence.scale_down]
+
+
 def run_summary(body: Mapping[str, Any]) -> reconciler.RunSummary | None:
     """What the queue needs to know of a run; None for a run whose spec does not parse."""
     meta = body["metadata"]

@@ -390,7 +390,8 @@ def reject(*, status: MigrationRunStatus, generation: int, message: str, now: da
     st.finished_at = now
     st.conditions = conds.kstatus_conditions(st.conditions, phase=Phase.FAILED, reason=Reason.INVALID_SPEC,
                                              message=st.message, generation=generation, now=now)
-    return Decision(status=st, actions=[EmitEvent("Warning", Reason.INVALID_SPEC, st.message)])
+    actions: list[Action] = [*_lift(st, now), EmitEvent("Warning", Reason.INVALID_SPEC, st.message)]
+    return Decision(status=st, actions=actions)
 
 
 class _Reconciler:
@@ -794,10 +795,38 @@ class _Reconciler:
             self._step_condition("restore", "True", Reason.STEP_SUCCEEDED, o.message)
             self._end(Phase.ROLLED_BACK, Reason.ROLLED_BACK, msg)
             return
-        msg = (f"{cause}, and the restore failed too: {o.message}; the database needs a person: "
+        attempt = self.st.steps.restore.attempt if self.st.steps.restore else 1
+        if o.changed is False and _transient_restore_failure(o.reason, o.message) \
+                and attempt < self.settings.reconcile.max_attempts:
+            wait = _RESTORE_RETRY_SECONDS * attempt
+            msg = (f"{cause}; restore attempt {attempt} failed without changing the database ({o.message}); "
+                   f"retrying in {wait}s")
+            self._step_condition("restore", "False", o.reason or Reason.STEP_FAILED, msg)
+            self.st.message = msg
+            self._wake(wait)
+            return
+        tries = f" (after {attempt} attempts)" if attempt > 1 else ""
+        msg = (f"{cause}, and the restore failed too{tries}: {o.message}; the database needs a person: "
                f"restore it from {uri} (alembic-operator restore --location {self.location})")
         self._step_condition("restore", "False", o.reason or Reason.STEP_FAILED, msg)
         self._end(Phase.ROLLBACK_FAILED, Reason.ROLLBACK_FAILED, msg)
+
+    def _retrying_restore(self, ss: StepStatus) -> bool:
+        """A restore attempt that failed transiently and changed nothing: start the next one after a pause.
+
+        The restore is atomic and checks the dump first, so a new attempt is safe;
+        it re-checks foreign writes itself. True while waiting or when it started one.
+        """
+        if not (ss.outcome == "Failed" and _transient_restore_failure(ss.reason, ss.message)
+                and ss.attempt < self.settings.reconcile.max_attempts):
+            return False
+        wait = _RESTORE_RETRY_SECONDS * ss.attempt
+        waited = (self.now - (ss.finished_at or self.now)).total_seconds()
+        if waited < wait:
+            self._wake(wait - waited)
+            return True
+        self._start("restore", ss.attempt + 1)
+        return True
 
     # ---------------------------------------------------------------- write fence
 
@@ -930,6 +959,8 @@ class _Reconciler:
     def _rolling_back(self) -> None:
         st = self.st
         previous = st.steps.restore
+        if previous is not None and self._retrying_restore(previous):
+            return
         if previous is not None and not _refused(previous):
             self._step("restore")
             return
@@ -958,13 +989,13 @@ class _Reconciler:
         self.st.phase = Phase.ROLLING_BACK
 
 
-def release(*, run: RunView, now: datetime) -> Decision:
+def release(*, status: MigrationRunStatus, now: datetime) -> Decision:
     """What to do before a deleted run is let go: lift its write fence. The database is left as it is.
 
     The handler calls this once no step Job of the run is active any more,
     applies it, and only then removes the finalizer.
     """
-    st = run.status.model_copy(deep=True)
+    st = status.model_copy(deep=True)
     now = now.astimezone(timezone.utc).replace(microsecond=0) if now.tzinfo else \
         now.replace(microsecond=0, tzinfo=timezone.utc)
     actions: list[Action] = list(_lift(st, now))
@@ -992,6 +1023,21 @@ def _lift(st: MigrationRunStatus, now: datetime) -> list[Action]:
 def _describe_replicas(replicas: Mapping[str, int]) -> str:
     """``Deployment/shop (3 replicas), StatefulSet/worker (1 replica)``."""
     return ", ".join(f"{k} ({n} replica{'s' if n != 1 else ''})" for k, n in sorted(replicas.items()))
+
+
+#: Seconds before restore attempt N+1 is N times this (PostgreSQL or S3 back after a restart).
+_RESTORE_RETRY_SECONDS = 5
+#: Restore failures that leave the database unchanged and may pass on a new attempt: the server or
+#: S3 was away (preflight, download) or the restore's transaction was rolled back (connection lost).
+_TRANSIENT_RESTORE_REASONS = {"DatabaseUnreachable", "StorageError"}
+
+
+def _transient_restore_failure(reason: Optional[str], message: Optional[str]) -> bool:
+    """Whether a restore failure is worth another attempt (not a checksum mismatch, not a hold)."""
+    if reason in _TRANSIENT_RESTORE_REASONS:
+        return True
+    # loading.rolled_back: "restore rolled back, the database is unchanged: <server error>"
+    return reason == "RestoreFailed" and "rolled back, the database is unchanged" in (message or "")
 
 
 def _refused(ss: StepStatus) -> bool:

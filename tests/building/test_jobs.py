@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -171,6 +172,14 @@ def test_the_restore_command_names_the_location():
     c = container(build("restore"))
     assert c["command"][:3] == ["alembic-operator", "restore", "--location"]
     assert c["image"] == SETTINGS.operator_image
+
+
+def test_the_restore_holds_on_foreign_writes_unless_the_spec_or_a_person_says_restore():
+    assert container(build("restore"))["command"][-2:] == ["--on-foreign-writes", "hold"]
+    policy = make_run(make_spec(rollback={"onForeignWrites": "restore"}))
+    assert container(build("restore", policy))["command"][-2:] == ["--on-foreign-writes", "restore"]
+    approved = dataclasses.replace(make_run(), annotations={constants.ANNOTATION_APPROVE_RESTORE: "true"})
+    assert container(build("restore", approved))["command"][-2:] == ["--on-foreign-writes", "restore"]
 
 
 @pytest.mark.parametrize("step", ALL_STEPS)

@@ -57,3 +57,25 @@ def test_an_evicted_pod_keeps_its_reason_and_message():
 def test_a_job_being_deleted_is_marked():
     job = JobObservation.from_manifests({**JOB, "metadata": {"name": "x", "deletionTimestamp": "2026-03-01T12:00:00Z"}})
     assert job.deleting
+
+
+def test_fenced_workloads_are_read_only_while_the_fence_is_being_raised():
+    from alembic_operator import model, observing
+    from alembic_operator.model import FenceStatus
+
+    from .world import make_run, make_spec
+
+    spec = make_spec(writeFence={"scaleDown": [{"kind": "StatefulSet", "name": "db-writer"}]})
+    assert observing.fence_to_read(make_run(spec)) == [("StatefulSet", "db-writer")]
+    up = model.MigrationRunStatus(phase=model.Phase.MIGRATING, fence=FenceStatus(replicas={}, state="Up"))
+    assert observing.fence_to_read(make_run(spec, status=up)) == []
+    assert observing.fence_to_read(make_run()) == []
+
+
+def test_a_workload_that_is_gone_is_observed_as_not_existing():
+    from alembic_operator import observing
+
+    seen = observing.observed([], [], {"Deployment/a": None, "Deployment/b": {"replicas": 2, "current": 1,
+                                                                              "pods": 2}})
+    assert seen.workloads["Deployment/a"].exists is False
+    assert (seen.workloads["Deployment/b"].replicas, seen.workloads["Deployment/b"].pods) == (2, 2)

@@ -16,7 +16,7 @@ import dataclasses
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from alembic_operator import constants, model
-from alembic_operator.model import PHASE_RANK, TERMINAL_PHASES, Phase
+from alembic_operator.model import PHASE_RANK, TERMINAL_PHASES, ForeignWritesStatus, Phase, TableWrites
 from alembic_operator.reconciler import (
     JobCondition, JobObservation, Observed, PodObservation, reconcile,
 )
@@ -87,7 +87,8 @@ def apply_event(world: World, event: tuple) -> dict:
         world.annotate(**{constants.ANNOTATION_APPROVE_RESTORE: "true"})
     elif kind == "foreign":
         world.run = dataclasses.replace(world.run, status=world.status.model_copy(
-            update={"foreign_writes": ["public.orders"]}))
+            update={"foreign_writes": ForeignWritesStatus(tables=[TableWrites(table="public.orders", rows=5)],
+                                                          rows=5)}))
     elif kind == "blocked":
         tick_kwargs["blocked_by"] = "older-run" if event[1] else None
     elif kind == "settle":

@@ -15,7 +15,8 @@ from typing import Any
 from alembic_operator import model, results
 from alembic_operator.model import MigrationRunSpec, MigrationRunStatus, Phase, RunView
 from alembic_operator.reconciler import (
-    CreateJob, Decision, JobCondition, JobObservation, Observed, PodObservation, reconcile,
+    CreateJob, Decision, JobCondition, JobObservation, Observed, PodObservation, ScaleWorkload,
+    WorkloadObservation, reconcile,
 )
 from alembic_operator.settings import Settings
 
@@ -98,6 +99,8 @@ class World:
                  annotations: dict[str, str] | None = None) -> None:
         self.run = make_run(spec, annotations=annotations)
         self.jobs: dict[str, JobObservation] = {}
+        #: Fenced workloads by "Kind/name"; ScaleWorkload actions change them (pods stop only on request).
+        self.workloads: dict[str, WorkloadObservation] = {}
         self.now = NOW
         self.settings = settings
         self.decisions: list[Decision] = []
@@ -124,8 +127,8 @@ class World:
 
     def decide(self, *, blocked_by: str | None = None) -> Decision:
         """Reconcile without applying."""
-        return reconcile(run=self.run, observed=Observed(jobs=dict(self.jobs)), now=self.now,
-                         settings=self.settings, blocked_by=blocked_by)
+        return reconcile(run=self.run, observed=Observed(jobs=dict(self.jobs), workloads=dict(self.workloads)),
+                         now=self.now, settings=self.settings, blocked_by=blocked_by)
 
     def tick(self, *, blocked_by: str | None = None, create: bool = True) -> Decision:
         decision = self.decide(blocked_by=blocked_by)
@@ -133,6 +136,14 @@ class World:
             for action in decision.actions:
                 if isinstance(action, CreateJob):
                     self.jobs.setdefault(action.name, running(action.name, at=self.now))
+        for action in decision.actions:
+            if isinstance(action, ScaleWorkload):
+                key = f"{action.kind}/{action.name}"
+                old = self.workloads.get(key, WorkloadObservation())
+                if old.exists:  # scaling down leaves pods running until stop_pods(); scaling up starts them
+                    grown = action.replicas if action.replicas > old.current else old.current
+                    self.workloads[key] = dataclasses.replace(old, replicas=action.replicas, current=grown,
+                                                              pods=max(old.pods, grown))
         for action in decision.deletes:  # Foreground deletion: the Job stays while its pods terminate
             job = self.jobs.get(action.name)
             if job is not None:
@@ -143,6 +154,14 @@ class World:
         self.run = dataclasses.replace(self.run, status=status)
         self.decisions.append(decision)
         return decision
+
+    def add_workload(self, key: str, replicas: int) -> None:
+        self.workloads[key] = WorkloadObservation(replicas=replicas, current=replicas, pods=replicas)
+
+    def stop_pods(self, key: str) -> None:
+        """The workload's controller and kubelet caught up: only spec.replicas pods remain."""
+        old = self.workloads[key]
+        self.workloads[key] = dataclasses.replace(old, current=old.replicas, pods=old.replicas)
 
     def settle(self) -> None:
         """Let the garbage collector finish: Jobs being deleted disappear."""

@@ -131,13 +131,17 @@ def test_backup_records_counts_of_the_dumped_snapshot_not_later_writes(database:
     make_sample(database)
     from alembic_operator.adapters import postgres as pg_adapter
 
-    real_stats = pg_adapter.write_stats
+    real_counts = pg_adapter.exact_counts
 
-    def stats_then_foreign_write(conn: Any) -> Any:
-        database.execute("INSERT INTO project (name) VALUES ('written during the backup')")
-        return real_stats(conn)
+    written: list[bool] = []
 
-    monkeypatch.setattr(pg_adapter, "write_stats", stats_then_foreign_write)
+    def foreign_write_then_counts(conn: Any) -> Any:  # first call: inside the backup's snapshot
+        if not written:
+            written.append(True)
+            database.execute("INSERT INTO project (name) VALUES ('written during the backup')")
+        return real_counts(conn)
+
+    monkeypatch.setattr(pg_adapter, "exact_counts", foreign_write_then_counts)
     code, result = run_main(["backup", "--location", location_for(bucket), "--verify", "restore"],
                             env=step_env(database_url=database.url, s3=s3), tmp_path=tmp_path,
                             monkeypatch=monkeypatch)

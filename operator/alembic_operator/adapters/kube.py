@@ -2,8 +2,9 @@
 
 Kopf handlers call these from worker threads. Every call here is one the
 operator's RBAC grants (see charts/alembic-operator/templates/rbac.yaml): runs
-and their status, Jobs, Pods (read), Events. There is deliberately no function
-that reads a Secret (safety rule 1).
+and their status, Jobs, Pods (read), Events, and for the opt-in write fence
+only the ``scale`` subresource of Deployments and StatefulSets (get, patch).
+There is deliberately no function that reads a Secret (safety rule 1).
 """
 
 from __future__ import annotations
@@ -186,6 +187,51 @@ def scale(*, namespace: str, kind: str, name: str, replicas: int) -> int:
     before = int(read(name, namespace).spec.replicas or 0)
     patch(name, namespace, {"spec": {"replicas": replicas}})
     return before
+
+
+def _scale_api(kind: str) -> tuple[Any, Any]:
+    apps = client.AppsV1Api(api_client())
+    return {
+        "Deployment": (apps.read_namespaced_deployment_scale, apps.patch_namespaced_deployment_scale),
+        "StatefulSet": (apps.read_namespaced_stateful_set_scale, apps.patch_namespaced_stateful_set_scale),
+    }[kind]
+
+
+def read_workload(*, namespace: str, kind: str, name: str) -> dict[str, int] | None:
+    """A fenced workload through its scale subresource: ``{replicas, current, pods}``; None when it is gone.
+
+    Write fence (issue #9): ``replicas`` is spec.replicas, ``current`` the
+    controller's status.replicas, ``pods`` the pods matching the scale's
+    status.selector that have not finished — terminating ones included, since
+    a pod being deleted may still write. Uses only ``deployments/scale`` /
+    ``statefulsets/scale`` get and ``pods`` list, which the RBAC already grants.
+    """
+    read, _patch = _scale_api(kind)
+    try:
+        scale_obj = read(name, namespace)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    selector = scale_obj.status.selector if scale_obj.status else None
+    pods = 0
+    if selector:
+        listed = _core().list_namespaced_pod(namespace, label_selector=selector)
+        pods = sum(1 for p in listed.items if (p.status.phase if p.status else None) not in ("Succeeded", "Failed"))
+    return {"replicas": int(scale_obj.spec.replicas or 0) if scale_obj.spec else 0,
+            "current": int(scale_obj.status.replicas or 0) if scale_obj.status else 0, "pods": pods}
+
+
+def set_replicas(*, namespace: str, kind: str, name: str, replicas: int) -> bool:
+    """Set replicas through the scale subresource (write fence); ``False`` when the workload is gone."""
+    _read, patch = _scale_api(kind)
+    try:
+        patch(name, namespace, {"spec": {"replicas": replicas}})
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
 
 
 def emit_event(*, run: dict[str, Any], type_: str, reason: str, message: str) -> None:

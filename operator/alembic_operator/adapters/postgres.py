@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from typing import Any
 
 import asyncpg
 
-from alembic_operator import errors, urls
+from alembic_operator import errors, urls, writecounters
 
 CONNECT_TIMEOUT = 10.0
 
@@ -159,16 +160,73 @@ def estimated_counts(conn: Connection) -> dict[str, int]:
     return {f"{r['schema']}.{r['name']}": int(r["rows"]) for r in rows}
 
 
+WRITE_STATS_SQL = f"""
+SELECT t.schema, t.name, s.n_tup_ins, s.n_tup_upd, s.n_tup_del, s.n_live_tup
+FROM ({USER_TABLES_SQL}) t JOIN pg_stat_user_tables s ON s.relid = t.oid"""
+
+#: The current transaction's own write counts (pg_stat_xact_*: not yet in pg_stat_user_tables).
+#: Run on the migration's connection right before COMMIT to tell its writes from everyone else's.
+XACT_WRITES_SQL = """
+SELECT schemaname AS schema, relname AS name, n_tup_ins, n_tup_upd, n_tup_del
+FROM pg_stat_xact_user_tables WHERE n_tup_ins + n_tup_upd + n_tup_del > 0"""
+
+
+def _stats_rows(rows: Any) -> dict[str, dict[str, int]]:
+    return {f"{r['schema']}.{r['name']}": {"n_tup_ins": int(r["n_tup_ins"]), "n_tup_upd": int(r["n_tup_upd"]),
+                                            "n_tup_del": int(r["n_tup_del"]), "n_live_tup": int(r["n_live_tup"])}
+            for r in rows}
+
+
 def write_stats(conn: Connection) -> dict[str, dict[str, int]]:
     """Cumulative write counters per table, to detect later writes by others (foreign writes)."""
     if server_version_num(conn) >= 150000:
         conn.execute("SELECT pg_stat_force_next_flush()")
-    rows = conn.fetch(f"""
-        SELECT t.schema, t.name, s.n_tup_ins, s.n_tup_upd, s.n_tup_del, s.n_live_tup
-        FROM ({USER_TABLES_SQL}) t JOIN pg_stat_user_tables s ON s.relid = t.oid""")
-    return {f"{r['schema']}.{r['name']}": {"n_tup_ins": int(r["n_tup_ins"]), "n_tup_upd": int(r["n_tup_upd"]),
-                                            "n_tup_del": int(r["n_tup_del"]), "n_live_tup": int(r["n_live_tup"])}
-            for r in rows}
+    return _stats_rows(conn.fetch(WRITE_STATS_SQL))
+
+
+def settled_write_stats(conn: Connection) -> dict[str, dict[str, int]]:
+    """The counters once they stop moving (see :mod:`alembic_operator.writecounters`): poll every
+    ~1.2 s, at most a few times; a table written continuously keeps the last read.
+
+    Call it outside a transaction, or it reads one cached snapshot (stats_fetch_consistency).
+    """
+    previous: dict[str, dict[str, int]] | None = None
+    current: dict[str, dict[str, int]] = {}
+    for poll in range(writecounters.SETTLE_MAX_POLLS):
+        if poll:
+            time.sleep(writecounters.SETTLE_INTERVAL_SECONDS)
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        current = write_stats(conn)
+        if writecounters.settled(_counters_only(previous), _counters_only(current)):
+            break
+        previous = current
+    return current
+
+
+async def settled_write_stats_async(conn: asyncpg.Connection, *,
+                                    polls: int = writecounters.SETTLE_MAX_POLLS) -> dict[str, dict[str, int]]:
+    """:func:`settled_write_stats` on a plain asyncpg connection (the migrate step's), at most ``polls`` reads."""
+    version = int(await conn.fetchval("SHOW server_version_num"))
+    previous: dict[str, dict[str, int]] | None = None
+    current: dict[str, dict[str, int]] = {}
+    for poll in range(max(1, polls)):
+        if poll:
+            await asyncio.sleep(writecounters.SETTLE_INTERVAL_SECONDS)
+        if version >= 150000:
+            await conn.execute("SELECT pg_stat_force_next_flush()")
+        await conn.execute("SELECT pg_stat_clear_snapshot()")
+        current = _stats_rows(await conn.fetch(WRITE_STATS_SQL))
+        if writecounters.settled(_counters_only(previous), _counters_only(current)):
+            break
+        previous = current
+    return current
+
+
+def _counters_only(stats: dict[str, dict[str, int]] | None) -> dict[str, dict[str, int]] | None:
+    """n_live_tup moves with vacuum; only the write counters decide whether the figures settled."""
+    if stats is None:
+        return None
+    return {t: {c: v[c] for c in writecounters.COUNTERS} for t, v in stats.items()}
 
 
 def alembic_revision(conn: Connection) -> str | None:

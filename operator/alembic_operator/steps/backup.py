@@ -3,10 +3,12 @@
 1. Preflight, before any byte moves: the location parses, the database
    answers (server version), a pg_dump of the server's major (or newer) is
    found, the bucket exists and takes a multipart upload.
-2. One REPEATABLE READ transaction exports its snapshot; the Alembic revision,
-   the row count of every application table and the write counters are read
-   in it, and pg_dump runs with ``--snapshot`` while it stays open: the counts
-   describe exactly the dumped rows.
+2. The write counters are read once they settle, just BEFORE the snapshot
+   (a write racing it then counts as foreign later, never as backed up; see
+   :mod:`alembic_operator.writecounters`). One REPEATABLE READ transaction
+   exports its snapshot; the Alembic revision and the row count of every
+   application table are read in it, and pg_dump runs with ``--snapshot``
+   while it stays open: the counts describe exactly the dumped rows.
 3. The dump streams into the multipart upload (see :mod:`alembic_operator.dumping`);
    any failure aborts the upload, so no object that looks complete remains.
 4. manifest.json is written only after the dump object is complete.
@@ -98,6 +100,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             return data
         part = s3.part_size(database_bytes=postgres.database_size(conn))
         writer = bucket.multipart(dump_key, part_bytes=part)
+        stats = postgres.settled_write_stats(conn)
         try:
             conn.execute("SET idle_in_transaction_session_timeout = 0")
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -105,7 +108,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             revision = postgres.alembic_revision(conn)
             tables = (postgres.exact_counts(conn) if args.row_counts == "exact"
                       else postgres.estimated_counts(conn))
-            stats = postgres.write_stats(conn)
             if args.format == "custom":
                 dumping.dump_custom(tool=tool, url=url, snapshot=snapshot, compression=args.compression,
                                     sink=writer)
@@ -170,7 +172,7 @@ def verify_by_restore(*, url: urls.DatabaseURL, create: bool, bucket: s3.Bucket,
         with archives.temp_dir() as tmp:
             if doc["format"] == "directory":
                 archives.fetch_directory(bucket=bucket, archive=archive, workdir=tmp)
-            else:
+            elif not archives.fetch_custom(bucket=bucket, archive=archive, workdir=tmp):
                 archives.check_stream(bucket=bucket, archive=archive)
             archives.load_full(url=url, database=name, bucket=bucket, archive=archive, tools=tools,
                                server_major=major, guard=False)

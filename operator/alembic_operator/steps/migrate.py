@@ -13,6 +13,12 @@
    migration's connection, the version table, the schema fingerprint) and
    raise MigrationFailed with ``changed_database`` set accordingly: the
    operator skips the restore when nothing was committed.
+6. Around the upgrade, record the tables' write counters and the migration's
+   own writes in the run folder (``stats-migrate-start.json``,
+   ``stats-migrate-end.json``), so a restore can tell the application's
+   writes from the migration's (:mod:`alembic_operator.writecounters`). Best
+   effort: without a location or S3 the migration still runs, and a later
+   restore counts every write as foreign.
 
 Must not: downgrade, stamp, or touch a database whose revision it does not know.
 """
@@ -24,11 +30,14 @@ import asyncio
 import logging
 import os
 import time
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import event
 
-from alembic_operator import alembic_runtime, errors, fingerprint, locking, revisions, urls
+from alembic_operator import (alembic_runtime, errors, fingerprint, location, locking, manifest, revisions, urls,
+                              writecounters)
+from alembic_operator.adapters import postgres, s3
 
 HELP = """Apply the pending Alembic revisions to DATABASE_URL under an advisory lock.
 
@@ -84,6 +93,8 @@ async def _migrate(*, url: urls.DatabaseURL, config: Any, script: Any, target: s
                     "noop": True, "lockWaitSeconds": round(waited, 3)}
         before = await fingerprint.take(conn)
         watch = _Watch()
+        stats = _Stats.from_env()
+        await stats.record_start(conn)
         started = time.monotonic()
         log.info("migrating %s from %s to %s (%s)", url.redacted(), path.from_revision or "base",
                  path.to_revision, ", ".join(path.pending))
@@ -91,10 +102,12 @@ async def _migrate(*, url: urls.DatabaseURL, config: Any, script: Any, target: s
             await alembic_runtime.upgrade(config, url=url, target=target, lock_timeout=lock_timeout, watch=watch)
         except Exception as exc:  # noqa: BLE001 - every failure of the scripts is a MigrationFailed
             duration = time.monotonic() - started
-            raise await _failure(exc, conn=conn, script=script, path=path, before=before, watch=watch,
-                                 table=table, schema=schema, lock_timeout=lock_timeout,
-                                 duration=duration) from None
+            failure = await _failure(exc, conn=conn, script=script, path=path, before=before, watch=watch,
+                                     table=table, schema=schema, lock_timeout=lock_timeout, duration=duration)
+            await stats.record_end(conn, watch=watch, failed=True)
+            raise failure from None
         duration = time.monotonic() - started
+        await stats.record_end(conn, watch=watch, failed=False)
         after = await revisions.read_database_heads(conn, table=table, schema=schema) or ()
         applied = revisions.between(script, current, after)
         return {"message": f"migrated from {path.from_revision or 'base'} to {revisions.describe(after)} "
@@ -109,6 +122,45 @@ async def _migrate(*, url: urls.DatabaseURL, config: Any, script: Any, target: s
         except Exception:  # noqa: BLE001 - closing the session releases the lock anyway
             pass
         await conn.close()
+
+
+class _Stats:
+    """Write counters around the upgrade, in the run folder (best effort; see the module docstring, 6)."""
+
+    def __init__(self, loc: location.Location | None) -> None:
+        self.loc = loc
+        self.bucket = s3.Bucket(settings=s3.settings_from_env(), bucket=loc.bucket) if loc else None
+
+    @classmethod
+    def from_env(cls) -> "_Stats":
+        uri = os.environ.get(location.ENV)
+        if not uri:
+            log.info("no %s: write counters are not recorded", location.ENV)
+            return cls(None)
+        try:
+            return cls(location.Location.parse(uri))
+        except errors.StepError as exc:
+            log.warning("write counters are not recorded: %s", exc.message)
+            return cls(None)
+
+    async def record_start(self, conn: Any) -> None:
+        await self._record(location.STATS_MIGRATE_START, conn)
+
+    async def record_end(self, conn: Any, *, watch: "_Watch", failed: bool) -> None:
+        complete = watch.used and watch.own_writes_complete and not failed
+        await self._record(location.STATS_MIGRATE_END, conn, ownWrites=watch.own_writes,
+                           ownWritesComplete=complete, sharedConnection=watch.used, failed=failed)
+
+    async def _record(self, name: str, conn: Any, **extra: Any) -> None:
+        if self.loc is None or self.bucket is None:
+            return
+        try:
+            counters = await postgres.settled_write_stats_async(conn, polls=2)
+            doc = writecounters.document(stage=name.removesuffix(".json"), stats=counters,
+                                         taken_at=manifest.timestamp(datetime.now(timezone.utc)), **extra)
+            self.bucket.put_json(self.loc.key(name), doc)
+        except Exception as exc:  # noqa: BLE001 - bookkeeping never fails a migration
+            log.warning("could not record %s: %s: %s", name, type(exc).__name__, exc)
 
 
 class _Watch(alembic_runtime.CommitWatch):
