@@ -1,0 +1,164 @@
+"""Scale: N MigrationRuns over N small databases, applied at once.
+
+Each database is a copy (CREATE DATABASE … TEMPLATE) of a small example
+database at revision 0003; each run gets its own Secret and goes plan →
+backup → migrate → verify (4 Jobs, 4 pod processes). Measured:
+
+- time from the first create to all runs Succeeded (every run must);
+- the operator's peak RSS: VmHWM of its process, restarted just before so the
+  peak belongs to this benchmark (plus VmRSS sampled each second);
+- Kubernetes API requests made by the operator, per run (counted in the
+  operator process by bench/apicount/sitecustomize.py, by verb and resource);
+- reconcile latencies of all runs (watch events, as in the overhead benchmark).
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import Any
+
+import kubernetes.client
+
+from bench import overhead, watching
+from bench.bed import Bed, vm_hwm_kb
+from bench.common import loadavg, median, table
+from testbed.apps import TERMINAL, App
+
+
+def run(b: Bed, *, runs: int, timeout: float) -> dict[str, Any]:
+    assert b.cluster is not None
+    ns = "scale"
+    b.cluster.kubectl("create", "namespace", ns)
+    template = overhead.prepare_database(b, "scale_tmpl", rows=200)
+    dbs = []
+    for i in range(runs):
+        b.pg.execute(f"CREATE DATABASE scale_{i} TEMPLATE {template}")
+        dbs.append(f"scale_{i}")
+    bucket = b.s3.create_bucket("scale")
+    app = App(cluster=b.cluster, namespace=ns, database_url=b.pg.url(dbs[0]), s3=b.s3, bucket=bucket)
+    app.create_secrets()
+    with b.cluster.api_client() as api:
+        core = kubernetes.client.CoreV1Api(api)
+        for i, db in enumerate(dbs):
+            core.create_namespaced_secret(ns, kubernetes.client.V1Secret(
+                metadata=kubernetes.client.V1ObjectMeta(name=f"db-{i}"),
+                data={"DATABASE_URL": base64.b64encode(b.pg.url(db).encode()).decode()}))
+    for _ in range(100):
+        if b.cluster.kubectl("-n", ns, "get", "sa", "default", check=False).returncode == 0:
+            break
+        time.sleep(0.2)
+
+    b.restart_operator()  # a fresh process: its VmHWM is this benchmark's peak
+    time.sleep(2)
+    pid = b.operator_pid()
+    rss_idle = vm_hwm_kb(pid)
+    recorder = watching.Recorder(b.cluster, ns).start()
+    counts_before = overhead.api_counts(b)
+    load = loadavg()
+    names = [f"scale-{i}" for i in range(runs)]
+    created: dict[str, float] = {}
+    started = time.time()
+    for i, name in enumerate(names):
+        manifest = app.manifest(name, spec={"database": {"urlSecretRef": {"name": f"db-{i}", "key": "DATABASE_URL"}}})
+        created[name] = overhead.create_run(b, manifest)
+    applied = time.time() - started
+    samples: list[tuple[float, int]] = []
+    phases: dict[str, str] = {}
+    done_at = None
+    with b.cluster.api_client() as api:
+        custom = kubernetes.client.CustomObjectsApi(api)
+        while time.time() - started < timeout:
+            items = custom.list_namespaced_custom_object(watching.GROUP, watching.VERSION, ns, watching.PLURAL)["items"]
+            phases = {it["metadata"]["name"]: (it.get("status") or {}).get("phase") or "Pending" for it in items}
+            samples.append((round(time.time() - started, 1), vm_hwm_kb(pid).get("VmRSS", 0)))
+            if len(phases) == runs and all(p in TERMINAL for p in phases.values()):
+                done_at = time.time()
+                break
+            time.sleep(1.0)
+    hwm = vm_hwm_kb(pid)
+    time.sleep(1.5)
+    recorder.stop()
+    counts_after = overhead.api_counts(b)
+    requests = overhead.diff_counts(counts_before, counts_after)
+    events = recorder.snapshot()
+    latencies, first, finals = [], [], []
+    by_run: dict[str, list[watching.Event]] = {}
+    for ev in events:
+        label = (ev.obj["metadata"].get("labels") or {}).get("alembic-operator.dev/run")
+        key = ev.name if ev.kind == "run" else label
+        if key:
+            by_run.setdefault(key, []).append(ev)
+    for name in names:
+        tl = overhead.timeline(by_run.get(name, []), name, created[name])
+        if tl["latencies"]:
+            first.append(tl["latencies"][0])
+            latencies.extend(tl["latencies"][1:])
+        if tl["final_status_latency"] is not None:
+            finals.append(tl["final_status_latency"])
+    server = server_latencies(b, ns, names)
+    summary_phases: dict[str, int] = {}
+    for p in phases.values():
+        summary_phases[p] = summary_phases.get(p, 0) + 1
+    total_requests = sum(requests.values())
+    return {"runs": runs, "applied_s": round(applied, 2),
+            "all_terminal_s": round(done_at - started, 1) if done_at else None, "timed_out": done_at is None,
+            "phases": summary_phases, "succeeded": summary_phases.get("Succeeded", 0),
+            "operator_rss_idle_kb": rss_idle.get("VmRSS"), "operator_vmhwm_kb": hwm.get("VmHWM"),
+            "rss_samples": samples, "api_requests": requests, "api_requests_total": total_requests,
+            "api_requests_per_run": round(total_requests / runs, 1), "load_before": load,
+            "first_job_latency_median": round(median(first), 3) if first else None,
+            "step_latency_median": round(median(latencies), 3) if latencies else None,
+            "step_latency_p95": round(sorted(latencies)[int(0.95 * (len(latencies) - 1))], 3) if latencies else None,
+            "step_latency_max": round(max(latencies), 3) if latencies else None,
+            "final_status_latency_median": round(median(finals), 3) if finals else None,
+            "server_timestamps": server, "operator_env": dict(b.operator_env)}
+
+
+def server_latencies(b: Bed, ns: str, names: list[str]) -> dict[str, Any]:
+    """The same latencies from the API's own timestamps (1 s resolution): run creationTimestamp →
+    first Job creationTimestamp; Job completionTime → next Job creationTimestamp. A cross-check of
+    the watcher, whose arrival times could lag when it is flooded with events."""
+    from datetime import datetime
+
+    def ts(value: str | None) -> float | None:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() if value else None
+
+    with b.cluster.api_client() as api:  # type: ignore[union-attr]
+        jobs = kubernetes.client.BatchV1Api(api).list_namespaced_job(ns).items
+        runs = kubernetes.client.CustomObjectsApi(api).list_namespaced_custom_object(
+            watching.GROUP, watching.VERSION, ns, watching.PLURAL)["items"]
+    run_created = {r["metadata"]["name"]: ts(r["metadata"]["creationTimestamp"]) for r in runs}
+    by_run: dict[str, list[Any]] = {}
+    for job in jobs:
+        by_run.setdefault((job.metadata.labels or {}).get("alembic-operator.dev/run", ""), []).append(job)
+    first, steps = [], []
+    for name in names:
+        ordered = sorted(by_run.get(name, []), key=lambda j: j.metadata.creation_timestamp)
+        if ordered and run_created.get(name):
+            first.append(ordered[0].metadata.creation_timestamp.timestamp() - run_created[name])
+        for prev, nxt in zip(ordered, ordered[1:]):
+            if prev.status.completion_time:
+                steps.append(nxt.metadata.creation_timestamp.timestamp() - prev.status.completion_time.timestamp())
+    return {"first_job_median": median(first) if first else None,
+            "step_median": median(steps) if steps else None,
+            "step_p95": sorted(steps)[int(0.95 * (len(steps) - 1))] if steps else None, "samples": len(steps)}
+
+
+def render(d: dict[str, Any]) -> str:
+    top = sorted(d["api_requests"].items(), key=lambda kv: -kv[1])[:8]
+    rows = [["runs applied at once", d["runs"]],
+            ["all Succeeded", f"{d['succeeded']}/{d['runs']}" + ("" if d["succeeded"] == d["runs"] else f" {d['phases']}")],
+            ["time to all terminal", f"{d['all_terminal_s']} s" if d["all_terminal_s"] else "timed out"],
+            ["operator peak RSS (VmHWM)", f"{d['operator_vmhwm_kb'] / 1024:.0f} MiB (idle {d['operator_rss_idle_kb'] / 1024:.0f} MiB)"],
+            ["API requests per run (operator)", d["api_requests_per_run"]],
+            ["reconcile latency: run created → first Job, median", f"{d['first_job_latency_median']} s"],
+            ["reconcile latency: Job complete → next Job, median / p95 / max",
+             f"{d['step_latency_median']} / {d['step_latency_p95']} / {d['step_latency_max']} s"],
+            ["last Job complete → run Succeeded, median", f"{d['final_status_latency_median']} s"],
+            ["same, from API timestamps (1 s resolution): first Job / next Job median / p95",
+             f"{d['server_timestamps']['first_job_median']} / {d['server_timestamps']['step_median']} / "
+             f"{d['server_timestamps']['step_p95']} s"]]
+    text = table(f"Scale: {d['runs']} MigrationRuns on {d['runs']} databases at once", ["measure", "value"], rows)
+    text += "\nRequests by kind (all runs): " + ", ".join(f"`{k}` {v}" for k, v in top) + "\n"
+    return text
