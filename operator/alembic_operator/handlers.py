@@ -6,7 +6,7 @@ talk to the API directly (that is :mod:`alembic_operator.adapters.kube`).
 1. A change of a MigrationRun, of one of its Jobs or of their Pods, a
    scheduled re-check (the Decision's Requeue) or the periodic sweep calls
    :func:`reconcile_run` for that run.
-2. ``reconcile_run`` takes the run's lock (one reconcile per run at a time),
+2. ``reconcile_run`` runs one reconcile per run at a time (events meanwhile coalesce into one more pass),
    reads the run fresh, lists its Jobs and Pods, asks the index which run
    goes first on the same database, calls the reconciler and applies the
    Decision (:mod:`alembic_operator.applying`).
@@ -33,7 +33,9 @@ from alembic_operator.adapters import kube
 log = logging.getLogger(__name__)
 
 _settings = settings_mod.Settings()
-_locks: dict[tuple[str, str], asyncio.Lock] = {}
+#: Runs with a reconcile under way, and those that changed meanwhile (one more pass due).
+_running: set[tuple[str, str]] = set()
+_dirty: set[tuple[str, str]] = set()
 _timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
 #: The live index of runs (namespace, database label) → summaries; set on first use.
 _index: Any = None
@@ -112,17 +114,33 @@ def _owning_run(body: Mapping[str, Any], namespace: str) -> str | None:
 
 
 async def reconcile_run(*, namespace: str, name: str) -> None:
-    """Reconcile one run now, serialised with any other reconcile of the same run."""
+    """Reconcile one run now, serialised with any other reconcile of the same run.
+
+    Events that arrive while a reconcile of the run is under way are coalesced into
+    one more pass (it reads everything fresh), instead of queueing one pass each:
+    a run's Job and Pod produce a burst of events per step, and under load the
+    queue would otherwise grow with every event.
+    """
     key = (namespace, name)
-    lock = _locks.setdefault(key, asyncio.Lock())
-    async with lock:
-        try:
-            after = await asyncio.to_thread(_reconcile_blocking, namespace, name)
-            metrics.RECONCILES.labels(result="ok").inc()
-        except Exception:  # noqa: BLE001 - retry later, never crash the operator
-            metrics.RECONCILES.labels(result="error").inc()
-            log.exception("reconcile of %s/%s failed; retrying in 5s", namespace, name)
-            after = 5.0
+    if key in _running:
+        _dirty.add(key)
+        return
+    _running.add(key)
+    try:
+        after: float | None = None
+        while True:
+            _dirty.discard(key)
+            try:
+                after = await asyncio.to_thread(_reconcile_blocking, namespace, name)
+                metrics.RECONCILES.labels(result="ok").inc()
+            except Exception:  # noqa: BLE001 - retry later, never crash the operator
+                metrics.RECONCILES.labels(result="error").inc()
+                log.exception("reconcile of %s/%s failed; retrying in 5s", namespace, name)
+                after = 5.0
+            if key not in _dirty:
+                break
+    finally:
+        _running.discard(key)
     if after is not None:
         _schedule(namespace, name, after)
 
@@ -224,7 +242,7 @@ def _forget(namespace: str, name: str) -> None:
     timer = _timers.pop((namespace, name), None)
     if timer is not None:
         timer.cancel()
-    _locks.pop((namespace, name), None)
+    _dirty.discard((namespace, name))
 
 
 async def _sweep() -> None:
