@@ -57,7 +57,7 @@ class Operator:
 
 
 def install_command(namespace: str) -> list[str]:
-    """The docs' `helm install` of the operator (docs/helm-and-gitops.md), in ``namespace``."""
+    """The docs' `helm install` of the operator (the README), in ``namespace``."""
     text = support.doc_example("install-operator").replace("\\\n", " ")
     argv = shlex.split(next(line for line in text.splitlines() if line.startswith("helm install")))
     assert argv[:4] == ["helm", "install", "alembic-operator", "charts/alembic-operator"], argv

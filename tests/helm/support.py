@@ -26,7 +26,7 @@ HOOK_CHART = CHARTS / "alembic-operator-hook"
 APP_CHART = CHARTS / "example-app"
 GITOPS = REPO / "examples" / "gitops"
 ARGOCD_LUA = GITOPS / "argocd" / "health.lua"
-DOC = REPO / "docs" / "helm-and-gitops.md"
+DOC = REPO / "README.md"
 
 
 def run(argv: Sequence[str | Path], *, input: str | None = None, check: bool = True, timeout: float = 300,
@@ -122,10 +122,10 @@ def _to_lua(lua: Any, value: Any) -> Any:
     return value
 
 
-# -- examples embedded in docs/helm-and-gitops.md ---------------------------------------------
+# -- examples embedded in the README ---------------------------------------------
 
 def doc_example(name: str) -> str:
-    """The fenced block that follows ``<!-- example: NAME -->`` in docs/helm-and-gitops.md."""
+    """The fenced block that follows ``<!-- example: NAME -->`` in the README."""
     text = DOC.read_text()
     match = re.search(r"<!-- example: " + re.escape(name) + r" -->\s*\n```[a-z]*\n(.*?)\n```", text, re.S)
     assert match, f"no example {name!r} in {DOC}"

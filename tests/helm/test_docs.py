@@ -1,4 +1,4 @@
-"""docs/helm-and-gitops.md and the examples are one source: included files are verbatim,
+"""the README and the examples are one source: included files are verbatim,
 examples parse and are what the e2e tests run; the GitOps examples have the promised shape."""
 
 from __future__ import annotations
