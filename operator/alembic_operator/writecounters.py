@@ -23,7 +23,7 @@ second while busy (up to ~10 s later when it then goes idle; at once when it
 disconnects), which is why the readers poll until the counters stop moving
 (:data:`SETTLE_INTERVAL_SECONDS`). A table whose counters went down was
 dropped and re-created, or the statistics were reset: everything it now
-shows counts. When the migration's own writes are unknown (a custom migrate
+shows counts; tables are matched by OID, so a rename is not a new table. When the migration's own writes are unknown (a custom migrate
 command, an env.py that ignores the shared connection, an autocommit block)
 they count as foreign too, and the result says so.
 
@@ -50,10 +50,20 @@ Counters = Mapping[str, Mapping[str, int]]
 
 
 def delta(before: Counters, after: Counters) -> dict[str, dict[str, int]]:
-    """Per-table counter growth from ``before`` to ``after``; a table that went down counts from zero."""
+    """Per-table counter growth from ``before`` to ``after``, keyed by ``after``'s names.
+
+    Tables are matched by ``relid`` (the relation's OID) when both sides have
+    it, so a table the migration renamed keeps its history and one dropped and
+    re-created under the same name starts from zero; else by name. A table
+    whose counters went down (statistics reset) also counts from zero.
+    """
+    by_relid = {int(v["relid"]): v for v in before.values() if v.get("relid") is not None}
     out: dict[str, dict[str, int]] = {}
     for table, now in after.items():
         then = before.get(table) or {}
+        relid = now.get("relid")
+        if relid is not None and then.get("relid") != relid:
+            then = by_relid.get(int(relid)) or {}
         if any(int(now.get(c, 0)) < int(then.get(c, 0)) for c in COUNTERS):
             then = {}  # re-created or reset: all it shows is new
         grown = {c: int(now.get(c, 0)) - int(then.get(c, 0)) for c in COUNTERS}

@@ -43,7 +43,8 @@ def test_backup_uploads_the_dump_with_its_sha256_and_a_manifest(database: Any, s
     assert manifest["verification"] is None
     assert manifest["serverVersion"].split(".")[0] == str(database.server.major)
     assert manifest["pgDumpVersion"].split(".")[0] == str(database.server.major)  # exactly the server's major
-    assert set(manifest["writeStats"]["public.task"]) == {"n_tup_ins", "n_tup_upd", "n_tup_del", "n_live_tup"}
+    assert set(manifest["writeStats"]["public.task"]) == {"n_tup_ins", "n_tup_upd", "n_tup_del", "n_live_tup",
+                                                          "relid"}
     assert manifest["writeStats"]["public.task"]["n_tup_ins"] >= 3000
     assert database.server.password not in manifest["database"]
     assert data["tables"] == 4 and data["rows"] == sum(SAMPLE_ROWS.values())

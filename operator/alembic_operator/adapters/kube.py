@@ -86,7 +86,7 @@ def list_run_pods(*, namespace: str, run_name: str) -> list[dict[str, Any]]:
 
 
 class JobRejected(Exception):
-    """The apiserver refused a Job as invalid (422): retrying cannot help."""
+    """The apiserver refused a Job as malformed or invalid (400/422): retrying cannot help."""
 
 
 def create_job(*, namespace: str, manifest: dict[str, Any]) -> bool:
@@ -96,7 +96,7 @@ def create_job(*, namespace: str, manifest: dict[str, Any]) -> bool:
     except ApiException as exc:
         if exc.status == 409:
             return False
-        if exc.status == 422:
+        if exc.status in (400, 422):  # 400: undecodable (e.g. a bad quantity), 422: invalid
             raise JobRejected(f"the apiserver refused Job {manifest['metadata']['name']}: {api_message(exc)}") \
                 from None
         raise

@@ -161,7 +161,7 @@ def estimated_counts(conn: Connection) -> dict[str, int]:
 
 
 WRITE_STATS_SQL = f"""
-SELECT t.schema, t.name, s.n_tup_ins, s.n_tup_upd, s.n_tup_del, s.n_live_tup
+SELECT t.schema, t.name, t.oid, s.n_tup_ins, s.n_tup_upd, s.n_tup_del, s.n_live_tup
 FROM ({USER_TABLES_SQL}) t JOIN pg_stat_user_tables s ON s.relid = t.oid"""
 
 #: The current transaction's own write counts (pg_stat_xact_*: not yet in pg_stat_user_tables).
@@ -173,7 +173,8 @@ FROM pg_stat_xact_user_tables WHERE n_tup_ins + n_tup_upd + n_tup_del > 0"""
 
 def _stats_rows(rows: Any) -> dict[str, dict[str, int]]:
     return {f"{r['schema']}.{r['name']}": {"n_tup_ins": int(r["n_tup_ins"]), "n_tup_upd": int(r["n_tup_upd"]),
-                                            "n_tup_del": int(r["n_tup_del"]), "n_live_tup": int(r["n_live_tup"])}
+                                            "n_tup_del": int(r["n_tup_del"]), "n_live_tup": int(r["n_live_tup"]),
+                                            "relid": int(r["oid"])}
             for r in rows}
 
 
