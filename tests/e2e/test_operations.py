@@ -93,5 +93,5 @@ def test_a_pod_setting_the_apiserver_rejects_fails_the_run_instead_of_retrying_f
     app.apply(app.manifest("bad-resources", spec={"podTemplate": {"resources": {"limits": {"cpu": "lots"}}}}))
     status = app.wait("bad-resources", timeout=60)["status"]
     assert status["phase"] == "Failed", status
-    assert "refused Job" in status["message"] and "cpu" in status["message"], status["message"]
+    assert "refused Job" in status["message"] and "quantities" in status["message"], status["message"]
     assert dbstate.capture(database) == before
