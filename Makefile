@@ -35,6 +35,8 @@ crds-check: $(VENV)/.installed
 test: setup tools image
 	$(PY) -m alembic_operator.crd --check
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+	# the same end-to-end runs again with every step Pod run from the built images under runc
+	ALEMBIC_OPERATOR_BED_RUNTIME=runc $(VENV)/bin/pytest -q tests/e2e/test_lifecycle.py $(PYTEST_ARGS)
 
 ## test-unit: the fast, server-free tests only
 test-unit: $(VENV)/.installed
