@@ -59,6 +59,19 @@ def shorten(statement: str, limit: int = 160) -> str:
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
+
+def _quoted_end(sql: str, start: int) -> int:
+    """Index just past the quoted string or identifier opening at ``start`` (doubled quotes escape)."""
+    quote, j, n = sql[start], start + 1, len(sql)
+    while j < n:
+        if sql[j] == quote and j + 1 < n and sql[j + 1] == quote:
+            j += 2
+        elif sql[j] == quote:
+            return j + 1
+        else:
+            j += 1
+    return n
+
 def _blank(sql: str) -> tuple[str, list[int]]:
     """Return ``sql`` with comments and literals replaced by spaces, and the offsets of top-level ``;``."""
     out: list[str] = []
@@ -84,28 +97,12 @@ def _blank(sql: str) -> tuple[str, list[int]]:
             out.append(" " * (j - i))
             i = j
         elif ch == "'":
-            j = i + 1
-            while j < n:
-                if sql[j] == "'" and j + 1 < n and sql[j + 1] == "'":
-                    j += 2
-                elif sql[j] == "'":
-                    j += 1
-                    break
-                else:
-                    j += 1
+            j = _quoted_end(sql, i)
             out.append("'" + " " * max(0, j - i - 2) + ("'" if j - i >= 2 else ""))
             i = j
         elif ch == '"':
             # a quoted identifier: kept as is (it names things), but its ; and -- are not syntax
-            j = i + 1
-            while j < n:
-                if sql[j] == '"' and j + 1 < n and sql[j + 1] == '"':
-                    j += 2
-                elif sql[j] == '"':
-                    j += 1
-                    break
-                else:
-                    j += 1
+            j = _quoted_end(sql, i)
             out.append(sql[i:j])
             i = j
         elif ch == "$" and (m := _DOLLAR_TAG.match(sql, i)) and not (i and (sql[i - 1].isalnum() or sql[i - 1] == "_")):
