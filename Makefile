@@ -10,6 +10,7 @@ export PYTHONPATH := $(CURDIR)
 .PHONY: setup tools test test-unit faults demo crds crds-check lint bench clean
 
 include image/image.mk
+include faults.mk
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -182,7 +182,10 @@ def _upload(text: str, location: str) -> str:
     settings = s3.settings_from_env()
     try:
         client = s3.client(settings=settings)
-        client.put_object(Bucket=loc.bucket, Key=key, Body=text.encode("utf-8"), ContentType="application/sql")
+        # Like every object of the run folder: encrypted when spec.backup.s3.serverSideEncryption asks.
+        sse = {"ServerSideEncryption": settings.sse} if settings.sse else {}
+        client.put_object(Bucket=loc.bucket, Key=key, Body=text.encode("utf-8"), ContentType="application/sql",
+                          **sse)
     except s3.S3_ERRORS as exc:
         raise errors.StorageError(s3.describe(exc, bucket=loc.bucket, key=key, endpoint=settings.endpoint)) from None
     return loc.uri(PLAN_OBJECT)

@@ -1,0 +1,18 @@
+"""Fault tests: the recording plugin (one table row per fault) and the PostgreSQL version they run on.
+
+Most faults run on PostgreSQL 15 only (``on_pg15``) to keep `make faults` within
+minutes on two cores; the restore paths that differ by version run on both.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+PLUGIN = "tests.faults.recording"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.pluginmanager.hasplugin(PLUGIN):
+        config.pluginmanager.import_plugin(PLUGIN)
+
+
