@@ -23,6 +23,9 @@ from testbed.postgres import wheel_bin_dir
 
 NAMESPACE = "alembic-operator-system"
 SERVICE_ACCOUNT = "alembic-operator"
+#: Not the chart's name: the Helm tests install the chart into the same session cluster, and Helm
+#: refuses to adopt a ClusterRole it did not create.
+CLUSTER_ROLE = "alembic-operator-testbed"
 CRD_DIR = tools.REPO / "crds"
 
 
@@ -91,10 +94,10 @@ def rbac_manifests() -> list[dict]:
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": SERVICE_ACCOUNT, "namespace": NAMESPACE}},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-         "metadata": {"name": "alembic-operator"}, "rules": rbac.OPERATOR_RULES},
+         "metadata": {"name": CLUSTER_ROLE}, "rules": rbac.OPERATOR_RULES},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-         "metadata": {"name": "alembic-operator"},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "alembic-operator"},
+         "metadata": {"name": CLUSTER_ROLE},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": CLUSTER_ROLE},
          "subjects": [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": NAMESPACE}]},
     ]
 

@@ -143,8 +143,12 @@ def test_a_write_fence_keeps_every_row_the_app_wrote_and_puts_the_replicas_back(
         assert status["fence"]["state"] == "Lifted"
         assert _replicas(app) == 2
         reasons = [r for _t, r, _m in app.events("fenced-1")]
-        assert "WriteFenceRaised" in reasons and "WriteFenceLifted" in reasons
-        assert reasons.index("WriteFenceRaised") < reasons.index("BackupStarted")
+        assert "WriteFenceLifted" in reasons
+        if not kill_operator:
+            # Events are posted after the status write; an operator SIGKILLed in between loses
+            # that pass's Events (the status above is the record), so only the steady run checks them.
+            assert "WriteFenceRaised" in reasons
+            assert reasons.index("WriteFenceRaised") < reasons.index("BackupStarted")
         before_lift = len(_logged(log))
         _wait_for("the writers to come back", lambda: len(_logged(log)) > before_lift + 5, timeout=60)
     finally:
