@@ -27,14 +27,14 @@ tools:
 
 ## crds: regenerate crds/ from the model (the model is the source of truth)
 crds: $(VENV)/.installed
-	$(PY) -m alembic_operator.crd
+	$(PY) -m alembic_operator.api.crd
 
 crds-check: $(VENV)/.installed
-	$(PY) -m alembic_operator.crd --check
+	$(PY) -m alembic_operator.api.crd --check
 
 ## test: everything CI runs — unit, test bed, steps, images, operator end to end, faults
 test: setup tools image
-	$(PY) -m alembic_operator.crd --check
+	$(PY) -m alembic_operator.api.crd --check
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 	# the same end-to-end runs again with every step Pod run from the built images under runc
 	ALEMBIC_OPERATOR_BED_RUNTIME=runc $(VENV)/bin/pytest -q tests/e2e/test_lifecycle.py $(PYTEST_ARGS)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from alembic_operator import urls
-from alembic_operator.adapters import postgres
+from alembic_operator.job.database import urls
+from alembic_operator.job.database import postgres
 
 from bench.bed import VENV_BIN, Bed
 from bench.common import loadavg, table, timed

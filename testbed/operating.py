@@ -2,7 +2,7 @@
 
 The operator gets a kubeconfig holding a token of ServiceAccount
 ``alembic-operator-system/alembic-operator``, bound to a ClusterRole made
-from :data:`alembic_operator.rbac.OPERATOR_RULES` — so what it may do in the
+from :data:`alembic_operator.controller.rbac.OPERATOR_RULES` — so what it may do in the
 tests is exactly what the chart grants. Used by the e2e tests and ``make demo``.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from alembic_operator import rbac
+from alembic_operator.controller import rbac
 from testbed import ports, procs, tools
 from testbed.cluster import Cluster
 from testbed.postgres import wheel_bin_dir

@@ -1,16 +1,16 @@
 """The one command line: ``alembic-operator <operator|step>``.
 
 Thin by design (like ``alembic.command``): each subcommand lives in a module
-of :mod:`alembic_operator.steps` that exposes::
+of :mod:`alembic_operator.job.commands` that exposes::
 
     HELP: str                                   # first line is the --help text
     def add_arguments(parser) -> None           # its flags
     def run(args) -> dict                       # does the work, returns result data
 
-``main`` turns a :class:`~alembic_operator.errors.StepError` into a one-line
+``main`` turns a :class:`~alembic_operator.api.errors.StepError` into a one-line
 message on stderr, the step's result in the termination message, and the
 error's exit code. No traceback reaches the user for an expected failure,
-and every message passes through :func:`~alembic_operator.redact.redact`.
+and every message passes through :func:`~alembic_operator.api.redact.redact`.
 """
 
 from __future__ import annotations
@@ -21,18 +21,18 @@ import logging
 import sys
 from typing import Any, Sequence
 
-from alembic_operator import errors, redact, results
+from alembic_operator.api import errors, redact, results
 
-#: Subcommand → module under alembic_operator.steps (``operator`` is the controller).
+#: Subcommand → module under alembic_operator.job.commands (``operator`` is the controller).
 COMMANDS: dict[str, str] = {
-    "operator": "alembic_operator.steps.operate",
-    "backup": "alembic_operator.steps.backup",
-    "migrate": "alembic_operator.steps.migrate",
-    "verify": "alembic_operator.steps.verify",
-    "restore": "alembic_operator.steps.restore",
-    "plan": "alembic_operator.steps.plan",
-    "wait": "alembic_operator.steps.wait",
-    "run": "alembic_operator.steps.run",
+    "operator": "alembic_operator.controller.main",
+    "backup": "alembic_operator.job.commands.backup",
+    "migrate": "alembic_operator.job.commands.migrate",
+    "verify": "alembic_operator.job.commands.verify",
+    "restore": "alembic_operator.job.commands.restore",
+    "plan": "alembic_operator.job.commands.plan",
+    "wait": "alembic_operator.job.commands.wait",
+    "run": "alembic_operator.client.run",
 }
 
 

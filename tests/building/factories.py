@@ -6,8 +6,8 @@ import copy
 from datetime import datetime, timezone
 from typing import Any
 
-from alembic_operator import model
-from alembic_operator.model import MigrationRunSpec, RunView
+from alembic_operator.api import model
+from alembic_operator.api.model import MigrationRunSpec, RunView
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
 UID = "5f0c6f3e-8a61-4c1e-9d0a-1b2c3d4e5f60"

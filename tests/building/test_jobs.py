@@ -8,10 +8,11 @@ import re
 
 import pytest
 
-from alembic_operator import constants, naming
-from alembic_operator.builders import events, jobs, pods
-from alembic_operator.model import RunView
-from alembic_operator.settings import JobSettings, Settings
+from alembic_operator.api import constants
+from alembic_operator.controller import naming
+from alembic_operator.controller.builders import events, jobs, pods
+from alembic_operator.api.model import RunView
+from alembic_operator.controller.settings import JobSettings, Settings
 
 from .factories import NOW, UID, make_run, make_spec
 

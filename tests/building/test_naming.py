@@ -1,6 +1,6 @@
 """Derived names: the S3 location, the database id and label, human sizes."""
 
-from alembic_operator import naming
+from alembic_operator.controller import naming
 
 from .factories import UID, make_spec
 

@@ -1,6 +1,6 @@
 """A MigrationRun from apply to its end, on the real test bed, for each PostgreSQL version.
 
-The operator runs as its own ServiceAccount (RBAC from alembic_operator.rbac);
+The operator runs as its own ServiceAccount (RBAC from alembic_operator.controller.rbac);
 every step runs as a Job whose Pod the process kubelet runs.
 """
 

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from alembic_operator import conditions, model
+from alembic_operator.api import conditions, model
 
 
 FAILED_PHASES = {"Failed": conditions.Reason.FAILED, "RolledBack": conditions.Reason.ROLLED_BACK,

@@ -2,7 +2,7 @@
 
 - helm lint passes for the operator, the hook library and the example app;
 - the chart's CRD is byte-identical to crds/ (generated from the model);
-- the operator's RBAC is exactly alembic_operator.rbac.OPERATOR_RULES, cluster-wide by
+- the operator's RBAC is exactly alembic_operator.controller.rbac.OPERATOR_RULES, cluster-wide by
   default and per namespace with watchNamespaces; the hook's Role is exactly HOOK_RULES;
 - the Deployment has the shape a Kopf operator needs (1 replica, Recreate, probes, ...);
 - values.schema.json rejects bad values at `helm template` (the same check `helm install` runs);
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from alembic_operator import rbac
+from alembic_operator.controller import rbac
 from tests.helm import support
 from tests.helm.support import APP_CHART, HOOK_CHART, OPERATOR_CHART, find, render, template
 
@@ -210,7 +210,7 @@ def test_hook_role_is_exactly_hook_rules_and_the_job_runs_alembic_operator_run(a
 
 def test_hook_manifest_is_a_valid_migrationrun_built_from_the_app_values(app_chart: Path) -> None:
     """The ConfigMap's MigrationRun uses the app image, DB Secret and S3 values, and passes the model."""
-    from alembic_operator import model
+    from alembic_operator.api import model
 
     hooks = _hooks(app_chart, "--set", "image.tag=1.4.2", "--set", "database.secretName=shop-db",
                    "--set", "migration.backup.s3.endpoint=http://s3.local:7070",

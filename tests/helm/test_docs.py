@@ -7,7 +7,7 @@ import re
 
 import yaml
 
-from alembic_operator import model
+from alembic_operator.api import model
 from tests.helm import support
 
 

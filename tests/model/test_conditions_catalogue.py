@@ -3,7 +3,7 @@
 import inspect
 import re
 
-from alembic_operator import conditions
+from alembic_operator.api import conditions
 
 
 def constants_of(cls):

@@ -7,7 +7,7 @@ from typing import Any, Iterator
 import pytest
 import yaml
 
-from alembic_operator import constants, crd
+from alembic_operator.api import constants, crd
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def walk(node: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str, 
 
 def test_the_committed_crd_matches_the_model():
     committed = crd.CRD_PATH.read_text(encoding="utf-8")
-    assert committed == crd.render(), "crds/ drifts from the model: run `python -m alembic_operator.crd`"
+    assert committed == crd.render(), "crds/ drifts from the model: run `python -m alembic_operator.api.crd`"
 
 
 def test_the_check_mode_passes_on_the_committed_file_and_fails_with_a_diff_on_drift(tmp_path, capsys):

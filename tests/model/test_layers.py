@@ -8,10 +8,11 @@ import pytest
 import alembic_operator
 
 PACKAGE = Path(alembic_operator.__file__).parent
-PURE = ["model.py", "conditions.py", "naming.py", "settings.py", "reconciler.py", "crd.py",
-        "builders/jobs.py", "builders/pods.py", "builders/events.py"]
-FORBIDDEN = ("kopf", "kubernetes", "boto3", "botocore", "asyncpg", "sqlalchemy", "alembic_operator.adapters",
-             "alembic_operator.handlers", "alembic_operator.applying", "alembic_operator.steps")
+PURE = ["api/model.py", "api/conditions.py", "controller/naming.py", "controller/settings.py",
+        "controller/reconciler.py", "api/crd.py", "controller/builders/jobs.py", "controller/builders/pods.py",
+        "controller/builders/events.py"]
+FORBIDDEN = ("kopf", "kubernetes", "boto3", "botocore", "asyncpg", "sqlalchemy", "alembic_operator.kube", "alembic_operator.job",
+             "alembic_operator.controller.handlers", "alembic_operator.controller.applying", "alembic_operator.job.commands")
 
 
 def imports(path: Path) -> set[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pydantic
 import pytest
 
-from alembic_operator import model
+from alembic_operator.api import model
 
 MINIMAL = {"database": {"urlSecretRef": {"name": "shop-db"}}, "migrate": {"image": "shop:1"},
            "backup": {"s3": {"bucket": "backups"}}}

@@ -30,7 +30,8 @@ import pydantic
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 
-from alembic_operator import constants, model, reconciler
+from alembic_operator.api import constants, model
+from alembic_operator.controller import reconciler
 from tests.e2e import dbstate
 from tests.faults.support import on_pg15, seeded
 

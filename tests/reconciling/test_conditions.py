@@ -4,8 +4,8 @@ import dataclasses
 
 import pytest
 
-from alembic_operator.model import Phase
-from alembic_operator.reconciler import reject
+from alembic_operator.api.model import Phase
+from alembic_operator.controller.reconciler import reject
 
 from .world import NOW, World, condition
 
@@ -79,7 +79,7 @@ def test_observed_generation_follows_the_run_generation():
 
 
 def test_an_invalid_spec_fails_the_run_with_a_warning_and_creates_nothing():
-    from alembic_operator.model import MigrationRunStatus
+    from alembic_operator.api.model import MigrationRunStatus
 
     decision = reject(status=MigrationRunStatus(), generation=1, message="spec.migrate.image: Field required",
                       now=NOW)

@@ -1,7 +1,7 @@
 """Step failures and where they lead: Failed without restore, or a rollback."""
 
-from alembic_operator.conditions import EventReason
-from alembic_operator.model import Phase
+from alembic_operator.api.conditions import EventReason
+from alembic_operator.api.model import Phase
 
 from .world import BACKUP_DATA, World, condition, make_spec
 

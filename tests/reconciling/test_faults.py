@@ -2,10 +2,10 @@
 
 import dataclasses
 
-from alembic_operator import naming
-from alembic_operator.conditions import EventReason
-from alembic_operator.model import Phase
-from alembic_operator.reconciler import DeleteJob, JobCondition, JobObservation, PodObservation, Requeue
+from alembic_operator.controller import naming
+from alembic_operator.api.conditions import EventReason
+from alembic_operator.api.model import Phase
+from alembic_operator.controller.reconciler import DeleteJob, JobCondition, JobObservation, PodObservation, Requeue
 
 from .world import UID, World, failed, make_spec, pending, running
 

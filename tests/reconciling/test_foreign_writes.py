@@ -5,9 +5,9 @@ and, told ``--on-foreign-writes hold``, stops with ForeignWritesDetected
 without touching the database; the reconciler records them and holds.
 """
 
-from alembic_operator import constants
-from alembic_operator.conditions import EventReason
-from alembic_operator.model import ForeignWritesStatus, Phase, TableWrites
+from alembic_operator.api import constants
+from alembic_operator.api.conditions import EventReason
+from alembic_operator.api.model import ForeignWritesStatus, Phase, TableWrites
 
 from .world import World, condition, make_spec
 

@@ -1,9 +1,9 @@
 """The normal flow: plan → backup → migrate → verify → Succeeded, and what status records."""
 
-from alembic_operator.builders import jobs as job_builders
-from alembic_operator.conditions import EventReason
-from alembic_operator.model import Phase
-from alembic_operator.reconciler import CreateJob, EmitEvent
+from alembic_operator.controller.builders import jobs as job_builders
+from alembic_operator.api.conditions import EventReason
+from alembic_operator.api.model import Phase
+from alembic_operator.controller.reconciler import CreateJob, EmitEvent
 
 from .world import BACKUP_DATA, VERIFY_DATA, World, condition, make_spec
 

@@ -2,9 +2,9 @@
 
 import pytest
 
-from alembic_operator import model
-from alembic_operator.model import Phase
-from alembic_operator.reconciler import Observed, reconcile
+from alembic_operator.api import model
+from alembic_operator.api.model import Phase
+from alembic_operator.controller.reconciler import Observed, reconcile
 
 from .world import BACKUP_DATA, MIGRATE_DATA, World, running
 

@@ -2,7 +2,7 @@
 
 from datetime import datetime, timezone
 
-from alembic_operator.reconciler import JobObservation, PodObservation
+from alembic_operator.controller.reconciler import JobObservation, PodObservation
 
 from .world import termination
 
@@ -60,8 +60,9 @@ def test_a_job_being_deleted_is_marked():
 
 
 def test_fenced_workloads_are_read_only_while_the_fence_is_being_raised():
-    from alembic_operator import model, observing
-    from alembic_operator.model import FenceStatus
+    from alembic_operator.api import model
+    from alembic_operator.controller import observing
+    from alembic_operator.api.model import FenceStatus
 
     from .world import make_run, make_spec
 
@@ -73,7 +74,7 @@ def test_fenced_workloads_are_read_only_while_the_fence_is_being_raised():
 
 
 def test_a_workload_that_is_gone_is_observed_as_not_existing():
-    from alembic_operator import observing
+    from alembic_operator.controller import observing
 
     seen = observing.observed([], [], {"Deployment/a": None, "Deployment/b": {"replicas": 2, "current": 1,
                                                                               "pods": 2}})

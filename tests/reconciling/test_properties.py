@@ -15,11 +15,9 @@ import dataclasses
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from alembic_operator import constants, model
-from alembic_operator.model import PHASE_RANK, TERMINAL_PHASES, ForeignWritesStatus, Phase, TableWrites
-from alembic_operator.reconciler import (
-    JobCondition, JobObservation, Observed, PodObservation, reconcile,
-)
+from alembic_operator.api import constants, model
+from alembic_operator.api.model import PHASE_RANK, TERMINAL_PHASES, ForeignWritesStatus, Phase, TableWrites
+from alembic_operator.controller.reconciler import JobCondition, JobObservation, Observed, PodObservation, reconcile
 
 from .world import BACKUP_DATA, MIGRATE_DATA, VERIFY_DATA, World, failed, make_spec, pending, succeeded
 

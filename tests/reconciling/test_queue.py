@@ -2,9 +2,9 @@
 
 from datetime import timedelta
 
-from alembic_operator.conditions import EventReason
-from alembic_operator.model import Phase
-from alembic_operator.reconciler import RunSummary, find_blocker
+from alembic_operator.api.conditions import EventReason
+from alembic_operator.api.model import Phase
+from alembic_operator.controller.reconciler import RunSummary, find_blocker
 
 from .world import NOW, World, condition
 

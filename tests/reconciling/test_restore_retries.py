@@ -1,7 +1,7 @@
 """A restore that failed without changing anything (PostgreSQL restarted, S3 away) is tried again after a
 pause; a checksum mismatch or exhausted attempts end RollbackFailed at once. Found by tests/faults."""
 
-from alembic_operator.model import Phase
+from alembic_operator.api.model import Phase
 
 from .world import World
 

@@ -7,10 +7,11 @@ an operator killed at any instant still lifts the fence; every way a run ends
 
 import pytest
 
-from alembic_operator import constants, reconciler
-from alembic_operator.conditions import EventReason
-from alembic_operator.model import Phase
-from alembic_operator.reconciler import ScaleWorkload
+from alembic_operator.api import constants
+from alembic_operator.controller import reconciler
+from alembic_operator.api.conditions import EventReason
+from alembic_operator.api.model import Phase
+from alembic_operator.controller.reconciler import ScaleWorkload
 
 from .world import BACKUP_DATA, MIGRATE_DATA, World, make_spec
 

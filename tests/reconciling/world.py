@@ -12,13 +12,10 @@ import dataclasses
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from alembic_operator import model, results
-from alembic_operator.model import MigrationRunSpec, MigrationRunStatus, Phase, RunView
-from alembic_operator.reconciler import (
-    CreateJob, Decision, JobCondition, JobObservation, Observed, PodObservation, ScaleWorkload,
-    WorkloadObservation, reconcile,
-)
-from alembic_operator.settings import Settings
+from alembic_operator.api import model, results
+from alembic_operator.api.model import MigrationRunSpec, MigrationRunStatus, Phase, RunView
+from alembic_operator.controller.reconciler import CreateJob, Decision, JobCondition, JobObservation, Observed, PodObservation, ScaleWorkload, WorkloadObservation, reconcile
+from alembic_operator.controller.settings import Settings
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
 UID = "5f0c6f3e-8a61-4c1e-9d0a-1b2c3d4e5f60"

@@ -1,5 +1,5 @@
 """Least privilege, proven on the real apiserver: the operator's effective permissions are exactly
-alembic_operator.rbac.OPERATOR_RULES (no Secrets at all), and the operator's and the steps' Pods are
+alembic_operator.controller.rbac.OPERATOR_RULES (no Secrets at all), and the operator's and the steps' Pods are
 admitted in a namespace enforcing the "restricted" Pod Security Standard."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import subprocess
 import pytest
 import yaml
 
-from alembic_operator import rbac
+from alembic_operator.controller import rbac
 from testbed import tools
 from tests.faults.support import on_pg15
 from tests.helm import support as helm

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from alembic_operator import errors, location as locations
-from alembic_operator.adapters import s3 as s3_adapter
-from alembic_operator.steps import backup
+from alembic_operator.api import errors, location as locations
+from alembic_operator.job.storage import s3 as s3_adapter
+from alembic_operator.job.commands import backup
 
 from . import (CONSOLE, REVISION, SAMPLE_ROWS, checksums, location_for, make_sample, object_sha256,
                read_json, run_main, run_step, step_env)
@@ -115,7 +115,7 @@ def test_restore_verification_names_the_table_whose_count_differs(database: Any,
     doc = read_json(s3.client(), bucket, loc.key(locations.MANIFEST))
     doc["tables"]["public.task"] = 3001  # doctored: the real scratch restore holds 3000
     store = s3_adapter.Bucket(settings=s3_adapter.settings_from_env(), bucket=bucket)
-    from alembic_operator import urls
+    from alembic_operator.job.database import urls
 
     mismatches = backup.verify_by_restore(url=urls.DatabaseURL.parse(database.url), create=True, bucket=store,
                                           loc=loc, doc=doc, server_major=database.server.major)
@@ -130,7 +130,7 @@ def test_backup_records_counts_of_the_dumped_snapshot_not_later_writes(database:
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """Rows inserted by others while the dump runs are neither counted nor dumped."""
     make_sample(database)
-    from alembic_operator.adapters import postgres as pg_adapter
+    from alembic_operator.job.database import postgres as pg_adapter
 
     real_counts = pg_adapter.exact_counts
 

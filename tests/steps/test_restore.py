@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from alembic_operator import errors
+from alembic_operator.api import errors
 
 from . import (REVISION, SAMPLE_ROWS, bin_dirs, checksums, location_for, make_sample, read_json, run_main,
                run_step, step_env)

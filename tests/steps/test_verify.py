@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from alembic_operator import errors
+from alembic_operator.api import errors
 
 from . import REVISION, location_for, make_sample, read_json, run_main, run_step, step_env
 

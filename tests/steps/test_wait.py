@@ -38,9 +38,10 @@ def test_wait_treats_a_missing_version_table_as_not_migrated_yet(database, monke
 def test_wait_succeeds_once_a_migration_lands(database, monkeypatch, capsys, tmp_path):
     def migrate_later() -> None:
         time.sleep(1.0)
-        from alembic_operator import revisions
+        from alembic_operator.job.migrations import revisions
         import asyncio
-        from alembic_operator import alembic_runtime, urls
+        from alembic_operator.job.database import urls
+        from alembic_operator.job.migrations import alembic_runtime
 
         config = revisions.load_config(app_dir() / "alembic.ini")
         asyncio.run(alembic_runtime.upgrade(config, url=urls.DatabaseURL.parse(database.url), target="head",

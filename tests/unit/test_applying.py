@@ -1,6 +1,6 @@
 """The status patch: a JSON merge patch that also removes what the new status dropped."""
 
-from alembic_operator import applying
+from alembic_operator.controller import applying
 
 
 def test_a_fresh_step_record_loses_the_old_attempts_outcome():

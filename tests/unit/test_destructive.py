@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from alembic_operator import destructive
+from alembic_operator.job.migrations import destructive
 
 
 @pytest.mark.parametrize(("sql", "kinds"), [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from alembic_operator import dumping, loading, pgtools
+from alembic_operator.job.database import dumping, loading, pgtools
 
 
 def test_the_full_preamble_drops_every_application_schema_and_recreates_public() -> None:
@@ -52,7 +52,7 @@ def test_pg_dump_argv_uses_the_snapshot_and_never_the_password() -> None:
 def test_hashing_reads_in_any_piece_size_and_hashes_everything() -> None:
     import hashlib
 
-    from alembic_operator import archives
+    from alembic_operator.job.storage import archives
 
     chunks = [bytes([i]) * (1000 + i) for i in range(50)]
     whole = b"".join(chunks)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from alembic_operator import errors, location
+from alembic_operator.api import errors, location
 
 
 def test_a_run_folder_gives_keys_inside_it() -> None:

@@ -6,7 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from alembic_operator import errors, manifest, results
+from alembic_operator.api import errors, results
+from alembic_operator.job.storage import manifest
 
 START = datetime(2025, 6, 1, 12, 0, 0, tzinfo=timezone.utc)
 

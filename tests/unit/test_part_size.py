@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from alembic_operator import errors
-from alembic_operator.adapters import s3
+from alembic_operator.api import errors
+from alembic_operator.job.storage import s3
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from alembic_operator import errors, pgtools, urls
+from alembic_operator.api import errors
+from alembic_operator.job.database import pgtools, urls
 
 
 def _tool(major: int, minor: int = 1, where: str = "") -> pgtools.Tool:

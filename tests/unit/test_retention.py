@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from alembic_operator import retention
+from alembic_operator.job.storage import retention
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
 

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from alembic_operator import alembic_runtime, errors, locking, revisions
+from alembic_operator.api import errors
+from alembic_operator.job.database import locking
+from alembic_operator.job.migrations import alembic_runtime, revisions
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "alembic" / "example" / "alembic.ini"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from alembic_operator import rowcounts
+from alembic_operator.job.checks import rowcounts
 
 BEFORE = {"public.task": 3000, "public.comment": 500, "audit.log": 10, "public.alembic_version": 1}
 
@@ -97,7 +97,7 @@ def test_exact_comparison_limited_to_chosen_tables() -> None:
 
 
 def test_a_doctored_manifest_fails_the_restore_verification_naming_the_table() -> None:
-    from alembic_operator.steps import backup
+    from alembic_operator.job.commands import backup
 
     mismatches = backup.check_restored(expected={"public.task": 3001, "public.project": 40},
                                        actual={"public.task": 3000, "public.project": 40})

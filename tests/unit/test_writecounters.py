@@ -1,6 +1,6 @@
 """Foreign writes from write counters: growth since the backup minus the migration's own writes."""
 
-from alembic_operator import writecounters
+from alembic_operator.job.checks import writecounters
 
 
 def c(ins: int = 0, upd: int = 0, dele: int = 0) -> dict[str, int]:

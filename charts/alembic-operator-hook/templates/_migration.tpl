@@ -118,7 +118,7 @@ metadata:
   annotations:
     {{- include "alembic-operator-hook.annotations" (list . -10) | nindent 4 }}
 rules:
-  # alembic_operator.rbac.HOOK_RULES
+  # alembic_operator.controller.rbac.HOOK_RULES
   - apiGroups: ["alembic-operator.dev"]
     resources: ["migrationruns"]
     verbs: ["create", "get", "list", "watch"]

@@ -39,7 +39,7 @@ app.kubernetes.io/component: controller
 {{- end -}}
 
 {{/*
-The operator's RBAC rules: exactly alembic_operator.rbac.OPERATOR_RULES, in its order
+The operator's RBAC rules: exactly alembic_operator.controller.rbac.OPERATOR_RULES, in its order
 (tests/helm renders the chart and compares). Split in two because a Role cannot grant
 cluster-scoped resources: with watchNamespaces the cluster-scoped rules go to a
 ClusterRole and the namespaced ones to a Role in each namespace. No secrets: the

@@ -1,0 +1,181 @@
+"""Condition types, reasons and Event reasons of a MigrationRun, with factories (CNPG style).
+
+kstatus (what Flux, Argo CD health checks and ``kstatus`` read):
+
+* ``Reconciling=True`` while the run makes progress; ``Ready=False``.
+* ``Stalled=True`` with a reason on a terminal failure (Failed, RolledBack,
+  RollbackFailed) and while a restore waits for a person (RollbackHeld).
+* ``Ready=True`` only on Succeeded.
+* Every condition carries ``observedGeneration``; ``lastTransitionTime``
+  changes only when the status flips (:func:`set_condition`).
+
+Per-step conditions (Planned, BackedUp, Migrated, Verified, RolledBack) appear
+once their step starts: ``Unknown``/InProgress, then True or False.
+
+Must not: do I/O, read the clock (callers pass ``now``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Iterable, Literal
+
+from alembic_operator.api.model import Condition, Phase
+
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+
+class ConditionType:
+    """Condition types; each constant's comment says what True means."""
+
+    READY = "Ready"  #: the run succeeded: migrated and verified
+    RECONCILING = "Reconciling"  #: the operator is making progress on the run
+    STALLED = "Stalled"  #: the run ended in failure or waits for a person
+    PLANNED = "Planned"  #: the plan step ran and the policy let the run go on
+    BACKED_UP = "BackedUp"  #: the backup is complete, uploaded, its size and SHA-256 recorded
+    MIGRATED = "Migrated"  #: alembic upgrade completed
+    VERIFIED = "Verified"  #: row counts and revision match expectations
+    ROLLED_BACK = "RolledBack"  #: the database was restored from the backup
+
+    ALL = (READY, RECONCILING, STALLED, PLANNED, BACKED_UP, MIGRATED, VERIFIED, ROLLED_BACK)
+
+
+#: Step → its condition type.
+STEP_CONDITION = {
+    "plan": ConditionType.PLANNED,
+    "backup": ConditionType.BACKED_UP,
+    "migrate": ConditionType.MIGRATED,
+    "verify": ConditionType.VERIFIED,
+    "restore": ConditionType.ROLLED_BACK,
+}
+
+
+class Reason:
+    """Condition reasons; each constant's comment says what it means."""
+
+    # Ready / Reconciling / Stalled
+    SUCCEEDED = "Succeeded"  #: the run migrated and verified the database
+    PROGRESSING = "Progressing"  #: the run is under way (see the phase)
+    FAILED = "Failed"  #: the run failed; the database did not need a restore
+    DESTRUCTIVE_CHANGE_BLOCKED = "DestructiveChangeBlocked"  #: the plan found statements the policy blocks
+    BACKUP_FAILED = "BackupFailed"  #: the backup failed; the database is unchanged
+    MIGRATION_FAILED = "MigrationFailed"  #: the migration failed
+    VERIFICATION_FAILED = "VerificationFailed"  #: the verification failed
+    ROLLED_BACK = "RolledBack"  #: the database was restored after a failure
+    ROLLBACK_FAILED = "RollbackFailed"  #: the restore failed; a person must act
+    ROLLBACK_HELD = "RollbackHeld"  #: a restore waits for a person's approval
+    ROLLBACK_DISABLED = "RollbackDisabled"  #: a restore was needed but spec.rollback.onFailure is none
+    PARTIALLY_MIGRATED = "PartiallyMigrated"  #: the database may be partially migrated and was left as is
+    QUEUED = "Queued"  #: another run on the same database goes first
+    INVALID_SPEC = "InvalidSpec"  #: the spec failed validation; nothing was started
+    WRITE_FENCE_FAILED = "WriteFenceFailed"  #: a fenced workload is missing or its pods did not stop; nothing changed
+
+    # per-step
+    IN_PROGRESS = "InProgress"  #: the step's Job runs
+    STEP_SUCCEEDED = "StepSucceeded"  #: the step succeeded
+    STEP_FAILED = "StepFailed"  #: the step failed (details in the message and status.steps)
+    DESTRUCTIVE_CHANGES_WARNED = "DestructiveChangesWarned"  #: the plan found destructive statements, allowed with a warning
+    DEADLINE_EXCEEDED = "DeadlineExceeded"  #: the step ran past its deadline
+    POD_NOT_STARTED = "PodNotStarted"  #: the step's pod never started (image pull, scheduling) in time
+    POD_CONFIG_ERROR = "PodConfigError"  #: the pod cannot start: missing Secret or key, bad image name
+    POD_EVICTED = "PodEvicted"  #: the step's pod was evicted
+    JOB_VANISHED = "JobVanished"  #: the step's Job disappeared before it finished
+    NO_RESULT = "NoResult"  #: the step succeeded but left no readable result
+    FOREIGN_WRITES_DETECTED = "ForeignWritesDetected"  #: the restore found other sessions' writes and did not start
+
+
+class EventReason:
+    """Event reasons, one per transition; each constant's comment says when it is emitted."""
+
+    QUEUED = "Queued"  #: the run waits for another run on the same database
+    PLAN_STARTED = "PlanStarted"  #: the plan Job was created
+    PLAN_SUCCEEDED = "PlanSucceeded"  #: the plan found nothing blocking
+    DESTRUCTIVE_CHANGES = "DestructiveChanges"  #: the plan found destructive statements (policy warn)
+    PLAN_FAILED = "PlanFailed"  #: the plan failed or blocked the run
+    BACKUP_STARTED = "BackupStarted"  #: the backup Job was created
+    BACKUP_SUCCEEDED = "BackupSucceeded"  #: the backup is complete and recorded
+    BACKUP_FAILED = "BackupFailed"  #: the backup failed
+    MIGRATION_STARTED = "MigrationStarted"  #: the migrate Job was created
+    MIGRATION_SUCCEEDED = "MigrationSucceeded"  #: the migration completed
+    MIGRATION_FAILED = "MigrationFailed"  #: the migration failed
+    VERIFY_STARTED = "VerifyStarted"  #: the verify Job was created
+    VERIFY_SUCCEEDED = "VerifySucceeded"  #: the verification passed
+    VERIFY_FAILED = "VerifyFailed"  #: the verification failed
+    RESTORE_STARTED = "RestoreStarted"  #: the restore Job was created
+    RESTORE_SUCCEEDED = "RestoreSucceeded"  #: the database was restored
+    RESTORE_FAILED = "RestoreFailed"  #: the restore failed
+    ROLLBACK_HELD = "RollbackHeld"  #: a restore waits for approval (foreign writes)
+    ROLLBACK_APPROVED = "RollbackApproved"  #: a person approved the held restore
+    ROLLBACK_SKIPPED = "RollbackSkipped"  #: a restore was needed but is disabled by the spec
+    JOB_VANISHED = "JobVanished"  #: a step's Job disappeared; a repeatable step is retried
+    FOREIGN_WRITES_DISCARDED = "ForeignWritesDiscarded"  #: a restore discarded other sessions' writes (named)
+    WRITE_FENCE_RAISED = "WriteFenceRaised"  #: fenced workloads were scaled to zero and their pods are gone
+    WRITE_FENCE_LIFTED = "WriteFenceLifted"  #: fenced workloads were scaled back to their recorded replicas
+    WRITE_FENCE_FAILED = "WriteFenceFailed"  #: the write fence could not be raised; the run stops
+    RUN_SUCCEEDED = "RunSucceeded"  #: the run ended Succeeded
+
+    STARTED = {"plan": PLAN_STARTED, "backup": BACKUP_STARTED, "migrate": MIGRATION_STARTED,
+               "verify": VERIFY_STARTED, "restore": RESTORE_STARTED}
+    SUCCEEDED = {"plan": PLAN_SUCCEEDED, "backup": BACKUP_SUCCEEDED, "migrate": MIGRATION_SUCCEEDED,
+                 "verify": VERIFY_SUCCEEDED, "restore": RESTORE_SUCCEEDED}
+    FAILED = {"plan": PLAN_FAILED, "backup": BACKUP_FAILED, "migrate": MIGRATION_FAILED,
+              "verify": VERIFY_FAILED, "restore": RESTORE_FAILED}
+
+
+# --------------------------------------------------------------------------- factories
+
+
+def set_condition(conditions: Iterable[Condition], *, type: str, status: ConditionStatus, reason: str,
+                  message: str, generation: int | None, now: datetime) -> list[Condition]:
+    """Return ``conditions`` with ``type`` set; keep lastTransitionTime unless the status flips."""
+    result: list[Condition] = []
+    found = False
+    for cond in conditions:
+        if cond.type != type:
+            result.append(cond)
+            continue
+        found = True
+        ltt = cond.last_transition_time if cond.status == status else now
+        result.append(Condition(type=type, status=status, reason=reason, message=message,
+                                last_transition_time=ltt, observed_generation=generation))
+    if not found:
+        result.append(Condition(type=type, status=status, reason=reason, message=message,
+                                last_transition_time=now, observed_generation=generation))
+    return result
+
+
+def get_condition(conditions: Iterable[Condition], type: str) -> Condition | None:
+    """The condition of ``type``, if present."""
+    return next((c for c in conditions if c.type == type), None)
+
+
+def kstatus_conditions(conditions: Iterable[Condition], *, phase: Phase, reason: str, message: str,
+                       generation: int | None, now: datetime) -> list[Condition]:
+    """Set Ready, Reconciling and Stalled for ``phase`` (``reason`` applies to Stalled/Ready when failing)."""
+    conds = list(conditions)
+    kw = dict(generation=generation, now=now, message=message)
+    if phase == Phase.SUCCEEDED:
+        conds = set_condition(conds, type=ConditionType.READY, status="True", reason=Reason.SUCCEEDED, **kw)
+        conds = set_condition(conds, type=ConditionType.RECONCILING, status="False", reason=Reason.SUCCEEDED, **kw)
+        conds = set_condition(conds, type=ConditionType.STALLED, status="False", reason=Reason.SUCCEEDED, **kw)
+    elif phase in (Phase.FAILED, Phase.ROLLED_BACK, Phase.ROLLBACK_FAILED, Phase.ROLLBACK_HELD):
+        conds = set_condition(conds, type=ConditionType.READY, status="False", reason=reason, **kw)
+        conds = set_condition(conds, type=ConditionType.RECONCILING, status="False", reason=reason, **kw)
+        conds = set_condition(conds, type=ConditionType.STALLED, status="True", reason=reason, **kw)
+    else:
+        conds = set_condition(conds, type=ConditionType.READY, status="False", reason=Reason.PROGRESSING, **kw)
+        conds = set_condition(conds, type=ConditionType.RECONCILING, status="True", reason=reason, **kw)
+        conds = set_condition(conds, type=ConditionType.STALLED, status="False", reason=Reason.PROGRESSING, **kw)
+    return conds
+
+
+def step_condition(conditions: Iterable[Condition], *, step: str, status: ConditionStatus, reason: str,
+                   message: str, generation: int | None, now: datetime) -> list[Condition]:
+    """Set the per-step condition of ``step`` (Planned, BackedUp, Migrated, Verified, RolledBack)."""
+    return set_condition(conditions, type=STEP_CONDITION[step], status=status, reason=reason,
+                         message=message, generation=generation, now=now)
+
+
+def restamp_generation(conditions: Iterable[Condition], generation: int | None) -> list[Condition]:
+    """Keep every condition but mark it observed at ``generation`` (kstatus reads it)."""
+    return [c.model_copy(update={"observed_generation": generation}) for c in conditions]

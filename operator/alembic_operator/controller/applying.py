@@ -1,0 +1,79 @@
+"""Carry out a reconciler Decision against the API, in the crash-safe order.
+
+Order (see :mod:`alembic_operator.controller.reconciler`): scale fenced workloads
+(idempotent; the replicas to put back are already in the stored status),
+create Jobs (409 = already there: names are deterministic), delete Jobs,
+write the whole status, post Events. A failed create raises before the status is written, so the next
+reconcile decides the same create again. Must not: decide anything.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+from alembic_operator.api import model
+from alembic_operator.controller import metrics, reconciler
+from alembic_operator import kube
+
+log = logging.getLogger(__name__)
+
+
+def apply(decision: reconciler.Decision, *, body: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Apply ``decision`` to the run ``body``; return the patched object (None if the run is gone)."""
+    meta = body["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    # Write fence (issue #9): before the status, so a failed scale is decided again next time.
+    for scale in decision.scales:
+        found = kube.set_replicas(namespace=namespace, kind=scale.kind, name=scale.name, replicas=scale.replicas)
+        log.info("%s/%s: write fence: %s/%s %s", namespace, name, scale.kind, scale.name,
+                 f"scaled to {scale.replicas}" if found else "is gone; nothing to scale")
+    for create in decision.creates:
+        created = kube.create_job(namespace=namespace, manifest=create.manifest)
+        log.info("%s/%s: %s Job %s", namespace, name, "created" if created else "adopted", create.name)
+    for delete in decision.deletes:
+        kube.delete_job(namespace=namespace, name=delete.name)
+        log.info("%s/%s: deleted Job %s", namespace, name, delete.name)
+    new_status = model.dump(decision.status)
+    patched = None
+    if new_status != (body.get("status") or {}):
+        patched = kube.patch_run_status(namespace=namespace, name=name, status=_with_removals(
+            old=body.get("status") or {}, new=new_status))
+    for event in decision.events:
+        kube.emit_event(run=dict(body), type_=event.type, reason=event.reason, message=event.message)
+    _observe_metrics(old=body.get("status") or {}, new=new_status)
+    return patched
+
+
+def _with_removals(*, old: Mapping[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """A merge patch that also clears keys the new status dropped (JSON merge-patch: null), at every depth.
+
+    Nested objects matter: a step record replaced by a fresh one (a new restore
+    attempt after an approved hold) must lose its old outcome, or the stale
+    fields would survive the merge and be read back next time.
+    """
+    patch: dict[str, Any] = dict(new)
+    for key, value in old.items():
+        if key not in new:
+            patch[key] = None
+        elif isinstance(value, Mapping) and isinstance(new[key], dict):
+            patch[key] = _with_removals(old=value, new=new[key])
+    return patch
+
+
+def _observe_metrics(*, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
+    """Count terminal transitions, finished steps and backup bytes once each (on the transition)."""
+    phase = new.get("phase")
+    if phase != old.get("phase") and phase in {p.value for p in model.TERMINAL_PHASES}:
+        metrics.RUNS_FINISHED.labels(phase=phase).inc()
+    old_steps, new_steps = old.get("steps") or {}, new.get("steps") or {}
+    for step, info in new_steps.items():
+        if info.get("finishedAt") and not (old_steps.get(step) or {}).get("finishedAt") and info.get("startedAt"):
+            started = reconciler._time(info["startedAt"])
+            finished = reconciler._time(info["finishedAt"])
+            if started and finished:
+                metrics.STEP_DURATION.labels(step=step, outcome=info.get("outcome") or "Unknown").observe(
+                    (finished - started).total_seconds())
+    size = (new.get("backup") or {}).get("sizeBytes")
+    if size and not (old.get("backup") or {}).get("sizeBytes"):
+        metrics.BACKUP_BYTES.inc(size)

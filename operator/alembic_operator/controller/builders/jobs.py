@@ -1,0 +1,174 @@
+"""Step Jobs, one builder per step, all sharing :func:`builders.pods.build_pod_template`.
+
+Pure: each ``build_<step>_job`` returns the Job manifest as a dict; creating it
+is the handler's business (``applying.py``). Keyword-only arguments.
+
+Every Job:
+
+1. is named by :func:`naming.job_name` (deterministic per run uid, step, attempt),
+2. is owned by the MigrationRun (controller, blockOwnerDeletion),
+3. has ``backoffLimit: 0`` — a step is never blindly retried (a retried
+   migrate could apply twice) — and ``activeDeadlineSeconds`` from
+   ``spec.timeouts``,
+4. carries the run/step/database/managed-by labels on itself and its pod.
+
+Container contracts (the flags the steps parse):
+
+* plan     (app image):      alembic-operator plan --target T --location L --policy P
+* backup   (operator image): alembic-operator backup --location L --format F [--jobs N] [--compression C]
+                             --retention-keep-last N [--retention-max-age-seconds S] [--verify restore]
+* migrate  (app image):      spec.migrate.command + [--target T --lock-timeout X if the default command] + spec.migrate.args
+* verify   (operator image): alembic-operator verify --location L --mode M [--allow-decrease a,b]
+                             [--include G]... [--exclude G]... [--expect-revision R]
+* restore  (operator image): alembic-operator restore --location L --on-foreign-writes hold|restore
+                             (hold: stop with ForeignWritesDetected, changing nothing, when other
+                             sessions wrote since the backup; restore: go ahead and report them)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from alembic_operator.api import constants
+from alembic_operator.controller import naming
+from alembic_operator.controller.builders import pods
+from alembic_operator.api.model import DEFAULT_MIGRATE_COMMAND, RunView
+from alembic_operator.controller.settings import Settings
+
+CLI = "alembic-operator"
+
+
+def build_owner_reference(*, run: RunView) -> dict[str, Any]:
+    """The ownerReference that ties a Job to its MigrationRun (garbage-collected with it)."""
+    return {"apiVersion": constants.API_VERSION, "kind": constants.KIND, "name": run.name, "uid": run.uid,
+            "controller": True, "blockOwnerDeletion": True}
+
+
+def _location(run: RunView) -> str:
+    return naming.location(spec=run.spec, namespace=run.namespace, run_name=run.name, run_uid=run.uid)
+
+
+def _job(*, run: RunView, step: str, attempt: int, image: str, command: Sequence[str], args: Sequence[str] = (),
+         working_dir: str | None = None, settings: Settings) -> dict[str, Any]:
+    template = pods.build_pod_template(run=run, step=step, image=image, command=command, args=args,
+                                       working_dir=working_dir, settings=settings)
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": naming.job_name(run_name=run.name, run_uid=run.uid, step=step, attempt=attempt),
+            "namespace": run.namespace,
+            "labels": pods.build_labels(run=run, step=step),
+            "annotations": {naming.ANNOTATION_ATTEMPT: str(attempt), naming.ANNOTATION_RUN_UID: run.uid},
+            "ownerReferences": [build_owner_reference(run=run)],
+        },
+        "spec": {
+            "backoffLimit": 0,
+            "completions": 1,
+            "parallelism": 1,
+            "activeDeadlineSeconds": run.spec.timeouts.for_step(step),
+            "template": template,
+        },
+    }
+
+
+def plan_command(*, run: RunView) -> list[str]:
+    """The plan container's command."""
+    return [CLI, "plan", "--target", run.spec.migrate.target, "--location", _location(run),
+            "--policy", run.spec.plan.destructive]
+
+
+def backup_command(*, run: RunView) -> list[str]:
+    """The backup container's command."""
+    b = run.spec.backup
+    cmd = [CLI, "backup", "--location", _location(run), "--format", b.format]
+    if b.jobs is not None:
+        cmd += ["--jobs", str(b.jobs)]
+    if b.compression is not None:
+        cmd += ["--compression", b.compression]
+    cmd += ["--retention-keep-last", str(b.retention.keep_last)]
+    if b.retention.max_age_days is not None:
+        cmd += ["--retention-max-age-seconds", str(b.retention.max_age_days * 86400)]
+    if b.verify == "restore":
+        cmd += ["--verify", "restore"]
+    return cmd
+
+
+def migrate_command(*, run: RunView) -> tuple[list[str], list[str]]:
+    """The migrate container's (command, args)."""
+    m = run.spec.migrate
+    args: list[str] = []
+    if list(m.command) == DEFAULT_MIGRATE_COMMAND:
+        args += ["--target", m.target, "--lock-timeout", m.lock_timeout]
+    args += list(m.args)
+    return list(m.command), args
+
+
+def verify_command(*, run: RunView, expect_revision: str | None = None) -> list[str]:
+    """The verify container's command."""
+    rc = run.spec.verify.row_counts
+    cmd = [CLI, "verify", "--location", _location(run), "--mode", rc.mode]
+    if rc.allow_decrease:
+        cmd += ["--allow-decrease", ",".join(rc.allow_decrease)]
+    for glob in rc.include:
+        cmd += ["--include", glob]
+    for glob in rc.exclude:
+        cmd += ["--exclude", glob]
+    if expect_revision:
+        cmd += ["--expect-revision", expect_revision]
+    return cmd
+
+
+def restore_approved(*, run: RunView) -> bool:
+    """Whether a person approved discarding foreign writes (annotation approve-restore: "true")."""
+    return run.annotations.get(constants.ANNOTATION_APPROVE_RESTORE, "").strip().lower() == "true"
+
+
+def restore_command(*, run: RunView) -> list[str]:
+    """The restore container's command; ``--on-foreign-writes`` follows the spec and the approval annotation."""
+    discard = run.spec.rollback.on_foreign_writes == "restore" or restore_approved(run=run)
+    return [CLI, "restore", "--location", _location(run), "--on-foreign-writes", "restore" if discard else "hold"]
+
+
+def build_plan_job(*, run: RunView, settings: Settings, attempt: int = 1) -> dict[str, Any]:
+    """The plan Job: renders the upgrade's SQL offline in the app image and marks destructive statements."""
+    return _job(run=run, step="plan", attempt=attempt, image=run.spec.migrate.image,
+                command=plan_command(run=run), working_dir=run.spec.migrate.working_dir, settings=settings)
+
+
+def build_backup_job(*, run: RunView, settings: Settings, attempt: int = 1) -> dict[str, Any]:
+    """The backup Job: pg_dump streamed to the run's S3 folder, in the operator image."""
+    return _job(run=run, step="backup", attempt=attempt, image=settings.operator_image,
+                command=backup_command(run=run), settings=settings)
+
+
+def build_migrate_job(*, run: RunView, settings: Settings, attempt: int = 1) -> dict[str, Any]:
+    """The migrate Job: alembic upgrade in the app image."""
+    command, args = migrate_command(run=run)
+    return _job(run=run, step="migrate", attempt=attempt, image=run.spec.migrate.image, command=command,
+                args=args, working_dir=run.spec.migrate.working_dir, settings=settings)
+
+
+def build_verify_job(*, run: RunView, settings: Settings, attempt: int = 1,
+                     expect_revision: str | None = None) -> dict[str, Any]:
+    """The verify Job: row counts and revision against the backup manifest, in the operator image."""
+    return _job(run=run, step="verify", attempt=attempt, image=settings.operator_image,
+                command=verify_command(run=run, expect_revision=expect_revision), settings=settings)
+
+
+def build_restore_job(*, run: RunView, settings: Settings, attempt: int = 1) -> dict[str, Any]:
+    """The restore Job: checksum, restore to exactly the backed-up state, prove it, in the operator image."""
+    return _job(run=run, step="restore", attempt=attempt, image=settings.operator_image,
+                command=restore_command(run=run), settings=settings)
+
+
+def build_step_job(*, run: RunView, step: str, settings: Settings, attempt: int = 1,
+                   expect_revision: str | None = None) -> dict[str, Any]:
+    """Dispatch to ``build_<step>_job``."""
+    if step == "verify":
+        return build_verify_job(run=run, settings=settings, attempt=attempt, expect_revision=expect_revision)
+    builders = {"plan": build_plan_job, "backup": build_backup_job, "migrate": build_migrate_job,
+                "restore": build_restore_job}
+    if step not in builders:
+        raise ValueError(f"unknown step {step!r}; expected one of {', '.join(constants.STEPS)}")
+    return builders[step](run=run, settings=settings, attempt=attempt)

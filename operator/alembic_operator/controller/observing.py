@@ -1,0 +1,89 @@
+"""Turn what the API returned (plain dicts) into the reconciler's inputs.
+
+Must not: call the API (the handler passes the lists in) or decide anything.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Iterable, Mapping
+
+import pydantic
+
+from alembic_operator.api import constants, model
+from alembic_operator.controller import naming, reconciler
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def run_view(body: Mapping[str, Any]) -> model.RunView:
+    """The RunView of a MigrationRun object; raises pydantic.ValidationError on a bad spec."""
+    meta = body["metadata"]
+    return model.RunView(
+        name=meta["name"], namespace=meta["namespace"], uid=meta["uid"],
+        spec=model.parse_spec(dict(body.get("spec") or {})),
+        status=model.parse_status(dict(body.get("status") or {})),
+        generation=int(meta.get("generation") or 1),
+        creation_timestamp=_timestamp(meta.get("creationTimestamp")),
+        annotations=dict(meta.get("annotations") or {}),
+    )
+
+
+def observed_jobs(jobs: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]]) -> reconciler.Observed:
+    """Pair each Job with its Pods (by the Job's controller uid) into an Observed."""
+    by_job: dict[str, list[Mapping[str, Any]]] = {}
+    for pod in pods:
+        for ref in pod.get("metadata", {}).get("ownerReferences") or []:
+            if ref.get("kind") == "Job":
+                by_job.setdefault(ref["name"], []).append(pod)
+    return reconciler.Observed.of(*(
+        reconciler.JobObservation.from_manifests(job, by_job.get(job["metadata"]["name"], ())) for job in jobs))
+
+
+def observed(jobs: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]],
+             workloads: Mapping[str, Mapping[str, int] | None] | None = None) -> reconciler.Observed:
+    """Jobs with their Pods, plus fenced workloads as :func:`adapters.kube.read_workload` returned them
+    (keyed by :func:`reconciler.workload_key`; None = the workload does not exist)."""
+    base = observed_jobs(jobs, pods)
+    seen = {key: reconciler.WorkloadObservation(exists=False) if read is None else reconciler.WorkloadObservation(
+        replicas=int(read.get("replicas", 0)), current=int(read.get("current", 0)), pods=int(read.get("pods", 0)))
+        for key, read in (workloads or {}).items()}
+    return reconciler.Observed(jobs=base.jobs, workloads=seen)
+
+
+def fence_to_read(view: model.RunView) -> list[tuple[str, str]]:
+    """(kind, name) of the fenced workloads the reconciler needs to see now: only while the fence is
+    being raised (before it is recorded, or while pods stop), never once it is up or lifted."""
+    fence = view.spec.write_fence
+    if fence is None or not fence.scale_down or view.status.phase in model.TERMINAL_PHASES:
+        return []
+    if view.status.fence is not None and view.status.fence.state != "Raising":
+        return []
+    return [(t.kind, t.name) for t in fence.scale_down]
+
+
+def run_summary(body: Mapping[str, Any]) -> reconciler.RunSummary | None:
+    """What the queue needs to know of a run; None for a run whose spec does not parse."""
+    meta = body["metadata"]
+    try:
+        spec = model.parse_spec(dict(body.get("spec") or {}))
+    except pydantic.ValidationError:
+        return None
+    phase = (body.get("status") or {}).get("phase")
+    return reconciler.RunSummary(
+        name=meta["name"], database=naming.database_label(spec, meta["namespace"]),
+        creation_timestamp=_timestamp(meta.get("creationTimestamp")) or datetime.min,
+        phase=model.Phase(phase) if phase else None)
+
+
+def run_name_of(obj: Mapping[str, Any]) -> str | None:
+    """The run a Job or Pod belongs to, from its owner reference or label."""
+    meta = obj.get("metadata", {})
+    for ref in meta.get("ownerReferences") or []:
+        if ref.get("kind") == constants.KIND:
+            return str(ref["name"])
+    return (meta.get("labels") or {}).get(constants.LABEL_RUN)

@@ -1,0 +1,228 @@
+"""The migrate step: ``alembic upgrade`` made safe to run unattended.
+
+1. Read DATABASE_URL and the Alembic config; load the scripts; reject
+   multiple heads and an unknown ``--target`` before connecting.
+2. Connect and take the advisory lock for (database, version-table schema)
+   on a connection of our own (:mod:`alembic_operator.job.database.locking`), waiting at
+   most ``--lock-wait-seconds``.
+3. Read the database's revision under the lock; reject a revision the scripts
+   do not contain. Already at the target: succeed with ``noop``.
+4. Fingerprint the schema, then run the upgrade on a second connection with
+   ``lock_timeout`` set (:mod:`alembic_operator.job.migrations.alembic_runtime`).
+5. On failure, decide whether anything was committed (commits seen on the
+   migration's connection, the version table, the schema fingerprint) and
+   raise MigrationFailed with ``changed_database`` set accordingly: the
+   operator skips the restore when nothing was committed.
+6. Around the upgrade, record the tables' write counters and the migration's
+   own writes in the run folder (``stats-migrate-start.json``,
+   ``stats-migrate-end.json``), so a restore can tell the application's
+   writes from the migration's (:mod:`alembic_operator.job.checks.writecounters`). Best
+   effort: without a location or S3 the migration still runs, and a later
+   restore counts every write as foreign.
+
+Must not: downgrade, stamp, or touch a database whose revision it does not know.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import event
+
+from alembic_operator.api import errors, location
+from alembic_operator.job.checks import writecounters
+from alembic_operator.job.database import fingerprint, locking, urls
+from alembic_operator.job.migrations import alembic_runtime, revisions
+from alembic_operator.job.storage import manifest
+from alembic_operator.job.database import postgres
+from alembic_operator.job.storage import s3
+
+HELP = """Apply the pending Alembic revisions to DATABASE_URL under an advisory lock.
+
+Reads the Alembic config (--config, default ./alembic.ini) and upgrades to
+--target (default head). A second migrate of the same database and schema
+waits for the first (--lock-wait-seconds). Each statement waits at most
+--lock-timeout for table locks. On failure, the result says whether anything
+was committed (changedDatabase).
+"""
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default="alembic.ini", metavar="PATH",
+                        help="Alembic config file (default ./alembic.ini)")
+    parser.add_argument("--target", default="head", help="revision to upgrade to (default head)")
+    parser.add_argument("--lock-timeout", default="10s", metavar="DURATION",
+                        help="PostgreSQL lock_timeout for the migration's statements (default 10s; 0 = none)")
+    parser.add_argument("--lock-wait-seconds", type=float, default=60.0, metavar="SECONDS",
+                        help="how long to wait for another migration of the same schema (default 60)")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    url = urls.DatabaseURL.parse(os.environ.get("DATABASE_URL"))
+    lock_timeout = alembic_runtime.validate_lock_timeout(args.lock_timeout)
+    if args.lock_wait_seconds < 0:
+        raise errors.InvalidInput("--lock-wait-seconds must not be negative")
+    config = revisions.load_config(args.config)
+    script = revisions.load_scripts(config)
+    revisions.resolve_target(script, args.target)  # unknown target / multiple heads: before connecting
+    return asyncio.run(_migrate(url=url, config=config, script=script, target=args.target,
+                                lock_timeout=lock_timeout, lock_wait=args.lock_wait_seconds))
+
+
+async def _migrate(*, url: urls.DatabaseURL, config: Any, script: Any, target: str, lock_timeout: str,
+                   lock_wait: float) -> dict[str, Any]:
+    table, schema = revisions.version_table(config)
+    conn = await alembic_runtime.connect(url, application="alembic-operator migrate (lock)",
+                                         settings={"lock_timeout": lock_timeout})
+    key: int | None = None
+    try:
+        lock_schema = schema or await conn.fetchval("SELECT current_schema()") or "public"
+        key = locking.lock_key(url.database, lock_schema)
+        waited = await locking.acquire(conn, key=key, wait_seconds=lock_wait,
+                                       what=f"database {url.database!r} (schema {lock_schema!r})")
+        current = await revisions.read_database_heads(conn, table=table, schema=schema) or ()
+        path = revisions.upgrade_path(script, current, target)
+        if not path.pending:
+            now = revisions.describe(current)
+            return {"message": f"database already at {now}; nothing to migrate",
+                    "fromRevision": now, "toRevision": now, "applied": [], "durationSeconds": 0.0,
+                    "noop": True, "lockWaitSeconds": round(waited, 3)}
+        before = await fingerprint.take(conn)
+        watch = _Watch()
+        stats = _Stats.from_env()
+        await stats.record_start(conn)
+        started = time.monotonic()
+        log.info("migrating %s from %s to %s (%s)", url.redacted(), path.from_revision or "base",
+                 path.to_revision, ", ".join(path.pending))
+        try:
+            await alembic_runtime.upgrade(config, url=url, target=target, lock_timeout=lock_timeout, watch=watch)
+        except Exception as exc:  # noqa: BLE001 - every failure of the scripts is a MigrationFailed
+            duration = time.monotonic() - started
+            failure = await _failure(exc, conn=conn, script=script, path=path, before=before, watch=watch,
+                                     table=table, schema=schema, lock_timeout=lock_timeout, duration=duration)
+            await stats.record_end(conn, watch=watch, failed=True)
+            raise failure from None
+        duration = time.monotonic() - started
+        await stats.record_end(conn, watch=watch, failed=False)
+        after = await revisions.read_database_heads(conn, table=table, schema=schema) or ()
+        applied = revisions.between(script, current, after)
+        return {"message": f"migrated from {path.from_revision or 'base'} to {revisions.describe(after)} "
+                           f"({len(applied)} revision{'s' if len(applied) != 1 else ''}) in {duration:.1f}s",
+                "fromRevision": path.from_revision, "toRevision": revisions.describe(after),
+                "applied": applied, "durationSeconds": round(duration, 3), "noop": False,
+                "lockWaitSeconds": round(waited, 3)}
+    finally:
+        try:
+            if key is not None and not conn.is_closed():
+                await locking.release(conn, key=key)
+        except Exception:  # noqa: BLE001 - closing the session releases the lock anyway
+            pass
+        await conn.close()
+
+
+class _Stats:
+    """Write counters around the upgrade, in the run folder (best effort; see the module docstring, 6)."""
+
+    def __init__(self, loc: location.Location | None) -> None:
+        self.loc = loc
+        self.bucket = s3.Bucket(settings=s3.settings_from_env(), bucket=loc.bucket) if loc else None
+
+    @classmethod
+    def from_env(cls) -> "_Stats":
+        uri = os.environ.get(location.ENV)
+        if not uri:
+            log.info("no %s: write counters are not recorded", location.ENV)
+            return cls(None)
+        try:
+            return cls(location.Location.parse(uri))
+        except errors.StepError as exc:
+            log.warning("write counters are not recorded: %s", exc.message)
+            return cls(None)
+
+    async def record_start(self, conn: Any) -> None:
+        await self._record(location.STATS_MIGRATE_START, conn)
+
+    async def record_end(self, conn: Any, *, watch: "_Watch", failed: bool) -> None:
+        complete = watch.used and watch.own_writes_complete and not failed
+        await self._record(location.STATS_MIGRATE_END, conn, ownWrites=watch.own_writes,
+                           ownWritesComplete=complete, sharedConnection=watch.used, failed=failed)
+
+    async def _record(self, name: str, conn: Any, **extra: Any) -> None:
+        if self.loc is None or self.bucket is None:
+            return
+        try:
+            counters = await postgres.settled_write_stats_async(conn, polls=2)
+            doc = writecounters.document(stage=name.removesuffix(".json"), stats=counters,
+                                         taken_at=manifest.timestamp(datetime.now(timezone.utc)), **extra)
+            self.bucket.put_json(self.loc.key(name), doc)
+        except Exception as exc:  # noqa: BLE001 - bookkeeping never fails a migration
+            log.warning("could not record %s: %s: %s", name, type(exc).__name__, exc)
+
+
+class _Watch(alembic_runtime.CommitWatch):
+    """The commit watch plus whether env.py used our connection at all."""
+
+    used: bool = False
+
+    def attach(self, connection: Any) -> None:
+        super().attach(connection)
+
+        def on_execute(*_: Any) -> None:
+            self.used = True
+
+        event.listen(connection, "before_cursor_execute", on_execute)
+
+
+async def _failure(exc: BaseException, *, conn: Any, script: Any, path: revisions.UpgradePath,
+                   before: dict[str, str], watch: _Watch, table: str, schema: str | None,
+                   lock_timeout: str, duration: float) -> errors.MigrationFailed:
+    """Build the MigrationFailed for ``exc``, deciding whether the database changed."""
+    cause = alembic_runtime.describe_failure(exc)
+    failed = watch.running or (path.pending[0] if path.pending else None)
+    if alembic_runtime.is_lock_timeout(exc):
+        cause = (f"waited longer than lock_timeout {lock_timeout} for a table lock "
+                 f"(a long transaction holds a conflicting lock); {cause}")
+    after: tuple[str, ...] | None
+    changed_objects: list[str] | None
+    try:
+        after = await revisions.read_database_heads(conn, table=table, schema=schema) or ()
+        changed_objects = fingerprint.differences(before, await fingerprint.take(conn))
+    except Exception:  # noqa: BLE001 - the server may be gone; decide from what we saw
+        after, changed_objects = None, None
+    version_changed = after is not None and set(after) != set(path.current)
+    if after is None:
+        # Could not look: only the commit watch can prove nothing was committed.
+        changed = watch.committed or not watch.used
+    else:
+        changed = version_changed or bool(changed_objects) or watch.committed
+    applied = revisions.between(script, path.current, after) if after else []
+    now = revisions.describe(after) if after is not None else None
+    head = f"migration failed in revision {failed}: {cause}" if failed else f"migration failed: {cause}"
+    if not changed:
+        tail = f"no changes were committed (database still at {path.from_revision or 'base'})"
+    else:
+        what = []
+        if version_changed:
+            what.append(f"database now at {now} (applied {', '.join(applied) or 'unknown'})")
+        if changed_objects:
+            what.append(f"schema changed ({', '.join(changed_objects)})")
+        if watch.committed and not what:
+            what.append("a transaction was committed" + (" in an autocommit block" if watch.autocommit else ""))
+        if after is None:
+            what.append("the database could not be re-read after the failure")
+        tail = "changes were committed: " + "; ".join(what or ["unknown"])
+    error = errors.MigrationFailed(
+        f"{head}; {tail}",
+        fromRevision=path.from_revision, toRevision=now, targetRevision=path.to_revision,
+        applied=applied, failedRevision=failed, durationSeconds=round(duration, 3),
+        sharedConnection=watch.used)
+    error.changed_database = changed
+    return error

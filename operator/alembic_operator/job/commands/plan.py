@@ -1,0 +1,198 @@
+"""The plan step: the SQL an upgrade would run, for review, with destructive statements marked.
+
+1. Load the scripts; reject multiple heads and an unknown ``--target``.
+2. Find where the database stands: ``--from REV`` (no database needed) or the
+   version table read through DATABASE_URL; reject an unknown revision.
+3. Render ``alembic upgrade FROM:TARGET --sql`` (offline: nothing is executed).
+4. Mark destructive statements (:mod:`alembic_operator.job.migrations.destructive`) as SQL
+   comments and list them in the result.
+5. Write the plan to stdout, ``--output FILE`` and/or ``--location s3://.../``
+   (as ``plan.sql``), then apply ``--policy``: ``block`` raises DestructiveChange.
+
+Must not: execute any statement of the plan, or write to the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from typing import Any
+
+from alembic.util import CommandError
+
+from alembic_operator.api import errors
+from alembic_operator.job.database import urls
+from alembic_operator.job.migrations import alembic_runtime, destructive, revisions
+
+HELP = """Render the SQL that migrate would run, with destructive statements marked.
+
+The starting revision is read from DATABASE_URL, or given with --from. The
+plan goes to stdout (before the JSON result), --output FILE, or --location
+s3://BUCKET/PREFIX/ (as plan.sql). --policy block fails when the plan drops,
+truncates, retypes or renames anything, or deletes/updates without WHERE.
+"""
+
+PLAN_OBJECT = "plan.sql"
+#: At most this many destructive statements are listed in the result (all are marked in the SQL).
+MAX_LISTED = 10
+POLICIES = ("allow", "warn", "block")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default="alembic.ini", metavar="PATH",
+                        help="Alembic config file (default ./alembic.ini)")
+    parser.add_argument("--target", default="head", help="revision to plan the upgrade to (default head)")
+    parser.add_argument("--from", dest="from_revision", default=None, metavar="REV",
+                        help="plan from this revision ('base' for an empty database) instead of reading DATABASE_URL")
+    parser.add_argument("--output", default="-", metavar="FILE", help="write the plan here ('-' = stdout, default)")
+    parser.add_argument("--location", default=None, metavar="S3_URI",
+                        help=f"also upload the plan as {PLAN_OBJECT} under this s3://BUCKET/PREFIX/")
+    parser.add_argument("--policy", choices=POLICIES, default="warn",
+                        help="destructive statements: allow, warn (list them; default) or block (fail)")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    config = revisions.load_config(args.config)
+    script = revisions.load_scripts(config)
+    target_ids = revisions.resolve_target(script, args.target)
+    current = _starting_point(args, config, script)
+    path = revisions.upgrade_path(script, current, args.target)
+    if len(current) > 1:
+        raise errors.RevisionError(f"the database has several heads ({', '.join(current)}); pass --from REV")
+    start = current[0] if current else None
+    target = revisions.describe(target_ids) or args.target
+    unrendered: str | None = None
+    sql = ""
+    if path.pending:
+        try:
+            sql = alembic_runtime.offline_sql(config, start=start, target=target)
+        except CommandError as exc:
+            raise errors.RevisionError(f"cannot render the plan: {_one_line(exc)}") from None
+        except Exception as exc:  # noqa: BLE001 - a script that cannot run offline
+            # Data migrations that query the database cannot render offline. Under `block`
+            # that means the policy cannot be checked, so the run must stop; otherwise the
+            # plan says what it could not check and the run goes on.
+            unrendered = f"a revision cannot be rendered as SQL (offline mode): {type(exc).__name__}: {_one_line(exc)}"
+            if args.policy == "block":
+                raise errors.RevisionError(f"{unrendered}; policy block cannot be checked") from None
+    findings = destructive.scan(sql)
+    statements = _count_statements(sql)
+    text = _header(path, statements, findings) + destructive.annotate(sql)
+    written = _write(text, output=args.output, location=args.location)
+    data: dict[str, Any] = {
+        "fromRevision": path.from_revision, "toRevision": path.to_revision, "pending": list(path.pending),
+        "statements": statements, "destructiveCount": len(findings),
+        "destructive": [f.as_dict() for f in findings[:MAX_LISTED]], "policy": args.policy, **written,
+    }
+    if findings and args.policy == "block":
+        listed = "; ".join(f"{f.revision} {f.kind}: {destructive.shorten(f.statement, 80)}" for f in findings[:3])
+        more = f"; and {len(findings) - 3} more" if len(findings) > 3 else ""
+        raise errors.DestructiveChange(
+            f"{len(findings)} destructive statement{'s' if len(findings) != 1 else ''} in the plan "
+            f"(policy block): {listed}{more}", **data)
+    if unrendered:
+        data["rendered"] = False
+        data["message"] = f"{unrendered}; destructive statements not checked"
+    elif not path.pending:
+        data["message"] = f"database at {path.from_revision or 'base'} is already at the target; nothing to plan"
+    elif findings and args.policy == "warn":
+        data["message"] = (f"plan from {path.from_revision or 'base'} to {path.to_revision}: {statements} statements, "
+                           f"{len(findings)} destructive ({', '.join(sorted({f.kind for f in findings}))})")
+    else:
+        data["message"] = f"plan from {path.from_revision or 'base'} to {path.to_revision}: {statements} statements"
+    return data
+
+
+def _starting_point(args: argparse.Namespace, config: Any, script: Any) -> tuple[str, ...]:
+    """The database's revision: from ``--from`` or read through DATABASE_URL."""
+    if args.from_revision is not None:
+        if args.from_revision in ("base", ""):
+            return ()
+        try:
+            found = script.get_revision(args.from_revision)
+        except CommandError:
+            found = None
+        if found is None:
+            raise errors.RevisionError(f"--from {args.from_revision!r} is not a revision of these scripts; "
+                                       f"heads are {', '.join(revisions.heads(script))}")
+        return (found.revision,)
+    if not os.environ.get("DATABASE_URL"):
+        raise errors.InvalidInput("DATABASE_URL is not set; set it or pass --from REV to plan without a database")
+    url = urls.DatabaseURL.parse(os.environ.get("DATABASE_URL"))
+    table, schema = revisions.version_table(config)
+
+    async def read() -> tuple[str, ...]:
+        conn = await alembic_runtime.connect(url, application="alembic-operator plan")
+        try:
+            return await revisions.read_database_heads(conn, table=table, schema=schema) or ()
+        finally:
+            await conn.close()
+
+    return asyncio.run(read())
+
+
+def _count_statements(sql: str) -> int:
+    """Statements of the plan, without BEGIN/COMMIT and the version-table bookkeeping."""
+    count = 0
+    for _, statement in destructive.attributed_statements(sql):
+        words = statement.lstrip().split(None, 1)
+        body = "\n".join(ln for ln in statement.splitlines() if not ln.lstrip().startswith("--")).strip()
+        if not body or not words:
+            continue
+        first = body.split(None, 1)[0].upper()
+        if first in ("BEGIN", "COMMIT") or "alembic_version" in body:
+            continue
+        count += 1
+    return count
+
+
+def _header(path: revisions.UpgradePath, statements: int, findings: list[destructive.Finding]) -> str:
+    lines = [f"-- alembic-operator plan: {path.from_revision or 'base'} -> {path.to_revision}",
+             f"-- revisions: {', '.join(path.pending) or '(none: already at target)'}",
+             f"-- statements: {statements}; destructive: {len(findings)}"]
+    for f in findings:
+        lines.append(f"--   {f.revision} {f.kind}: {destructive.shorten(f.statement, 120)}")
+    return "\n".join(lines) + "\n\n"
+
+
+def _write(text: str, *, output: str | None, location: str | None) -> dict[str, str]:
+    written: dict[str, str] = {}
+    if output and output != "-":
+        try:
+            with open(output, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as exc:
+            raise errors.InvalidInput(f"cannot write --output {output!r}: {exc.strerror or exc}") from None
+        written["output"] = output
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    if location:
+        written["location"] = _upload(text, location)
+    return written
+
+
+def _upload(text: str, location: str) -> str:
+    """Put the plan at ``<location>/plan.sql``; return its URI. StorageError on any S3 failure."""
+    from alembic_operator.api import location as locations
+    from alembic_operator.job.storage import s3
+
+    loc = locations.Location.parse(location)
+    key = loc.key(PLAN_OBJECT)
+    settings = s3.settings_from_env()
+    try:
+        client = s3.client(settings=settings)
+        # Like every object of the run folder: encrypted when spec.backup.s3.serverSideEncryption asks.
+        sse = {"ServerSideEncryption": settings.sse} if settings.sse else {}
+        client.put_object(Bucket=loc.bucket, Key=key, Body=text.encode("utf-8"), ContentType="application/sql",
+                          **sse)
+    except s3.S3_ERRORS as exc:
+        raise errors.StorageError(s3.describe(exc, bucket=loc.bucket, key=key, endpoint=settings.endpoint)) from None
+    return loc.uri(PLAN_OBJECT)
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

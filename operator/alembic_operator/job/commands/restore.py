@@ -1,0 +1,183 @@
+"""Restore the database to exactly the backed-up state, checking the dump's SHA-256 first.
+
+1. Preflight: the database answers, pg_restore and psql of the server's major
+   exist, manifest.json and the dump exist in the run folder.
+2. Foreign writes (safety rule 3): the tables' write counters now, against
+   the backup's (``writeStats``) minus the migration's own writes
+   (``stats-migrate-end.json``), say what other sessions wrote since the
+   backup (:mod:`alembic_operator.job.checks.writecounters`); the figures go to
+   ``stats-pre-restore.json``. With ``--on-foreign-writes hold`` any such
+   write stops the step here with ForeignWritesDetected, the database
+   untouched; with ``restore`` (the default by hand) it goes on and the
+   result lists what was discarded.
+3. The dump's size and SHA-256 are checked against the manifest before the
+   database is touched (ChecksumMismatch otherwise).
+4. One transaction (see :mod:`alembic_operator.job.database.loading`): every application
+   schema is dropped (so what the failed migration created goes too), the
+   archive's script is replayed, the row counts are checked against the
+   manifest, and only then COMMIT. Any failure rolls all of it back.
+5. The counts are read again after commit and written to restore.json; a
+   missing table or a lower count is RestoreFailed naming the tables (a higher
+   one is the application writing again, recorded as ``writtenSinceRestore``).
+
+``--table`` restores only those tables (emptied and refilled with the
+backup's data, or recreated when missing), leaving every other table alone;
+``--into-url`` restores into another database instead of DATABASE_URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from alembic_operator.api import errors, location
+from alembic_operator.job.checks import rowcounts, writecounters
+from alembic_operator.job.database import pgtools, urls
+from alembic_operator.job.storage import archives, manifest
+from alembic_operator.job.database import postgres
+from alembic_operator.job.storage import s3
+
+HELP = """Restore the database to exactly the backed-up state, checking the dump's SHA-256 first.
+
+Reads manifest.json and the dump from the run folder given by --location and
+replaces the database (DATABASE_URL, or --into-url) in one transaction.
+First counts what other sessions wrote since the backup (a restore discards
+it): --on-foreign-writes hold stops then, changing nothing (exit code 42).
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--location", default=os.environ.get(location.ENV),
+                        help=f"run folder s3://BUCKET/PREFIX/RUN/ holding the backup (default ${location.ENV})")
+    parser.add_argument("--table", action="append", default=[], metavar="[SCHEMA.]TABLE",
+                        help="restore only this table (repeatable); other tables are left untouched")
+    parser.add_argument("--into-url", default=os.environ.get("RESTORE_INTO_DATABASE_URL"),
+                        help="restore into this database instead of DATABASE_URL "
+                             "(default $RESTORE_INTO_DATABASE_URL; prefer the variable: argv is visible to ps)")
+    parser.add_argument("--on-foreign-writes", choices=("hold", "restore"), default="restore",
+                        help="when other sessions wrote since the backup: hold = stop before touching the "
+                             "database (ForeignWritesDetected, exit code 42); restore = discard them and list "
+                             "them in the result (default)")
+
+
+def normalize_tables(names: list[str], *, known: dict[str, int]) -> list[str]:
+    """``task`` → ``public.task``; InvalidInput for a table the backup does not hold."""
+    tables: list[str] = []
+    for raw in rowcounts.split_patterns(names):
+        name = raw if "." in raw else f"public.{raw}"
+        if name not in known:
+            raise errors.InvalidInput(f"table {raw!r} is not in the backup")
+        if name not in tables:
+            tables.append(name)
+    return tables
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    loc = location.Location.parse(args.location)
+    url = urls.DatabaseURL.parse(args.into_url or os.environ.get("DATABASE_URL"))
+    bucket = s3.Bucket(settings=s3.settings_from_env(), bucket=loc.bucket)
+    started = datetime.now(timezone.utc)
+    clock = time.monotonic()
+
+    with postgres.connect(url=url) as conn:
+        major = postgres.server_version_num(conn) // 10000
+    tools = pgtools.restore_tools(server_major=major)
+    bucket.check()
+    manifest_uri = loc.uri(location.MANIFEST)
+    if not bucket.exists(loc.key(location.MANIFEST)):
+        raise errors.StorageError(f"no backup manifest at {manifest_uri}: nothing to restore from")
+    doc = manifest.validate(bucket.get_json(loc.key(location.MANIFEST)), uri=manifest_uri)
+    expected = {str(k): int(v) for k, v in doc["tables"].items()}
+    tables = normalize_tables(args.table, known=expected)
+    archive = archives.Archive(manifest=doc, key=doc["key"], uri=f"s3://{loc.bucket}/{doc['key']}")
+    if not bucket.exists(archive.key):
+        raise errors.StorageError(f"the dump {archive.uri} named by the manifest is missing")
+    foreign = check_foreign_writes(url=url, bucket=bucket, loc=loc, doc=doc, tables=tables,
+                                   hold=args.on_foreign_writes == "hold")
+
+    recreated: list[str] = []
+    with archives.temp_dir() as tmp:
+        if doc["format"] == "directory":
+            archives.fetch_directory(bucket=bucket, archive=archive, workdir=tmp)
+        elif tables:
+            path = os.path.join(tmp, location.DUMP_CUSTOM)
+            archives.download(bucket=bucket, archive=archive, path=path)
+        elif not archives.fetch_custom(bucket=bucket, archive=archive, workdir=tmp):
+            archives.check_stream(bucket=bucket, archive=archive)  # no room on disk: stream it twice
+        # The checksum is proven: from here on the database may change.
+        if tables:
+            source = archive.directory or os.path.join(tmp, location.DUMP_CUSTOM)
+            recreated = archives.load_tables(url=url, database=None, archive_path=source, tables=tables,
+                                             tools=tools, expected={t: expected[t] for t in tables})
+        else:
+            archives.load_full(url=url, database=None, bucket=bucket, archive=archive, tools=tools,
+                               server_major=major, guard=True)
+
+    with postgres.connect(url=url) as conn:
+        actual = postgres.exact_counts(conn)
+    differences = rowcounts.compare_exact(expected=expected, actual=actual, only=tables or None)
+    # The in-transaction guard already proved the counts before COMMIT; a table that grew since is the
+    # application writing again (no write fence), not a bad restore: recorded, not fatal.
+    grown = [m for m in differences if m.expected is not None and m.actual is not None and m.actual > m.expected]
+    mismatches = [m for m in differences if m not in grown]
+    finished = datetime.now(timezone.utc)
+    scope = tables or sorted(expected)
+    report = {"v": 1, "mode": "tables" if tables else "full", "startedAt": manifest.timestamp(started),
+              "finishedAt": manifest.timestamp(finished), "durationSeconds": round(time.monotonic() - clock, 3),
+              "sha256": doc["sha256"], "sha256Verified": True, "database": url.redacted(),
+              "recreatedTables": recreated, "ok": not mismatches, "pgRestoreVersion": tools[0].version,
+              "tables": {t: {"expected": expected.get(t), "actual": actual.get(t)} for t in scope},
+              "mismatches": [m.as_dict() for m in mismatches],
+              "writtenSinceRestore": [m.as_dict() for m in grown]}
+    bucket.put_json(loc.key(location.RESTORE), report)
+    if mismatches:
+        raise errors.RestoreFailed(f"restored row counts differ from the backup: "
+                                   f"{rowcounts.describe_mismatches(mismatches)}",
+                                   mismatches=[m.as_dict() for m in mismatches[:rowcounts.MAX_LISTED]])
+    rows = sum(expected[t] for t in scope)
+    message = f"restored {len(scope)} tables ({rows} rows) from {archive.uri}"
+    if foreign and foreign["rows"]:
+        message += (f", discarding ~{foreign['rows']} rows other sessions wrote since the backup "
+                    f"({writecounters.describe(foreign)})")
+    return {"uri": archive.uri, "sha256Verified": True, "tablesRestored": len(scope), "rows": rows,
+            "durationSeconds": report["durationSeconds"], "restoreUri": loc.uri(location.RESTORE),
+            "pgRestoreVersion": tools[0].version, "foreignWrites": foreign, "message": message}
+
+
+def check_foreign_writes(*, url: urls.DatabaseURL, bucket: s3.Bucket, loc: location.Location, doc: dict[str, Any],
+                         tables: list[str], hold: bool) -> dict[str, Any] | None:
+    """Count other sessions' writes since the backup, record them, and stop if told to hold.
+
+    Returns the ``foreignWrites`` report (None when the backup has no write
+    counters to compare with, e.g. an older manifest). Changes nothing in the
+    database; raises ForeignWritesDetected when ``hold`` and any were found.
+    """
+    baseline = doc.get("writeStats")
+    if not isinstance(baseline, dict):
+        return None
+    own_doc = None
+    if bucket.exists(loc.key(location.STATS_MIGRATE_END)):
+        try:
+            own_doc = bucket.get_json(loc.key(location.STATS_MIGRATE_END))
+        except errors.StorageError:
+            own_doc = None
+    own = writecounters.own_writes(own_doc)
+    with postgres.connect(url=url) as conn:
+        now = postgres.settled_write_stats(conn)
+    found = writecounters.foreign(backup=baseline, now=now, own=own)
+    if tables:
+        found = {t: c for t, c in found.items() if t in tables}
+    stats_uri = loc.uri(location.STATS_PRE_RESTORE)
+    report = writecounters.report(found, own_known=own is not None, stats_uri=stats_uri)
+    bucket.put_json(loc.key(location.STATS_PRE_RESTORE), writecounters.document(
+        stage="pre-restore", taken_at=manifest.timestamp(datetime.now(timezone.utc)), stats=now,
+        foreignWrites=report, foreignWritesByTable=found, ownWrites=own))
+    if hold and report["rows"]:
+        unknown = "" if own is not None else " (the migration's own writes could not be told apart)"
+        raise errors.ForeignWritesDetected(
+            f"other sessions wrote ~{report['rows']} rows since the backup ({writecounters.describe(report)})"
+            f"{unknown}; a restore would discard them, so nothing was restored", foreignWrites=report)
+    return report

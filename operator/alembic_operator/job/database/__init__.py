@@ -1,0 +1,1 @@
+"""PostgreSQL for the job steps: connections (asyncpg), URLs, client tools, dump, load, fingerprint, locks."""

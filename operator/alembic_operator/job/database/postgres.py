@@ -1,0 +1,254 @@
+"""PostgreSQL through asyncpg, behind a small synchronous facade for the steps.
+
+Steps are plain blocking functions run once in a Job pod; each
+:class:`Connection` owns a private event loop, so a step can keep a
+transaction open (the exported snapshot pg_dump uses) while it waits on a
+subprocess, without threading asyncio through every layer.
+
+Must not: put a password in a message (errors name host, port, database and
+user only), or run DDL other than CREATE/DROP DATABASE for the scratch copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from typing import Any
+
+import asyncpg
+
+from alembic_operator.api import errors
+from alembic_operator.job.checks import writecounters
+from alembic_operator.job.database import urls
+
+CONNECT_TIMEOUT = 10.0
+
+#: Schemas that belong to PostgreSQL itself; everything else is the application's.
+SYSTEM_SCHEMAS_SQL = ("n.nspname NOT IN ('pg_catalog', 'information_schema') "
+                      "AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'")
+
+#: Ordinary tables of the application (partitions counted, partitioned parents not,
+#: so totals never double count; extension member tables are the extension's).
+USER_TABLES_SQL = f"""
+SELECT n.nspname AS schema, c.relname AS name, c.oid AS oid
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r' AND {SYSTEM_SCHEMAS_SQL}
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                  AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY 1, 2
+"""
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def qualified(schema: str, table: str) -> str:
+    return f"{quote_ident(schema)}.{quote_ident(table)}"
+
+
+class Connection:
+    """One asyncpg connection driven synchronously."""
+
+    def __init__(self, *, loop: asyncio.AbstractEventLoop, conn: asyncpg.Connection, url: urls.DatabaseURL,
+                 database: str) -> None:
+        self._loop = loop
+        self._conn = conn
+        self.url = url
+        self.database = database
+
+    def _run(self, coro: Any) -> Any:
+        try:
+            return self._loop.run_until_complete(coro)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise errors.StepError(f"database {self.database!r}: {type(exc).__name__}: "
+                                   f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+        except (OSError, asyncio.TimeoutError) as exc:
+            raise errors.DatabaseUnreachable(f"lost the connection to {self.url.host}:{self.url.port}: "
+                                             f"{type(exc).__name__}") from None
+
+    def fetch(self, sql: str, *params: Any) -> list[asyncpg.Record]:
+        return list(self._run(self._conn.fetch(sql, *params)))
+
+    def fetchval(self, sql: str, *params: Any) -> Any:
+        return self._run(self._conn.fetchval(sql, *params))
+
+    def execute(self, sql: str, *params: Any) -> None:
+        self._run(self._conn.execute(sql, *params))
+
+    def close(self) -> None:
+        try:
+            self._loop.run_until_complete(self._conn.close(timeout=5))
+        except Exception:  # noqa: BLE001 - closing a broken connection must not mask the real error
+            self._conn.terminate()
+        finally:
+            self._loop.close()
+
+    def __enter__(self) -> "Connection":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def connect(*, url: urls.DatabaseURL, database: str | None = None,
+            timeout: float = CONNECT_TIMEOUT) -> Connection:
+    """Connect or raise DatabaseUnreachable naming host, port, database and the cause."""
+    name = database or url.database
+    where = f"{url.host}:{url.port}/{name}"
+    loop = asyncio.new_event_loop()
+    try:
+        conn = loop.run_until_complete(asyncpg.connect(dsn=url.libpq(database=name), timeout=timeout))
+    except (asyncpg.InvalidPasswordError, asyncpg.InvalidAuthorizationSpecificationError):
+        loop.close()
+        raise errors.DatabaseUnreachable(f"authentication failed for user {url.user!r} on {where}") from None
+    except asyncpg.InvalidCatalogNameError:
+        loop.close()
+        raise errors.DatabaseUnreachable(f"database {name!r} does not exist on {url.host}:{url.port}") from None
+    except asyncpg.PostgresError as exc:
+        loop.close()
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise errors.DatabaseUnreachable(f"cannot connect to {where}: {first}") from None
+    except (asyncio.TimeoutError, TimeoutError):
+        loop.close()
+        raise errors.DatabaseUnreachable(f"timed out after {timeout:.0f}s connecting to {where}") from None
+    except socket.gaierror:
+        loop.close()
+        raise errors.DatabaseUnreachable(f"cannot resolve database host {url.host!r}") from None
+    except (OSError, asyncpg.InterfaceError) as exc:
+        loop.close()
+        cause = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise errors.DatabaseUnreachable(f"cannot connect to {where}: {cause}") from None
+    return Connection(loop=loop, conn=conn, url=url, database=name)
+
+
+# ---- queries the steps share ------------------------------------------------
+
+def server_version_num(conn: Connection) -> int:
+    """E.g. 150018 for 15.18 (SHOW server_version_num)."""
+    return int(conn.fetchval("SHOW server_version_num"))
+
+
+def server_version(conn: Connection) -> str:
+    return str(conn.fetchval("SHOW server_version")).split()[0]
+
+
+def database_size(conn: Connection) -> int:
+    return int(conn.fetchval("SELECT pg_database_size(current_database())"))
+
+
+def user_tables(conn: Connection) -> list[tuple[str, str]]:
+    """(schema, table) of every application table, sorted."""
+    return [(r["schema"], r["name"]) for r in conn.fetch(USER_TABLES_SQL)]
+
+
+def exact_counts(conn: Connection) -> dict[str, int]:
+    """``{"schema.table": count(*)}`` of every application table, in the current snapshot."""
+    counts: dict[str, int] = {}
+    for schema, table in user_tables(conn):
+        counts[f"{schema}.{table}"] = int(conn.fetchval(f"SELECT count(*) FROM {qualified(schema, table)}"))
+    return counts
+
+
+def estimated_counts(conn: Connection) -> dict[str, int]:
+    """Row estimates without scanning: pg_class.reltuples, or n_live_tup where never analysed."""
+    rows = conn.fetch(f"""
+        SELECT t.schema, t.name,
+               CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint
+                    ELSE coalesce(s.n_live_tup, 0) END AS rows
+        FROM ({USER_TABLES_SQL}) t JOIN pg_class c ON c.oid = t.oid
+        LEFT JOIN pg_stat_user_tables s ON s.relid = t.oid""")
+    return {f"{r['schema']}.{r['name']}": int(r["rows"]) for r in rows}
+
+
+WRITE_STATS_SQL = f"""
+SELECT t.schema, t.name, t.oid, s.n_tup_ins, s.n_tup_upd, s.n_tup_del, s.n_live_tup
+FROM ({USER_TABLES_SQL}) t JOIN pg_stat_user_tables s ON s.relid = t.oid"""
+
+#: The current transaction's own write counts (pg_stat_xact_*: not yet in pg_stat_user_tables).
+#: Run on the migration's connection right before COMMIT to tell its writes from everyone else's.
+XACT_WRITES_SQL = """
+SELECT schemaname AS schema, relname AS name, n_tup_ins, n_tup_upd, n_tup_del
+FROM pg_stat_xact_user_tables WHERE n_tup_ins + n_tup_upd + n_tup_del > 0"""
+
+
+def _stats_rows(rows: Any) -> dict[str, dict[str, int]]:
+    return {f"{r['schema']}.{r['name']}": {"n_tup_ins": int(r["n_tup_ins"]), "n_tup_upd": int(r["n_tup_upd"]),
+                                            "n_tup_del": int(r["n_tup_del"]), "n_live_tup": int(r["n_live_tup"]),
+                                            "relid": int(r["oid"])}
+            for r in rows}
+
+
+def write_stats(conn: Connection) -> dict[str, dict[str, int]]:
+    """Cumulative write counters per table, to detect later writes by others (foreign writes)."""
+    if server_version_num(conn) >= 150000:
+        conn.execute("SELECT pg_stat_force_next_flush()")
+    return _stats_rows(conn.fetch(WRITE_STATS_SQL))
+
+
+def settled_write_stats(conn: Connection) -> dict[str, dict[str, int]]:
+    """The counters once they stop moving (see :mod:`alembic_operator.job.checks.writecounters`): poll every
+    ~1.2 s, at most a few times; a table written continuously keeps the last read.
+
+    Call it outside a transaction, or it reads one cached snapshot (stats_fetch_consistency).
+    """
+    previous: dict[str, dict[str, int]] | None = None
+    current: dict[str, dict[str, int]] = {}
+    for poll in range(writecounters.SETTLE_MAX_POLLS):
+        if poll:
+            time.sleep(writecounters.SETTLE_INTERVAL_SECONDS)
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        current = write_stats(conn)
+        if writecounters.settled(_counters_only(previous), _counters_only(current)):
+            break
+        previous = current
+    return current
+
+
+async def settled_write_stats_async(conn: asyncpg.Connection, *,
+                                    polls: int = writecounters.SETTLE_MAX_POLLS) -> dict[str, dict[str, int]]:
+    """:func:`settled_write_stats` on a plain asyncpg connection (the migrate step's), at most ``polls`` reads."""
+    version = int(await conn.fetchval("SHOW server_version_num"))
+    previous: dict[str, dict[str, int]] | None = None
+    current: dict[str, dict[str, int]] = {}
+    for poll in range(max(1, polls)):
+        if poll:
+            await asyncio.sleep(writecounters.SETTLE_INTERVAL_SECONDS)
+        if version >= 150000:
+            await conn.execute("SELECT pg_stat_force_next_flush()")
+        await conn.execute("SELECT pg_stat_clear_snapshot()")
+        current = _stats_rows(await conn.fetch(WRITE_STATS_SQL))
+        if writecounters.settled(_counters_only(previous), _counters_only(current)):
+            break
+        previous = current
+    return current
+
+
+def _counters_only(stats: dict[str, dict[str, int]] | None) -> dict[str, dict[str, int]] | None:
+    """n_live_tup moves with vacuum; only the write counters decide whether the figures settled."""
+    if stats is None:
+        return None
+    return {t: {c: v[c] for c in writecounters.COUNTERS} for t, v in stats.items()}
+
+
+def alembic_revision(conn: Connection) -> str | None:
+    """The Alembic revision (heads joined by ','), or None when there is no alembic_version table."""
+    if conn.fetchval("SELECT to_regclass('alembic_version')") is None:
+        return None
+    rows = conn.fetch("SELECT version_num FROM alembic_version ORDER BY 1")
+    return ",".join(r["version_num"] for r in rows) or None
+
+
+def create_database(conn: Connection, *, name: str) -> None:
+    try:
+        conn.execute(f"CREATE DATABASE {quote_ident(name)}")
+    except errors.StepError as exc:
+        raise errors.StepError(f"cannot create scratch database {name!r} ({exc.message}); "
+                               "grant CREATEDB or pass --scratch-url") from None
+
+
+def drop_database(conn: Connection, *, name: str) -> None:
+    """Drop even with sessions left behind (PostgreSQL 13+ FORCE)."""
+    force = " WITH (FORCE)" if server_version_num(conn) >= 130000 else ""
+    conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)}{force}")

@@ -1,0 +1,228 @@
+"""Run Alembic programmatically: online on a connection we own, offline to a string.
+
+Online (migrate): the user's env.py receives our SQLAlchemy connection as
+``config.attributes["connection"]`` (the Alembic cookbook's connection
+sharing, honoured by the env.py template). The connection is opened with
+``lock_timeout`` as a startup setting, so no statement of the migration queues
+for long behind an application's transaction, and without starting a
+transaction, so ``transaction_per_migration`` still commits per revision.
+A :class:`CommitWatch` listens to that connection and records every COMMIT
+and every switch to AUTOCOMMIT (``autocommit_block``): together with the
+version table and the schema fingerprint this says whether a failed run
+committed anything. Right before each COMMIT it also reads the transaction's
+own write counts (``pg_stat_xact_user_tables``), so a later restore can tell
+the migration's writes from the application's (issue #9, see
+:mod:`alembic_operator.job.checks.writecounters`). A log handler notes the revision that
+was running.
+
+Offline (plan): ``alembic upgrade FROM:TO --sql`` into a buffer.
+
+An env.py that ignores the shared connection still works: it opens its own
+from DATABASE_URL, and the commit watch then sees nothing (the caller falls
+back to comparing the version table and the fingerprint).
+
+Must not: decide policy (what a failure means for the run is migrate's job).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import re
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, pool
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from alembic_operator.api import errors, redact
+from alembic_operator.job.checks import writecounters
+from alembic_operator.job.database import urls
+from alembic_operator.job.database import postgres as pg
+
+CONNECT_TIMEOUT = 10.0
+APPLICATION_NAME = "alembic-operator"
+_RUNNING = re.compile(r"Running upgrade (?P<from>[^\s,]*) -> (?P<to>[^\s,]+)")
+_LOCK_TIMEOUT = re.compile(r"^\d+(\.\d+)?\s*(us|ms|s|min|h|d)?$")
+
+
+def validate_lock_timeout(value: str) -> str:
+    """``10s``, ``500ms``, ``1min``, ``0`` (no limit): InvalidInput otherwise."""
+    text = value.strip()
+    if not _LOCK_TIMEOUT.match(text):
+        raise errors.InvalidInput(f"--lock-timeout {value!r} is not a duration like 10s, 500ms or 1min")
+    return text
+
+
+async def connect(url: urls.DatabaseURL, *, application: str = APPLICATION_NAME,
+                  settings: dict[str, str] | None = None) -> Any:
+    """An asyncpg connection; DatabaseUnreachable (naming host, port, database, user; never the password)."""
+    where = f"{url.redacted()}"
+    try:
+        return await asyncpg.connect(host=url.host, port=url.port, user=url.user or None, password=url.password,
+                                     database=url.database, timeout=CONNECT_TIMEOUT,
+                                     server_settings={"application_name": application, **(settings or {})})
+    except asyncpg.InvalidPasswordError:
+        raise errors.DatabaseUnreachable(f"cannot connect to {where}: password authentication failed "
+                                         f"for user {url.user!r}") from None
+    except asyncpg.InvalidCatalogNameError:
+        raise errors.DatabaseUnreachable(f"cannot connect to {where}: database {url.database!r} "
+                                         "does not exist") from None
+    except (OSError, socket.gaierror, asyncio.TimeoutError, asyncpg.PostgresError,
+            asyncpg.InterfaceError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise errors.DatabaseUnreachable(f"cannot connect to {where}: {redact.redact(reason)}") from None
+
+
+@dataclass
+class CommitWatch:
+    """What happened on the migration's connection: commits, autocommit, the revision running."""
+
+    commits: int = 0
+    autocommit: bool = False
+    #: "-> rev" of the last "Running upgrade" log line: the revision that was running when it failed.
+    running: str | None = None
+    started: list[str] = field(default_factory=list)
+    #: The migration's own committed writes per table (n_tup_ins/upd/del), summed over its commits.
+    own_writes: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: A capture failed: own_writes is incomplete.
+    own_writes_failed: bool = False
+
+    @property
+    def committed(self) -> bool:
+        return self.commits > 0 or self.autocommit
+
+    @property
+    def own_writes_complete(self) -> bool:
+        """Whether :attr:`own_writes` holds every committed write of the migration."""
+        return self.commits > 0 and not self.autocommit and not self.own_writes_failed
+
+    def capture_own_writes(self, conn: Any) -> None:
+        """Right before COMMIT, on the migration's connection: add this transaction's own write counts.
+
+        Then ``pg_stat_force_next_flush()`` (PostgreSQL 15+) makes the backend
+        publish them as it commits, so the next transaction's pg_stat_xact_*
+        view starts from zero and no count is added twice.
+        """
+        try:
+            cursor = conn.connection.dbapi_connection.cursor()
+            try:
+                cursor.execute(pg.XACT_WRITES_SQL)
+                rows = cursor.fetchall()
+                if (conn.dialect.server_version_info or (0,)) >= (15,):
+                    cursor.execute("SELECT pg_stat_force_next_flush()")
+            finally:
+                cursor.close()
+            writecounters.add(self.own_writes, {f"{r[0]}.{r[1]}": {"n_tup_ins": int(r[2]), "n_tup_upd": int(r[3]),
+                                                                    "n_tup_del": int(r[4])} for r in rows})
+        except Exception:  # noqa: BLE001 - never break the migration over bookkeeping; count it all as foreign
+            self.own_writes_failed = True
+
+    def attach(self, connection: Connection) -> None:
+        def on_commit(conn: Any) -> None:
+            self.commits += 1
+            self.capture_own_writes(conn)
+
+        def on_options(conn: Any, opts: dict[str, Any]) -> None:
+            if str(opts.get("isolation_level", "")).upper() == "AUTOCOMMIT":
+                self.autocommit = True
+
+        event.listen(connection, "commit", on_commit)
+        event.listen(connection, "set_connection_execution_options", on_options)
+
+
+class _RunningHandler(logging.Handler):
+    """Notes each "Running upgrade A -> B" that Alembic logs (works with any env.py)."""
+
+    def __init__(self, watch: CommitWatch) -> None:
+        super().__init__(logging.INFO)
+        self.watch = watch
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            match = _RUNNING.search(record.getMessage())
+        except Exception:  # noqa: BLE001 - never break the migration over a log line
+            return
+        if match:
+            self.watch.running = match.group("to")
+            self.watch.started.append(match.group("to"))
+
+
+async def upgrade(config: Config, *, url: urls.DatabaseURL, target: str, lock_timeout: str,
+                  watch: CommitWatch) -> None:
+    """``alembic upgrade target`` on a connection of ours with ``lock_timeout`` set.
+
+    Exceptions from Alembic, SQLAlchemy or the scripts propagate unchanged;
+    ``watch`` says afterwards what was committed and which revision was running.
+    """
+    engine = create_async_engine(
+        url.asyncpg(), poolclass=pool.NullPool,
+        connect_args={"timeout": CONNECT_TIMEOUT,
+                      "server_settings": {"lock_timeout": lock_timeout,
+                                          "application_name": f"{APPLICATION_NAME} migrate"}})
+    handler = _RunningHandler(watch)
+    migration_log = logging.getLogger("alembic.runtime.migration")
+    previous_level = migration_log.level
+    migration_log.addHandler(handler)
+    if not migration_log.isEnabledFor(logging.INFO):
+        migration_log.setLevel(logging.INFO)
+    try:
+        async with engine.connect() as conn:
+            watch.attach(conn.sync_connection)  # type: ignore[arg-type]
+            await conn.run_sync(_upgrade_sync, config, target)
+    finally:
+        migration_log.removeHandler(handler)
+        migration_log.setLevel(previous_level)
+        await engine.dispose()
+
+
+def _upgrade_sync(connection: Connection, config: Config, target: str) -> None:
+    config.attributes["connection"] = connection
+    try:
+        command.upgrade(config, target)
+    finally:
+        config.attributes.pop("connection", None)
+
+
+def offline_sql(config: Config, *, start: str | None, target: str) -> str:
+    """The SQL ``alembic upgrade [start:]target --sql`` prints (no database needed)."""
+    buffer = io.StringIO()
+    config.output_buffer = buffer
+    try:
+        command.upgrade(config, f"{start}:{target}" if start else target, sql=True)
+    finally:
+        config.output_buffer = None
+    return buffer.getvalue()
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line for an exception raised by a migration: the database's own message when there is one."""
+    orig = getattr(exc, "orig", None)
+    cause = getattr(orig, "__cause__", None) or orig
+    if cause is not None and isinstance(cause, asyncpg.PostgresError):
+        sqlstate = getattr(cause, "sqlstate", None)
+        text = (getattr(cause, "message", None) or str(cause)).strip()
+        name = type(cause).__name__
+        return _first_line(f"{name} ({sqlstate}): {text}" if sqlstate else f"{name}: {text}")
+    if cause is not None and cause is not exc:
+        return _first_line(f"{type(cause).__name__}: {cause}")
+    return _first_line(f"{type(exc).__name__}: {exc}")
+
+
+def is_lock_timeout(exc: BaseException) -> bool:
+    """Whether the migration failed because ``lock_timeout`` expired (SQLSTATE 55P03)."""
+    orig = getattr(exc, "orig", None)
+    cause = getattr(orig, "__cause__", None) or orig
+    return getattr(cause, "sqlstate", None) == "55P03"
+
+
+def _first_line(text: str, limit: int = 400) -> str:
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), text.strip())
+    line = re.sub(r"^\([\w.]+\)\s*", "", line)
+    return redact.redact(line if len(line) <= limit else line[: limit - 3] + "...")

@@ -1,0 +1,1 @@
+"""Where backups live for the job steps: S3, dump archives, the manifest, retention."""

@@ -1,0 +1,199 @@
+"""Bring a backup archive from S3 into a database, checking its SHA-256 before anything changes.
+
+1. :func:`fetch_custom` (custom format) downloads the object once into a
+   temporary file while hashing, when the local disk has room for it
+   (:func:`fits_on_disk`), and compares size and SHA-256 with the manifest:
+   ChecksumMismatch before the database is touched. pg_restore then reads the
+   proven file: the dump crosses the network once, not twice.
+   Without the room, :func:`check_stream` reads the whole object once, hashing
+   (no local disk), and the load streams it a second time (below).
+2. :func:`fetch_directory` (directory format) extracts the tar stream into a
+   temporary directory while hashing (local disk ≈ dump size), same check.
+3. :func:`load_full` / :func:`load_tables` then replay the archive — from the
+   local file or directory, or by streaming the object again (the same object
+   version, ``IfMatch`` its ETag, hashed again and accepted only if equal) —
+   through :mod:`alembic_operator.job.database.loading`'s single transaction.
+
+Must not: choose tools or parse arguments (the steps do).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from alembic_operator.api import errors
+from alembic_operator.job.database import dumping, loading, pgtools, urls
+from alembic_operator.job.database import postgres
+from alembic_operator.job.storage import s3
+
+
+@dataclass
+class Archive:
+    """A backup to load: its manifest, object key and the ETag that was verified."""
+
+    manifest: dict[str, Any]
+    key: str
+    uri: str
+    etag: str | None = None
+    directory: str | None = None
+    """The extracted directory (directory format), inside a temp dir the caller cleans up."""
+    path: str | None = None
+    """The downloaded, checked archive file (custom format), inside a temp dir the caller cleans up."""
+
+
+class Hashing:
+    """Wrap a byte iterator and hash it as it is consumed: iterate it, or ``read()`` it like a file."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+        self._pending = memoryview(b"")
+
+    def _next(self) -> bytes | None:
+        chunk = next(self._chunks, None)
+        if chunk is not None:
+            self.sha256.update(chunk)
+            self.size += len(chunk)
+        return chunk
+
+    def __iter__(self) -> Iterator[bytes]:
+        while (chunk := self._next()) is not None:
+            yield chunk
+
+    def read(self, n: int = -1) -> bytes:
+        """File-like read (tarfile's stream mode); ``read()`` drains the rest."""
+        out = bytearray()
+        while n < 0 or len(out) < n:
+            if not self._pending:
+                chunk = self._next()
+                if chunk is None:
+                    break
+                self._pending = memoryview(chunk)
+            take = len(self._pending) if n < 0 else min(n - len(out), len(self._pending))
+            out += self._pending[:take]
+            self._pending = self._pending[take:]
+        return bytes(out)
+
+
+def _compare(*, archive: Archive, sha256: str, size: int) -> None:
+    want_sha, want_size = archive.manifest["sha256"], archive.manifest["sizeBytes"]
+    if sha256 != want_sha or size != want_size:
+        raise errors.ChecksumMismatch(
+            f"{archive.uri} does not match its manifest (sha256 {sha256[:12]}… vs {str(want_sha)[:12]}…, "
+            f"{size} vs {want_size} bytes); nothing was restored", expected=want_sha, actual=sha256)
+
+
+def check_stream(*, bucket: s3.Bucket, archive: Archive) -> None:
+    """Pass 1 for a custom archive: hash the whole object, remember its ETag."""
+    head = bucket.head(archive.key)
+    archive.etag = head.get("ETag")
+    hashing = Hashing(bucket.stream(archive.key, etag=archive.etag))
+    for _ in hashing:
+        pass
+    _compare(archive=archive, sha256=hashing.sha256.hexdigest(), size=hashing.size)
+
+
+def fetch_directory(*, bucket: s3.Bucket, archive: Archive, workdir: str) -> None:
+    """Pass 1 for a directory archive: extract while hashing into ``workdir``."""
+    hashing = Hashing(bucket.stream(archive.key))
+    try:
+        with tarfile.open(fileobj=hashing, mode="r|") as tar:  # type: ignore[call-overload]
+            tar.extractall(workdir, filter="data")
+    except tarfile.TarError as exc:
+        hashing.read()
+        _compare(archive=archive, sha256=hashing.sha256.hexdigest(), size=hashing.size)
+        raise errors.RestoreFailed(f"{archive.uri} is not a readable tar archive: {exc}") from None
+    hashing.read()  # the tar end padding and anything after it count too
+    _compare(archive=archive, sha256=hashing.sha256.hexdigest(), size=hashing.size)
+    archive.directory = os.path.join(workdir, dumping.TAR_ROOT)
+
+
+def download(*, bucket: s3.Bucket, archive: Archive, path: str) -> None:
+    """Pass 1 into a local file (table restores need a seekable archive), hashing."""
+    hashing = Hashing(bucket.stream(archive.key))
+    with open(path, "wb") as fh:
+        for chunk in hashing:
+            fh.write(chunk)
+    _compare(archive=archive, sha256=hashing.sha256.hexdigest(), size=hashing.size)
+
+
+#: Room to leave free on the temp dir's file system besides the downloaded dump.
+DISK_MARGIN = 256 * 1024 * 1024
+
+
+def fits_on_disk(*, workdir: str, size_bytes: int) -> bool:
+    """Whether ``workdir``'s file system has room for a ``size_bytes`` download plus a margin."""
+    try:
+        free = shutil.disk_usage(workdir).free
+    except OSError:
+        return False
+    return free >= int(size_bytes) + DISK_MARGIN
+
+
+def fetch_custom(*, bucket: s3.Bucket, archive: Archive, workdir: str) -> bool:
+    """Pass 1 for a custom archive into a local file (hashing), when it fits; then the load reads
+    the checked file. False (nothing downloaded) when the disk lacks room: use :func:`check_stream`."""
+    if not fits_on_disk(workdir=workdir, size_bytes=int(archive.manifest["sizeBytes"])):
+        return False
+    path = os.path.join(workdir, "dump.custom")
+    download(bucket=bucket, archive=archive, path=path)
+    archive.path = path
+    return True
+
+
+def _source(*, bucket: s3.Bucket, archive: Archive) -> tuple[Hashing | None, list[str]]:
+    """The feed (custom: pass 2 stream) or the path argument (directory, downloaded file) for pg_restore."""
+    if archive.directory:
+        return None, [archive.directory]
+    if archive.path:
+        return None, [archive.path]
+    return Hashing(bucket.stream(archive.key, etag=archive.etag)), []
+
+
+def load_full(*, url: urls.DatabaseURL, database: str | None, bucket: s3.Bucket, archive: Archive,
+              tools: tuple[pgtools.Tool, pgtools.Tool], server_major: int, guard: bool) -> None:
+    """Replace the whole database with the archive, in one transaction."""
+    with postgres.connect(url=url, database=database) as conn:
+        schemas = [r["nspname"] for r in conn.fetch(
+            f"SELECT n.nspname FROM pg_namespace n WHERE {postgres.SYSTEM_SCHEMAS_SQL}")]
+    feed, args = _source(bucket=bucket, archive=archive)
+
+    def accept() -> None:
+        if feed is not None:
+            _compare(archive=archive, sha256=feed.sha256.hexdigest(), size=feed.size)
+
+    loading.load(url=url, database=database, restore_tool=tools[0], psql_tool=tools[1],
+                 sections=[(loading.preamble_full(schemas=schemas, server_major=server_major), args)],
+                 feed=feed, accept=accept,
+                 guard_sql=loading.count_guard(expected=archive.manifest["tables"]) if guard else "")
+
+
+def load_tables(*, url: urls.DatabaseURL, database: str | None, archive_path: str, tables: list[str],
+                tools: tuple[pgtools.Tool, pgtools.Tool], expected: dict[str, int]) -> list[str]:
+    """Restore only ``tables`` (schema.table): existing ones are emptied and refilled with the
+    archive's data; missing ones are recreated (definition and data, without indexes or
+    constraints: pg_restore -t restores the table alone). Returns the tables recreated."""
+    with postgres.connect(url=url, database=database) as conn:
+        present = {f"{s}.{t}" for s, t in postgres.user_tables(conn)}
+    existing = [t for t in tables if t in present]
+    sections: list[tuple[str, list[str]]] = []
+    first_sql = loading.preamble_tables(existing=existing)
+    for table in tables:
+        schema, name = table.split(".", 1)
+        args = ["-n", schema, "-t", name] + (["--data-only"] if table in existing else []) + [archive_path]
+        sections.append((first_sql, args))
+        first_sql = ""
+    loading.load(url=url, database=database, restore_tool=tools[0], psql_tool=tools[1], sections=sections,
+                 feed=None, accept=lambda: None, guard_sql=loading.count_guard(expected=expected))
+    return [t for t in tables if t not in present]
+
+
+def temp_dir() -> tempfile.TemporaryDirectory[str]:
+    return tempfile.TemporaryDirectory(prefix="alembic-operator-restore-")
