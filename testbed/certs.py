@@ -54,8 +54,12 @@ def _openssl(*args: str, cwd: Path) -> None:
         raise RuntimeError(f"openssl {' '.join(args)} failed:\n{proc.stderr}")
 
 
-def generate(directory: Path, *, days: int = 30) -> ClusterCerts:
-    """Create the CA, the apiserver serving pair and the ServiceAccount key pair in ``directory``."""
+def generate(directory: Path, *, days: int = 30, extra_sans: tuple[str, ...] = ()) -> ClusterCerts:
+    """Create the CA, the apiserver serving pair and the ServiceAccount key pair in ``directory``.
+
+    ``extra_sans`` (``IP:...``/``DNS:...``) are added to the apiserver's serving
+    certificate, e.g. the node IP pods reach it at.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     certs = ClusterCerts(
         ca_cert=directory / "ca.crt",
@@ -76,7 +80,7 @@ def generate(directory: Path, *, days: int = 30) -> ClusterCerts:
     ext.write_text("basicConstraints=CA:FALSE\n"
                    "keyUsage=critical,digitalSignature,keyEncipherment\n"
                    "extendedKeyUsage=serverAuth\n"
-                   f"subjectAltName={','.join(SERVING_SANS)}\n")
+                   f"subjectAltName={','.join(SERVING_SANS + tuple(extra_sans))}\n")
     _openssl("x509", "-req", "-in", "apiserver.csr", "-CA", certs.ca_cert.name, "-CAkey", certs.ca_key.name,
              "-CAcreateserial", "-sha256", "-days", str(days), "-extfile", ext.name,
              "-out", certs.serving_cert.name, cwd=directory)
@@ -85,3 +89,26 @@ def generate(directory: Path, *, days: int = 30) -> ClusterCerts:
     for key in (certs.ca_key, certs.serving_key, certs.sa_private_key):
         key.chmod(0o600)
     return certs
+
+
+def client_cert(certs: ClusterCerts, name: str, *, common_name: str, organizations: tuple[str, ...] = (),
+                days: int = 30) -> tuple[Path, Path]:
+    """A client certificate and key signed by the CA (``<name>.crt``/``<name>.key`` beside it).
+
+    The subject is ``CN=common_name`` with one ``O=`` per organization: the
+    apiserver maps them to the user name and its groups (``system:node:<node>``
+    in ``system:nodes`` is what the Node authorizer recognises).
+    """
+    directory = certs.ca_cert.parent
+    subject = "".join(f"/O={org}" for org in organizations) + f"/CN={common_name}"
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-sha256", "-subj", subject,
+             "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=directory)
+    ext = directory / f"{name}.ext"
+    ext.write_text("basicConstraints=CA:FALSE\n"
+                   "keyUsage=critical,digitalSignature,keyEncipherment\n"
+                   "extendedKeyUsage=clientAuth\n")
+    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", certs.ca_cert.name, "-CAkey", certs.ca_key.name,
+             "-CAcreateserial", "-sha256", "-days", str(days), "-extfile", ext.name, "-out", f"{name}.crt",
+             cwd=directory)
+    (directory / f"{name}.key").chmod(0o600)
+    return directory / f"{name}.crt", directory / f"{name}.key"

@@ -14,6 +14,12 @@ Start-up, in order:
 4. kube-controller-manager with the controllers our operator's objects need,
    waiting for the ``default`` ServiceAccount (proof that its controllers run).
 
+With ``node_ip`` (a real node, :mod:`testbed.node`, in the bed's network namespace,
+:mod:`testbed.netns`) the apiserver also listens on the node IP (in its serving
+certificate) so pods reach it, talks to the kubelet with a client certificate at
+its InternalIP, and kube-controller-manager also runs the node-lifecycle controller
+(it removes the ``not-ready`` taint from a Ready node).
+
 This module must not emulate anything: it only starts and talks to real binaries.
 """
 
@@ -49,6 +55,9 @@ Deployments need: ``root-ca-certificate-publisher-controller`` makes the
 ``kube-root-ca.crt`` ConfigMap every namespace has on a real cluster, and
 ``clusterrole-aggregation-controller`` fills the built-in ``admin``/``edit``/``view``
 ClusterRoles (empty without it)."""
+NODE_CONTROLLERS = ("node-lifecycle-controller",)
+"""Added to :data:`CONTROLLERS` with a real node: without it a new Node keeps its
+``node.kubernetes.io/not-ready`` taint and nothing is scheduled on it."""
 
 SERVICE_CIDR = "10.0.0.0/24"
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
@@ -101,7 +110,9 @@ class Cluster:
     admin_token: str
     """Bearer token of the admin user (from the apiserver's static token file)."""
 
-    def __init__(self) -> None:
+    def __init__(self, node_ip: str | None = None) -> None:
+        self.node_ip = node_ip
+        """Set for a real node: the apiserver serves on it too (see the module docstring)."""
         self.workdir: Path | None = None
         self.servers: list[procs.Server] = []
         self.certs: certs.ClusterCerts | None = None
@@ -121,7 +132,8 @@ class Cluster:
                                                           "kubectl")}
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
-        self.certs = certs.generate(workdir / "pki")
+        self.certs = certs.generate(workdir / "pki",
+                                    extra_sans=(f"IP:{self.node_ip}",) if self.node_ip else ())
         self.ca_file = self.certs.ca_cert
         self.admin_token = secrets.token_hex(24)
         try:
@@ -174,7 +186,7 @@ class Cluster:
         server = procs.start("kube-apiserver", [
             apiserver,
             f"--etcd-servers={etcd_url}",
-            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+            *(self._node_apiserver_flags() or ["--bind-address=127.0.0.1", "--advertise-address=127.0.0.1"]),
             f"--secure-port={self.apiserver_port}",
             f"--cert-dir={self.workdir / 'apiserver-certs'}",
             f"--tls-cert-file={self.certs.serving_cert}", f"--tls-private-key-file={self.certs.serving_key}",
@@ -194,6 +206,18 @@ class Cluster:
         self.servers.append(server)
         procs.wait_until(self._apiserver_ready, START_TIMEOUT, "kube-apiserver /readyz", interval=0.3, server=server)
 
+    def _node_apiserver_flags(self) -> list[str]:
+        """With a real node: listen on the node IP too (all of the bed's own network
+        namespace), reach kubelets at their InternalIP with a client certificate."""
+        if not self.node_ip:
+            return []
+        assert self.certs is not None
+        cert, key = certs.client_cert(self.certs, "apiserver-kubelet-client",
+                                      common_name="kube-apiserver-kubelet-client")
+        return ["--bind-address=0.0.0.0", f"--advertise-address={self.node_ip}",
+                "--kubelet-preferred-address-types=InternalIP,Hostname",
+                f"--kubelet-client-certificate={cert}", f"--kubelet-client-key={key}"]
+
     def _start_controller_manager(self, kcm: Path) -> None:
         assert self.workdir is not None and self.certs is not None
         server = procs.start("kube-controller-manager", [
@@ -201,7 +225,7 @@ class Cluster:
             f"--kubeconfig={self.kubeconfig}",
             f"--authentication-kubeconfig={self.kubeconfig}",
             f"--authorization-kubeconfig={self.kubeconfig}",
-            f"--controllers={','.join(CONTROLLERS)}",
+            f"--controllers={','.join(CONTROLLERS + (NODE_CONTROLLERS if self.node_ip else ()))}",
             f"--service-account-private-key-file={self.certs.sa_private_key}",
             f"--root-ca-file={self.certs.ca_cert}",
             "--leader-elect=false",

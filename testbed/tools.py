@@ -13,7 +13,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD_SCRIPT = REPO / "tools" / "build.sh"
-GO_TOOLS = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl", "helm", "versitygw")
+GO_TOOLS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kubectl", "helm",
+            "versitygw", "pause")
 
 
 class MissingTool(RuntimeError):

@@ -1,0 +1,118 @@
+"""The test bed's own network namespace: the calling thread moves into it, and back.
+
+:func:`enter` makes a new network namespace with ``unshare(CLONE_NEWNET)`` for the
+calling thread (pytest's main thread), brings its loopback up and adds a veth
+pair ``albed0``/``albed1``, both ends inside, ``albed0`` holding the node IP (a
+veth, not a dummy interface: this machine's kernel has no dummy driver). Every process the bed starts afterwards
+(etcd, apiserver, controllers, kube-scheduler, containerd, kubelet, the pods'
+bridge) inherits the namespace; the machine's own interfaces, routes, iptables and
+``net.*`` sysctls are never touched, and no packet can leave (nothing links the
+namespace to the outside). :meth:`BedNetwork.leave` moves the thread back; once the
+last bed process has exited the kernel frees the namespace with all its interfaces.
+
+Needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN) and the ``ip`` command (iproute2).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import subprocess
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from testbed import tools
+
+CLONE_NEWNET = 0x40000000
+NODE_IP = "10.201.0.1"
+"""The node's address (InternalIP), on ``albed0``; pods reach bed services here."""
+NODE_PREFIX = 24
+NODE_LINK = "albed0"
+"""Interface with the node IP every bed namespace has; :func:`testbed.node.leftovers` looks for it."""
+PEER = "albed1"
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{what}: {os.strerror(errno)}")
+
+
+def namespace_inode(pid: int | str = "self", kind: str = "net") -> int:
+    """Inode of a process's namespace (what ``/proc/<pid>/ns/<kind>`` points at)."""
+    return os.stat(f"/proc/{pid}/ns/{kind}").st_ino
+
+
+@dataclass
+class BedNetwork:
+    """A network namespace the calling thread is in until :meth:`leave`."""
+
+    inode: int
+    node_ip: str
+    _original: int
+    _thread: int
+
+    def leave(self) -> None:
+        """Move the thread back to the namespace it came from (safe to call twice)."""
+        if self._original < 0:
+            return
+        if threading.get_ident() != self._thread:
+            raise RuntimeError("BedNetwork.leave must run on the thread that entered")
+        _check(_libc.setns(self._original, CLONE_NEWNET), "setns back to the original network namespace")
+        os.close(self._original)
+        self._original = -1
+
+    def __enter__(self) -> "BedNetwork":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.leave()
+
+
+def enter(node_ip: str = NODE_IP) -> BedNetwork:
+    """Create a network namespace, move the calling thread into it and set it up.
+
+    Inside: ``lo`` up, and ``albed0`` (veth, its peer ``albed1`` also inside) with ``node_ip``/24. On failure the
+    thread is moved back before the error is raised.
+    """
+    ip = tools.system_binary("ip", "install iproute2 (apt-get install iproute2)")
+    if os.geteuid() != 0:
+        raise tools.MissingTool("the test bed's network namespace needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN)")
+    original = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    bed = BedNetwork(inode=0, node_ip=node_ip, _original=original, _thread=threading.get_ident())
+    try:
+        _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
+        bed.inode = os.stat("/proc/thread-self/ns/net").st_ino
+        for args in (["link", "set", "lo", "up"],
+                     ["link", "add", NODE_LINK, "type", "veth", "peer", "name", PEER],
+                     ["addr", "add", f"{node_ip}/{NODE_PREFIX}", "dev", NODE_LINK],
+                     ["link", "set", PEER, "up"],
+                     ["link", "set", NODE_LINK, "up"]):
+            subprocess.run([str(ip), *args], check=True, capture_output=True, text=True)
+    except BaseException:
+        bed.leave()
+        raise
+    return bed
+
+
+def processes_in(inode: int, kind: str = "net") -> list[int]:
+    """Pids of every process (any of its threads) whose ``kind`` namespace has ``inode``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            tasks = list((entry / "task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                if os.stat(task / "ns" / kind).st_ino == inode:
+                    found.append(int(entry.name))
+                    break
+            except OSError:
+                continue
+    return found

@@ -1,0 +1,192 @@
+"""The real node (testbed/node.py): kubelet v1.37.2 + containerd + runc in the bed's own
+network namespace runs pods the way a user's cluster does, and leaves nothing behind.
+
+One bed for the module; the last test stops it and checks that no process, mount,
+cgroup, interface or namespace of it is left.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import kubernetes.client
+import pytest
+
+from testbed import netns, node as node_module, procs
+from testbed.node import NodeBed
+from testbed.ociimage import BUSYBOX_IMAGE
+
+from tests.testbed.test_cluster import pinned_kubernetes_version
+
+TIMINGS: dict[str, float] = {}
+
+
+def report(name: str, value: float | str) -> None:
+    """Numbers for the record (shown with ``pytest -s``; also in the bed's workdir)."""
+    print(f"\n[node] {name}: {value}")
+
+
+@pytest.fixture(scope="module")
+def bed() -> Iterator[NodeBed]:
+    workdir = Path(tempfile.mkdtemp(prefix="alembic-operator-bed-", dir="/tmp"))
+    started = time.monotonic()
+    bed = NodeBed(workdir).start()
+    report("bed start (netns + etcd + apiserver + kcm + node) s", round(time.monotonic() - started, 1))
+    assert bed.node is not None
+    report("node start -> Ready s", round(bed.node.timings["start_to_ready"], 1))
+    report("  of which containerd + image import s", round(bed.node.timings["containerd_and_images"], 1))
+    try:
+        yield bed
+    finally:
+        left = bed.stop()
+        if not left:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            print(f"\nbed kept for inspection: {workdir}")
+
+
+@pytest.fixture
+def core(bed: NodeBed) -> Iterator[kubernetes.client.CoreV1Api]:
+    assert bed.cluster is not None
+    with bed.cluster.api_client() as api:
+        yield kubernetes.client.CoreV1Api(api)
+
+
+@pytest.fixture
+def ns(core: kubernetes.client.CoreV1Api) -> Iterator[str]:
+    name = f"node-{secrets.token_hex(3)}"
+    core.create_namespace({"metadata": {"name": name}})
+    procs.wait_until(lambda: core.read_namespaced_service_account("default", name), 30, "default ServiceAccount")
+    yield name
+    core.delete_namespace(name)
+
+
+def pod(name: str, command: str, **container: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name},
+        "spec": {
+            "restartPolicy": container.pop("restartPolicy", "Never"),
+            "terminationGracePeriodSeconds": 1,
+            "volumes": container.pop("volumes", []),
+            "containers": [{"name": "main", "image": BUSYBOX_IMAGE, "imagePullPolicy": "Never",
+                            "command": ["sh", "-c", command], **container}],
+        },
+    }
+
+
+def wait_pod(core: kubernetes.client.CoreV1Api, ns: str, name: str, what: str,
+             predicate: Callable[[Any], bool], timeout: float = 60) -> Any:
+    def check() -> Any:
+        found = core.read_namespaced_pod(name, ns)
+        return found if predicate(found) else None
+    try:
+        return procs.wait_until(check, timeout, f"pod {ns}/{name}: {what}", interval=0.1)
+    except TimeoutError:
+        print(json.dumps(core.read_namespaced_pod(name, ns).to_dict()["status"], default=str, indent=1))
+        raise
+
+
+def terminated(found: Any) -> Any:
+    statuses = found.status.container_statuses or []
+    return statuses and statuses[0].state.terminated
+
+
+def test_kubectl_get_nodes_shows_the_real_kubelet_ready(bed: NodeBed, core: kubernetes.client.CoreV1Api) -> None:
+    assert bed.cluster is not None and bed.node is not None
+    out = bed.cluster.kubectl("get", "nodes", "-o", "wide").stdout
+    print(out)
+    row = next(line.split() for line in out.splitlines() if line.startswith(bed.node.name + " "))
+    assert row[1] == "Ready"
+    assert row[4] == pinned_kubernetes_version()  # VERSION: the kubelet built from tools/go.mod
+    assert row[5] == netns.NODE_IP  # INTERNAL-IP
+    info = core.read_node(bed.node.name).status.node_info
+    assert info.kubelet_version == pinned_kubernetes_version()
+    assert info.container_runtime_version.startswith("containerd://1.")
+    # the kubelet authenticated as system:node:<name> (Node authorization): its lease is its own
+    lease = kubernetes.client.CoordinationV1Api(core.api_client).read_namespaced_lease(
+        bed.node.name, "kube-node-lease")
+    assert lease.spec.holder_identity == bed.node.name
+
+
+def test_a_pod_runs_and_its_log_is_read_through_the_kubelet(bed: NodeBed, core: kubernetes.client.CoreV1Api,
+                                                            ns: str) -> None:
+    assert bed.cluster is not None and bed.node is not None
+    created = time.monotonic()
+    core.create_namespaced_pod(ns, pod("sleeper", "echo started; hostname; sleep 3600"))
+    found = wait_pod(core, ns, "sleeper", "Running", lambda p: p.status.phase == "Running")
+    report("pod create -> Running s", round(time.monotonic() - created, 2))
+    assert found.spec.node_name == bed.node.name  # bound by the real kube-scheduler
+    assert found.status.pod_ip.startswith("10.244.0.")
+    logs = bed.cluster.kubectl("logs", "-n", ns, "sleeper").stdout  # apiserver -> kubelet (x509) -> containerd
+    assert logs.split() == ["started", "sleeper"]
+    report("memory KiB with one pod", json.dumps(bed.node.memory()))
+
+
+def test_secret_and_configmap_volumes_are_mounted_with_their_contents(core: kubernetes.client.CoreV1Api,
+                                                                       ns: str) -> None:
+    core.create_namespaced_secret(ns, {"metadata": {"name": "creds"}, "stringData": {"password": "s3cr3t-Ω"}})
+    core.create_namespaced_config_map(ns, {"metadata": {"name": "settings"},
+                                           "data": {"app.ini": "[db]\nurl = postgresql://x\n"}})
+    spec = pod("reader", "cat /secret/password; echo; echo ---; cat /config/app.ini; "
+                         "grep -q ' /secret tmpfs ' /proc/mounts && echo secret-on-tmpfs",
+               volumeMounts=[{"name": "s", "mountPath": "/secret", "readOnly": True},
+                             {"name": "c", "mountPath": "/config", "readOnly": True}],
+               volumes=[{"name": "s", "secret": {"secretName": "creds", "defaultMode": 0o400}},
+                        {"name": "c", "configMap": {"name": "settings"}}])
+    core.create_namespaced_pod(ns, spec)
+    found = wait_pod(core, ns, "reader", "Succeeded", lambda p: p.status.phase in ("Succeeded", "Failed"))
+    assert found.status.phase == "Succeeded"
+    log = core.read_namespaced_pod_log("reader", ns)
+    assert log == "s3cr3t-Ω\n---\n[db]\nurl = postgresql://x\nsecret-on-tmpfs\n"
+
+
+def test_a_memory_limit_ooms_the_container_with_exit_137(core: kubernetes.client.CoreV1Api, ns: str) -> None:
+    spec = pod("hog", "dd if=/dev/zero of=/dev/null bs=256M count=1; echo survived",
+               resources={"limits": {"memory": "32Mi"}, "requests": {"memory": "32Mi"}})
+    core.create_namespaced_pod(ns, spec)
+    found = wait_pod(core, ns, "hog", "terminated", terminated)
+    state = found.status.container_statuses[0].state.terminated
+    assert (state.reason, state.exit_code) == ("OOMKilled", 137)
+    assert found.status.phase == "Failed"
+
+
+def test_a_failing_liveness_probe_restarts_the_container(core: kubernetes.client.CoreV1Api, ns: str) -> None:
+    spec = pod("unhealthy", "sleep 3600", restartPolicy="Always",
+               livenessProbe={"exec": {"command": ["cat", "/tmp/healthy"]}, "periodSeconds": 1,
+                              "failureThreshold": 1, "timeoutSeconds": 1})
+    core.create_namespaced_pod(ns, spec)
+    found = wait_pod(core, ns, "unhealthy", "restarted twice",
+                     lambda p: (p.status.container_statuses or [None])[0] is not None
+                     and p.status.container_statuses[0].restart_count >= 2, timeout=90)
+    last = found.status.container_statuses[0].last_state.terminated
+    assert last is not None and last.exit_code == 137  # killed by the kubelet after the probe failed
+    events = core.list_namespaced_event(ns, field_selector="involvedObject.name=unhealthy").items
+    assert any(e.reason == "Unhealthy" and "Liveness probe failed" in e.message for e in events)
+
+
+def test_the_termination_message_is_reported(core: kubernetes.client.CoreV1Api, ns: str) -> None:
+    core.create_namespaced_pod(ns, pod("quitter", "printf 'migration failed: boom' > /dev/termination-log; exit 3"))
+    found = wait_pod(core, ns, "quitter", "terminated", terminated)
+    state = found.status.container_statuses[0].state.terminated
+    assert (state.exit_code, state.message) == (3, "migration failed: boom")
+
+
+def test_after_the_bed_stops_nothing_is_left(bed: NodeBed) -> None:
+    """Runs last: stops the bed and checks processes, mounts, cgroups, the bridge and the namespaces."""
+    assert bed.node is not None
+    cgroup, mount_ns, network_inode = bed.node.cgroup, bed.mount_ns, bed.network_inode
+    assert node_module.cgroup_mounts() and any((m / cgroup).is_dir() for m in node_module.cgroup_mounts())
+    assert netns.processes_in(network_inode) and netns.processes_in(mount_ns, "mnt")  # there before the stop
+    started = time.monotonic()
+    assert bed.stop() == []
+    report("bed stop s", round(time.monotonic() - started, 1))
+    assert netns.processes_in(network_inode) == []  # no process (nor thread) keeps the namespace: it is gone,
+    assert netns.processes_in(mount_ns, "mnt") == []  # and with it albed0 and the pods' bridge
+    assert not any((m / cgroup).exists() for m in node_module.cgroup_mounts())
+    assert node_module.leftovers(marker=str(bed.workdir), cgroup_glob=cgroup, network_inode=network_inode) == []
