@@ -109,8 +109,9 @@ def test_kubectl_get_nodes_shows_the_real_kubelet_ready(bed: NodeBed, core: kube
     assert info.kubelet_version == pinned_kubernetes_version()
     assert info.container_runtime_version.startswith("containerd://1.")
     # the kubelet authenticated as system:node:<name> (Node authorization): its lease is its own
-    lease = kubernetes.client.CoordinationV1Api(core.api_client).read_namespaced_lease(
-        bed.node.name, "kube-node-lease")
+    coordination = kubernetes.client.CoordinationV1Api(core.api_client)
+    lease = procs.wait_until(lambda: coordination.read_namespaced_lease(bed.node.name, "kube-node-lease"), 30,
+                             "the node's Lease")
     assert lease.spec.holder_identity == bed.node.name
 
 
@@ -142,18 +143,19 @@ def test_secret_and_configmap_volumes_are_mounted_with_their_contents(core: kube
     core.create_namespaced_pod(ns, spec)
     found = wait_pod(core, ns, "reader", "Succeeded", lambda p: p.status.phase in ("Succeeded", "Failed"))
     assert found.status.phase == "Succeeded"
-    log = core.read_namespaced_pod_log("reader", ns)
+    # raw bytes: the generated client would hand back the repr() of non-ASCII log bytes
+    log = core.read_namespaced_pod_log("reader", ns, _preload_content=False).data.decode()
     assert log == "s3cr3t-Ω\n---\n[db]\nurl = postgresql://x\nsecret-on-tmpfs\n"
 
 
 def test_a_memory_limit_ooms_the_container_with_exit_137(core: kubernetes.client.CoreV1Api, ns: str) -> None:
-    spec = pod("hog", "dd if=/dev/zero of=/dev/null bs=256M count=1; echo survived",
+    # exec: the OOM killer picks the biggest process; were it a child of sh, sh would exit 0 ("OOMKilled", 0)
+    spec = pod("hog", "exec dd if=/dev/zero of=/dev/null bs=256M count=1",
                resources={"limits": {"memory": "32Mi"}, "requests": {"memory": "32Mi"}})
     core.create_namespaced_pod(ns, spec)
-    found = wait_pod(core, ns, "hog", "terminated", terminated)
+    found = wait_pod(core, ns, "hog", "Failed", lambda p: p.status.phase == "Failed" and terminated(p))
     state = found.status.container_statuses[0].state.terminated
     assert (state.reason, state.exit_code) == ("OOMKilled", 137)
-    assert found.status.phase == "Failed"
 
 
 def test_a_failing_liveness_probe_restarts_the_container(core: kubernetes.client.CoreV1Api, ns: str) -> None:
