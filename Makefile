@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 	bash .ci/system-deps.sh
 
-## tools: build etcd, kube-apiserver, kube-controller-manager, kubectl, helm, versitygw (cached)
+## tools: build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kubectl, helm, versitygw (cached)
 tools:
 	bash tools/build.sh
 
@@ -38,6 +38,8 @@ test: setup tools image
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 	# the same end-to-end runs again with every step Pod run from the built images under runc
 	ALEMBIC_OPERATOR_BED_RUNTIME=runc $(VENV)/bin/pytest -q tests/e2e/test_lifecycle.py $(PYTEST_ARGS)
+	# nothing of any bed may be left: process, mount, cgroup, network namespace (testbed/node.py)
+	$(PY) -m testbed.node check
 
 ## test-unit: the fast, server-free tests only
 test-unit: $(VENV)/.installed
