@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -24,7 +25,19 @@ from testbed.ociimage import BUSYBOX_IMAGE
 
 from tests.testbed.test_cluster import pinned_kubernetes_version
 
-TIMINGS: dict[str, float] = {}
+HOST_BEFORE: dict[str, Any] = {}
+
+
+def host_state() -> dict[str, Any]:
+    """What the bed must not change on the machine: its interfaces, iptables rules and the
+    sysctls the kubelet (and the CNI bridge, for ip_forward) would set."""
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
+    rules = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout if shutil.which(
+        "iptables-save") else ""
+    keys = [*node_module.KUBELET_SYSCTLS, "net/ipv4/ip_forward"]
+    return {"links": sorted(line.split(":")[1].strip() for line in links.splitlines()),
+            "iptables": [line for line in rules.splitlines() if line.startswith(("-A", "-N", "-I"))],
+            "sysctls": {key: Path("/proc/sys", key).read_text().strip() for key in keys}}
 
 
 def report(name: str, value: float | str) -> None:
@@ -36,6 +49,7 @@ def report(name: str, value: float | str) -> None:
 def bed() -> Iterator[NodeBed]:
     workdir = Path(tempfile.mkdtemp(prefix="alembic-operator-bed-", dir="/tmp"))
     started = time.monotonic()
+    HOST_BEFORE.update(host_state())
     bed = NodeBed(workdir).start()
     report("bed start (netns + etcd + apiserver + kcm + node) s", round(time.monotonic() - started, 1))
     assert bed.node is not None
@@ -92,6 +106,11 @@ def wait_pod(core: kubernetes.client.CoreV1Api, ns: str, name: str, what: str,
         raise
 
 
+def pod_log(core: kubernetes.client.CoreV1Api, ns: str, name: str) -> str:
+    """The log as text (kubernetes==36.0.0's generated client returns ``"b'...'"``, a bytes repr)."""
+    return str(core.read_namespaced_pod_log(name, ns, _preload_content=False).data.decode())
+
+
 def terminated(found: Any) -> Any:
     statuses = found.status.container_statuses or []
     return statuses and statuses[0].state.terminated
@@ -129,6 +148,17 @@ def test_a_pod_runs_and_its_log_is_read_through_the_kubelet(bed: NodeBed, core: 
     report("memory KiB with one pod", json.dumps(bed.node.memory()))
 
 
+def test_a_pod_reaches_the_apiserver_at_the_node_ip(bed: NodeBed, core: kubernetes.client.CoreV1Api,
+                                                   ns: str) -> None:
+    """Pods on the CNI bridge reach bed services on the node IP (what later pieces rely on)."""
+    assert bed.cluster is not None
+    core.create_namespaced_pod(ns, pod("caller", f"nc -w 3 {netns.NODE_IP} {bed.cluster.apiserver_port} </dev/null"
+                                                 " && echo reached"))
+    found = wait_pod(core, ns, "caller", "done", lambda p: p.status.phase in ("Succeeded", "Failed"))
+    assert found.status.phase == "Succeeded"
+    assert pod_log(core, ns, "caller") == "reached\n"
+
+
 def test_secret_and_configmap_volumes_are_mounted_with_their_contents(core: kubernetes.client.CoreV1Api,
                                                                        ns: str) -> None:
     core.create_namespaced_secret(ns, {"metadata": {"name": "creds"}, "stringData": {"password": "s3cr3t-Ω"}})
@@ -143,8 +173,7 @@ def test_secret_and_configmap_volumes_are_mounted_with_their_contents(core: kube
     core.create_namespaced_pod(ns, spec)
     found = wait_pod(core, ns, "reader", "Succeeded", lambda p: p.status.phase in ("Succeeded", "Failed"))
     assert found.status.phase == "Succeeded"
-    # raw bytes: the generated client would hand back the repr() of non-ASCII log bytes
-    log = core.read_namespaced_pod_log("reader", ns, _preload_content=False).data.decode()
+    log = pod_log(core, ns, "reader")
     assert log == "s3cr3t-Ω\n---\n[db]\nurl = postgresql://x\nsecret-on-tmpfs\n"
 
 
@@ -191,4 +220,5 @@ def test_after_the_bed_stops_nothing_is_left(bed: NodeBed) -> None:
     assert netns.processes_in(network_inode) == []  # no process (nor thread) keeps the namespace: it is gone,
     assert netns.processes_in(mount_ns, "mnt") == []  # and with it albed0 and the pods' bridge
     assert not any((m / cgroup).exists() for m in node_module.cgroup_mounts())
+    assert host_state() == HOST_BEFORE  # interfaces, iptables rules, sysctls of the machine: unchanged
     assert node_module.leftovers(marker=str(bed.workdir), cgroup_glob=cgroup, network_inode=network_inode) == []
