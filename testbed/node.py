@@ -41,6 +41,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -314,6 +315,24 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         proc = self.ctr(ctr, "images", "import", "--snapshotter=overlayfs", str(archive))
         if proc.returncode != 0:
             raise RuntimeError(f"ctr images import {archive} failed:\n{proc.stderr}")
+
+    def import_layout(self, layout: Path, name: str) -> None:
+        """Import an OCI image layout directory (what image/build.sh leaves under
+        ``oci/``, tagged ``dev``) as ``name`` (``repo:tag``), streamed to ``ctr images import -``."""
+        repo = name.rsplit(":", 1)[0]
+        argv = [str(tools.system_binary("ctr", DEBIAN_HINT)), f"--address={self.socket}", "--namespace=k8s.io",
+                "images", "import", "--snapshotter=overlayfs", f"--base-name={repo}", "-"]
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdin is not None
+        with tarfile.open(fileobj=proc.stdin, mode="w|") as tar:
+            for entry in sorted(layout.rglob("*")):
+                tar.add(entry, arcname=str(entry.relative_to(layout)), recursive=False)
+        _, err = proc.communicate(timeout=300)  # closes stdin: end of the archive
+        if proc.returncode != 0:
+            raise RuntimeError(f"ctr images import of {layout} failed:\n{err.decode(errors='replace')}")
+        listed = self.ctr(None, "images", "ls", "-q").stdout.split()
+        if name not in listed:
+            raise RuntimeError(f"{layout} imported, but {name} is not among the images: {listed}")
 
     def _start_scheduler(self, scheduler: Path) -> None:
         kubeconfig = self.cluster.kubeconfig
