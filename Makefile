@@ -32,12 +32,23 @@ crds: $(VENV)/.installed
 crds-check: $(VENV)/.installed
 	$(PY) -m alembic_operator.api.crd --check
 
-## test: everything CI runs — unit, test bed, steps, images, operator end to end, faults
-test: setup tools image
+## test: everything CI runs — lint first, then unit, test bed, steps, images, operator end to end, faults
+test: lint setup tools image
 	$(PY) -m alembic_operator.api.crd --check
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 	# the same end-to-end runs again with every step Pod run from the built images under runc
 	ALEMBIC_OPERATOR_BED_RUNTIME=runc $(VENV)/bin/pytest -q tests/e2e/test_lifecycle.py $(PYTEST_ARGS)
+
+## lint: each tool on its own line, so the one that fails is the one make names
+##   ruff: style and bugs; mypy: strict types; lint-imports: the layers in .importlinter;
+##   pylint: duplicate-code only (no copied blocks of 8+ lines in the package)
+LINT_PATHS := operator tests testbed bench
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/pylint --disable=all --enable=duplicate-code --persistent=n --score=n operator/alembic_operator
 
 ## test-unit: the fast, server-free tests only
 test-unit: $(VENV)/.installed
