@@ -9,9 +9,11 @@ There is deliberately no function that reads a Secret (safety rule 1).
 
 from __future__ import annotations
 
+import datetime
 import functools
+import json
 import logging
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -105,8 +107,6 @@ def create_job(*, namespace: str, manifest: dict[str, Any]) -> bool:
 
 def api_message(exc: ApiException) -> str:
     """The human message of an API error (its Status.message), else the HTTP reason."""
-    import json
-
     try:
         return str(json.loads(exc.body or "{}").get("message", exc.reason))
     except ValueError:
@@ -125,8 +125,8 @@ def delete_job(*, namespace: str, name: str) -> None:
 def get_run(*, namespace: str, name: str) -> dict[str, Any] | None:
     """The MigrationRun as a dict, or ``None`` when it is gone."""
     try:
-        return _custom().get_namespaced_custom_object(constants.GROUP, constants.VERSION, namespace,
-                                                      constants.PLURAL, name)
+        return cast(dict[str, Any], _custom().get_namespaced_custom_object(
+            constants.GROUP, constants.VERSION, namespace, constants.PLURAL, name))
     except ApiException as exc:
         if exc.status == 404:
             return None
@@ -136,8 +136,8 @@ def get_run(*, namespace: str, name: str) -> dict[str, Any] | None:
 def patch_run_status(*, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any] | None:
     """Merge-patch the status subresource; ``None`` when the run is gone."""
     try:
-        return _custom().patch_namespaced_custom_object_status(
-            constants.GROUP, constants.VERSION, namespace, constants.PLURAL, name, {"status": status})
+        return cast(dict[str, Any], _custom().patch_namespaced_custom_object_status(
+            constants.GROUP, constants.VERSION, namespace, constants.PLURAL, name, {"status": status}))
     except ApiException as exc:
         if exc.status == 404:
             return None
@@ -154,21 +154,11 @@ def patch_run_metadata(*, namespace: str, name: str, metadata: dict[str, Any]) -
             raise
 
 
-def list_runs(*, namespace: str | None = None) -> list[dict[str, Any]]:
-    """All MigrationRuns (in one namespace, or cluster-wide)."""
-    api = _custom()
-    if namespace:
-        result = api.list_namespaced_custom_object(constants.GROUP, constants.VERSION, namespace, constants.PLURAL)
-    else:
-        result = api.list_cluster_custom_object(constants.GROUP, constants.VERSION, constants.PLURAL)
-    return list(result.get("items", []))
-
-
 def create_run(*, namespace: str, manifest: dict[str, Any]) -> dict[str, Any]:
     """Create a MigrationRun; on 409 return the existing one (re-running a hook is a no-op)."""
     try:
-        return _custom().create_namespaced_custom_object(constants.GROUP, constants.VERSION, namespace,
-                                                         constants.PLURAL, manifest)
+        return cast(dict[str, Any], _custom().create_namespaced_custom_object(
+            constants.GROUP, constants.VERSION, namespace, constants.PLURAL, manifest))
     except ApiException as exc:
         if exc.status != 409:
             raise
@@ -177,19 +167,8 @@ def create_run(*, namespace: str, manifest: dict[str, Any]) -> dict[str, Any]:
     return existing
 
 
-def scale(*, namespace: str, kind: str, name: str, replicas: int) -> int:
-    """Set replicas through the scale subresource; return the replicas it had before."""
-    apps = client.AppsV1Api(api_client())
-    read, patch = {
-        "Deployment": (apps.read_namespaced_deployment_scale, apps.patch_namespaced_deployment_scale),
-        "StatefulSet": (apps.read_namespaced_stateful_set_scale, apps.patch_namespaced_stateful_set_scale),
-    }[kind]
-    before = int(read(name, namespace).spec.replicas or 0)
-    patch(name, namespace, {"spec": {"replicas": replicas}})
-    return before
-
-
 def _scale_api(kind: str) -> tuple[Any, Any]:
+    """The read and patch functions of a workload kind's scale subresource (the write fence's only access)."""
     apps = client.AppsV1Api(api_client())
     return {
         "Deployment": (apps.read_namespaced_deployment_scale, apps.patch_namespaced_deployment_scale),
@@ -240,10 +219,8 @@ def emit_event(*, run: dict[str, Any], type_: str, reason: str, message: str) ->
     Best effort: an Event that cannot be posted is logged, never fatal — the
     status holds the same story.
     """
-    import datetime as dt
-
     meta = run["metadata"]
-    now = dt.datetime.now(dt.timezone.utc)
+    now = datetime.datetime.now(datetime.timezone.utc)
     event = client.CoreV1Event(
         metadata=client.V1ObjectMeta(generate_name=f"{meta['name']}.", namespace=meta["namespace"]),
         involved_object=client.V1ObjectReference(
