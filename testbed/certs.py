@@ -65,21 +65,67 @@ def generate(directory: Path, *, days: int = 30) -> ClusterCerts:
         sa_private_key=directory / "sa.key",
         sa_public_key=directory / "sa.pub",
     )
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", str(days),
-             "-subj", "/CN=alembic-operator-testbed-ca",
-             "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
-             "-keyout", certs.ca_key.name, "-out", certs.ca_cert.name, cwd=directory)
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-sha256", "-subj", "/CN=kube-apiserver",
-             "-keyout", certs.serving_key.name, "-out", "apiserver.csr", cwd=directory)
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-sha256",
+        "-days",
+        str(days),
+        "-subj",
+        "/CN=alembic-operator-testbed-ca",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
+        "-keyout",
+        certs.ca_key.name,
+        "-out",
+        certs.ca_cert.name,
+        cwd=directory,
+    )
+    _openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-sha256",
+        "-subj",
+        "/CN=kube-apiserver",
+        "-keyout",
+        certs.serving_key.name,
+        "-out",
+        "apiserver.csr",
+        cwd=directory,
+    )
     ext = directory / "apiserver.ext"
-    ext.write_text("basicConstraints=CA:FALSE\n"
-                   "keyUsage=critical,digitalSignature,keyEncipherment\n"
-                   "extendedKeyUsage=serverAuth\n"
-                   f"subjectAltName={','.join(SERVING_SANS)}\n")
-    _openssl("x509", "-req", "-in", "apiserver.csr", "-CA", certs.ca_cert.name, "-CAkey", certs.ca_key.name,
-             "-CAcreateserial", "-sha256", "-days", str(days), "-extfile", ext.name,
-             "-out", certs.serving_cert.name, cwd=directory)
+    ext.write_text(
+        "basicConstraints=CA:FALSE\n"
+        "keyUsage=critical,digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=serverAuth\n"
+        f"subjectAltName={','.join(SERVING_SANS)}\n"
+    )
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        "apiserver.csr",
+        "-CA",
+        certs.ca_cert.name,
+        "-CAkey",
+        certs.ca_key.name,
+        "-CAcreateserial",
+        "-sha256",
+        "-days",
+        str(days),
+        "-extfile",
+        ext.name,
+        "-out",
+        certs.serving_cert.name,
+        cwd=directory,
+    )
     _openssl("genrsa", "-out", certs.sa_private_key.name, "2048", cwd=directory)
     _openssl("rsa", "-in", certs.sa_private_key.name, "-pubout", "-out", certs.sa_public_key.name, cwd=directory)
     for key in (certs.ca_key, certs.serving_key, certs.sa_private_key):

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
@@ -69,8 +67,13 @@ def register_images(kubelet, runtime: str | None = None) -> None:  # type: ignor
         kubelet.register_image("example-app:dev", runtime="runc", built_image="example-app:dev", env=sleep)
         for name in scenarios():
             workdir = f"{IMAGE_APP_DIR}/scenarios/{name}"
-            kubelet.register_image(f"example-app:{name}", runtime="runc", built_image="example-app:dev",
-                                   workingDir=workdir, env={**sleep, "ALEMBIC_CONFIG": f"{workdir}/alembic.ini"})
+            kubelet.register_image(
+                f"example-app:{name}",
+                runtime="runc",
+                built_image="example-app:dev",
+                workingDir=workdir,
+                env={**sleep, "ALEMBIC_CONFIG": f"{workdir}/alembic.ini"},
+            )
         return
     if runtime != "process":
         raise ValueError(f"unknown runtime {runtime!r}: use 'process' or 'runc'")
@@ -79,7 +82,9 @@ def register_images(kubelet, runtime: str | None = None) -> None:  # type: ignor
     kubelet.register_image("alembic-operator:dev", env=env, entrypoint=["alembic-operator"])
     kubelet.register_image("example-app:dev", env=env, workingDir=str(tools.REPO / "alembic" / "example"))
     for name in scenarios():
-        kubelet.register_image(f"example-app:{name}", env=env, workingDir=str(tools.REPO / "alembic" / "scenarios" / name))
+        kubelet.register_image(
+            f"example-app:{name}", env=env, workingDir=str(tools.REPO / "alembic" / "scenarios" / name)
+        )
 
 
 def install_crds(cluster: Cluster) -> None:
@@ -93,12 +98,19 @@ def rbac_manifests() -> list[dict]:
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": SERVICE_ACCOUNT, "namespace": NAMESPACE}},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-         "metadata": {"name": CLUSTER_ROLE}, "rules": rbac.OPERATOR_RULES},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-         "metadata": {"name": CLUSTER_ROLE},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": CLUSTER_ROLE},
-         "subjects": [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": NAMESPACE}]},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": CLUSTER_ROLE},
+            "rules": rbac.OPERATOR_RULES,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": CLUSTER_ROLE},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": CLUSTER_ROLE},
+            "subjects": [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": NAMESPACE}],
+        },
     ]
 
 
@@ -118,13 +130,21 @@ class OperatorProcess:
         self.cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(rbac_manifests()))
         self.kubeconfig = self.cluster.sa_kubeconfig(NAMESPACE, SERVICE_ACCOUNT, self.workdir / "operator.kubeconfig")
 
-    def start(self) -> "OperatorProcess":
+    def start(self) -> OperatorProcess:
         self.starts += 1
-        env = {"KUBECONFIG": str(self.kubeconfig), "ALEMBIC_OPERATOR_IMAGE": "alembic-operator:dev",
-               "PYTHONUNBUFFERED": "1"}
-        argv = [str(tools.REPO / ".venv" / "bin" / "alembic-operator"), "operator",
-                "--metrics-port", str(self.metrics_port),
-                "--liveness", f"http://127.0.0.1:{self.liveness_port}/healthz"]
+        env = {
+            "KUBECONFIG": str(self.kubeconfig),
+            "ALEMBIC_OPERATOR_IMAGE": "alembic-operator:dev",
+            "PYTHONUNBUFFERED": "1",
+        }
+        argv = [
+            str(tools.REPO / ".venv" / "bin" / "alembic-operator"),
+            "operator",
+            "--metrics-port",
+            str(self.metrics_port),
+            "--liveness",
+            f"http://127.0.0.1:{self.liveness_port}/healthz",
+        ]
         self.server = procs.start(f"operator-{self.starts}", argv, log_dir=self.workdir, env=env)
         ports.wait_for_port(self.liveness_port, timeout=60)
         return self

@@ -27,8 +27,10 @@ def go_bin_dir() -> Path:
     if override:
         return Path(override)
     if shutil.which("go") is None:
-        raise MissingTool("Go is not installed: the test bed builds etcd, kube-apiserver, "
-                          "kube-controller-manager, kubectl, helm and versitygw with it (see README).")
+        raise MissingTool(
+            "Go is not installed: the test bed builds etcd, kube-apiserver, "
+            "kube-controller-manager, kubectl, helm and versitygw with it (see README)."
+        )
     proc = subprocess.run(["bash", str(BUILD_SCRIPT)], stdout=subprocess.PIPE, text=True)
     if proc.returncode != 0:
         raise MissingTool(f"tools/build.sh failed (exit {proc.returncode}); run `make tools` to see why")

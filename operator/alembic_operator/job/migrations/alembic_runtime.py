@@ -26,7 +26,6 @@ Must not: decide policy (what a failure means for the run is migrate's job).
 
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
 import re
@@ -35,16 +34,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
-from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from alembic import command
 from alembic_operator.api import errors, redact
 from alembic_operator.job.checks import writecounters
-from alembic_operator.job.database import urls
 from alembic_operator.job.database import postgres as pg
+from alembic_operator.job.database import urls
 
 CONNECT_TIMEOUT = 10.0
 APPLICATION_NAME = "alembic-operator"
@@ -60,22 +59,30 @@ def validate_lock_timeout(value: str) -> str:
     return text
 
 
-async def connect(url: urls.DatabaseURL, *, application: str = APPLICATION_NAME,
-                  settings: dict[str, str] | None = None) -> Any:
+async def connect(
+    url: urls.DatabaseURL, *, application: str = APPLICATION_NAME, settings: dict[str, str] | None = None
+) -> Any:
     """An asyncpg connection; DatabaseUnreachable (naming host, port, database, user; never the password)."""
     where = f"{url.redacted()}"
     try:
-        return await asyncpg.connect(host=url.host, port=url.port, user=url.user or None, password=url.password,
-                                     database=url.database, timeout=CONNECT_TIMEOUT,
-                                     server_settings={"application_name": application, **(settings or {})})
+        return await asyncpg.connect(
+            host=url.host,
+            port=url.port,
+            user=url.user or None,
+            password=url.password,
+            database=url.database,
+            timeout=CONNECT_TIMEOUT,
+            server_settings={"application_name": application, **(settings or {})},
+        )
     except asyncpg.InvalidPasswordError:
-        raise errors.DatabaseUnreachable(f"cannot connect to {where}: password authentication failed "
-                                         f"for user {url.user!r}") from None
+        raise errors.DatabaseUnreachable(
+            f"cannot connect to {where}: password authentication failed for user {url.user!r}"
+        ) from None
     except asyncpg.InvalidCatalogNameError:
-        raise errors.DatabaseUnreachable(f"cannot connect to {where}: database {url.database!r} "
-                                         "does not exist") from None
-    except (OSError, socket.gaierror, asyncio.TimeoutError, asyncpg.PostgresError,
-            asyncpg.InterfaceError) as exc:
+        raise errors.DatabaseUnreachable(
+            f"cannot connect to {where}: database {url.database!r} does not exist"
+        ) from None
+    except (TimeoutError, OSError, socket.gaierror, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise errors.DatabaseUnreachable(f"cannot connect to {where}: {redact.redact(reason)}") from None
 
@@ -119,8 +126,13 @@ class CommitWatch:
                     cursor.execute("SELECT pg_stat_force_next_flush()")
             finally:
                 cursor.close()
-            writecounters.add(self.own_writes, {f"{r[0]}.{r[1]}": {"n_tup_ins": int(r[2]), "n_tup_upd": int(r[3]),
-                                                                    "n_tup_del": int(r[4])} for r in rows})
+            writecounters.add(
+                self.own_writes,
+                {
+                    f"{r[0]}.{r[1]}": {"n_tup_ins": int(r[2]), "n_tup_upd": int(r[3]), "n_tup_del": int(r[4])}
+                    for r in rows
+                },
+            )
         except Exception:  # noqa: BLE001 - never break the migration over bookkeeping; count it all as foreign
             self.own_writes_failed = True
 
@@ -154,18 +166,20 @@ class _RunningHandler(logging.Handler):
             self.watch.started.append(match.group("to"))
 
 
-async def upgrade(config: Config, *, url: urls.DatabaseURL, target: str, lock_timeout: str,
-                  watch: CommitWatch) -> None:
+async def upgrade(config: Config, *, url: urls.DatabaseURL, target: str, lock_timeout: str, watch: CommitWatch) -> None:
     """``alembic upgrade target`` on a connection of ours with ``lock_timeout`` set.
 
     Exceptions from Alembic, SQLAlchemy or the scripts propagate unchanged;
     ``watch`` says afterwards what was committed and which revision was running.
     """
     engine = create_async_engine(
-        url.asyncpg(), poolclass=pool.NullPool,
-        connect_args={"timeout": CONNECT_TIMEOUT,
-                      "server_settings": {"lock_timeout": lock_timeout,
-                                          "application_name": f"{APPLICATION_NAME} migrate"}})
+        url.asyncpg(),
+        poolclass=pool.NullPool,
+        connect_args={
+            "timeout": CONNECT_TIMEOUT,
+            "server_settings": {"lock_timeout": lock_timeout, "application_name": f"{APPLICATION_NAME} migrate"},
+        },
+    )
     handler = _RunningHandler(watch)
     migration_log = logging.getLogger("alembic.runtime.migration")
     previous_level = migration_log.level
