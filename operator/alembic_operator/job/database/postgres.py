@@ -18,7 +18,7 @@ from typing import Any
 
 import asyncpg
 
-from alembic_operator.api import errors
+from alembic_operator.api import errors, text
 from alembic_operator.job.checks import writecounters
 from alembic_operator.job.database import urls
 
@@ -112,8 +112,7 @@ def connect(*, url: urls.DatabaseURL, database: str | None = None, timeout: floa
         raise errors.DatabaseUnreachable(f"database {name!r} does not exist on {url.host}:{url.port}") from None
     except asyncpg.PostgresError as exc:
         loop.close()
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise errors.DatabaseUnreachable(f"cannot connect to {where}: {first}") from None
+        raise errors.DatabaseUnreachable(f"cannot connect to {where}: {text.first_line(exc)}") from None
     except TimeoutError:
         loop.close()
         raise errors.DatabaseUnreachable(f"timed out after {timeout:.0f}s connecting to {where}") from None

@@ -34,13 +34,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from alembic import command
-from alembic_operator.api import errors, redact
+from alembic_operator.api import errors, redact, text
 from alembic_operator.job.checks import writecounters
 from alembic_operator.job.database import postgres as pg
 from alembic_operator.job.database import urls
@@ -53,10 +53,10 @@ _LOCK_TIMEOUT = re.compile(r"^\d+(\.\d+)?\s*(us|ms|s|min|h|d)?$")
 
 def validate_lock_timeout(value: str) -> str:
     """``10s``, ``500ms``, ``1min``, ``0`` (no limit): InvalidInput otherwise."""
-    text = value.strip()
-    if not _LOCK_TIMEOUT.match(text):
+    duration = value.strip()
+    if not _LOCK_TIMEOUT.match(duration):
         raise errors.InvalidInput(f"--lock-timeout {value!r} is not a duration like 10s, 500ms or 1min")
-    return text
+    return duration
 
 
 async def connect(
@@ -83,8 +83,8 @@ async def connect(
             f"cannot connect to {where}: database {url.database!r} does not exist"
         ) from None
     except (TimeoutError, OSError, socket.gaierror, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise errors.DatabaseUnreachable(f"cannot connect to {where}: {redact.redact(reason)}") from None
+        reason = redact.redact(text.first_line(exc))
+        raise errors.DatabaseUnreachable(f"cannot connect to {where}: {reason}") from None
 
 
 @dataclass
@@ -221,9 +221,9 @@ def describe_failure(exc: BaseException) -> str:
     cause = getattr(orig, "__cause__", None) or orig
     if cause is not None and isinstance(cause, asyncpg.PostgresError):
         sqlstate = getattr(cause, "sqlstate", None)
-        text = (getattr(cause, "message", None) or str(cause)).strip()
+        detail = (getattr(cause, "message", None) or str(cause)).strip()
         name = type(cause).__name__
-        return _first_line(f"{name} ({sqlstate}): {text}" if sqlstate else f"{name}: {text}")
+        return _first_line(f"{name} ({sqlstate}): {detail}" if sqlstate else f"{name}: {detail}")
     if cause is not None and cause is not exc:
         return _first_line(f"{type(cause).__name__}: {cause}")
     return _first_line(f"{type(exc).__name__}: {exc}")

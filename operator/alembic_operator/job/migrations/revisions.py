@@ -21,7 +21,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
-from alembic_operator.api import errors
+from alembic_operator.api import errors, text
 
 DEFAULT_VERSION_TABLE = "alembic_version"
 
@@ -49,9 +49,11 @@ def load_scripts(config: Config) -> ScriptDirectory:
         script = ScriptDirectory.from_config(config)
         _ = script.revision_map.heads  # force loading every revision file now
     except CommandError as exc:
-        raise errors.RevisionError(f"cannot load the Alembic scripts: {_one_line(exc)}") from None
+        raise errors.RevisionError(f"cannot load the Alembic scripts: {text.first_line(exc)}") from None
     except Exception as exc:  # noqa: BLE001 - a revision file that fails on import (SyntaxError, NameError...)
-        raise errors.RevisionError(f"a revision file does not import: {type(exc).__name__}: {_one_line(exc)}") from None
+        raise errors.RevisionError(
+            f"a revision file does not import: {type(exc).__name__}: {text.first_line(exc)}"
+        ) from None
     return script
 
 
@@ -90,7 +92,8 @@ def resolve_target(script: ScriptDirectory, target: str) -> tuple[str, ...]:
         found = script.get_revisions(target)
     except CommandError as exc:
         raise errors.RevisionError(
-            f"unknown target revision {target!r}: {_one_line(exc)}; heads are {', '.join(heads(script)) or '(none)'}"
+            f"unknown target revision {target!r}: {text.first_line(exc)}; "
+            f"heads are {', '.join(heads(script)) or '(none)'}"
         ) from None
     ids = tuple(sorted(s.revision for s in found if s is not None))
     if not ids:
@@ -166,7 +169,7 @@ def upgrade_path(script: ScriptDirectory, current: tuple[str, ...], target: str)
         steps = list(script.iterate_revisions(target_ids, lower))
     except CommandError as exc:
         raise errors.RevisionError(
-            f"cannot upgrade from {describe(current) or 'base'} to {target}: {_one_line(exc)}"
+            f"cannot upgrade from {describe(current) or 'base'} to {target}: {text.first_line(exc)}"
         ) from None
     pending = tuple(s.revision for s in reversed(steps) if s.revision not in current)
     return UpgradePath(current=current, target=target_ids, pending=pending)
@@ -201,8 +204,3 @@ async def read_database_heads(
 
 def _quote(ident: str) -> str:
     return '"' + ident.replace('"', '""') + '"'
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

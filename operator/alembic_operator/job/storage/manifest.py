@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alembic_operator.api import errors
+from alembic_operator.api.text import parse_timestamp as parse_timestamp  # read what timestamp() writes
 
 VERSION = 1
 REQUIRED = ("format", "key", "sizeBytes", "sha256", "tables")
@@ -25,15 +26,6 @@ REQUIRED = ("format", "key", "sizeBytes", "sha256", "tables")
 def timestamp(moment: datetime) -> str:
     """UTC ISO-8601 with a Z, to the millisecond."""
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def parse_timestamp(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def build(
