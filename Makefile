@@ -7,7 +7,8 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup tools test test-unit faults demo crds crds-check lint bench clean
+.PHONY: setup tools test test-unit faults demo crds crds-check bench clean
+.PHONY: lint lint-style lint-format lint-types lint-imports lint-duplicates
 
 include image/image.mk
 include faults.mk
@@ -39,15 +40,29 @@ test: lint setup tools image
 	# the same end-to-end runs again with every step Pod run from the built images under runc
 	ALEMBIC_OPERATOR_BED_RUNTIME=runc $(VENV)/bin/pytest -q tests/e2e/test_lifecycle.py $(PYTEST_ARGS)
 
-## lint: each tool on its own line, so the one that fails is the one make names
-##   ruff: style and bugs; mypy: strict types; lint-imports: the layers in .importlinter;
-##   pylint: duplicate-code only (no copied blocks of 8+ lines in the package)
+## lint: every check below, each its own target so make names the one that fails
+##   (`make -k lint` runs them all; `make test` runs lint first)
 LINT_PATHS := operator tests testbed bench
-lint: $(VENV)/.installed
+lint: lint-style lint-format lint-types lint-imports lint-duplicates
+
+## lint-style: ruff's rules (pyproject.toml [tool.ruff])
+lint-style: $(VENV)/.installed
 	$(VENV)/bin/ruff check $(LINT_PATHS)
+
+## lint-format: code is as `ruff format` writes it
+lint-format: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+
+## lint-types: mypy, strict, over the package (pyproject.toml [tool.mypy])
+lint-types: $(VENV)/.installed
 	$(VENV)/bin/mypy
+
+## lint-imports: the layers and who-may-import-what contracts in .importlinter
+lint-imports: $(VENV)/.installed
 	$(VENV)/bin/lint-imports
+
+## lint-duplicates: no copied block of 8+ lines in the package (pylint duplicate-code only)
+lint-duplicates: $(VENV)/.installed
 	$(VENV)/bin/pylint --disable=all --enable=duplicate-code --persistent=n --score=n operator/alembic_operator
 
 ## test-unit: the fast, server-free tests only
