@@ -9,6 +9,7 @@ tests is exactly what the chart grants. Used by the e2e tests and ``make demo``.
 from __future__ import annotations
 
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -163,7 +164,20 @@ class OperatorProcess:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.workdir.glob("operator-*.log")))
 
     def metrics(self) -> str:
+        """The operator's /metrics page (Prometheus text format); read values with :func:`metric_sample`."""
         import urllib.request
 
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as resp:
             return resp.read().decode()
+
+
+def metric_sample(text: str, name: str, **labels: str) -> float:
+    """The sample of ``name`` with exactly ``labels`` (in any order) in Prometheus text format; 0 if absent."""
+    for line in text.splitlines():
+        match = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? ([0-9.e+-]+)$", line)
+        if not match or match.group(1) != name:
+            continue
+        found = dict(re.findall(r'([a-zA-Z_]+)="([^"]*)"', match.group(2) or ""))
+        if found == labels:
+            return float(match.group(3))
+    return 0.0

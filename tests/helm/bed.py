@@ -55,6 +55,12 @@ class Operator:
     metrics_port: int
     liveness_port: int
 
+    def metrics(self) -> str:
+        """The /metrics page of the operator's pod (Prometheus text; read values with operating.metric_sample)."""
+        code, body = support.wait_for(lambda: (r := http_get(f"http://127.0.0.1:{self.metrics_port}/metrics"))[0]
+                                      == 200 and r, 60, "the operator's /metrics")
+        return str(body)
+
 
 def install_command(namespace: str) -> list[str]:
     """The docs' `helm install` of the operator (the README), in ``namespace``."""

@@ -17,11 +17,6 @@ from tests.helm import bed, support
 from tests.helm.support import OPERATOR_CHART, kubectl
 
 
-@pytest.fixture(scope="module")
-def app_chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return support.app_chart_copy(tmp_path_factory.mktemp("charts"))
-
-
 @pytest.fixture
 def crd_installed(cluster: Cluster) -> None:
     bed.ensure_crd(cluster)

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import filecmp
-import json
 from pathlib import Path
 
 import pytest
@@ -21,12 +20,7 @@ import yaml
 
 from alembic_operator.controller import rbac
 from tests.helm import support
-from tests.helm.support import APP_CHART, HOOK_CHART, OPERATOR_CHART, find, render, template
-
-
-@pytest.fixture(scope="module")
-def app_chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return support.app_chart_copy(tmp_path_factory.mktemp("charts"))
+from tests.helm.support import HOOK_CHART, OPERATOR_CHART, find, render, template
 
 
 def test_helm_lint_passes_for_every_chart(app_chart: Path) -> None:

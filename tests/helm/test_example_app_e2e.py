@@ -51,11 +51,6 @@ def operator(cluster: Cluster, kubelet: ProcessKubelet, app_namespace: str) -> I
         yield op
 
 
-@pytest.fixture(scope="module")
-def app_chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return support.app_chart_copy(tmp_path_factory.mktemp("charts"))
-
-
 @pytest.fixture
 def data(cluster: Cluster, pg15: PostgresServer, s3: S3Server, app_namespace: str) -> Iterator[bed.Data]:
     data = bed.make_data(cluster, pg15, s3, app_namespace)
