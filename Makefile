@@ -47,11 +47,11 @@ lint: lint-style lint-format lint-types lint-imports lint-duplicates
 
 ## lint-style: ruff's rules (pyproject.toml [tool.ruff])
 lint-style: $(VENV)/.installed
-	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff check --output-format concise $(LINT_PATHS)
 
-## lint-format: code is as `ruff format` writes it
+## lint-format: code is as `ruff format` writes it (`ruff format --diff FILE` shows how)
 lint-format: $(VENV)/.installed
-	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check --output-format concise $(LINT_PATHS)
 
 ## lint-types: mypy, strict, over the package (pyproject.toml [tool.mypy])
 lint-types: $(VENV)/.installed
