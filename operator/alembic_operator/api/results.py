@@ -52,7 +52,7 @@ UNREADABLE_REASON = "UnreadableResult"
 class _Wire(BaseModel):
     """camelCase on the wire, snake_case in Python; unknown keys are kept (a newer step may add some)."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow", defer_build=True)
 
 
 class StepData(_Wire):
@@ -225,7 +225,7 @@ DataT = TypeVar("DataT", bound=StepData)
 class StepResult(BaseModel, Generic[DataT]):
     """The envelope: the verdict and the step's data."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", defer_build=True)
 
     v: Literal[1]
     step: str

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 from kubernetes.client.exceptions import ApiException
 
-from alembic_operator.api import constants, errors
+from alembic_operator.api import constants, errors, results
 from alembic_operator import kube
 
 HELP = """Create a MigrationRun and follow it until it ends (exit 0 only when it Succeeded).
@@ -103,7 +103,7 @@ def follow(*, namespace: str, name: str, timeout: float, interval: float) -> dic
         time.sleep(interval)
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: argparse.Namespace) -> results.RunResult:
     manifest = load_manifest(path=args.manifest, name=args.name, namespace=args.namespace)
     meta = manifest["metadata"]
     try:
@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     _say(f"{'following existing' if existed else 'created'} MigrationRun {meta['namespace']}/{meta['name']}")
     status = follow(namespace=meta["namespace"], name=meta["name"],
                     timeout=args.timeout_seconds, interval=args.interval_seconds)
-    return {"message": f"MigrationRun {meta['name']} Succeeded", "phase": "Succeeded",
-            "fromRevision": status.get("fromRevision"), "toRevision": status.get("toRevision"),
-            "backup": (status.get("backup") or {}).get("uri")}
+    return results.RunResult(message=f"MigrationRun {meta['name']} Succeeded", phase="Succeeded",
+                             from_revision=status.get("fromRevision"), to_revision=status.get("toRevision"),
+                             backup=(status.get("backup") or {}).get("uri"))
 

@@ -30,7 +30,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from alembic_operator.api import errors, location
+from alembic_operator.api import errors, location, results
 from alembic_operator.job.checks import rowcounts
 from alembic_operator.job.database import dumping, pgtools, urls
 from alembic_operator.job.storage import archives, manifest, retention
@@ -79,7 +79,7 @@ def _validate(args: argparse.Namespace) -> None:
         raise errors.InvalidInput(f"--compression {args.compression!r} is not a pg_dump compression spec")
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: argparse.Namespace) -> results.BackupResult:
     _validate(args)
     loc = location.Location.parse(args.location)
     url = urls.DatabaseURL.parse(os.environ.get("DATABASE_URL"))
@@ -100,8 +100,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             existing = manifest.validate(bucket.get_json(manifest_key), uri=loc.uri(location.MANIFEST))
             data = manifest.summary(existing, uri=f"s3://{loc.bucket}/{existing['key']}",
                                     manifest_uri=loc.uri(location.MANIFEST))
-            data["message"] = f"a complete backup already exists at {loc.uri()}; kept it"
-            return data
+            return results.BackupResult.model_validate(
+                {**data, "message": f"a complete backup already exists at {loc.uri()}; kept it"})
         part = s3.part_size(database_bytes=postgres.database_size(conn))
         writer = bucket.multipart(dump_key, part_bytes=part)
         stats = postgres.settled_write_stats(conn)
@@ -148,9 +148,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     data = manifest.summary(doc, uri=f"s3://{loc.bucket}/{dump_key}", manifest_uri=loc.uri(location.MANIFEST))
     if deleted:
         data["retentionDeleted"] = len(deleted)
-    data["message"] = (f"backed up {data['tables']} tables ({data['rows']} rows, {writer.size} bytes) "
-                       f"to {data['uri']}")
-    return data
+    message = f"backed up {data['tables']} tables ({data['rows']} rows, {writer.size} bytes) to {data['uri']}"
+    return results.BackupResult.model_validate({**data, "message": message})
 
 
 def check_restored(*, expected: dict[str, int], actual: dict[str, int]) -> list[rowcounts.Mismatch]:

@@ -35,7 +35,7 @@ from typing import Any
 
 from sqlalchemy import event
 
-from alembic_operator.api import errors, location
+from alembic_operator.api import errors, location, results
 from alembic_operator.job.checks import writecounters
 from alembic_operator.job.database import fingerprint, locking, urls
 from alembic_operator.job.migrations import alembic_runtime, revisions
@@ -65,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="how long to wait for another migration of the same schema (default 60)")
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: argparse.Namespace) -> results.MigrateResult:
     url = urls.DatabaseURL.parse(os.environ.get("DATABASE_URL"))
     lock_timeout = alembic_runtime.validate_lock_timeout(args.lock_timeout)
     if args.lock_wait_seconds < 0:
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _migrate(*, url: urls.DatabaseURL, config: Any, script: Any, target: str, lock_timeout: str,
-                   lock_wait: float) -> dict[str, Any]:
+                   lock_wait: float) -> results.MigrateResult:
     table, schema = revisions.version_table(config)
     conn = await alembic_runtime.connect(url, application="alembic-operator migrate (lock)",
                                          settings={"lock_timeout": lock_timeout})
@@ -92,9 +92,9 @@ async def _migrate(*, url: urls.DatabaseURL, config: Any, script: Any, target: s
         path = revisions.upgrade_path(script, current, target)
         if not path.pending:
             now = revisions.describe(current)
-            return {"message": f"database already at {now}; nothing to migrate",
-                    "fromRevision": now, "toRevision": now, "applied": [], "durationSeconds": 0.0,
-                    "noop": True, "lockWaitSeconds": round(waited, 3)}
+            return results.MigrateResult(
+                message=f"database already at {now}; nothing to migrate", from_revision=now, to_revision=now,
+                applied=[], duration_seconds=0.0, noop=True, lock_wait_seconds=round(waited, 3))
         before = await fingerprint.take(conn)
         watch = _Watch()
         stats = _Stats.from_env()
@@ -114,11 +114,11 @@ async def _migrate(*, url: urls.DatabaseURL, config: Any, script: Any, target: s
         await stats.record_end(conn, watch=watch, failed=False)
         after = await revisions.read_database_heads(conn, table=table, schema=schema) or ()
         applied = revisions.between(script, current, after)
-        return {"message": f"migrated from {path.from_revision or 'base'} to {revisions.describe(after)} "
-                           f"({len(applied)} revision{'s' if len(applied) != 1 else ''}) in {duration:.1f}s",
-                "fromRevision": path.from_revision, "toRevision": revisions.describe(after),
-                "applied": applied, "durationSeconds": round(duration, 3), "noop": False,
-                "lockWaitSeconds": round(waited, 3)}
+        return results.MigrateResult(
+            message=f"migrated from {path.from_revision or 'base'} to {revisions.describe(after)} "
+                    f"({len(applied)} revision{'s' if len(applied) != 1 else ''}) in {duration:.1f}s",
+            from_revision=path.from_revision, to_revision=revisions.describe(after), applied=applied,
+            duration_seconds=round(duration, 3), noop=False, lock_wait_seconds=round(waited, 3))
     finally:
         try:
             if key is not None and not conn.is_closed():

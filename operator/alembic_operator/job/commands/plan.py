@@ -22,7 +22,7 @@ from typing import Any
 
 from alembic.util import CommandError
 
-from alembic_operator.api import errors
+from alembic_operator.api import errors, results, text
 from alembic_operator.job.database import urls
 from alembic_operator.job.migrations import alembic_runtime, destructive, revisions
 
@@ -53,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="destructive statements: allow, warn (list them; default) or block (fail)")
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: argparse.Namespace) -> results.PlanResult:
     config = revisions.load_config(args.config)
     script = revisions.load_scripts(config)
     target_ids = revisions.resolve_target(script, args.target)
@@ -69,18 +69,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         try:
             sql = alembic_runtime.offline_sql(config, start=start, target=target)
         except CommandError as exc:
-            raise errors.RevisionError(f"cannot render the plan: {_one_line(exc)}") from None
+            raise errors.RevisionError(f"cannot render the plan: {text.first_line(exc)}") from None
         except Exception as exc:  # noqa: BLE001 - a script that cannot run offline
             # Data migrations that query the database cannot render offline. Under `block`
             # that means the policy cannot be checked, so the run must stop; otherwise the
             # plan says what it could not check and the run goes on.
-            unrendered = f"a revision cannot be rendered as SQL (offline mode): {type(exc).__name__}: {_one_line(exc)}"
+            unrendered = (f"a revision cannot be rendered as SQL (offline mode): "
+                          f"{type(exc).__name__}: {text.first_line(exc)}")
             if args.policy == "block":
                 raise errors.RevisionError(f"{unrendered}; policy block cannot be checked") from None
     findings = destructive.scan(sql)
     statements = _count_statements(sql)
-    text = _header(path, statements, findings) + destructive.annotate(sql)
-    written = _write(text, output=args.output, location=args.location)
+    plan_sql = _header(path, statements, findings) + destructive.annotate(sql)
+    written = _write(plan_sql, output=args.output, location=args.location)
     data: dict[str, Any] = {
         "fromRevision": path.from_revision, "toRevision": path.to_revision, "pending": list(path.pending),
         "statements": statements, "destructiveCount": len(findings),
@@ -102,7 +103,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                            f"{len(findings)} destructive ({', '.join(sorted({f.kind for f in findings}))})")
     else:
         data["message"] = f"plan from {path.from_revision or 'base'} to {path.to_revision}: {statements} statements"
-    return data
+    return results.PlanResult.model_validate(data)
 
 
 def _starting_point(args: argparse.Namespace, config: Any, script: Any) -> tuple[str, ...]:
@@ -191,8 +192,3 @@ def _upload(text: str, location: str) -> str:
     except s3.S3_ERRORS as exc:
         raise errors.StorageError(s3.describe(exc, bucket=loc.bucket, key=key, endpoint=settings.endpoint)) from None
     return loc.uri(PLAN_OBJECT)
-
-
-def _one_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__

@@ -33,7 +33,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from alembic_operator.api import errors, location
+from alembic_operator.api import errors, location, results
 from alembic_operator.job.checks import rowcounts, writecounters
 from alembic_operator.job.database import pgtools, urls
 from alembic_operator.job.storage import archives, manifest
@@ -75,7 +75,28 @@ def normalize_tables(names: list[str], *, known: dict[str, int]) -> list[str]:
     return tables
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: argparse.Namespace) -> results.RestoreResult:
+    try:
+        return _restore(args)
+    except errors.StepError as exc:
+        exc.details["retryable"] = retryable(exc)
+        raise
+
+
+def retryable(exc: errors.StepError) -> bool:
+    """Whether a new attempt may pass: the cause may go away, and the result's ``retryable`` says so.
+
+    The server or S3 was away (DatabaseUnreachable, StorageError), or the restore's one transaction
+    rolled back (:func:`alembic_operator.job.database.loading.rolled_back`). A new attempt is safe: the
+    restore is atomic and checks the dump and foreign writes again. Not a checksum mismatch, a count
+    mismatch after COMMIT, bad input, a missing tool or a hold for foreign writes.
+    """
+    if isinstance(exc, (errors.DatabaseUnreachable, errors.StorageError)):
+        return True
+    return isinstance(exc, errors.RestoreFailed) and exc.details.get("rolledBack") is True
+
+
+def _restore(args: argparse.Namespace) -> results.RestoreResult:
     loc = location.Location.parse(args.location)
     url = urls.DatabaseURL.parse(args.into_url or os.environ.get("DATABASE_URL"))
     bucket = s3.Bucket(settings=s3.settings_from_env(), bucket=loc.bucket)
@@ -142,9 +163,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if foreign and foreign["rows"]:
         message += (f", discarding ~{foreign['rows']} rows other sessions wrote since the backup "
                     f"({writecounters.describe(foreign)})")
-    return {"uri": archive.uri, "sha256Verified": True, "tablesRestored": len(scope), "rows": rows,
-            "durationSeconds": report["durationSeconds"], "restoreUri": loc.uri(location.RESTORE),
-            "pgRestoreVersion": tools[0].version, "foreignWrites": foreign, "message": message}
+    return results.RestoreResult(
+        uri=archive.uri, sha256_verified=True, tables_restored=len(scope), rows=rows,
+        duration_seconds=report["durationSeconds"], restore_uri=loc.uri(location.RESTORE),
+        pg_restore_version=tools[0].version, foreign_writes=foreign, message=message)
 
 
 def check_foreign_writes(*, url: urls.DatabaseURL, bucket: s3.Bucket, loc: location.Location, doc: dict[str, Any],

@@ -18,9 +18,8 @@ from __future__ import annotations
 import argparse
 import os
 from datetime import datetime, timezone
-from typing import Any
 
-from alembic_operator.api import errors, location
+from alembic_operator.api import errors, location, results
 from alembic_operator.job.checks import rowcounts
 from alembic_operator.job.database import urls
 from alembic_operator.job.storage import manifest
@@ -52,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="fail with RevisionMismatch unless alembic_version holds REV")
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: argparse.Namespace) -> results.VerifyResult:
     loc = location.Location.parse(args.location)
     url = urls.DatabaseURL.parse(os.environ.get("DATABASE_URL"))
     bucket = s3.Bucket(settings=s3.settings_from_env(), bucket=loc.bucket)
@@ -90,14 +89,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     bucket.put_json(loc.key(location.VERIFY), report)
 
     listed = [v.as_dict() for v in violations[:rowcounts.MAX_LISTED]]
+    totals = _row_totals(checks) if args.mode != "off" else {}
     if violations:
         raise errors.RowCountViolation(rowcounts.summarize(violations), violations=listed,
-                                       tablesChecked=len(checks), verifyUri=loc.uri(location.VERIFY))
+                                       tablesChecked=len(checks), verifyUri=loc.uri(location.VERIFY), **totals)
     if args.expect_revision is not None and revision != args.expect_revision:
         raise errors.RevisionMismatch(f"database is at revision {revision or 'none'}, "
                                       f"expected {args.expect_revision}", revision=revision)
     checked = sum(1 for c in checks if c.status != "excluded")
-    return {"tablesChecked": checked, "violations": listed, "revision": revision,
-            "verifyUri": loc.uri(location.VERIFY),
-            "message": (f"{checked} tables checked, no rows lost" if args.mode != "off"
-                        else "row counts not checked (--mode off)")}
+    return results.VerifyResult(
+        tables_checked=checked, violations=listed, revision=revision, verify_uri=loc.uri(location.VERIFY), **totals,
+        message=(f"{checked} tables checked, no rows lost" if args.mode != "off"
+                 else "row counts not checked (--mode off)"))
+
+
+def _row_totals(checks: list[rowcounts.TableCheck]) -> dict[str, int]:
+    """status.rowCounts.rowsBefore/rowsAfter: the rows of the checked tables then and now (a vanished table: 0)."""
+    checked = [c for c in checks if c.status != "excluded"]
+    return {"rowsBefore": sum(c.before for c in checked), "rowsAfter": sum(c.after or 0 for c in checked)}

@@ -20,7 +20,7 @@ import os
 import time
 from typing import Any
 
-from alembic_operator.api import errors
+from alembic_operator.api import errors, results
 from alembic_operator.job.database import urls
 from alembic_operator.job.migrations import alembic_runtime, revisions
 
@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="time between checks (default 2)")
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: argparse.Namespace) -> results.WaitResult:
     url = urls.DatabaseURL.parse(os.environ.get("DATABASE_URL"))
     if args.timeout_seconds < 0 or args.interval_seconds <= 0:
         raise errors.InvalidInput("--timeout-seconds must be >= 0 and --interval-seconds > 0")
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _wait(*, url: urls.DatabaseURL, script: Any, head: str, table: str, schema: str | None,
-                timeout: float, interval: float) -> dict[str, Any]:
+                timeout: float, interval: float) -> results.WaitResult:
     started = time.monotonic()
     deadline = started + timeout
     checks = 0
@@ -64,9 +64,10 @@ async def _wait(*, url: urls.DatabaseURL, script: Any, head: str, table: str, sc
         state, at_head = await _check(url=url, script=script, head=head, table=table, schema=schema)
         if at_head:
             waited = time.monotonic() - started
-            return {"message": f"database at {head}, the head of this image's scripts"
-                               + (f" (waited {waited:.0f}s)" if waited >= 1 else ""),
-                    "revision": head, "waitedSeconds": round(waited, 3), "checks": checks}
+            return results.WaitResult(
+                message=f"database at {head}, the head of this image's scripts"
+                        + (f" (waited {waited:.0f}s)" if waited >= 1 else ""),
+                revision=head, waited_seconds=round(waited, 3), checks=checks)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise errors.WaitTimeout(f"database {state}, image expects {head} after {timeout:g}s",
