@@ -12,6 +12,7 @@ import os
 import re
 import signal
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -181,3 +182,20 @@ def metric_sample(text: str, name: str, **labels: str) -> float:
         if found == labels:
             return float(match.group(3))
     return 0.0
+
+
+def assert_counted_one_succeeded_run(before: str, after: str, status: dict[str, Any]) -> None:
+    """Between two /metrics pages, the operator's own metrics counted exactly one more Succeeded run
+    (``status`` is its final status): its backup's bytes, and one duration per step it ran, labelled
+    with the step and its outcome."""
+
+    def rise(name: str, **labels: str) -> float:
+        return metric_sample(after, name, **labels) - metric_sample(before, name, **labels)
+
+    assert status["phase"] == "Succeeded", status
+    assert rise("alembic_operator_runs_finished_total", phase="Succeeded") == 1
+    assert rise("alembic_operator_backup_bytes_total") == status["backup"]["sizeBytes"]
+    assert {"backup", "migrate", "verify"} <= set(status["steps"]), status["steps"]
+    for step, info in status["steps"].items():
+        assert info["outcome"] == "Succeeded", (step, info)
+        assert rise("alembic_operator_step_duration_seconds_count", step=step, outcome="Succeeded") == 1, step

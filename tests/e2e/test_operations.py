@@ -7,7 +7,7 @@ import json
 import time
 import urllib.request
 
-from testbed.operating import metric_sample
+from testbed import operating
 from tests.e2e import appdb, dbstate
 
 
@@ -16,16 +16,7 @@ def test_metrics_count_finished_runs_steps_and_backup_bytes(app, operator):
     app.apply(app.manifest("metered"))
     status = app.wait("metered")["status"]
     assert status["phase"] == "Succeeded", status
-    after = operator.metrics()
-
-    def rise(name: str, **labels: str) -> float:
-        return metric_sample(after, name, **labels) - metric_sample(before, name, **labels)
-
-    assert rise("alembic_operator_runs_finished_total", phase="Succeeded") == 1
-    assert rise("alembic_operator_backup_bytes_total") == status["backup"]["sizeBytes"]
-    assert {"backup", "migrate", "verify"} <= set(status["steps"]), status["steps"]
-    for step, info in status["steps"].items():
-        assert rise("alembic_operator_step_duration_seconds_count", step=step, outcome=info["outcome"]) == 1, step
+    operating.assert_counted_one_succeeded_run(before, operator.metrics(), status)
 
 
 def test_the_liveness_endpoint_answers(operator):

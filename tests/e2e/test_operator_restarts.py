@@ -11,7 +11,6 @@ import collections
 import pytest
 
 from tests.e2e import appdb, dbstate
-from testbed import operating
 
 STEP_LABEL = "alembic-operator.dev/step"
 

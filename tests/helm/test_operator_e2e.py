@@ -16,9 +16,9 @@ from typing import Iterator
 import pytest
 import yaml
 
+from testbed import operating
 from testbed.cluster import Cluster
 from testbed.kubelet import ProcessKubelet
-from testbed.operating import metric_sample
 from testbed.postgres import PostgresServer
 from testbed.s3 import S3Server
 from tests.example import support as app
@@ -103,21 +103,7 @@ def test_kubectl_applied_run_succeeds_and_its_statuses_classify_right(
     _assert_classified(followed)
     out = kubectl(cluster.kubeconfig, "-n", data.namespace, "get", "mrun").stdout
     assert "example-app-1-0" in out and "Succeeded" in out
-    _assert_metered(metrics_before, operator.metrics(), followed.final["status"])
-
-
-def _assert_metered(before: str, after: str, status: dict) -> None:
-    """The operator's own metrics counted the run: one more Succeeded run, one duration per step it ran."""
-
-    def rise(name: str, **labels: str) -> float:
-        return metric_sample(after, name, **labels) - metric_sample(before, name, **labels)
-
-    assert rise("alembic_operator_runs_finished_total", phase="Succeeded") == 1
-    assert rise("alembic_operator_backup_bytes_total") == status["backup"]["sizeBytes"]
-    assert {"backup", "migrate", "verify"} <= set(status["steps"]), status["steps"]
-    for step, info in status["steps"].items():
-        assert info["outcome"] == "Succeeded", (step, info)
-        assert rise("alembic_operator_step_duration_seconds_count", step=step, outcome="Succeeded") == 1, step
+    operating.assert_counted_one_succeeded_run(metrics_before, operator.metrics(), followed.final["status"])
 
 
 def test_rolled_back_and_failed_runs_are_degraded_and_failed(
