@@ -30,25 +30,13 @@ class App:
     created: list[str] = field(default_factory=list)
 
     def create_secrets(self) -> None:
-        self.cluster.kubectl(
-            "-n",
-            self.namespace,
-            "create",
-            "secret",
-            "generic",
-            "db",
-            f"--from-literal=DATABASE_URL={self.database_url}",
-        )
-        self.cluster.kubectl(
-            "-n",
-            self.namespace,
-            "create",
-            "secret",
-            "generic",
-            "s3",
-            f"--from-literal=AWS_ACCESS_KEY_ID={self.s3.access_key}",
-            f"--from-literal=AWS_SECRET_ACCESS_KEY={self.s3.secret_key}",
-        )
+        """The run's Secrets: ``db`` (DATABASE_URL) and ``s3`` (the access keys)."""
+        self._create_secret("db", DATABASE_URL=self.database_url)
+        self._create_secret("s3", AWS_ACCESS_KEY_ID=self.s3.access_key, AWS_SECRET_ACCESS_KEY=self.s3.secret_key)
+
+    def _create_secret(self, name: str, **literals: str) -> None:
+        pairs = [f"--from-literal={key}={value}" for key, value in literals.items()]
+        self.cluster.kubectl("-n", self.namespace, "create", "secret", "generic", name, *pairs)
 
     def manifest(self, name: str, *, image: str = "example-app:dev", spec: dict[str, Any] | None = None) -> dict:
         base: dict[str, Any] = {
