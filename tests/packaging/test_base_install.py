@@ -10,7 +10,6 @@ prometheus_client, even where those are installed (the project's .venv).
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 import time
@@ -18,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.packaging.conftest import BASE_LOCK, BaseVenv
+from tests.packaging import locks
+from tests.packaging.venvs import BaseVenv
 
 ROOT = Path(__file__).resolve().parents[2]
 JOB_STEPS = ("backup", "migrate", "verify", "restore", "plan", "wait")
@@ -45,20 +45,12 @@ def run(venv: BaseVenv, argv: list[str], cwd: Path, **env: str) -> subprocess.Co
     return subprocess.run(argv, cwd=cwd, env=venv.env(**env), capture_output=True, text=True, timeout=120)
 
 
-def locked_names(lock: Path) -> set[str]:
-    return {canonical(m) for m in re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", lock.read_text(), flags=re.M)}
-
-
-def canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def test_the_base_install_is_exactly_the_base_lock_and_the_wheel(base_venv, tmp_path):
     script = "import importlib.metadata as m, json; print(json.dumps([d.metadata['Name'] for d in m.distributions()]))"
     r = run(base_venv, [str(base_venv.python), "-c", script], tmp_path)
     assert r.returncode == 0, r.stderr
-    installed = {canonical(name) for name in json.loads(r.stdout)}
-    assert installed == locked_names(BASE_LOCK) | {"alembic-operator"}
+    installed = {locks.canonical(name) for name in json.loads(r.stdout)}
+    assert installed == locks.locked_names(locks.BASE) | {"alembic-operator"}
 
     r = run(base_venv, [str(base_venv.python), "-c", FIND_EXTRAS, *EXTRAS_ONLY], tmp_path)
     assert r.returncode == 0, r.stderr
