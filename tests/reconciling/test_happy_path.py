@@ -3,6 +3,7 @@
 from alembic_operator.controller.builders import jobs as job_builders
 from alembic_operator.api.conditions import EventReason
 from alembic_operator.api.model import Phase
+from alembic_operator.api.steps import STEPS, Step
 from alembic_operator.controller.reconciler import CreateJob, EmitEvent
 
 from .world import BACKUP_DATA, VERIFY_DATA, World, condition, make_spec
@@ -48,9 +49,9 @@ def test_each_step_emits_started_and_succeeded_events_once():
     world = World()
     world.run_to(Phase.SUCCEEDED)
     reasons = [a.reason for d in world.decisions for a in d.actions if isinstance(a, EmitEvent)]
-    for step in ("plan", "backup", "migrate", "verify"):
-        assert reasons.count(EventReason.STARTED[step]) == 1
-        assert reasons.count(EventReason.SUCCEEDED[step]) == 1
+    for step in (Step.PLAN, Step.BACKUP, Step.MIGRATE, Step.VERIFY):
+        assert reasons.count(STEPS[step].started) == 1
+        assert reasons.count(STEPS[step].succeeded) == 1
     assert reasons.count(EventReason.RUN_SUCCEEDED) == 1
 
 

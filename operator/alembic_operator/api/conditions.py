@@ -10,7 +10,9 @@ kstatus (what Flux, Argo CD health checks and ``kstatus`` read):
   changes only when the status flips (:func:`set_condition`).
 
 Per-step conditions (Planned, BackedUp, Migrated, Verified, RolledBack) appear
-once their step starts: ``Unknown``/InProgress, then True or False.
+once their step starts: ``Unknown``/InProgress, then True or False; which step
+sets which is in :data:`alembic_operator.api.steps.STEPS` (``condition``), as are
+the steps' Event reasons.
 
 Must not: do I/O, read the clock (callers pass ``now``).
 """
@@ -38,16 +40,6 @@ class ConditionType:
     ROLLED_BACK = "RolledBack"  #: the database was restored from the backup
 
     ALL = (READY, RECONCILING, STALLED, PLANNED, BACKED_UP, MIGRATED, VERIFIED, ROLLED_BACK)
-
-
-#: Step → its condition type.
-STEP_CONDITION = {
-    "plan": ConditionType.PLANNED,
-    "backup": ConditionType.BACKED_UP,
-    "migrate": ConditionType.MIGRATED,
-    "verify": ConditionType.VERIFIED,
-    "restore": ConditionType.ROLLED_BACK,
-}
 
 
 class Reason:
@@ -80,7 +72,8 @@ class Reason:
     POD_CONFIG_ERROR = "PodConfigError"  #: the pod cannot start: missing Secret or key, bad image name
     POD_EVICTED = "PodEvicted"  #: the step's pod was evicted
     JOB_VANISHED = "JobVanished"  #: the step's Job disappeared before it finished
-    NO_RESULT = "NoResult"  #: the step succeeded but left no readable result
+    NO_RESULT = "NoResult"  #: the step succeeded without a result, or one missing what the run needs (backup URI)
+    UNREADABLE_RESULT = "UnreadableResult"  #: the step left a result that is not one of ours; it counts as failed
     FOREIGN_WRITES_DETECTED = "ForeignWritesDetected"  #: the restore found other sessions' writes and did not start
 
 
@@ -113,13 +106,6 @@ class EventReason:
     WRITE_FENCE_LIFTED = "WriteFenceLifted"  #: fenced workloads were scaled back to their recorded replicas
     WRITE_FENCE_FAILED = "WriteFenceFailed"  #: the write fence could not be raised; the run stops
     RUN_SUCCEEDED = "RunSucceeded"  #: the run ended Succeeded
-
-    STARTED = {"plan": PLAN_STARTED, "backup": BACKUP_STARTED, "migrate": MIGRATION_STARTED,
-               "verify": VERIFY_STARTED, "restore": RESTORE_STARTED}
-    SUCCEEDED = {"plan": PLAN_SUCCEEDED, "backup": BACKUP_SUCCEEDED, "migrate": MIGRATION_SUCCEEDED,
-                 "verify": VERIFY_SUCCEEDED, "restore": RESTORE_SUCCEEDED}
-    FAILED = {"plan": PLAN_FAILED, "backup": BACKUP_FAILED, "migrate": MIGRATION_FAILED,
-              "verify": VERIFY_FAILED, "restore": RESTORE_FAILED}
 
 
 # --------------------------------------------------------------------------- factories
@@ -167,13 +153,6 @@ def kstatus_conditions(conditions: Iterable[Condition], *, phase: Phase, reason:
         conds = set_condition(conds, type=ConditionType.RECONCILING, status="True", reason=reason, **kw)
         conds = set_condition(conds, type=ConditionType.STALLED, status="False", reason=Reason.PROGRESSING, **kw)
     return conds
-
-
-def step_condition(conditions: Iterable[Condition], *, step: str, status: ConditionStatus, reason: str,
-                   message: str, generation: int | None, now: datetime) -> list[Condition]:
-    """Set the per-step condition of ``step`` (Planned, BackedUp, Migrated, Verified, RolledBack)."""
-    return set_condition(conditions, type=STEP_CONDITION[step], status=status, reason=reason,
-                         message=message, generation=generation, now=now)
 
 
 def restamp_generation(conditions: Iterable[Condition], generation: int | None) -> list[Condition]:

@@ -262,8 +262,10 @@ class TimeoutsSpec(_Model):
                                              "unschedulable) before the step fails, in seconds.")
 
     def for_step(self, step: str) -> int:
-        """The deadline of ``step`` in seconds."""
-        return int(getattr(self, f"{step}_seconds"))
+        """The deadline of ``step`` (a :class:`~alembic_operator.api.steps.Step`) in seconds."""
+        deadlines = {"plan": self.plan_seconds, "backup": self.backup_seconds, "migrate": self.migrate_seconds,
+                     "verify": self.verify_seconds, "restore": self.restore_seconds}
+        return deadlines[step]
 
 
 class PodTemplateSpec(_Model):
@@ -422,6 +424,9 @@ class StepStatus(_Model):
     exit_code: Optional[int] = Field(default=None, description="Exit code of the step's container.")
     reason: Optional[str] = Field(default=None, description="Machine-readable reason the step ended.")
     message: Optional[str] = Field(default=None, description="What the step reported.")
+    retry: Optional[bool] = Field(default=None, description="True when the step failed without changing the "
+                                                            "database and said a new attempt may pass (a restore "
+                                                            "whose server or storage was away).")
 
 
 class StepsStatus(_Model):
@@ -434,7 +439,19 @@ class StepsStatus(_Model):
     restore: Optional[StepStatus] = Field(default=None, description="The restore step.")
 
     def get(self, step: str) -> Optional[StepStatus]:
-        return getattr(self, step)
+        """The record of ``step`` (a :class:`~alembic_operator.api.steps.Step`), if it started."""
+        return self._by_step()[step]
+
+    def put(self, step: str, record: StepStatus) -> None:
+        """Replace the record of ``step``."""
+        if step not in type(self).model_fields:  # a KeyError, not a new attribute
+            raise KeyError(step)
+        setattr(self, step, record)
+
+    def _by_step(self) -> dict[str, Optional[StepStatus]]:
+        # The field names are the step names (api/steps.py imports this module, so it cannot be used here).
+        return {"plan": self.plan, "backup": self.backup, "migrate": self.migrate, "verify": self.verify,
+                "restore": self.restore}
 
 
 class QueueStatus(_Model):

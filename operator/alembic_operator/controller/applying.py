@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Mapping
 
-from alembic_operator.api import model
+from alembic_operator.api import model, text
 from alembic_operator.controller import metrics, reconciler
 from alembic_operator import kube
 
@@ -69,8 +69,8 @@ def _observe_metrics(*, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
     old_steps, new_steps = old.get("steps") or {}, new.get("steps") or {}
     for step, info in new_steps.items():
         if info.get("finishedAt") and not (old_steps.get(step) or {}).get("finishedAt") and info.get("startedAt"):
-            started = reconciler._time(info["startedAt"])
-            finished = reconciler._time(info["finishedAt"])
+            started = text.parse_timestamp(info["startedAt"])
+            finished = text.parse_timestamp(info["finishedAt"])
             if started and finished:
                 metrics.STEP_DURATION.labels(step=step, outcome=info.get("outcome") or "Unknown").observe(
                     (finished - started).total_seconds())

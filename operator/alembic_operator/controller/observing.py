@@ -5,19 +5,13 @@ Must not: call the API (the handler passes the lists in) or decide anything.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
 import pydantic
 
-from alembic_operator.api import constants, model
+from alembic_operator.api import constants, model, text
 from alembic_operator.controller import naming, reconciler
-
-
-def _timestamp(value: Any) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
 def run_view(body: Mapping[str, Any]) -> model.RunView:
@@ -28,7 +22,7 @@ def run_view(body: Mapping[str, Any]) -> model.RunView:
         spec=model.parse_spec(dict(body.get("spec") or {})),
         status=model.parse_status(dict(body.get("status") or {})),
         generation=int(meta.get("generation") or 1),
-        creation_timestamp=_timestamp(meta.get("creationTimestamp")),
+        creation_timestamp=text.parse_timestamp(meta.get("creationTimestamp")),
         annotations=dict(meta.get("annotations") or {}),
     )
 
@@ -76,7 +70,7 @@ def run_summary(body: Mapping[str, Any]) -> reconciler.RunSummary | None:
     phase = (body.get("status") or {}).get("phase")
     return reconciler.RunSummary(
         name=meta["name"], database=naming.database_label(spec, meta["namespace"]),
-        creation_timestamp=_timestamp(meta.get("creationTimestamp")) or datetime.min,
+        creation_timestamp=text.parse_timestamp(meta.get("creationTimestamp")) or datetime.min.replace(tzinfo=timezone.utc),
         phase=model.Phase(phase) if phase else None)
 
 

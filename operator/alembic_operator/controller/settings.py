@@ -55,6 +55,21 @@ class ReconcileSettings:
     held_poll_seconds: int = 60
     """Seconds between re-checks while a restore is held for approval."""
 
+    fence_read_poll_seconds: float = 2
+    """Seconds between re-checks while the fenced workloads have not been read yet (the handler reads them)."""
+
+    fence_poll_seconds: float = 1
+    """Seconds between re-checks while the write fence is raised: the record stored, then the pods stopping."""
+
+    migrate_pod_poll_seconds: float = 5
+    """Seconds between re-checks while a failed migration's pod stops (it may hold locks) before the restore."""
+
+    restore_retry_seconds: int = 5
+    """Seconds before restore attempt N+1 is N times this: time for PostgreSQL or S3 to come back."""
+
+    min_requeue_seconds: float = 1
+    """Shortest requeue the reconciler asks for, in seconds (Kopf's timers and the API need not spin)."""
+
 
 @dataclass(frozen=True)
 class WatchSettings:
