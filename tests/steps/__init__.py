@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from alembic_operator.api import results
 from testbed import postgres as tb_postgres
 
 REPO = Path(__file__).resolve().parents[2]
@@ -139,3 +140,26 @@ def object_sha256(client: Any, bucket: str, key: str) -> str:
 
 def read_json(client: Any, bucket: str, key: str) -> Any:
     return json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def written_results(folder: Path) -> list[tuple[Path, str]]:
+    """(file, text) of every step result under ``folder``: JSON objects with v, step and ok."""
+    found = []
+    for path in sorted(folder.rglob("*.json")):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        try:
+            value = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(value, dict) and {"v", "step", "ok"} <= value.keys():
+            found.append((path, text))
+    return found
+
+
+def assert_parses_into_its_model(text: str) -> results.StepResult:
+    """The result as the operator reads it: the step's model, no error."""
+    step = json.loads(text)["step"]
+    parsed = results.parse(step, text)
+    assert isinstance(parsed, results.StepResult), f"{step} wrote a result the operator cannot read: {parsed}"
+    assert type(parsed.data) is results.DATA_MODELS[step]
+    return parsed

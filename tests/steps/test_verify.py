@@ -10,7 +10,8 @@ import pytest
 
 from alembic_operator.api import errors
 
-from . import REVISION, location_for, make_sample, read_json, run_main, run_step, step_env
+from . import (REVISION, SAMPLE_ROWS, assert_parses_into_its_model, location_for, make_sample, read_json, run_main,
+               run_step, step_env)
 
 pytestmark = pytest.mark.testbed
 
@@ -41,6 +42,8 @@ def test_unchanged_database_passes_and_verify_json_has_before_and_after(backed_u
     assert code == 0, stderr
     assert result["data"]["tablesChecked"] == 4 and result["data"]["violations"] == []
     assert result["data"]["revision"] == REVISION
+    typed = assert_parses_into_its_model(json.dumps(result)).data
+    assert typed.rows_before == typed.rows_after == sum(SAMPLE_ROWS.values())  # status.rowCounts
     report = read_json(s3.client(), bucket, VERIFY_KEY)
     assert report["tables"]["public.task"] == {"before": 3000, "after": 3000, "status": "ok"}
 
@@ -55,6 +58,8 @@ def test_rows_deleted_by_a_migration_are_a_violation_naming_the_table(backed_up:
     assert result["reason"] == "RowCountViolation" and result["changedDatabase"] is True
     assert result["data"]["violations"] == [{"table": "audit.comment", "before": 1500, "after": None},
                                             {"table": "public.task", "before": 3000, "after": 2880}]
+    typed = assert_parses_into_its_model(json.dumps(result)).data
+    assert (typed.rows_before, typed.rows_after) == (sum(SAMPLE_ROWS.values()), sum(SAMPLE_ROWS.values()) - 1620)
     report = read_json(s3.client(), bucket, VERIFY_KEY)
     assert report["tables"]["public.task"]["status"] == "lost"
     assert report["tables"]["audit.comment"] == {"before": 1500, "after": None, "status": "disappeared"}
