@@ -352,10 +352,7 @@ def _check_envelope(value: Any, step: str) -> str | None:
     return None
 
 
-_UNTYPED: Any = object()
-
-
-def parse(step: str, message: str | bytes | None = _UNTYPED) -> StepResult[Any] | Unreadable | None:
+def parse(step: str, message: str | bytes | None) -> StepResult[Any] | Unreadable | None:
     """The ``step``'s result from its termination message; never raises.
 
     None when there is no message at all; an :class:`Unreadable` naming the
@@ -363,8 +360,6 @@ def parse(step: str, message: str | bytes | None = _UNTYPED) -> StepResult[Any] 
     mistyped (``"message": 5``, ``"data": []``); else a :class:`StepResult`
     whose ``data`` is the step's model (:data:`DATA_MODELS`).
     """
-    if message is _UNTYPED:  # the untyped reader of round 1: remove once the reconciler passes the step
-        return _parse_untyped(step)  # type: ignore[return-value]
     step = str(step)
     if message is None or not message.strip():
         return None
@@ -393,13 +388,3 @@ def parse(step: str, message: str | bytes | None = _UNTYPED) -> StepResult[Any] 
     result.data.message = result.message
     return result
 
-
-def _parse_untyped(message: str | None) -> dict[str, Any] | None:
-    """The round-1 reader: the result as a dict, None when absent or not one of ours."""
-    try:
-        value = json.loads((message or "").strip())
-    except ValueError:
-        return None
-    if not isinstance(value, dict) or value.get("v") != VERSION or "step" not in value:
-        return None
-    return value
