@@ -12,13 +12,14 @@ from alembic_operator.api import constants
 from alembic_operator.controller import naming
 from alembic_operator.controller.builders import events, jobs, pods
 from alembic_operator.api.model import RunView
+from alembic_operator.api.steps import STEPS, Step
 from alembic_operator.controller.settings import JobSettings, Settings
 
 from .factories import NOW, UID, make_run, make_spec
 
 DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 SETTINGS = Settings(jobs=JobSettings(operator_image="ghcr.io/example/alembic-operator:0.1.0"))
-ALL_STEPS = constants.STEPS
+ALL_STEPS = list(Step)
 
 
 def build(step: str, run: RunView | None = None, **kwargs) -> dict:
@@ -203,7 +204,7 @@ def test_the_default_security_context_is_restricted_compatible(step):
 
 def test_run_as_user_and_group_come_from_settings_when_set():
     settings = Settings(jobs=JobSettings(run_as_user=1000, run_as_group=1000, fs_group=1000))
-    job = jobs.build_backup_job(run=make_run(), settings=settings)
+    job = jobs.build_step_job(run=make_run(), step=Step.BACKUP, settings=settings)
     ctx = job["spec"]["template"]["spec"]["securityContext"]
     assert (ctx["runAsUser"], ctx["runAsGroup"], ctx["fsGroup"]) == (1000, 1000, 1000)
 
@@ -238,6 +239,14 @@ def test_jobs_carry_their_attempt():
     job = build("backup", attempt=2)
     assert job["metadata"]["annotations"][naming.ANNOTATION_ATTEMPT] == "2"
     assert job["metadata"]["name"] == naming.job_name(run_name="shop-1-4-2", run_uid=UID, step="backup", attempt=2)
+
+
+@pytest.mark.parametrize("step", ALL_STEPS)
+def test_each_step_runs_in_the_image_its_step_info_names_and_only_the_app_image_gets_the_working_dir(step):
+    c = container(build(step, make_run(make_spec(migrate={"workingDir": "/app"}))))
+    app = STEPS[step].image == "app"
+    assert c["image"] == ("registry.example/shop:1.4.2" if app else SETTINGS.operator_image)
+    assert c.get("workingDir") == ("/app" if app else None)
 
 
 def test_an_unknown_step_is_refused():

@@ -73,7 +73,7 @@ def test_the_verify_job_expects_the_revision_the_migration_reported():
 def test_the_created_manifest_is_the_builders_output():
     world = World()
     decision = world.tick()
-    expected = job_builders.build_plan_job(run=world.run, settings=world.settings)
+    expected = job_builders.build_step_job(run=world.run, step=Step.PLAN, settings=world.settings)
     assert decision.creates[0].manifest == expected
 
 

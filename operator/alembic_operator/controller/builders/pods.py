@@ -57,7 +57,7 @@ def build_env(*, run: RunView) -> list[dict[str, Any]]:
     if creds is not None:
         env.append(_secret_env("AWS_ACCESS_KEY_ID", creds.name, creds.access_key_id_key))
         env.append(_secret_env("AWS_SECRET_ACCESS_KEY", creds.name, creds.secret_access_key_key))
-    # botocore >= 1.36 sends checksums many S3-compatible servers reject (DESIGN.md, pitfalls).
+    # botocore >= 1.36 sends checksums many S3-compatible servers reject (docs/design.md, "Known pitfalls").
     env.append({"name": "AWS_REQUEST_CHECKSUM_CALCULATION", "value": "when_required"})
     env.append({"name": "AWS_RESPONSE_CHECKSUM_VALIDATION", "value": "when_required"})
     env.append({"name": LOCATION_ENV, "value": naming.location(spec=spec, namespace=run.namespace,
