@@ -26,7 +26,8 @@ import dataclasses
 import importlib
 import logging
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from alembic_operator.api import errors, redact, results
 
@@ -40,24 +41,38 @@ class Subcommand:
 
 
 SUBCOMMANDS: dict[str, Subcommand] = {
-    "operator": Subcommand("alembic_operator.controller.main",
-                           "Run the MigrationRun controller (Kopf) with metrics and a liveness endpoint."),
-    "backup": Subcommand("alembic_operator.job.commands.backup",
-                         "Back the database up to S3 with pg_dump, recording size, SHA-256 and row counts."),
-    "migrate": Subcommand("alembic_operator.job.commands.migrate",
-                          "Apply the pending Alembic revisions to DATABASE_URL under an advisory lock."),
-    "verify": Subcommand("alembic_operator.job.commands.verify",
-                         "Check that no table lost rows or disappeared since the backup, and optionally the "
-                         "revision."),
-    "restore": Subcommand("alembic_operator.job.commands.restore",
-                          "Restore the database to exactly the backed-up state, checking the dump's SHA-256 "
-                          "first."),
-    "plan": Subcommand("alembic_operator.job.commands.plan",
-                       "Render the SQL that migrate would run, with destructive statements marked."),
-    "wait": Subcommand("alembic_operator.job.commands.wait",
-                       "Wait until DATABASE_URL is at the head revision of this image's Alembic scripts."),
-    "run": Subcommand("alembic_operator.client.run",
-                      "Create a MigrationRun and follow it until it ends (exit 0 only when it Succeeded)."),
+    "operator": Subcommand(
+        "alembic_operator.controller.main",
+        "Run the MigrationRun controller (Kopf) with metrics and a liveness endpoint.",
+    ),
+    "backup": Subcommand(
+        "alembic_operator.job.commands.backup",
+        "Back the database up to S3 with pg_dump, recording size, SHA-256 and row counts.",
+    ),
+    "migrate": Subcommand(
+        "alembic_operator.job.commands.migrate",
+        "Apply the pending Alembic revisions to DATABASE_URL under an advisory lock.",
+    ),
+    "verify": Subcommand(
+        "alembic_operator.job.commands.verify",
+        "Check that no table lost rows or disappeared since the backup, and optionally the revision.",
+    ),
+    "restore": Subcommand(
+        "alembic_operator.job.commands.restore",
+        "Restore the database to exactly the backed-up state, checking the dump's SHA-256 first.",
+    ),
+    "plan": Subcommand(
+        "alembic_operator.job.commands.plan",
+        "Render the SQL that migrate would run, with destructive statements marked.",
+    ),
+    "wait": Subcommand(
+        "alembic_operator.job.commands.wait",
+        "Wait until DATABASE_URL is at the head revision of this image's Alembic scripts.",
+    ),
+    "run": Subcommand(
+        "alembic_operator.client.run",
+        "Create a MigrationRun and follow it until it ends (exit 0 only when it Succeeded).",
+    ),
 }
 
 #: Subcommand → its module (the image tests list the CLI's subcommands with it).
@@ -72,8 +87,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser; only the subcommand ``only`` gets its flags (its module is imported, no other)."""
     parser = argparse.ArgumentParser(prog="alembic-operator", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
-    parser.add_argument("--termination-message-path", default=None,
-                        help=f"where to write the JSON result (default ${results.PATH_ENV} or {results.DEFAULT_PATH})")
+    parser.add_argument(
+        "--termination-message-path",
+        default=None,
+        help=f"where to write the JSON result (default ${results.PATH_ENV} or {results.DEFAULT_PATH})",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, command in SUBCOMMANDS.items():
         if name != only:
@@ -85,11 +103,16 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _failed(args: argparse.Namespace, *, message: str, reason: str, changed: bool,
-            details: dict[str, Any] | None = None) -> None:
+def _failed(
+    args: argparse.Namespace, *, message: str, reason: str, changed: bool, details: dict[str, Any] | None = None
+) -> None:
     """Write a failed result and say it on stderr in one line."""
-    results.write(results.build(step=args.command, ok=False, message=message, reason=reason,
-                                changed_database=changed, data=details), args.termination_message_path)
+    results.write(
+        results.build(
+            step=args.command, ok=False, message=message, reason=reason, changed_database=changed, data=details
+        ),
+        args.termination_message_path,
+    )
     print(f"alembic-operator {args.command}: {reason}: {message}", file=sys.stderr)
 
 
@@ -103,18 +126,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"alembic-operator: {exc}", file=sys.stderr)
         return 2
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     module = _load(args.command)
     try:
         data = module.run(args)
     except errors.StepError as exc:
-        _failed(args, message=redact.redact(exc.message), reason=exc.reason, changed=exc.changed_database,
-                details=dict(exc.details))
+        _failed(
+            args,
+            message=redact.redact(exc.message),
+            reason=exc.reason,
+            changed=exc.changed_database,
+            details=dict(exc.details),
+        )
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # noqa: BLE001 - last resort: one line, no secrets
+    except Exception as exc:
         logging.getLogger("alembic_operator").debug("unexpected error", exc_info=True)
         _failed(args, message=redact.redact(f"{type(exc).__name__}: {exc}"), reason="InternalError", changed=True)
         return 1
@@ -125,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             print(results.encode(result), flush=True)
         except BrokenPipeError:  # `alembic-operator plan | head`: the reader left; not our failure
-            sys.stdout = None  # type: ignore[assignment]
+            sys.stdout = None
     return 0
 
 

@@ -21,24 +21,48 @@ SETTINGS = Settings(jobs=JobSettings(operator_image="ghcr.io/example/alembic-ope
 SPECS: dict[str, dict[str, Any]] = {
     "defaults": {},
     "everything-set": {
-        "migrate": {"target": "0007_orders", "lockTimeout": "500ms", "workingDir": "/app",
-                    "args": ["--lock-wait-seconds", "30", "--config", "deploy/alembic.ini"]},
-        "backup": {"format": "directory", "jobs": 4, "compression": "zstd:3", "verify": "restore",
-                   "retention": {"keepLast": 3, "maxAgeDays": 14}},
-        "verify": {"rowCounts": {"mode": "estimated", "allowDecrease": ["public.sessions", "audit.*"],
-                                 "include": ["public.*", "billing.*"], "exclude": ["public.tmp_*"]}},
+        "migrate": {
+            "target": "0007_orders",
+            "lockTimeout": "500ms",
+            "workingDir": "/app",
+            "args": ["--lock-wait-seconds", "30", "--config", "deploy/alembic.ini"],
+        },
+        "backup": {
+            "format": "directory",
+            "jobs": 4,
+            "compression": "zstd:3",
+            "verify": "restore",
+            "retention": {"keepLast": 3, "maxAgeDays": 14},
+        },
+        "verify": {
+            "rowCounts": {
+                "mode": "estimated",
+                "allowDecrease": ["public.sessions", "audit.*"],
+                "include": ["public.*", "billing.*"],
+                "exclude": ["public.tmp_*"],
+            }
+        },
         "plan": {"destructive": "block"},
         "rollback": {"onForeignWrites": "restore"},
     },
-    "row-counts-off-allowing-plan": {"verify": {"rowCounts": {"mode": "off"}}, "plan": {"destructive": "allow"},
-                                     "backup": {"compression": "0"}},
+    "row-counts-off-allowing-plan": {
+        "verify": {"rowCounts": {"mode": "off"}},
+        "plan": {"destructive": "allow"},
+        "backup": {"compression": "0"},
+    },
 }
 APPROVED = {constants.ANNOTATION_APPROVE_RESTORE: "true"}
 
 
 def _run(spec: str, *, approved: bool = False) -> RunView:
-    return RunView(name="shop-1-4-2", namespace="shop", uid=UID, spec=make_spec(**SPECS[spec]),
-                   creation_timestamp=NOW, annotations=APPROVED if approved else {})
+    return RunView(
+        name="shop-1-4-2",
+        namespace="shop",
+        uid=UID,
+        spec=make_spec(**SPECS[spec]),
+        creation_timestamp=NOW,
+        annotations=APPROVED if approved else {},
+    )
 
 
 def _argv(job: dict[str, Any]) -> list[str]:
@@ -82,7 +106,10 @@ def test_verify_flags_carry_the_spec_and_the_expected_revision() -> None:
     args = _parse(_build("verify", _run("everything-set"), expect_revision="0007_orders"))
     assert (args.mode, args.expect_revision) == ("estimated", "0007_orders")
     assert (args.allow_decrease, args.include, args.exclude) == (
-        ["public.sessions,audit.*"], ["public.*", "billing.*"], ["public.tmp_*"])
+        ["public.sessions,audit.*"],
+        ["public.*", "billing.*"],
+        ["public.tmp_*"],
+    )
 
 
 def test_migrate_gets_the_target_lock_timeout_and_the_users_own_args() -> None:
@@ -96,10 +123,13 @@ def test_plan_gets_the_target_and_policy() -> None:
     assert (args.target, args.policy) == ("0007_orders", "block")
 
 
-@pytest.mark.parametrize(("spec", "approved", "expected"), [
-    ("defaults", False, "hold"), ("defaults", True, "restore"), ("everything-set", False, "restore")])
+@pytest.mark.parametrize(
+    ("spec", "approved", "expected"),
+    [("defaults", False, "hold"), ("defaults", True, "restore"), ("everything-set", False, "restore")],
+)
 def test_restore_holds_for_foreign_writes_unless_the_spec_or_a_person_says_restore(
-        spec: str, approved: bool, expected: str) -> None:
+    spec: str, approved: bool, expected: str
+) -> None:
     assert _parse(_build("restore", _run(spec, approved=approved))).on_foreign_writes == expected
 
 

@@ -8,8 +8,8 @@ step's own model, never :class:`~alembic_operator.api.results.Unreadable`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 

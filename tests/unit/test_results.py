@@ -9,9 +9,15 @@ import pytest
 from alembic_operator.api import results
 from alembic_operator.api.steps import Step
 
-GOOD = {"v": 1, "step": "verify", "ok": True, "reason": None, "message": "4 tables checked, no rows lost",
-        "changedDatabase": False,
-        "data": {"tablesChecked": 4, "rowsBefore": 10, "rowsAfter": 12, "violations": [], "revision": "0004"}}
+GOOD = {
+    "v": 1,
+    "step": "verify",
+    "ok": True,
+    "reason": None,
+    "message": "4 tables checked, no rows lost",
+    "changedDatabase": False,
+    "data": {"tablesChecked": 4, "rowsBefore": 10, "rowsAfter": 12, "violations": [], "revision": "0004"},
+}
 
 
 def _with(**changes: object) -> str:
@@ -91,8 +97,15 @@ def test_unknown_fields_are_kept_for_newer_steps() -> None:
 
 
 def test_a_failed_restore_says_in_a_field_whether_a_new_attempt_may_pass() -> None:
-    text = json.dumps(results.build(step="restore", ok=False, reason="RestoreFailed", message="rolled back",
-                                    data={"rolledBack": True, "retryable": True}))
+    text = json.dumps(
+        results.build(
+            step="restore",
+            ok=False,
+            reason="RestoreFailed",
+            message="rolled back",
+            data={"rolledBack": True, "retryable": True},
+        )
+    )
     parsed = results.parse("restore", text)
     assert isinstance(parsed, results.StepResult) and parsed.data.retryable is True
     assert isinstance(parsed.data, results.RestoreResult)
@@ -108,8 +121,14 @@ def test_a_steps_model_is_written_as_the_keys_it_set_in_camel_case() -> None:
 
 def test_a_large_result_is_cut_to_4_kib_by_shortening_its_lists_and_still_parses() -> None:
     violations = [{"table": f"public.table_{i:04d}", "before": i + 1, "after": i} for i in range(500)]
-    written = results.build(step="verify", ok=False, reason="RowCountViolation", message="lost rows " * 100,
-                            data={"violations": violations, "tablesChecked": 500}, changed_database=True)
+    written = results.build(
+        step="verify",
+        ok=False,
+        reason="RowCountViolation",
+        message="lost rows " * 100,
+        data={"violations": violations, "tablesChecked": 500},
+        changed_database=True,
+    )
     encoded = results.encode(written)
     assert len(encoded.encode()) <= results.MAX_BYTES
     parsed = results.parse("verify", encoded)

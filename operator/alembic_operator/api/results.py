@@ -30,7 +30,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Any, Generic, Literal, Mapping, Optional, TypeVar
+from collections.abc import Mapping
+from typing import Any, Generic, Literal, TypeVar
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
@@ -67,7 +68,7 @@ class StepData(_Wire):
 class DestructiveStatement(_Wire):
     """A destructive statement the plan found."""
 
-    revision: Optional[str] = None
+    revision: str | None = None
     kind: str
     statement: str
 
@@ -77,22 +78,22 @@ class RowCountViolation(_Wire):
 
     table: str
     before: int
-    after: Optional[int] = None
+    after: int | None = None
 
 
 class CountMismatch(_Wire):
     """A table whose restored count differs from the manifest (None: missing, or not in the backup)."""
 
     table: str
-    expected: Optional[int] = None
-    actual: Optional[int] = None
+    expected: int | None = None
+    actual: int | None = None
 
 
 class BackupVerification(_Wire):
     """The verdict of ``backup --verify restore``."""
 
-    method: Optional[str] = None
-    ok: Optional[bool] = None
+    method: str | None = None
+    ok: bool | None = None
 
 
 class TableWrites(_Wire):
@@ -109,10 +110,10 @@ class ForeignWrites(_Wire):
     """What other sessions wrote since the backup: a restore discards it (status.foreignWrites)."""
 
     tables: list[TableWrites] = Field(default_factory=list)
-    tables_total: Optional[int] = None
+    tables_total: int | None = None
     rows: int = 0
     own_writes_known: bool = True
-    stats_uri: Optional[str] = None
+    stats_uri: str | None = None
 
 
 # --------------------------------------------------------------------------- one model per step
@@ -121,75 +122,75 @@ class ForeignWrites(_Wire):
 class PlanResult(StepData):
     """``plan``: the upgrade path, statement count and destructive statements (at most 10 listed)."""
 
-    from_revision: Optional[str] = None
-    to_revision: Optional[str] = None
+    from_revision: str | None = None
+    to_revision: str | None = None
     pending: list[str] = Field(default_factory=list)
-    statements: Optional[int] = None
-    destructive_count: Optional[int] = None
+    statements: int | None = None
+    destructive_count: int | None = None
     destructive: list[DestructiveStatement] = Field(default_factory=list)
-    policy: Optional[Literal["allow", "warn", "block"]] = None
-    output: Optional[str] = None
-    location: Optional[str] = None
+    policy: Literal["allow", "warn", "block"] | None = None
+    output: str | None = None
+    location: str | None = None
     rendered: bool = True
 
 
 class BackupResult(StepData):
     """``backup``: where the dump is, its size and SHA-256, and what it holds."""
 
-    uri: Optional[str] = None
-    size_bytes: Optional[int] = None
-    sha256: Optional[str] = None
-    format: Optional[str] = None
-    duration_seconds: Optional[float] = None
-    server_version: Optional[str] = None
-    pg_dump_version: Optional[str] = None
-    revision: Optional[str] = None
-    tables: Optional[int] = None
-    rows: Optional[int] = None
-    manifest_uri: Optional[str] = None
-    verification: Optional[BackupVerification] = None
-    retention_deleted: Optional[int] = None
+    uri: str | None = None
+    size_bytes: int | None = None
+    sha256: str | None = None
+    format: str | None = None
+    duration_seconds: float | None = None
+    server_version: str | None = None
+    pg_dump_version: str | None = None
+    revision: str | None = None
+    tables: int | None = None
+    rows: int | None = None
+    manifest_uri: str | None = None
+    verification: BackupVerification | None = None
+    retention_deleted: int | None = None
     mismatches: list[CountMismatch] = Field(default_factory=list)
 
 
 class MigrateResult(StepData):
     """``migrate``: the revisions before and after and what was applied (also on failure)."""
 
-    from_revision: Optional[str] = None
-    to_revision: Optional[str] = None
-    target_revision: Optional[str] = None
+    from_revision: str | None = None
+    to_revision: str | None = None
+    target_revision: str | None = None
     applied: list[str] = Field(default_factory=list)
-    failed_revision: Optional[str] = None
-    duration_seconds: Optional[float] = None
-    noop: Optional[bool] = None
-    lock_wait_seconds: Optional[float] = None
-    shared_connection: Optional[bool] = None
+    failed_revision: str | None = None
+    duration_seconds: float | None = None
+    noop: bool | None = None
+    lock_wait_seconds: float | None = None
+    shared_connection: bool | None = None
 
 
 class VerifyResult(StepData):
     """``verify``: the row-count comparison (status.rowCounts) and the revision found."""
 
-    tables_checked: Optional[int] = None
-    rows_before: Optional[int] = None
-    rows_after: Optional[int] = None
+    tables_checked: int | None = None
+    rows_before: int | None = None
+    rows_after: int | None = None
     violations: list[RowCountViolation] = Field(default_factory=list)
-    revision: Optional[str] = None
-    verify_uri: Optional[str] = None
+    revision: str | None = None
+    verify_uri: str | None = None
 
 
 class RestoreResult(StepData):
     """``restore``: what was restored and discarded; on failure, whether a new attempt may pass."""
 
-    uri: Optional[str] = None
-    sha256_verified: Optional[bool] = None
-    tables_restored: Optional[int] = None
-    rows: Optional[int] = None
-    duration_seconds: Optional[float] = None
-    restore_uri: Optional[str] = None
-    pg_restore_version: Optional[str] = None
-    foreign_writes: Optional[ForeignWrites] = None
+    uri: str | None = None
+    sha256_verified: bool | None = None
+    tables_restored: int | None = None
+    rows: int | None = None
+    duration_seconds: float | None = None
+    restore_uri: str | None = None
+    pg_restore_version: str | None = None
+    foreign_writes: ForeignWrites | None = None
     mismatches: list[CountMismatch] = Field(default_factory=list)
-    rolled_back: Optional[bool] = None
+    rolled_back: bool | None = None
     retryable: bool = False
     """The restore failed without changing the database for a reason that may pass (the server or S3
     was away, or its transaction rolled back): a new attempt is safe and may succeed."""
@@ -198,25 +199,30 @@ class RestoreResult(StepData):
 class WaitResult(StepData):
     """``wait``: the revision reached and how long it took."""
 
-    revision: Optional[str] = None
-    expected_revision: Optional[str] = None
-    waited_seconds: Optional[float] = None
-    checks: Optional[int] = None
+    revision: str | None = None
+    expected_revision: str | None = None
+    waited_seconds: float | None = None
+    checks: int | None = None
 
 
 class RunResult(StepData):
     """``run``: how the followed MigrationRun ended."""
 
-    phase: Optional[str] = None
-    from_revision: Optional[str] = None
-    to_revision: Optional[str] = None
-    backup: Optional[str] = None
+    phase: str | None = None
+    from_revision: str | None = None
+    to_revision: str | None = None
+    backup: str | None = None
 
 
 #: Subcommand → its data model (the Job steps, then the clients ``wait`` and ``run``).
 DATA_MODELS: Mapping[str, type[StepData]] = {
-    "plan": PlanResult, "backup": BackupResult, "migrate": MigrateResult, "verify": VerifyResult,
-    "restore": RestoreResult, "wait": WaitResult, "run": RunResult,
+    "plan": PlanResult,
+    "backup": BackupResult,
+    "migrate": MigrateResult,
+    "verify": VerifyResult,
+    "restore": RestoreResult,
+    "wait": WaitResult,
+    "run": RunResult,
 }
 
 DataT = TypeVar("DataT", bound=StepData)
@@ -230,7 +236,7 @@ class StepResult(BaseModel, Generic[DataT]):
     v: Literal[1]
     step: str
     ok: bool
-    reason: Optional[str]
+    reason: str | None
     message: str
     changed_database: bool
     """Whether the database may have been changed (on failure: the operator restores only then)."""
@@ -262,13 +268,27 @@ class Unreadable:
 # --------------------------------------------------------------------------- writing
 
 
-def build(*, step: str, ok: bool, message: str, data: StepData | Mapping[str, Any] | None = None,
-          reason: str | None = None, changed_database: bool = False) -> dict[str, Any]:
+def build(
+    *,
+    step: str,
+    ok: bool,
+    message: str,
+    data: StepData | Mapping[str, Any] | None = None,
+    reason: str | None = None,
+    changed_database: bool = False,
+) -> dict[str, Any]:
     """The wire form of a result of the current version (a step's model is dumped as it was set)."""
     if isinstance(data, StepData):
         data = data.model_dump(mode="json", by_alias=True, exclude_unset=True)
-    return {"v": VERSION, "step": step, "ok": ok, "reason": reason, "message": message,
-            "changedDatabase": changed_database, "data": dict(data or {})}
+    return {
+        "v": VERSION,
+        "step": step,
+        "ok": ok,
+        "reason": reason,
+        "message": message,
+        "changedDatabase": changed_database,
+        "data": dict(data or {}),
+    }
 
 
 def _dumps(value: Any) -> str:
@@ -304,7 +324,7 @@ def encode(result: Mapping[str, Any]) -> str:
     trimmed["truncated"] = True
     data = trimmed["data"] if isinstance(trimmed.get("data"), dict) else {}
     while not _fits(trimmed) and (longest := _longest_list(data)) is not None and len(longest) > 1:
-        del longest[len(longest) // 2:]
+        del longest[len(longest) // 2 :]
     for key in sorted(data, key=lambda k: len(_dumps(data[k])), reverse=True):
         if _fits(trimmed):
             break
@@ -364,11 +384,15 @@ def parse(step: str, message: str | bytes | None) -> StepResult[Any] | Unreadabl
     if message is None or not message.strip():
         return None
     if isinstance(message, bytes):
+        raw = message
         try:
-            message = message.decode("utf-8")
+            message = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            return Unreadable(step=step, problem=f"not UTF-8: {exc.reason} at byte {exc.start}",
-                              excerpt=text.one_line(message.decode("utf-8", "replace"), 300))
+            return Unreadable(
+                step=step,
+                problem=f"not UTF-8: {exc.reason} at byte {exc.start}",
+                excerpt=text.one_line(raw.decode("utf-8", "replace"), 300),
+            )
     excerpt = text.one_line(message, 300)
     model = DATA_MODELS.get(step)
     if model is None:
@@ -382,9 +406,9 @@ def parse(step: str, message: str | bytes | None) -> StepResult[Any] | Unreadabl
     if wrong is not None:
         return Unreadable(step=step, problem=wrong, excerpt=excerpt)
     try:
-        result = StepResult[model].model_validate_json(message, strict=True)  # type: ignore[valid-type]
+        envelope: type[StepResult[Any]] = StepResult[model]  # type: ignore[valid-type]
+        result = envelope.model_validate_json(message, strict=True)
     except pydantic.ValidationError as exc:
         return Unreadable(step=step, problem=_problem(exc), excerpt=excerpt)
     result.data.message = result.message
     return result
-

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Literal, Mapping
+from typing import Literal
 
 from alembic_operator.api.conditions import ConditionType, EventReason
 from alembic_operator.api.model import Phase
@@ -60,21 +61,57 @@ class StepInfo:
     """The step as a noun in messages: "the migration failed"."""
 
 
-STEPS: Mapping[Step, StepInfo] = MappingProxyType({
-    Step.PLAN: StepInfo(phase=Phase.PLANNING, condition=ConditionType.PLANNED,
-                        started=EventReason.PLAN_STARTED, succeeded=EventReason.PLAN_SUCCEEDED,
-                        failed=EventReason.PLAN_FAILED, image="app", repeatable=True, noun="plan"),
-    Step.BACKUP: StepInfo(phase=Phase.BACKING_UP, condition=ConditionType.BACKED_UP,
-                          started=EventReason.BACKUP_STARTED, succeeded=EventReason.BACKUP_SUCCEEDED,
-                          failed=EventReason.BACKUP_FAILED, image="operator", repeatable=True, noun="backup"),
-    Step.MIGRATE: StepInfo(phase=Phase.MIGRATING, condition=ConditionType.MIGRATED,
-                           started=EventReason.MIGRATION_STARTED, succeeded=EventReason.MIGRATION_SUCCEEDED,
-                           failed=EventReason.MIGRATION_FAILED, image="app", repeatable=False, noun="migration"),
-    Step.VERIFY: StepInfo(phase=Phase.VERIFYING, condition=ConditionType.VERIFIED,
-                          started=EventReason.VERIFY_STARTED, succeeded=EventReason.VERIFY_SUCCEEDED,
-                          failed=EventReason.VERIFY_FAILED, image="operator", repeatable=True,
-                          noun="verification"),
-    Step.RESTORE: StepInfo(phase=Phase.ROLLING_BACK, condition=ConditionType.ROLLED_BACK,
-                           started=EventReason.RESTORE_STARTED, succeeded=EventReason.RESTORE_SUCCEEDED,
-                           failed=EventReason.RESTORE_FAILED, image="operator", repeatable=True, noun="restore"),
-})
+STEPS: Mapping[Step, StepInfo] = MappingProxyType(
+    {
+        Step.PLAN: StepInfo(
+            phase=Phase.PLANNING,
+            condition=ConditionType.PLANNED,
+            started=EventReason.PLAN_STARTED,
+            succeeded=EventReason.PLAN_SUCCEEDED,
+            failed=EventReason.PLAN_FAILED,
+            image="app",
+            repeatable=True,
+            noun="plan",
+        ),
+        Step.BACKUP: StepInfo(
+            phase=Phase.BACKING_UP,
+            condition=ConditionType.BACKED_UP,
+            started=EventReason.BACKUP_STARTED,
+            succeeded=EventReason.BACKUP_SUCCEEDED,
+            failed=EventReason.BACKUP_FAILED,
+            image="operator",
+            repeatable=True,
+            noun="backup",
+        ),
+        Step.MIGRATE: StepInfo(
+            phase=Phase.MIGRATING,
+            condition=ConditionType.MIGRATED,
+            started=EventReason.MIGRATION_STARTED,
+            succeeded=EventReason.MIGRATION_SUCCEEDED,
+            failed=EventReason.MIGRATION_FAILED,
+            image="app",
+            repeatable=False,
+            noun="migration",
+        ),
+        Step.VERIFY: StepInfo(
+            phase=Phase.VERIFYING,
+            condition=ConditionType.VERIFIED,
+            started=EventReason.VERIFY_STARTED,
+            succeeded=EventReason.VERIFY_SUCCEEDED,
+            failed=EventReason.VERIFY_FAILED,
+            image="operator",
+            repeatable=True,
+            noun="verification",
+        ),
+        Step.RESTORE: StepInfo(
+            phase=Phase.ROLLING_BACK,
+            condition=ConditionType.ROLLED_BACK,
+            started=EventReason.RESTORE_STARTED,
+            succeeded=EventReason.RESTORE_SUCCEEDED,
+            failed=EventReason.RESTORE_FAILED,
+            image="operator",
+            repeatable=True,
+            noun="restore",
+        ),
+    }
+)

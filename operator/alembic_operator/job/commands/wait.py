@@ -33,12 +33,15 @@ with WaitTimeout after --timeout-seconds.
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", default="alembic.ini", metavar="PATH",
-                        help="Alembic config file (default ./alembic.ini)")
-    parser.add_argument("--timeout-seconds", type=float, default=300.0, metavar="SECONDS",
-                        help="give up after this long (default 300)")
-    parser.add_argument("--interval-seconds", type=float, default=2.0, metavar="SECONDS",
-                        help="time between checks (default 2)")
+    parser.add_argument(
+        "--config", default="alembic.ini", metavar="PATH", help="Alembic config file (default ./alembic.ini)"
+    )
+    parser.add_argument(
+        "--timeout-seconds", type=float, default=300.0, metavar="SECONDS", help="give up after this long (default 300)"
+    )
+    parser.add_argument(
+        "--interval-seconds", type=float, default=2.0, metavar="SECONDS", help="time between checks (default 2)"
+    )
 
 
 def run(args: argparse.Namespace) -> results.WaitResult:
@@ -49,12 +52,22 @@ def run(args: argparse.Namespace) -> results.WaitResult:
     script = revisions.load_scripts(config)
     head = revisions.single_head(script)
     table, schema = revisions.version_table(config)
-    return asyncio.run(_wait(url=url, script=script, head=head, table=table, schema=schema,
-                             timeout=args.timeout_seconds, interval=args.interval_seconds))
+    return asyncio.run(
+        _wait(
+            url=url,
+            script=script,
+            head=head,
+            table=table,
+            schema=schema,
+            timeout=args.timeout_seconds,
+            interval=args.interval_seconds,
+        )
+    )
 
 
-async def _wait(*, url: urls.DatabaseURL, script: Any, head: str, table: str, schema: str | None,
-                timeout: float, interval: float) -> results.WaitResult:
+async def _wait(
+    *, url: urls.DatabaseURL, script: Any, head: str, table: str, schema: str | None, timeout: float, interval: float
+) -> results.WaitResult:
     started = time.monotonic()
     deadline = started + timeout
     checks = 0
@@ -66,17 +79,20 @@ async def _wait(*, url: urls.DatabaseURL, script: Any, head: str, table: str, sc
             waited = time.monotonic() - started
             return results.WaitResult(
                 message=f"database at {head}, the head of this image's scripts"
-                        + (f" (waited {waited:.0f}s)" if waited >= 1 else ""),
-                revision=head, waited_seconds=round(waited, 3), checks=checks)
+                + (f" (waited {waited:.0f}s)" if waited >= 1 else ""),
+                revision=head,
+                waited_seconds=round(waited, 3),
+                checks=checks,
+            )
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise errors.WaitTimeout(f"database {state}, image expects {head} after {timeout:g}s",
-                                     expectedRevision=head, checks=checks)
+            raise errors.WaitTimeout(
+                f"database {state}, image expects {head} after {timeout:g}s", expectedRevision=head, checks=checks
+            )
         await asyncio.sleep(min(interval, remaining))
 
 
-async def _check(*, url: urls.DatabaseURL, script: Any, head: str, table: str,
-                 schema: str | None) -> tuple[str, bool]:
+async def _check(*, url: urls.DatabaseURL, script: Any, head: str, table: str, schema: str | None) -> tuple[str, bool]:
     """(a description of where the database is, whether it is at ``head``)."""
     try:
         conn = await alembic_runtime.connect(url, application="alembic-operator wait")
