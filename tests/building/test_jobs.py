@@ -10,12 +10,12 @@ import pytest
 
 from alembic_operator.api import constants
 from alembic_operator.controller import naming
-from alembic_operator.controller.builders import events, jobs, pods
+from alembic_operator.controller.builders import jobs, pods
 from alembic_operator.api.model import RunView
 from alembic_operator.api.steps import STEPS, Step
 from alembic_operator.controller.settings import JobSettings, Settings
 
-from .factories import NOW, UID, make_run, make_spec
+from .factories import UID, make_run, make_spec
 
 DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 SETTINGS = Settings(jobs=JobSettings(operator_image="ghcr.io/example/alembic-operator:0.1.0"))
@@ -254,7 +254,3 @@ def test_an_unknown_step_is_refused():
         build("dance")
 
 
-def test_events_name_the_run_as_involved_object():
-    event = events.build_event(run=make_run(), type="Warning", reason="BackupFailed", message="boom", now=NOW)
-    assert event["involvedObject"]["uid"] == UID and event["involvedObject"]["kind"] == "MigrationRun"
-    assert event["type"] == "Warning" and event["reason"] == "BackupFailed"

@@ -52,11 +52,9 @@ class Reason:
     DESTRUCTIVE_CHANGE_BLOCKED = "DestructiveChangeBlocked"  #: the plan found statements the policy blocks
     BACKUP_FAILED = "BackupFailed"  #: the backup failed; the database is unchanged
     MIGRATION_FAILED = "MigrationFailed"  #: the migration failed
-    VERIFICATION_FAILED = "VerificationFailed"  #: the verification failed
     ROLLED_BACK = "RolledBack"  #: the database was restored after a failure
     ROLLBACK_FAILED = "RollbackFailed"  #: the restore failed; a person must act
     ROLLBACK_HELD = "RollbackHeld"  #: a restore waits for a person's approval
-    ROLLBACK_DISABLED = "RollbackDisabled"  #: a restore was needed but spec.rollback.onFailure is none
     PARTIALLY_MIGRATED = "PartiallyMigrated"  #: the database may be partially migrated and was left as is
     QUEUED = "Queued"  #: another run on the same database goes first
     INVALID_SPEC = "InvalidSpec"  #: the spec failed validation; nothing was started
@@ -128,11 +126,6 @@ def set_condition(conditions: Iterable[Condition], *, type: str, status: Conditi
         result.append(Condition(type=type, status=status, reason=reason, message=message,
                                 last_transition_time=now, observed_generation=generation))
     return result
-
-
-def get_condition(conditions: Iterable[Condition], type: str) -> Condition | None:
-    """The condition of ``type``, if present."""
-    return next((c for c in conditions if c.type == type), None)
 
 
 def kstatus_conditions(conditions: Iterable[Condition], *, phase: Phase, reason: str, message: str,

@@ -74,7 +74,6 @@ class JobObservation:
     terminating: int = 0  #: pods being deleted (a killed migrate may still hold connections)
     conditions: tuple[JobCondition, ...] = ()
     start_time: datetime | None = None
-    completion_time: datetime | None = None
     deleting: bool = False  #: metadata.deletionTimestamp is set
     pod: PodObservation | None = None  #: the newest pod of the Job, if any
 
@@ -120,7 +119,6 @@ class JobObservation:
                 for c in status.get("conditions") or []
             ),
             start_time=text.parse_timestamp(status.get("startTime")),
-            completion_time=text.parse_timestamp(status.get("completionTime")),
             deleting=bool(meta.get("deletionTimestamp")),
             pod=PodObservation.from_manifest(newest) if newest is not None else None,
         )
