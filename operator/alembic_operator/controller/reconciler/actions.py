@@ -8,7 +8,7 @@ carries the actions out. Must not: know how an action is applied.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from alembic_operator.api.model import MigrationRunStatus
 
@@ -64,6 +64,7 @@ class Requeue:
 
 
 Action = CreateJob | DeleteJob | ScaleWorkload | EmitEvent | Requeue
+ActionT = TypeVar("ActionT", CreateJob, DeleteJob, ScaleWorkload, EmitEvent, Requeue)
 
 
 @dataclasses.dataclass
@@ -73,23 +74,27 @@ class Decision:
     status: MigrationRunStatus
     actions: list[Action]
 
+    def of(self, kind: type[ActionT]) -> list[ActionT]:
+        """The actions of one kind, in order."""
+        return [a for a in self.actions if isinstance(a, kind)]
+
     @property
     def creates(self) -> list[CreateJob]:
-        return [a for a in self.actions if isinstance(a, CreateJob)]
+        return self.of(CreateJob)
 
     @property
     def deletes(self) -> list[DeleteJob]:
-        return [a for a in self.actions if isinstance(a, DeleteJob)]
+        return self.of(DeleteJob)
 
     @property
     def scales(self) -> list[ScaleWorkload]:
-        return [a for a in self.actions if isinstance(a, ScaleWorkload)]
+        return self.of(ScaleWorkload)
 
     @property
     def events(self) -> list[EmitEvent]:
-        return [a for a in self.actions if isinstance(a, EmitEvent)]
+        return self.of(EmitEvent)
 
     @property
     def requeue_after(self) -> float | None:
-        times = [a.after_seconds for a in self.actions if isinstance(a, Requeue)]
-        return min(times) if times else None
+        """The soonest re-check asked for, in seconds."""
+        return min((a.after_seconds for a in self.of(Requeue)), default=None)

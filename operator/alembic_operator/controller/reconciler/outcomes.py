@@ -111,12 +111,7 @@ def _failed(ctx: Context, step: Step, job: JobObservation) -> Outcome:
             message=f"the {step} step exceeded its deadline of {ctx.spec.timeouts.for_step(step)}s",
         )
     if pod is not None and pod.reason == "Evicted":
-        return Outcome(
-            ok=False,
-            reason=Reason.POD_EVICTED,
-            exit_code=exit_code,
-            message=f"the {step} pod was evicted: {quote(pod.message)}".rstrip(": "),
-        )
+        return _evicted(step, pod, delete_job=False)
     if isinstance(result, results.StepResult):
         data = result.data
         retry = isinstance(data, results.RestoreResult) and data.retryable and not result.changed_database
@@ -137,6 +132,21 @@ def _failed(ctx: Context, step: Step, job: JobObservation) -> Outcome:
     return Outcome(ok=False, reason=Reason.STEP_FAILED, exit_code=exit_code, message=_raw_failure(step, job))
 
 
+def _evicted(step: Step, pod: PodObservation, *, delete_job: bool) -> Outcome:
+    return Outcome(
+        ok=False,
+        reason=Reason.POD_EVICTED,
+        exit_code=pod.exit_code,
+        delete_job=delete_job,
+        message=f"the {step} pod was evicted: {quote(pod.message)}".rstrip(": "),
+    )
+
+
+def _stopped(reason: str, message: str, *, changed: bool | None = None) -> Outcome:
+    """A step the operator ends itself: its Job is deleted, or it would linger until its deadline."""
+    return Outcome(ok=False, reason=reason, message=message, changed=changed, delete_job=True)
+
+
 def _meant_as_result(pod: PodObservation | None) -> bool:
     """Whether the termination message looks like a result (JSON), not the log's tail (FallbackToLogsOnError)."""
     return pod is not None and (pod.termination_message or "").lstrip().startswith("{")
@@ -145,41 +155,21 @@ def _meant_as_result(pod: PodObservation | None) -> bool:
 def _stuck(ctx: Context, step: Step, ss: StepStatus, pod: PodObservation | None) -> Outcome | None:
     """A Job still running or never started: fail it if its pod cannot start or it overran; else wait."""
     if pod is not None and pod.reason == "Evicted":
-        return Outcome(
-            ok=False,
-            reason=Reason.POD_EVICTED,
-            delete_job=True,
-            message=f"the {step} pod was evicted: {quote(pod.message)}".rstrip(": "),
-        )
+        return _evicted(step, pod, delete_job=True)  # the Job would wait for its deadline
     if pod is not None and pod.waiting_reason in FAIL_FAST_WAITING:
-        return Outcome(
-            ok=False,
-            reason=Reason.POD_CONFIG_ERROR,
-            delete_job=True,
-            changed=False,
-            message=f"the {step} pod cannot start: {pod.waiting_reason}: {quote(pod.waiting_message)}".rstrip(": "),
-        )
+        message = f"the {step} pod cannot start: {pod.waiting_reason}: {quote(pod.waiting_message)}"
+        return _stopped(Reason.POD_CONFIG_ERROR, message.rstrip(": "), changed=False)
     timeouts = ctx.spec.timeouts
     elapsed = (ctx.now - (ss.started_at or ctx.now)).total_seconds()
     not_started = pod is None or (pod.started_at is None and pod.phase in (None, "Pending"))
     if not_started and elapsed > timeouts.pending_seconds:
         why = f"{pod.waiting_reason}: {quote(pod.waiting_message)}" if pod and pod.waiting_reason else "no pod started"
-        return Outcome(
-            ok=False,
-            reason=Reason.POD_NOT_STARTED,
-            delete_job=True,
-            changed=False,
-            message=f"the {step} pod did not start within {timeouts.pending_seconds}s: {why}".rstrip(": "),
-        )
+        message = f"the {step} pod did not start within {timeouts.pending_seconds}s: {why}"
+        return _stopped(Reason.POD_NOT_STARTED, message.rstrip(": "), changed=False)
     deadline = timeouts.for_step(step)
     backstop = deadline + ctx.settings.jobs.deadline_slack_seconds
     if elapsed > backstop:
-        return Outcome(
-            ok=False,
-            reason=Reason.DEADLINE_EXCEEDED,
-            delete_job=True,
-            message=f"the {step} step exceeded its deadline of {deadline}s",
-        )
+        return _stopped(Reason.DEADLINE_EXCEEDED, f"the {step} step exceeded its deadline of {deadline}s")
     poll = ctx.settings.reconcile.poll_seconds
     if not_started and pod is not None and pod.waiting_reason:
         ctx.status.message = (
