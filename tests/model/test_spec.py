@@ -6,6 +6,7 @@ import pydantic
 import pytest
 
 from alembic_operator.api import model
+from alembic_operator.api.steps import Step
 
 MINIMAL = {"database": {"urlSecretRef": {"name": "shop-db"}}, "migrate": {"image": "shop:1"},
            "backup": {"s3": {"bucket": "backups"}}}
@@ -109,3 +110,16 @@ def test_every_field_has_a_description():
 def test_an_empty_status_parses():
     status = model.parse_status(None)
     assert status.phase is None and status.conditions == []
+
+
+def test_every_step_has_a_deadline_and_a_status_record_and_nothing_else_does():
+    spec = model.parse_spec(with_(timeouts={"verifySeconds": 7}))
+    steps = model.StepsStatus()
+    for step in Step:
+        assert spec.timeouts.for_step(step) > 0
+        steps.put(step, model.StepStatus(job=f"j-{step}"))
+        assert steps.get(step).job == f"j-{step}"
+    assert spec.timeouts.for_step(Step.VERIFY) == 7
+    assert set(model.StepsStatus.model_fields) == {s.value for s in Step}
+    with pytest.raises(KeyError):
+        steps.put("dance", model.StepStatus())
