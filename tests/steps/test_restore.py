@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from alembic_operator.api import errors
 from . import (
     REVISION,
     SAMPLE_ROWS,
+    assert_parses_into_its_model,
     bin_dirs,
     checksums,
     location_for,
@@ -119,6 +121,7 @@ def test_a_corrupted_dump_is_refused_before_the_database_is_touched(
     assert "does not match its manifest" in stderr and "nothing was restored" in stderr
     assert len(stderr.strip().splitlines()) == 1
     assert result["changedDatabase"] is False
+    assert assert_parses_into_its_model(json.dumps(result)).data.retryable is False  # the same dump fails again
     assert checksums(database) == after_migration
 
 
@@ -127,8 +130,9 @@ def test_a_missing_dump_is_refused(database: Any, s3: Any, bucket: str, tmp_path
     data = _backup(database, s3, bucket, tmp_path)
     s3.client().delete_object(Bucket=bucket, Key=data["uri"].split(f"s3://{bucket}/", 1)[1])
     before = checksums(database)
-    code, _, stderr = _restore(database, s3, bucket, tmp_path)
+    code, result, stderr = _restore(database, s3, bucket, tmp_path)
     assert code == errors.StorageError.exit_code and "dump.pgdump named by the manifest is missing" in stderr
+    assert assert_parses_into_its_model(json.dumps(result)).data.retryable is True  # S3 may come back
     assert checksums(database) == before
 
 
@@ -224,4 +228,5 @@ def test_a_restore_that_fails_midway_rolls_everything_back(database: Any, s3: An
     assert code == errors.RestoreFailed.exit_code
     assert "rolled back" in stderr and "app_owner_tmp" in stderr
     assert result["changedDatabase"] is False
+    assert assert_parses_into_its_model(json.dumps(result)).data.retryable is True  # atomic: safe to try again
     assert checksums(database) == after_migration
