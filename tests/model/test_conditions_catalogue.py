@@ -15,7 +15,7 @@ def test_every_constant_has_a_meaning_comment():
     for cls in (conditions.ConditionType, conditions.Reason, conditions.EventReason):
         source = inspect.getsource(cls)
         for name in constants_of(cls):
-            line = next(l for l in source.splitlines() if l.strip().startswith(f"{name} ="))
+            line = next(text for text in source.splitlines() if text.strip().startswith(f"{name} ="))
             assert "#:" in line, f"{cls.__name__}.{name} has no meaning comment"
 
 

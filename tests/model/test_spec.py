@@ -8,8 +8,11 @@ import pytest
 from alembic_operator.api import model
 from alembic_operator.api.steps import Step
 
-MINIMAL = {"database": {"urlSecretRef": {"name": "shop-db"}}, "migrate": {"image": "shop:1"},
-           "backup": {"s3": {"bucket": "backups"}}}
+MINIMAL = {
+    "database": {"urlSecretRef": {"name": "shop-db"}},
+    "migrate": {"image": "shop:1"},
+    "backup": {"s3": {"bucket": "backups"}},
+}
 
 
 def with_(**over):
@@ -36,9 +39,14 @@ def test_a_minimal_spec_gets_every_default():
     assert spec.verify.row_counts.mode == "exact"
     assert spec.plan.destructive == "warn"
     assert spec.rollback.on_failure == "restore" and spec.rollback.on_foreign_writes == "hold"
-    assert (spec.timeouts.backup_seconds, spec.timeouts.migrate_seconds, spec.timeouts.verify_seconds,
-            spec.timeouts.restore_seconds, spec.timeouts.plan_seconds, spec.timeouts.pending_seconds) == \
-        (3600, 1800, 900, 3600, 300, 600)
+    assert (
+        spec.timeouts.backup_seconds,
+        spec.timeouts.migrate_seconds,
+        spec.timeouts.verify_seconds,
+        spec.timeouts.restore_seconds,
+        spec.timeouts.plan_seconds,
+        spec.timeouts.pending_seconds,
+    ) == (3600, 1800, 900, 3600, 300, 600)
     assert spec.pod_template.service_account_name is None
     assert spec.write_fence is None
 
@@ -100,9 +108,10 @@ def test_every_field_has_a_description():
     def check(cls):
         for name, field in cls.model_fields.items():
             assert field.description, f"{cls.__name__}.{name} has no description"
-            for arg in getattr(field.annotation, "__args__", ()) + (field.annotation,):
+            for arg in (*getattr(field.annotation, "__args__", ()), field.annotation):
                 if isinstance(arg, type) and issubclass(arg, pydantic.BaseModel):
                     check(arg)
+
     check(model.MigrationRunSpec)
     check(model.MigrationRunStatus)
 

@@ -1,9 +1,9 @@
 """The normal flow: plan → backup → migrate → verify → Succeeded, and what status records."""
 
-from alembic_operator.controller.builders import jobs as job_builders
 from alembic_operator.api.conditions import EventReason
 from alembic_operator.api.model import Phase
 from alembic_operator.api.steps import STEPS, Step
+from alembic_operator.controller.builders import jobs as job_builders
 from alembic_operator.controller.reconciler import CreateJob, EmitEvent
 
 from .world import BACKUP_DATA, VERIFY_DATA, World, condition, make_spec
@@ -104,8 +104,9 @@ def test_a_blocked_destructive_plan_ends_failed_naming_the_statements_before_any
     world = World(make_spec(plan={"destructive": "block"}))
     world.tick()
     found = [{"revision": "b2", "kind": "DROP TABLE", "statement": "DROP TABLE orders"}]
-    world.finish("plan", ok=False, reason="DestructiveChange", message="1 destructive statement",
-                 data={"destructive": found})
+    world.finish(
+        "plan", ok=False, reason="DestructiveChange", message="1 destructive statement", data={"destructive": found}
+    )
     decision = world.tick()
     assert world.phase == Phase.FAILED
     assert "blocked by destructive statements" in world.status.message

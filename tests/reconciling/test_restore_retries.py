@@ -22,8 +22,13 @@ def _rolling_back() -> World:
 def test_a_restore_rolled_back_by_a_lost_connection_is_retried_after_a_pause():
     world = _rolling_back()
     first = world.job("restore")
-    world.finish("restore", ok=False, reason="RestoreFailed", data=RETRYABLE,
-                 message="restore rolled back, the database is unchanged: FATAL: terminating connection")
+    world.finish(
+        "restore",
+        ok=False,
+        reason="RestoreFailed",
+        data=RETRYABLE,
+        message="restore rolled back, the database is unchanged: FATAL: terminating connection",
+    )
     decision = world.tick()
     assert world.phase == Phase.ROLLING_BACK
     assert decision.creates == [] and decision.requeue_after == 5
@@ -63,16 +68,26 @@ def test_a_checksum_mismatch_is_never_retried():
 
 def test_a_restore_that_failed_after_changing_the_database_is_not_retried():
     world = _rolling_back()
-    world.finish("restore", ok=False, reason="RestoreFailed", changed=True, data=RETRYABLE,
-                 message="restored row counts differ from the backup: task 3 != 4")
+    world.finish(
+        "restore",
+        ok=False,
+        reason="RestoreFailed",
+        changed=True,
+        data=RETRYABLE,
+        message="restored row counts differ from the backup: task 3 != 4",
+    )
     world.tick()
     assert world.phase == Phase.ROLLBACK_FAILED
 
 
 def test_a_restore_is_retried_only_when_its_result_says_so_whatever_its_message():
     world = _rolling_back()
-    world.finish("restore", ok=False, reason="StorageError",
-                 message="restore rolled back, the database is unchanged: cannot reach S3 endpoint")
+    world.finish(
+        "restore",
+        ok=False,
+        reason="StorageError",
+        message="restore rolled back, the database is unchanged: cannot reach S3 endpoint",
+    )
     world.tick()
     assert world.phase == Phase.ROLLBACK_FAILED
     assert world.status.steps.restore.retry is False

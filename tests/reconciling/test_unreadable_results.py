@@ -27,8 +27,13 @@ AFTER_FAILURE = {
     "verify": (Phase.VERIFYING, Phase.ROLLING_BACK),
     "restore": (Phase.ROLLING_BACK, Phase.ROLLBACK_FAILED),
 }
-DATA = {"plan": {"statements": 1}, "backup": BACKUP_DATA, "migrate": MIGRATE_DATA, "verify": {"tablesChecked": 4},
-        "restore": {"uri": "s3://b/x/dump.pgdump"}}
+DATA = {
+    "plan": {"statements": 1},
+    "backup": BACKUP_DATA,
+    "migrate": MIGRATE_DATA,
+    "verify": {"tablesChecked": 4},
+    "restore": {"uri": "s3://b/x/dump.pgdump"},
+}
 
 
 def _envelope(step: str, **over: object) -> str:

@@ -19,8 +19,9 @@ Must not: do I/O, read the clock (callers pass ``now``).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Iterable, Literal
+from typing import Literal
 
 from alembic_operator.api.model import Condition, Phase
 
@@ -64,7 +65,7 @@ class Reason:
     IN_PROGRESS = "InProgress"  #: the step's Job runs
     STEP_SUCCEEDED = "StepSucceeded"  #: the step succeeded
     STEP_FAILED = "StepFailed"  #: the step failed (details in the message and status.steps)
-    DESTRUCTIVE_CHANGES_WARNED = "DestructiveChangesWarned"  #: the plan found destructive statements, allowed with a warning
+    DESTRUCTIVE_CHANGES_WARNED = "DestructiveChangesWarned"  #: destructive statements found, allowed with a warning
     DEADLINE_EXCEEDED = "DeadlineExceeded"  #: the step ran past its deadline
     POD_NOT_STARTED = "PodNotStarted"  #: the step's pod never started (image pull, scheduling) in time
     POD_CONFIG_ERROR = "PodConfigError"  #: the pod cannot start: missing Secret or key, bad image name
@@ -109,8 +110,16 @@ class EventReason:
 # --------------------------------------------------------------------------- factories
 
 
-def set_condition(conditions: Iterable[Condition], *, type: str, status: ConditionStatus, reason: str,
-                  message: str, generation: int | None, now: datetime) -> list[Condition]:
+def set_condition(
+    conditions: Iterable[Condition],
+    *,
+    type: str,
+    status: ConditionStatus,
+    reason: str,
+    message: str,
+    generation: int | None,
+    now: datetime,
+) -> list[Condition]:
     """Return ``conditions`` with ``type`` set; keep lastTransitionTime unless the status flips."""
     result: list[Condition] = []
     found = False
@@ -120,31 +129,58 @@ def set_condition(conditions: Iterable[Condition], *, type: str, status: Conditi
             continue
         found = True
         ltt = cond.last_transition_time if cond.status == status else now
-        result.append(Condition(type=type, status=status, reason=reason, message=message,
-                                last_transition_time=ltt, observed_generation=generation))
+        result.append(
+            Condition(
+                type=type,
+                status=status,
+                reason=reason,
+                message=message,
+                last_transition_time=ltt,
+                observed_generation=generation,
+            )
+        )
     if not found:
-        result.append(Condition(type=type, status=status, reason=reason, message=message,
-                                last_transition_time=now, observed_generation=generation))
+        result.append(
+            Condition(
+                type=type,
+                status=status,
+                reason=reason,
+                message=message,
+                last_transition_time=now,
+                observed_generation=generation,
+            )
+        )
     return result
 
 
-def kstatus_conditions(conditions: Iterable[Condition], *, phase: Phase, reason: str, message: str,
-                       generation: int | None, now: datetime) -> list[Condition]:
+def kstatus_conditions(
+    conditions: Iterable[Condition], *, phase: Phase, reason: str, message: str, generation: int | None, now: datetime
+) -> list[Condition]:
     """Set Ready, Reconciling and Stalled for ``phase`` (``reason`` applies to Stalled/Ready when failing)."""
-    conds = list(conditions)
-    kw = dict(generation=generation, now=now, message=message)
+    rows: list[tuple[str, ConditionStatus, str]]
     if phase == Phase.SUCCEEDED:
-        conds = set_condition(conds, type=ConditionType.READY, status="True", reason=Reason.SUCCEEDED, **kw)
-        conds = set_condition(conds, type=ConditionType.RECONCILING, status="False", reason=Reason.SUCCEEDED, **kw)
-        conds = set_condition(conds, type=ConditionType.STALLED, status="False", reason=Reason.SUCCEEDED, **kw)
+        rows = [
+            (ConditionType.READY, "True", Reason.SUCCEEDED),
+            (ConditionType.RECONCILING, "False", Reason.SUCCEEDED),
+            (ConditionType.STALLED, "False", Reason.SUCCEEDED),
+        ]
     elif phase in (Phase.FAILED, Phase.ROLLED_BACK, Phase.ROLLBACK_FAILED, Phase.ROLLBACK_HELD):
-        conds = set_condition(conds, type=ConditionType.READY, status="False", reason=reason, **kw)
-        conds = set_condition(conds, type=ConditionType.RECONCILING, status="False", reason=reason, **kw)
-        conds = set_condition(conds, type=ConditionType.STALLED, status="True", reason=reason, **kw)
+        rows = [
+            (ConditionType.READY, "False", reason),
+            (ConditionType.RECONCILING, "False", reason),
+            (ConditionType.STALLED, "True", reason),
+        ]
     else:
-        conds = set_condition(conds, type=ConditionType.READY, status="False", reason=Reason.PROGRESSING, **kw)
-        conds = set_condition(conds, type=ConditionType.RECONCILING, status="True", reason=reason, **kw)
-        conds = set_condition(conds, type=ConditionType.STALLED, status="False", reason=Reason.PROGRESSING, **kw)
+        rows = [
+            (ConditionType.READY, "False", Reason.PROGRESSING),
+            (ConditionType.RECONCILING, "True", reason),
+            (ConditionType.STALLED, "False", Reason.PROGRESSING),
+        ]
+    conds = list(conditions)
+    for type_, status, why in rows:
+        conds = set_condition(
+            conds, type=type_, status=status, reason=why, message=message, generation=generation, now=now
+        )
     return conds
 
 

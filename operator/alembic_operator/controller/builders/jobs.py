@@ -17,7 +17,8 @@ Container contracts (the flags the steps parse):
 * plan     (app image):      alembic-operator plan --target T --location L --policy P
 * backup   (operator image): alembic-operator backup --location L --format F [--jobs N] [--compression C]
                              --retention-keep-last N [--retention-max-age-seconds S] [--verify restore]
-* migrate  (app image):      spec.migrate.command + [--target T --lock-timeout X if the default command] + spec.migrate.args
+* migrate  (app image):      spec.migrate.command + [--target T --lock-timeout X if the default command]
+                             + spec.migrate.args
 * verify   (operator image): alembic-operator verify --location L --mode M [--allow-decrease a,b]
                              [--include G]... [--exclude G]... [--expect-revision R]
 * restore  (operator image): alembic-operator restore --location L --on-foreign-writes hold|restore
@@ -27,7 +28,8 @@ Container contracts (the flags the steps parse):
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from alembic_operator.api import constants
 from alembic_operator.api.model import DEFAULT_MIGRATE_COMMAND, RunView
@@ -41,18 +43,34 @@ CLI = "alembic-operator"
 
 def build_owner_reference(*, run: RunView) -> dict[str, Any]:
     """The ownerReference that ties a Job to its MigrationRun (garbage-collected with it)."""
-    return {"apiVersion": constants.API_VERSION, "kind": constants.KIND, "name": run.name, "uid": run.uid,
-            "controller": True, "blockOwnerDeletion": True}
+    return {
+        "apiVersion": constants.API_VERSION,
+        "kind": constants.KIND,
+        "name": run.name,
+        "uid": run.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
 
 
 def _location(run: RunView) -> str:
     return naming.location(spec=run.spec, namespace=run.namespace, run_name=run.name, run_uid=run.uid)
 
 
-def _job(*, run: RunView, step: str, attempt: int, image: str, command: Sequence[str], args: Sequence[str] = (),
-         working_dir: str | None = None, settings: Settings) -> dict[str, Any]:
-    template = pods.build_pod_template(run=run, step=step, image=image, command=command, args=args,
-                                       working_dir=working_dir, settings=settings)
+def _job(
+    *,
+    run: RunView,
+    step: str,
+    attempt: int,
+    image: str,
+    command: Sequence[str],
+    args: Sequence[str] = (),
+    working_dir: str | None = None,
+    settings: Settings,
+) -> dict[str, Any]:
+    template = pods.build_pod_template(
+        run=run, step=step, image=image, command=command, args=args, working_dir=working_dir, settings=settings
+    )
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -75,8 +93,16 @@ def _job(*, run: RunView, step: str, attempt: int, image: str, command: Sequence
 
 def plan_command(*, run: RunView) -> list[str]:
     """The plan container's command."""
-    return [CLI, "plan", "--target", run.spec.migrate.target, "--location", _location(run),
-            "--policy", run.spec.plan.destructive]
+    return [
+        CLI,
+        "plan",
+        "--target",
+        run.spec.migrate.target,
+        "--location",
+        _location(run),
+        "--policy",
+        run.spec.plan.destructive,
+    ]
 
 
 def backup_command(*, run: RunView) -> list[str]:
@@ -131,8 +157,9 @@ def restore_command(*, run: RunView) -> list[str]:
     return [CLI, "restore", "--location", _location(run), "--on-foreign-writes", "restore" if discard else "hold"]
 
 
-def build_step_job(*, run: RunView, step: str, settings: Settings, attempt: int = 1,
-                   expect_revision: str | None = None) -> dict[str, Any]:
+def build_step_job(
+    *, run: RunView, step: str, settings: Settings, attempt: int = 1, expect_revision: str | None = None
+) -> dict[str, Any]:
     """The Job of ``step`` (a :class:`Step`): its command, in the image :data:`STEPS` names for it.
 
     The application's image (plan, migrate) runs in ``spec.migrate.workingDir``;
@@ -144,9 +171,16 @@ def build_step_job(*, run: RunView, step: str, settings: Settings, attempt: int 
         raise ValueError(f"unknown step {step!r}; expected one of {', '.join(Step)}") from None
     command, args = _step_command(run=run, step=step, expect_revision=expect_revision)
     app = STEPS[step].image == "app"
-    return _job(run=run, step=step, attempt=attempt, image=run.spec.migrate.image if app else settings.operator_image,
-                command=command, args=args, working_dir=run.spec.migrate.working_dir if app else None,
-                settings=settings)
+    return _job(
+        run=run,
+        step=step,
+        attempt=attempt,
+        image=run.spec.migrate.image if app else settings.operator_image,
+        command=command,
+        args=args,
+        working_dir=run.spec.migrate.working_dir if app else None,
+        settings=settings,
+    )
 
 
 def _step_command(*, run: RunView, step: Step, expect_revision: str | None) -> tuple[list[str], list[str]]:
