@@ -1,4 +1,4 @@
-"""The pure layers (model, conditions, naming, settings, reconciler, builders) never import I/O."""
+"""The pure layers (model, conditions, steps, naming, settings, reconciler, builders) never import I/O."""
 
 import ast
 from pathlib import Path
@@ -10,6 +10,9 @@ import alembic_operator
 PACKAGE = Path(alembic_operator.__file__).parent
 PURE = [
     "api/model.py",
+    "api/schema.py",
+    "api/spec.py",
+    "api/status.py",
     "api/conditions.py",
     "api/steps.py",
     "controller/naming.py",
