@@ -18,9 +18,9 @@
 #   $CACHE/images/<name>-current -> <name>-<key>  (what testbed/containers.py runs)
 #
 # Buildah's vfs storage only grows (every layer is a full copy of the root filesystem), so
-# after the builds, images this script made that no kept export uses go, then every
-# dangling image (`buildah rmi --prune`); each build's build stage is tagged
-# <name>-build:<key> so its layer cache (the pinned dependencies) survives the prune.
+# after the builds only the current build of each name stays in it, then every dangling
+# image goes (`buildah rmi --prune`); each build's build stage is tagged <name>-build:<key>
+# so its layer cache (the pinned dependencies) survives the prune.
 #
 # Environment:
 #   BASE_IMAGE   base of image/Dockerfile. Unset: python:3.11-slim-bookworm if a registry
@@ -242,16 +242,17 @@ build_example_app() {
     examples/app-image/requirements.txt image/requirements-client.txt pyproject.toml operator alembic
 }
 
-# prune_storage <names...>: drop this script's images that no kept export uses (the
-# current and previous build of each name stay), then every dangling image.
+# prune_storage <names...>: drop every image of these names but the current build (and its
+# build stage), then every dangling image. The previous build's export stays on disk
+# (build_image restores it from there if it becomes current again).
 prune_storage() {
-  local before name ref tag
+  local before name ref current
   before=$(du -sh "$STORAGE" 2>/dev/null | cut -f1)
   for name in "$@"; do
+    current=$(readlink "$IMAGES/$name-current" 2>/dev/null || true); current=${current##*-}
     for ref in $("${BUILDAH[@]}" images --format '{{.Name}}:{{.Tag}}' 2>/dev/null \
                  | grep -E "^localhost/$name(-build)?:" || true); do
-      tag=${ref##*:}
-      [ "$tag" != "$TAG" ] && [ ! -e "$IMAGES/$name-$tag/.complete" ] || continue
+      case "${ref##*:}" in "$TAG"|"$current") continue ;; esac
       "${BUILDAH[@]}" rmi "$ref" >/dev/null 2>&1 || true
     done
   done
