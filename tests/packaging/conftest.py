@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 
@@ -23,7 +23,7 @@ def summary_line() -> Callable[[str], None]:
     return REPORT.append
 
 
-def pytest_terminal_summary(terminalreporter):  # noqa: D103 - start-up times in the summary
+def pytest_terminal_summary(terminalreporter):  # start-up times in the summary
     if REPORT:
         terminalreporter.section("base install")
         for line in REPORT:

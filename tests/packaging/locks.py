@@ -21,7 +21,7 @@ EXAMPLE_APP = ROOT / "examples" / "app-image" / "requirements.txt"
 
 
 def canonical(name: str) -> str:
-    """A distribution name as PEP 503 compares them (``PyYAML`` = ``pyyaml``, ``typing_extensions`` = ``typing-extensions``)."""
+    """A distribution name as PEP 503 compares them (``PyYAML`` = ``pyyaml``, ``a_b`` = ``a-b``)."""
     return re.sub(r"[-_.]+", "-", name).lower()
 
 

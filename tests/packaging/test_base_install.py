@@ -76,8 +76,9 @@ def test_job_steps_load_no_kubernetes_even_where_it_is_installed(tmp_path):
     """In the project's venv, which has every extra: importing the job steps must not pull them in."""
     r = subprocess.run([sys.executable, "-c", FIND_EXTRAS, *EXTRAS_ONLY], capture_output=True, text=True)
     assert json.loads(r.stdout) == {name: True for name in EXTRAS_ONLY}, "the .venv should have every extra"
-    r = subprocess.run([sys.executable, "-c", IMPORT_EVERY_MODULE], cwd=tmp_path, capture_output=True, text=True,
-                       timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-c", IMPORT_EVERY_MODULE], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert r.returncode == 0, r.stderr
     assert not set(EXTRAS_ONLY) & set(json.loads(r.stdout)["loaded"])
 
@@ -91,9 +92,21 @@ def test_run_without_the_client_extra_says_what_is_missing(base_venv, tmp_path):
 def test_plan_renders_the_example_app_offline_in_the_base_install(base_venv, tmp_path):
     """The base install plus the app's own libraries (sqlmodel): what an app image's plan Job has."""
     term = tmp_path / "termination-log"
-    r = run(base_venv, [str(base_venv.cli), "--termination-message-path", str(term), "plan", "--from", "base",
-                        "--config", str(ROOT / "alembic" / "example" / "alembic.ini")],
-            tmp_path, PYTHONPATH=str(base_venv.app_site))
+    r = run(
+        base_venv,
+        [
+            str(base_venv.cli),
+            "--termination-message-path",
+            str(term),
+            "plan",
+            "--from",
+            "base",
+            "--config",
+            str(ROOT / "alembic" / "example" / "alembic.ini"),
+        ],
+        tmp_path,
+        PYTHONPATH=str(base_venv.app_site),
+    )
     assert r.returncode == 0, r.stderr
     result = json.loads(term.read_text())
     assert result["data"]["pending"] == ["0001", "0002", "0003", "0004"]
@@ -108,5 +121,7 @@ def test_backup_help_start_up_time_in_the_base_install(base_venv, tmp_path, summ
         r = run(base_venv, [str(base_venv.cli), "backup", "--help"], tmp_path)
         times.append(time.perf_counter() - t0)
         assert r.returncode == 0, r.stderr
-    summary_line(f"`alembic-operator backup --help` in the base install: {min(times):.2f} s "
-                  f"(runs: {', '.join(f'{t:.2f}' for t in times)})")
+    summary_line(
+        f"`alembic-operator backup --help` in the base install: {min(times):.2f} s "
+        f"(runs: {', '.join(f'{t:.2f}' for t in times)})"
+    )

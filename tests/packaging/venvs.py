@@ -49,8 +49,12 @@ class BaseVenv:
 
     def env(self, **extra: str) -> dict[str, str]:
         """A clean environment: this venv first on PATH, no PYTHONPATH leaking in from the outer test run."""
-        return {"PATH": f"{self.root / 'bin'}:/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp"),
-                "LANG": "C.UTF-8", **extra}
+        return {
+            "PATH": f"{self.root / 'bin'}:/usr/bin:/bin",
+            "HOME": os.environ.get("HOME", "/tmp"),
+            "LANG": "C.UTF-8",
+            **extra,
+        }
 
 
 def _digest(*parts: bytes) -> str:
@@ -61,17 +65,23 @@ def _digest(*parts: bytes) -> str:
 
 
 def _sources_digest() -> str:
-    files = [ROOT / "pyproject.toml", *sorted((ROOT / "operator").rglob("*.py")), *sorted((ROOT / "operator").rglob("py.typed"))]
+    package = ROOT / "operator"
+    files = [ROOT / "pyproject.toml", *sorted(package.rglob("*.py")), *sorted(package.rglob("py.typed"))]
     return _digest(*(str(f.relative_to(ROOT)).encode() + b"\0" + f.read_bytes() for f in files))
 
 
 def _pip(*args: str | Path) -> None:
     """The outer venv's pip (the base venv has none of its own)."""
-    proc = subprocess.run([sys.executable, "-m", "pip", "--quiet", *map(str, args)],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "--quiet", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     if proc.returncode != 0:
-        pytest.fail(f"pip {' '.join(map(str, args))} failed (exit {proc.returncode}):\n{proc.stdout[-4000:]}",
-                    pytrace=False)
+        pytest.fail(
+            f"pip {' '.join(map(str, args))} failed (exit {proc.returncode}):\n{proc.stdout[-4000:]}", pytrace=False
+        )
 
 
 def _create(venv: Path) -> None:
@@ -98,8 +108,10 @@ def _install_wheel(venv: Path) -> None:
 
 def prepare() -> BaseVenv:
     """The base-install venv of this checkout, created once per lock and refreshed per source change."""
-    cache = Path(os.environ.get("ALEMBIC_OPERATOR_CACHE")
-                 or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "alembic-operator")
+    cache = Path(
+        os.environ.get("ALEMBIC_OPERATOR_CACHE")
+        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "alembic-operator"
+    )
     key = _digest(BASE_LOCK.read_bytes(), APP_REQUIREMENTS.read_bytes(), sys.version.encode(), str(ROOT).encode())
     venv = cache / "venvs" / f"base-{key}"
     venv.parent.mkdir(parents=True, exist_ok=True)
