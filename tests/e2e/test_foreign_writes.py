@@ -28,8 +28,7 @@ def _names(database: Any, prefix: str) -> set[str]:
     return {row[0] for row in database.query(f"SELECT name FROM project WHERE name LIKE '{prefix}%'")}
 
 
-def test_a_rollback_that_would_discard_the_apps_writes_holds_until_approved_then_says_what_it_discarded(
-        app, database):
+def test_a_rollback_that_would_discard_the_apps_writes_holds_until_approved_then_says_what_it_discarded(app, database):
     appdb.migrate_to(database, "0004")
     appdb.seed(database, 300)
     tasks_before = dbstate.capture(database).rows["public.task"]
@@ -63,13 +62,15 @@ def test_a_rollback_that_would_discard_the_apps_writes_holds_until_approved_then
     assert dbstate.capture(database).rows["public.task"] == tasks_before  # the migration's damage is undone
     lost = set(committed) - _names(database, "live-")
     assert lost, "the restore was expected to discard rows written after the backup"
-    print(f"\nforeign writes: reported ~{discarded['rows']} discarded, {len(lost)} of {len(committed)} "
-          f"rows really lost")
+    print(
+        f"\nforeign writes: reported ~{discarded['rows']} discarded, {len(lost)} of {len(committed)} rows really lost"
+    )
 
 
 def _writer_deployment(namespace: str, log: Path, replicas: int) -> dict:
     return {
-        "apiVersion": "apps/v1", "kind": "Deployment",
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
         "metadata": {"name": "writer", "namespace": namespace},
         "spec": {
             "replicas": replicas,
@@ -79,13 +80,20 @@ def _writer_deployment(namespace: str, log: Path, replicas: int) -> dict:
                 "spec": {
                     "automountServiceAccountToken": False,
                     "terminationGracePeriodSeconds": 2,
-                    "containers": [{
-                        "name": "writer", "image": "writer:dev",
-                        "env": [{"name": "DATABASE_URL",
-                                 "valueFrom": {"secretKeyRef": {"name": "db", "key": "DATABASE_URL"}}},
+                    "containers": [
+                        {
+                            "name": "writer",
+                            "image": "writer:dev",
+                            "env": [
+                                {
+                                    "name": "DATABASE_URL",
+                                    "valueFrom": {"secretKeyRef": {"name": "db", "key": "DATABASE_URL"}},
+                                },
                                 {"name": "WRITER_LOG", "value": str(log)},
-                                {"name": "WRITER_PREFIX", "value": "fenced"}],
-                    }],
+                                {"name": "WRITER_PREFIX", "value": "fenced"},
+                            ],
+                        }
+                    ],
                 },
             },
         },
@@ -94,8 +102,12 @@ def _writer_deployment(namespace: str, log: Path, replicas: int) -> dict:
 
 def _register_writer_image(kubelet: Any) -> None:
     python = str(tools.REPO / ".venv" / "bin" / "python")
-    kubelet.register_image("writer:dev", env={"PYTHONPATH": str(tools.REPO)}, workingDir=str(tools.REPO),
-                           entrypoint=[python, "-m", "tests.e2e.writer"])
+    kubelet.register_image(
+        "writer:dev",
+        env={"PYTHONPATH": str(tools.REPO)},
+        workingDir=str(tools.REPO),
+        entrypoint=[python, "-m", "tests.e2e.writer"],
+    )
 
 
 def _replicas(app: Any) -> int:
@@ -109,7 +121,8 @@ def _logged(log: Path) -> list[str]:
 
 @pytest.mark.parametrize("kill_operator", [False, True], ids=["steady", "operator-killed-while-fenced"])
 def test_a_write_fence_keeps_every_row_the_app_wrote_and_puts_the_replicas_back(
-        app, database, kubelet, operator, tmp_path, kill_operator):
+    app, database, kubelet, operator, tmp_path, kill_operator
+):
     appdb.migrate_to(database, "0004")
     appdb.seed(database, 300)
     _register_writer_image(kubelet)
@@ -120,6 +133,7 @@ def test_a_write_fence_keeps_every_row_the_app_wrote_and_puts_the_replicas_back(
         spec = {"writeFence": {"scaleDown": [{"kind": "Deployment", "name": "writer"}]}}
         app.apply(app.manifest("fenced-1", image="example-app:deletes-rows", spec=spec))
         if kill_operator:
+
             def fence_is_up() -> bool:
                 return ((app.get("fenced-1").get("status") or {}).get("fence") or {}).get("state") == "Up"
 
@@ -169,7 +183,8 @@ def test_a_migration_that_raises_ends_failed_without_a_restore_and_keeps_every_c
 
 
 def test_deleting_a_fenced_run_puts_the_replicas_back_and_leaves_the_database_as_it_is(
-        app, database, kubelet, tmp_path):
+    app, database, kubelet, tmp_path
+):
     appdb.migrate_to(database, "0004")
     appdb.seed(database, 100)
     _register_writer_image(kubelet)
@@ -182,8 +197,14 @@ def test_deleting_a_fenced_run_puts_the_replicas_back_and_leaves_the_database_as
         app.wait("fenced-gone", phases={"Migrating"}, timeout=120)
         assert _replicas(app) == 0
         app.cluster.kubectl("-n", app.namespace, "delete", "migrationrun", "fenced-gone", "--wait=false")
-        procs.wait_until(lambda: "fenced-gone" not in app.cluster.kubectl(
-            "-n", app.namespace, "get", "migrationrun", "-o", "name").stdout, 120, "the run to go")
+        procs.wait_until(
+            lambda: (
+                "fenced-gone"
+                not in app.cluster.kubectl("-n", app.namespace, "get", "migrationrun", "-o", "name").stdout
+            ),
+            120,
+            "the run to go",
+        )
         assert _replicas(app) == 1
         assert database.scalar("SELECT version_num FROM alembic_version") == "0005"  # the migration finished
     finally:

@@ -10,8 +10,8 @@ exactly what the chart's ClusterRole grants.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import yaml
@@ -68,7 +68,8 @@ def _assert_classified(followed: bed.Followed) -> None:
 
 
 def test_operator_pod_runs_with_the_charts_service_account_and_only_its_rbac(
-        cluster: Cluster, operator: bed.Operator) -> None:
+    cluster: Cluster, operator: bed.Operator
+) -> None:
     """The Deployment's pod runs (metrics and /healthz answer) as the chart's SA, which may do exactly
     the chart's rules: runs, Jobs, read-only Pods, Events — and no Secrets."""
     pod = bed.pod_of(cluster, operator.namespace, "app.kubernetes.io/name=alembic-operator")
@@ -77,8 +78,11 @@ def test_operator_pod_runs_with_the_charts_service_account_and_only_its_rbac(
     page = operator.metrics()
     for family, kind in PRODUCT_METRICS.items():
         assert f"# TYPE {family} {kind}" in page, f"{family} is missing from /metrics"
-    support.wait_for(lambda: bed.http_get(f"http://127.0.0.1:{operator.liveness_port}/healthz")[0] == 200, 60,
-                     "the operator's /healthz")
+    support.wait_for(
+        lambda: bed.http_get(f"http://127.0.0.1:{operator.liveness_port}/healthz")[0] == 200,
+        60,
+        "the operator's /healthz",
+    )
     assert bed.sa_can(cluster, operator, "watch", "migrationruns.alembic-operator.dev", "--all-namespaces")
     assert bed.sa_can(cluster, operator, "patch", "migrationruns.alembic-operator.dev/status", "-n", "any")
     assert bed.sa_can(cluster, operator, "create", "jobs.batch", "-n", "any")
@@ -88,12 +92,12 @@ def test_operator_pod_runs_with_the_charts_service_account_and_only_its_rbac(
 
 
 def test_kubectl_applied_run_succeeds_and_its_statuses_classify_right(
-        cluster: Cluster, operator: bed.Operator, data: bed.Data, captured: Path) -> None:
+    cluster: Cluster, operator: bed.Operator, data: bed.Data, captured: Path
+) -> None:
     """Door 1: kubectl apply of the docs' MigrationRun migrates an empty database to 0004; every status
     seen on the way is Progressing/InProgress, the last Healthy/Current."""
     metrics_before = operator.metrics()
-    kubectl(cluster.kubeconfig, "-n", data.namespace, "apply", "-f", "-",
-            input=_doc_run(data, name="example-app-1-0"))
+    kubectl(cluster.kubeconfig, "-n", data.namespace, "apply", "-f", "-", input=_doc_run(data, name="example-app-1-0"))
     followed = bed.follow(cluster, data.namespace, "example-app-1-0")
     bed.save_all(followed, captured, "succeeded")
     assert followed.phase == "Succeeded", json.dumps(followed.final["status"], indent=1)
@@ -107,7 +111,8 @@ def test_kubectl_applied_run_succeeds_and_its_statuses_classify_right(
 
 
 def test_rolled_back_and_failed_runs_are_degraded_and_failed(
-        cluster: Cluster, operator: bed.Operator, data: bed.Data, captured: Path) -> None:
+    cluster: Cluster, operator: bed.Operator, data: bed.Data, captured: Path
+) -> None:
     """A migration that commits and loses rows ends RolledBack (database back at 0004, same rows, its new
     table gone); one that raises ends Failed (database unchanged); both Degraded and kstatus Failed."""
     kubectl(cluster.kubeconfig, "-n", data.namespace, "apply", "-f", "-", input=_doc_run(data, name="v1"))
@@ -115,8 +120,15 @@ def test_rolled_back_and_failed_runs_are_degraded_and_failed(
     before = app.seed(data.database, rows=50)
     counts = app.counts(data.database)
 
-    kubectl(cluster.kubeconfig, "-n", data.namespace, "apply", "-f", "-",
-            input=_doc_run(data, name="broken", image="example-app:broken"))
+    kubectl(
+        cluster.kubeconfig,
+        "-n",
+        data.namespace,
+        "apply",
+        "-f",
+        "-",
+        input=_doc_run(data, name="broken", image="example-app:broken"),
+    )
     rolled = bed.follow(cluster, data.namespace, "broken")
     bed.save_all(rolled, captured, "rolledback")
     assert rolled.phase == "RolledBack", json.dumps(rolled.final["status"], indent=1)
@@ -126,8 +138,15 @@ def test_rolled_back_and_failed_runs_are_degraded_and_failed(
     assert support.argocd_health(rolled.final)["message"].startswith("RolledBack")
     _assert_classified(rolled)
 
-    kubectl(cluster.kubeconfig, "-n", data.namespace, "apply", "-f", "-",
-            input=_doc_run(data, name="raises", image="example-app:raises"))
+    kubectl(
+        cluster.kubeconfig,
+        "-n",
+        data.namespace,
+        "apply",
+        "-f",
+        "-",
+        input=_doc_run(data, name="raises", image="example-app:raises"),
+    )
     failed = bed.follow(cluster, data.namespace, "raises")
     bed.save_all(failed, captured, "failed")
     assert failed.phase == "Failed", json.dumps(failed.final["status"], indent=1)

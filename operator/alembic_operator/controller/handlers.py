@@ -33,8 +33,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 import kopf
 import pydantic
@@ -84,8 +85,7 @@ class ControllerMemo:
 
 
 @kopf.index(constants.GROUP, constants.VERSION, constants.PLURAL)
-def runs_by_database(body: kopf.Body, namespace: str | None,
-                     **_: Any) -> dict[tuple[str, str], reconciler.RunSummary]:
+def runs_by_database(body: kopf.Body, namespace: str | None, **_: Any) -> dict[tuple[str, str], reconciler.RunSummary]:
     """Index every run under its database, so a run can see who goes first without listing."""
     summary = observing.run_summary(body)
     if summary is None or namespace is None:
@@ -130,8 +130,14 @@ def _is_unfinished(status: kopf.Status, **_: Any) -> bool:
     return status.get("phase") not in _TERMINAL
 
 
-@kopf.timer(constants.GROUP, constants.VERSION, constants.PLURAL, when=_is_unfinished,
-            interval=SAFETY_NET_SECONDS, idle=SAFETY_NET_SECONDS)
+@kopf.timer(
+    constants.GROUP,
+    constants.VERSION,
+    constants.PLURAL,
+    when=_is_unfinished,
+    interval=SAFETY_NET_SECONDS,
+    idle=SAFETY_NET_SECONDS,
+)
 async def _safety_net(namespace: str | None, name: str, memo: ControllerMemo, **_: Any) -> None:
     """Reconcile an unfinished run that has been quiet for a minute: a safety net for lost wake-ups.
 
@@ -199,7 +205,7 @@ async def reconcile_run(memo: ControllerMemo, *, namespace: str, name: str) -> N
             try:
                 after = await asyncio.to_thread(_reconcile_blocking, memo, namespace, name)
                 metrics.RECONCILES.labels(result="ok").inc()
-            except Exception:  # noqa: BLE001 - retry later, never crash the operator
+            except Exception:
                 metrics.RECONCILES.labels(result="error").inc()
                 log.exception("reconcile of %s/%s failed; retrying in %ss", namespace, name, RETRY_SECONDS)
                 after = RETRY_SECONDS
@@ -220,27 +226,41 @@ def _reconcile_blocking(memo: ControllerMemo, namespace: str, name: str) -> floa
     jobs = kube.list_run_jobs(namespace=namespace, run_name=naming.label_value(name))
     if meta.get("deletionTimestamp"):
         return _finish_deletion(body, jobs)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     try:
         view = observing.run_view(body)
     except pydantic.ValidationError as exc:
-        decision = reconciler.reject(status=model.parse_status(body.get("status")),
-                                     generation=int(meta.get("generation") or 1),
-                                     message=model.explain(exc), now=now)
+        decision = reconciler.reject(
+            status=model.parse_status(body.get("status")),
+            generation=int(meta.get("generation") or 1),
+            message=model.explain(exc),
+            now=now,
+        )
         applying.apply(decision, body=body)
         return None
     pods = kube.list_run_pods(namespace=namespace, run_name=naming.label_value(name))
     # Write fence (issue #9): read the fenced workloads only while the fence is being raised.
-    workloads = {reconciler.workload_key(kind, wname): kube.read_workload(namespace=namespace, kind=kind, name=wname)
-                 for kind, wname in observing.fence_to_read(view)}
+    workloads = {
+        reconciler.workload_key(kind, wname): kube.read_workload(namespace=namespace, kind=kind, name=wname)
+        for kind, wname in observing.fence_to_read(view)
+    }
     summary = observing.run_summary(body)
     blocked_by, position = (None, None)
     if summary is not None and summary.phase in (None, model.Phase.PENDING, model.Phase.QUEUED):
         blocked_by, position = reconciler.find_blocker(
-            name=name, database=summary.database, creation_timestamp=summary.creation_timestamp,
-            others=_summaries(memo, namespace))
-    decision = reconciler.reconcile(run=view, observed=observing.observed(jobs, pods, workloads), now=now,
-                                    settings=memo.settings, blocked_by=blocked_by, queue_position=position)
+            name=name,
+            database=summary.database,
+            creation_timestamp=summary.creation_timestamp,
+            others=_summaries(memo, namespace),
+        )
+    decision = reconciler.reconcile(
+        run=view,
+        observed=observing.observed(jobs, pods, workloads),
+        now=now,
+        settings=memo.settings,
+        blocked_by=blocked_by,
+        queue_position=position,
+    )
     terminal = decision.status.phase in model.TERMINAL_PHASES
     if not terminal:
         _set_finalizer(body, wanted=True)
@@ -271,20 +291,27 @@ def _set_finalizer(body: Mapping[str, Any], *, wanted: bool) -> None:
         finalizers.remove(constants.FINALIZER)
     else:
         return
-    kube.patch_run_metadata(namespace=meta["namespace"], name=meta["name"],
-                            metadata={"finalizers": finalizers, "resourceVersion": meta["resourceVersion"]})
+    kube.patch_run_metadata(
+        namespace=meta["namespace"],
+        name=meta["name"],
+        metadata={"finalizers": finalizers, "resourceVersion": meta["resourceVersion"]},
+    )
 
 
 def _finish_deletion(body: Mapping[str, Any], jobs: list[dict[str, Any]]) -> float | None:
     """Release a deleted run once no step Job is running; until then check again soon."""
     running = [j["metadata"]["name"] for j in jobs if (j.get("status") or {}).get("active")]
     if running:
-        log.info("%s/%s is being deleted; waiting for %s to finish", body["metadata"]["namespace"],
-                 body["metadata"]["name"], ", ".join(running))
+        log.info(
+            "%s/%s is being deleted; waiting for %s to finish",
+            body["metadata"]["namespace"],
+            body["metadata"]["name"],
+            ", ".join(running),
+        )
         return DELETION_POLL_SECONDS
     # Write fence (issue #9): a deleted run puts the workloads back; the database is left as it is.
     if (body.get("status") or {}).get("fence"):
-        decision = reconciler.release(status=model.parse_status(body.get("status")), now=datetime.now(timezone.utc))
+        decision = reconciler.release(status=model.parse_status(body.get("status")), now=datetime.now(UTC))
         if decision.actions:
             applying.apply(decision, body=body)
             fresh = kube.get_run(namespace=body["metadata"]["namespace"], name=body["metadata"]["name"])
@@ -303,7 +330,8 @@ def _schedule(memo: ControllerMemo, namespace: str, name: str, after: float) -> 
         old.cancel()
     loop = asyncio.get_running_loop()
     memo.timers[key] = loop.call_later(
-        after, lambda: loop.create_task(reconcile_run(memo, namespace=namespace, name=name)))
+        after, lambda: loop.create_task(reconcile_run(memo, namespace=namespace, name=name))
+    )
 
 
 def _forget(memo: ControllerMemo, namespace: str, name: str) -> None:

@@ -18,13 +18,19 @@ HELP = """Run the MigrationRun controller (Kopf) with metrics and a liveness end
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--namespace", action="append", default=[],
-                        help="watch only this namespace (repeatable); default: all namespaces")
+    parser.add_argument(
+        "--namespace",
+        action="append",
+        default=[],
+        help="watch only this namespace (repeatable); default: all namespaces",
+    )
     parser.add_argument("--metrics-port", type=int, default=None, help="Prometheus port (default 8080; 0 = off)")
-    parser.add_argument("--liveness", default="http://0.0.0.0:8081/healthz",
-                        help="Kopf liveness endpoint URL ('' = off)")
-    parser.add_argument("--peering", default=None,
-                        help="Kopf peering name (requires the KopfPeering CRDs); default: standalone")
+    parser.add_argument(
+        "--liveness", default="http://0.0.0.0:8081/healthz", help="Kopf liveness endpoint URL ('' = off)"
+    )
+    parser.add_argument(
+        "--peering", default=None, help="Kopf peering name (requires the KopfPeering CRDs); default: standalone"
+    )
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -38,12 +44,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if port:
         metrics.serve(port)
     logging.getLogger("kubernetes").setLevel(logging.WARNING)
-    asyncio.run(kopf.operator(
-        clusterwide=not args.namespace,
-        namespaces=args.namespace,
-        liveness_endpoint=args.liveness or None,
-        standalone=args.peering is None,
-        peering_name=args.peering,
-        memo=handlers.ControllerMemo(settings=settings),
-    ))
+    asyncio.run(
+        kopf.operator(
+            clusterwide=not args.namespace,
+            namespaces=args.namespace,
+            liveness_endpoint=args.liveness or None,
+            standalone=args.peering is None,
+            peering_name=args.peering,
+            memo=handlers.ControllerMemo(settings=settings),
+        )
+    )
     return {}
