@@ -7,7 +7,8 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup tools test test-unit faults demo crds crds-check lint bench clean
+.PHONY: setup tools test test-unit faults demo crds crds-check bench clean
+.PHONY: lint lint-style lint-format lint-types lint-imports lint-duplicates
 
 include image/image.mk
 include faults.mk
@@ -32,14 +33,39 @@ crds: $(VENV)/.installed
 crds-check: $(VENV)/.installed
 	$(PY) -m alembic_operator.api.crd --check
 
-## test: everything CI runs — unit, test bed, steps, images, operator end to end, faults
-test: setup tools image
+## test: everything CI runs — lint first, then unit, test bed, steps, images, operator end to end, faults
+test: lint setup tools image
 	$(PY) -m alembic_operator.api.crd --check
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 	# the same end-to-end runs again with every step Pod run from the built images under runc
 	ALEMBIC_OPERATOR_BED_RUNTIME=runc $(VENV)/bin/pytest -q tests/e2e/test_lifecycle.py $(PYTEST_ARGS)
 	# nothing of any bed may be left: process, mount, cgroup, network namespace (testbed/node.py)
 	$(PY) -m testbed.node check
+
+## lint: every check below, each its own target so make names the one that fails
+##   (`make -k lint` runs them all; `make test` runs lint first)
+LINT_PATHS := operator tests testbed bench
+lint: lint-style lint-format lint-types lint-imports lint-duplicates
+
+## lint-style: ruff's rules (pyproject.toml [tool.ruff])
+lint-style: $(VENV)/.installed
+	$(VENV)/bin/ruff check --output-format concise $(LINT_PATHS)
+
+## lint-format: code is as `ruff format` writes it (`ruff format --diff FILE` shows how)
+lint-format: $(VENV)/.installed
+	$(VENV)/bin/ruff format --check --output-format concise $(LINT_PATHS)
+
+## lint-types: mypy, strict, over the package (pyproject.toml [tool.mypy])
+lint-types: $(VENV)/.installed
+	$(VENV)/bin/mypy
+
+## lint-imports: the layers and who-may-import-what contracts in .importlinter
+lint-imports: $(VENV)/.installed
+	$(VENV)/bin/lint-imports
+
+## lint-duplicates: no copied block of 8+ lines in the package (pylint duplicate-code only)
+lint-duplicates: $(VENV)/.installed
+	$(VENV)/bin/pylint --disable=all --enable=duplicate-code --persistent=n --score=n operator/alembic_operator
 
 ## test-unit: the fast, server-free tests only
 test-unit: $(VENV)/.installed

@@ -9,13 +9,12 @@ in the same run; on a shared machine only the ratios mean much.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import common, datagen
@@ -26,24 +25,38 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
 
 def machine() -> dict:
-    return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)}
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=datagen.parse_size, default=datagen.parse_size("1GB"),
-                        help="database size for backup/restore (100MB, 1GB, 5GB; default 1GB)")
+    parser.add_argument(
+        "--size",
+        type=datagen.parse_size,
+        default=datagen.parse_size("1GB"),
+        help="database size for backup/restore (100MB, 1GB, 5GB; default 1GB)",
+    )
     parser.add_argument("--only", default=",".join(ALL), help=f"comma-separated subset of {','.join(ALL)}")
     parser.add_argument("--repeat", type=int, default=1, help="repetitions of each backup/restore pair")
     parser.add_argument("--scale-runs", type=int, default=100, help="MigrationRuns (and databases) at once")
     parser.add_argument("--scale-timeout", type=float, default=900, help="seconds to wait for the scale runs")
     parser.add_argument("--verify-tables", type=int, default=1000)
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/benchmarks.md")
-    parser.add_argument("--operator-env", action="append", default=[], metavar="NAME=VALUE",
-                        help="extra environment for the operator process (experiments, e.g. MALLOC_ARENA_MAX=2)")
-    parser.add_argument("--report-only", action="store_true",
-                        help="only rebuild docs/benchmarks.md from bench/results/*.json")
+    parser.add_argument(
+        "--operator-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for the operator process (experiments, e.g. MALLOC_ARENA_MAX=2)",
+    )
+    parser.add_argument(
+        "--report-only", action="store_true", help="only rebuild docs/benchmarks.md from bench/results/*.json"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the test bed dir")
     args = parser.parse_args(argv)
     only = [x.strip() for x in args.only.split(",") if x.strip()]
@@ -53,15 +66,24 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.report_only:
         from bench import report
+
         report.rebuild(DOC)
         common.say(f"wrote {DOC}")
         return 0
     started = time.monotonic()
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    command = "make bench" + (f' BENCH_ARGS="{" ".join(sys.argv[1:] if argv is None else argv)}"'
-                              if (sys.argv[1:] if argv is None else argv) else "")
-    summary: dict = {"started": stamp, "command": command, "machine": machine(), "load_start": common.loadavg(),
-                     "size_target": args.size}
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    command = "make bench" + (
+        f' BENCH_ARGS="{" ".join(sys.argv[1:] if argv is None else argv)}"'
+        if (sys.argv[1:] if argv is None else argv)
+        else ""
+    )
+    summary: dict = {
+        "started": stamp,
+        "command": command,
+        "machine": machine(),
+        "load_start": common.loadavg(),
+        "size_target": args.size,
+    }
     sections: list[str] = []
     with bed(keep=args.keep) as b:
         b.operator_env = dict(kv.split("=", 1) for kv in args.operator_env)
@@ -71,16 +93,26 @@ def main(argv: list[str] | None = None) -> int:
         if {"backup", "restore"} & set(only):
             common.say(f"== datagen: {args.size / common.MB:,.0f} MB")
             db = b.pg.create_database("bench")
-            made = datagen.fill(database_url=b.pg.url(db), database=db, env=b.pg.env(),
-                                psql_path=str(b.pg.tool("psql")), target_bytes=args.size, log=common.say)
+            made = datagen.fill(
+                database_url=b.pg.url(db),
+                database=db,
+                env=b.pg.env(),
+                psql_path=str(b.pg.tool("psql")),
+                target_bytes=args.size,
+                log=common.say,
+            )
             summary["datagen"] = made
-            common.say(f"  {made['bytes'] / common.MB:,.0f} MB in {made['seconds']:.0f}s "
-                       f"({made['bytes'] / common.MB / made['seconds']:.0f} MB/s)")
+            common.say(
+                f"  {made['bytes'] / common.MB:,.0f} MB in {made['seconds']:.0f}s "
+                f"({made['bytes'] / common.MB / made['seconds']:.0f} MB/s)"
+            )
             from bench import transfer
+
             bucket = b.s3.create_bucket("bench")
             common.say("== backup")
-            backups = transfer.run_backup(b, database=db, db_bytes=made["bytes"], bucket=bucket, scratch=scratch,
-                                          repeat=args.repeat)
+            backups = transfer.run_backup(
+                b, database=db, db_bytes=made["bytes"], bucket=bucket, scratch=scratch, repeat=args.repeat
+            )
             common.save("backup", {**backups, "db": made, "at": stamp})
             sections.append(transfer.backup_table(backups, made["bytes"]))
             common.say(sections[-1])
@@ -95,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             scratch.mkdir()
         if "verify" in only:
             from bench import verifying
+
             common.say(f"== verify: row counts of {args.verify_tables} tables")
             data = verifying.run(b, tables=args.verify_tables)
             common.save("verify", {**data, "at": stamp})
@@ -102,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             common.say(sections[-1])
         if "overhead" in only:
             from bench import overhead
+
             common.say("== operator overhead: one MigrationRun vs its steps by hand")
             b.start_cluster()
             data = overhead.run(b)
@@ -110,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             common.say(sections[-1])
         if "scale" in only:
             from bench import scale
+
             common.say(f"== scale: {args.scale_runs} MigrationRuns on {args.scale_runs} databases at once")
             b.start_cluster()
             data = scale.run(b, runs=args.scale_runs, timeout=args.scale_timeout)
@@ -124,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     common.say(f"== done in {summary['seconds'] / 60:.1f} min; results in {common.RESULTS}")
     if not args.no_doc and full:
         from bench import report
+
         report.rebuild(DOC)
         common.say(f"wrote {DOC}")
     return 0

@@ -13,8 +13,9 @@ import contextlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from testbed import operating
 from testbed.cluster import Cluster
@@ -49,9 +50,16 @@ class Bed:
         """What a step pod gets: the DB URL, S3 settings, AWS credentials, the client majors."""
         env = dict(os.environ)
         env.update(self.s3.env())
-        env.update({"DATABASE_URL": database_url, "S3_ENDPOINT": self.s3.endpoint, "S3_FORCE_PATH_STYLE": "true",
-                    "S3_REGION": self.s3.region, "PG_BIN_DIRS": str(self.pg.bin_dir),
-                    "PATH": f"{VENV_BIN}:{env.get('PATH', '')}"})
+        env.update(
+            {
+                "DATABASE_URL": database_url,
+                "S3_ENDPOINT": self.s3.endpoint,
+                "S3_FORCE_PATH_STYLE": "true",
+                "S3_REGION": self.s3.region,
+                "PG_BIN_DIRS": str(self.pg.bin_dir),
+                "PATH": f"{VENV_BIN}:{env.get('PATH', '')}",
+            }
+        )
         return env
 
     # -- control plane -------------------------------------------------------------------------
@@ -60,8 +68,9 @@ class Bed:
             return
         self.cluster = Cluster()
         self.cluster.start(self.workdir / "cluster")
-        self.kubelet = ProcessKubelet(kubeconfig=self.cluster.kubeconfig, root=self.workdir / "kubelet",
-                                      images=default_images())
+        self.kubelet = ProcessKubelet(
+            kubeconfig=self.cluster.kubeconfig, root=self.workdir / "kubelet", images=default_images()
+        )
         self.kubelet.start()
         operating.register_images(self.kubelet)
         self.operator = operating.OperatorProcess(self.cluster, self.workdir / "operator")
@@ -96,8 +105,13 @@ class Bed:
         return self.operator.server.popen.pid
 
     def stop(self) -> None:
-        for action in (lambda: self.operator and self.operator.stop(), lambda: self.kubelet and self.kubelet.stop(),
-                       lambda: self.cluster and self.cluster.stop(), self.s3.stop, self.pg.destroy):
+        for action in (
+            lambda: self.operator and self.operator.stop(),
+            lambda: self.kubelet and self.kubelet.stop(),
+            lambda: self.cluster and self.cluster.stop(),
+            self.s3.stop,
+            self.pg.destroy,
+        ):
             with contextlib.suppress(Exception):
                 action()
 

@@ -9,8 +9,9 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MB = 1000 * 1000
@@ -20,15 +21,27 @@ class CommandFailed(RuntimeError):
     pass
 
 
-def timed(argv: Sequence[str] | str, *, env: Mapping[str, str] | None = None, shell: bool = False,
-          cwd: str | Path | None = None, stdout: Any = subprocess.DEVNULL) -> float:
+def timed(
+    argv: Sequence[str] | str,
+    *,
+    env: Mapping[str, str] | None = None,
+    shell: bool = False,
+    cwd: str | Path | None = None,
+    stdout: Any = subprocess.DEVNULL,
+) -> float:
     """Run a command to completion; its wall time in seconds. CommandFailed (with stderr) if it fails."""
     wall, _cpu = timed_cpu(argv, env=env, shell=shell, cwd=cwd, stdout=stdout)
     return wall
 
 
-def timed_cpu(argv: Sequence[str] | str, *, env: Mapping[str, str] | None = None, shell: bool = False,
-              cwd: str | Path | None = None, stdout: Any = subprocess.DEVNULL) -> tuple[float, float]:
+def timed_cpu(
+    argv: Sequence[str] | str,
+    *,
+    env: Mapping[str, str] | None = None,
+    shell: bool = False,
+    cwd: str | Path | None = None,
+    stdout: Any = subprocess.DEVNULL,
+) -> tuple[float, float]:
     """(wall seconds, CPU seconds user+sys of the command and every descendant it waited for).
 
     The CPU figure is what the client side burns (pg_dump, Python, pg_restore, psql); it is much
@@ -37,12 +50,21 @@ def timed_cpu(argv: Sequence[str] | str, *, env: Mapping[str, str] | None = None
     """
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    proc = subprocess.run(argv if shell else list(map(str, argv)), env=dict(env) if env else None, shell=shell,
-                          cwd=cwd, stdout=stdout, stderr=subprocess.PIPE, executable="/bin/bash" if shell else None)
+    proc = subprocess.run(
+        argv if shell else list(map(str, argv)),
+        env=dict(env) if env else None,
+        shell=shell,
+        cwd=cwd,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        executable="/bin/bash" if shell else None,
+    )
     wall = time.perf_counter() - started
     if proc.returncode != 0:
-        raise CommandFailed(f"{argv if shell else ' '.join(map(str, argv))} exited {proc.returncode}: "
-                            f"{proc.stderr.decode(errors='replace')[-1500:]}")
+        raise CommandFailed(
+            f"{argv if shell else ' '.join(map(str, argv))} exited {proc.returncode}: "
+            f"{proc.stderr.decode(errors='replace')[-1500:]}"
+        )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return wall, round(cpu, 3)
@@ -62,10 +84,12 @@ def median(values: Sequence[float]) -> float:
 
 def table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A GitHub-flavoured Markdown table (also readable on a terminal)."""
+
     def cell(v: Any) -> str:
         if isinstance(v, float):
             return f"{v:,.2f}" if abs(v) < 100 else f"{v:,.0f}"
         return str(v)
+
     lines = [f"### {title}", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"

@@ -19,14 +19,30 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "alembic" / "example"
 MB = 1000 * 1000
-WORDS = ("deploy", "invoice", "login", "report", "search", "billing", "export", "cache", "upgrade", "onboarding",
-         "api", "dashboard", "email", "backup", "alerts", "payments")
+WORDS = (
+    "deploy",
+    "invoice",
+    "login",
+    "report",
+    "search",
+    "billing",
+    "export",
+    "cache",
+    "upgrade",
+    "onboarding",
+    "api",
+    "dashboard",
+    "email",
+    "backup",
+    "alerts",
+    "payments",
+)
 
 _WORDS_SQL = "ARRAY[" + ",".join(f"'{w}'" for w in WORDS) + "]"
 
@@ -66,7 +82,8 @@ SELECT g,
 FROM generate_series({t0}, {t1}) g, (SELECT {words} AS w) c;
 INSERT INTO comment (id, task_id, author_id, body, created_at)
 SELECT g, {t0} + (random() * ({t1} - {t0}))::int, {w0} + (random() * ({w1} - {w0}))::int,
-       (ARRAY['Looks good.', 'Can you add a test?', 'Blocked on review.', 'Done, please check.'])[1 + (random() * 3)::int]
+       (ARRAY['Looks good.', 'Can you add a test?', 'Blocked on review.', 'Done, please check.'])
+           [1 + (random() * 3)::int]
          || ' ' || substr(md5(random()::text), 1, 8 + (random() * 24)::int),
        timestamptz '2026-01-01' - (random() * 500000)::int * interval '1 minute'
 FROM generate_series({c0}, {c1}) g;
@@ -84,8 +101,13 @@ def parse_size(text: str) -> int:
 
 
 def psql(env: Mapping[str, str], psql_path: str, database: str, sql: str) -> str:
-    proc = subprocess.run([psql_path, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", database],
-                          input=sql, env=dict(env), capture_output=True, text=True)
+    proc = subprocess.run(
+        [psql_path, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", database],
+        input=sql,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"psql failed: {proc.stderr.strip()[-2000:]}")
     return proc.stdout.strip()
@@ -98,8 +120,9 @@ def migrate(database_url: str) -> None:
     subprocess.run([alembic, "upgrade", "head"], cwd=EXAMPLE, env=env, check=True, capture_output=True)
 
 
-def fill(*, database_url: str, database: str, env: Mapping[str, str], psql_path: str, target_bytes: int,
-         log=print) -> dict:  # type: ignore[no-untyped-def]
+def fill(
+    *, database_url: str, database: str, env: Mapping[str, str], psql_path: str, target_bytes: int, log=print
+) -> dict:  # type: ignore[no-untyped-def]
     """Migrate to head, then add batches until pg_database_size ≥ target; return what was made."""
     started = time.monotonic()
     migrate(database_url)
@@ -112,27 +135,49 @@ def fill(*, database_url: str, database: str, env: Mapping[str, str], psql_path:
     units = 250  # first batch: 50k tasks, to learn the bytes per unit
     while True:
         p0, w0, t0, c0 = units_done + 1, units_done * 4 + 1, units_done * 200 + 1, units_done * 100 + 1
-        sql = BATCH_SQL.format(seed=(batches % 100) / 100.0, words=_WORDS_SQL,
-                               p0=p0, p1=p0 + units - 1, w0=w0, w1=w0 + units * 4 - 1,
-                               t0=t0, t1=t0 + units * 200 - 1, c0=c0, c1=c0 + units * 100 - 1)
+        sql = BATCH_SQL.format(
+            seed=(batches % 100) / 100.0,
+            words=_WORDS_SQL,
+            p0=p0,
+            p1=p0 + units - 1,
+            w0=w0,
+            w1=w0 + units * 4 - 1,
+            t0=t0,
+            t1=t0 + units * 200 - 1,
+            c0=c0,
+            c1=c0 + units * 100 - 1,
+        )
         psql(env, psql_path, database, sql)
         units_done += units
         batches += 1
         now = size()
-        log(f"  datagen: {units_done * 200:,} tasks, {now / MB:,.0f} MB of {target_bytes / MB:,.0f} MB "
-            f"({time.monotonic() - started:.0f}s)")
+        log(
+            f"  datagen: {units_done * 200:,} tasks, {now / MB:,.0f} MB of {target_bytes / MB:,.0f} MB "
+            f"({time.monotonic() - started:.0f}s)"
+        )
         if now >= target_bytes:
             break
         per_unit = max(1.0, (now - base) / units_done)
         remaining = int((target_bytes - now) / per_unit) + 1
         units = max(50, min(remaining, 5000))  # ≤ 1M tasks per transaction
     for table in ("project", "worker", "task", "comment"):
-        psql(env, psql_path, database, f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                                       f"(SELECT coalesce(max(id), 1) FROM {table}))")
+        psql(
+            env,
+            psql_path,
+            database,
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT coalesce(max(id), 1) FROM {table}))",
+        )
     psql(env, psql_path, database, "VACUUM ANALYZE")
     final = size()
-    return {"database": database, "bytes": final, "tasks": units_done * 200, "comments": units_done * 100,
-            "projects": units_done, "workers": units_done * 4, "seconds": round(time.monotonic() - started, 2)}
+    return {
+        "database": database,
+        "bytes": final,
+        "tasks": units_done * 200,
+        "comments": units_done * 100,
+        "projects": units_done,
+        "workers": units_done * 4,
+        "seconds": round(time.monotonic() - started, 2),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -47,8 +47,13 @@ def prepare_database(b: Bed, name: str, *, rows: int = SEED_ROWS) -> str:
     alembic = str(Path(sys.executable).with_name("alembic"))
     subprocess.run([alembic, "upgrade", "0003"], cwd=EXAMPLE, env=env, check=True, capture_output=True)
     if rows:
-        subprocess.run([sys.executable, "-m", "taskapp.seed", "--rows", str(rows)], cwd=EXAMPLE, env=env,
-                       check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "taskapp.seed", "--rows", str(rows)],
+            cwd=EXAMPLE,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
     return db
 
 
@@ -73,7 +78,8 @@ def create_run(b: Bed, manifest: dict[str, Any]) -> float:
     with b.cluster.api_client() as api:
         at = time.time()
         kubernetes.client.CustomObjectsApi(api).create_namespaced_custom_object(
-            watching.GROUP, watching.VERSION, manifest["metadata"]["namespace"], watching.PLURAL, manifest)
+            watching.GROUP, watching.VERSION, manifest["metadata"]["namespace"], watching.PLURAL, manifest
+        )
     return at
 
 
@@ -112,7 +118,7 @@ def timeline(events: list[watching.Event], run_name: str, created_at: float) -> 
     ordered = sorted(steps.items(), key=lambda kv: kv[1].get("job_created", 1e18))
     latencies, from_pod = [], []
     prev = None
-    for step, s in ordered:
+    for _step, s in ordered:
         if prev is None:
             s["reconcile_latency"] = s["job_created"] - created_at
         else:
@@ -125,18 +131,42 @@ def timeline(events: list[watching.Event], run_name: str, created_at: float) -> 
             latencies.append(s["reconcile_latency"])
         prev = s
     final_status = (run_done - prev["job_complete"]) if (run_done and prev and "job_complete" in prev) else None
-    return {"steps": {k: {kk: round(vv - (created_at if kk in ("job_created", "job_complete", "pod_created",
-                                                                   "pod_running", "pod_finished") else 0), 3)
-                          for kk, vv in v.items()} for k, v in ordered},
-            "order": [k for k, _ in ordered], "latencies": [round(x, 3) for x in latencies],
-            "latencies_from_pod_finished": [round(x, 3) for x in from_pod],
-            "final_status_latency": round(final_status, 3) if final_status is not None else None,
-            "run_wall": round(run_done - created_at, 3) if run_done else None,
-            "phases": [(round(t - created_at, 3), p) for t, p in phases], "run_modified_events": status_events}
+    return {
+        "steps": {
+            k: {
+                kk: round(
+                    vv
+                    - (
+                        created_at
+                        if kk in ("job_created", "job_complete", "pod_created", "pod_running", "pod_finished")
+                        else 0
+                    ),
+                    3,
+                )
+                for kk, vv in v.items()
+            }
+            for k, v in ordered
+        },
+        "order": [k for k, _ in ordered],
+        "latencies": [round(x, 3) for x in latencies],
+        "latencies_from_pod_finished": [round(x, 3) for x in from_pod],
+        "final_status_latency": round(final_status, 3) if final_status is not None else None,
+        "run_wall": round(run_done - created_at, 3) if run_done else None,
+        "phases": [(round(t - created_at, 3), p) for t, p in phases],
+        "run_modified_events": status_events,
+    }
 
 
-def replay_steps(b: Bed, jobs: list[dict[str, Any]], *, secrets: dict[tuple[str, str], str], url_from: str,
-                 url_to: str, run_name: str, workdir: Path) -> dict[str, float]:
+def replay_steps(
+    b: Bed,
+    jobs: list[dict[str, Any]],
+    *,
+    secrets: dict[tuple[str, str], str],
+    url_from: str,
+    url_to: str,
+    run_name: str,
+    workdir: Path,
+) -> dict[str, float]:
     """Run each Job's container command locally, as its pod would, against the copy of the database."""
     assert b.kubelet is not None
     images = b.kubelet.images
@@ -155,6 +185,7 @@ def replay_steps(b: Bed, jobs: list[dict[str, Any]], *, secrets: dict[tuple[str,
                 ref = e["valueFrom"]["secretKeyRef"]
                 env[e["name"]] = secrets[(ref["name"], ref["key"])]
         env["DATABASE_URL"] = env["DATABASE_URL"].replace(url_from, url_to)
+
         # A fresh run folder: the run's own would hold its manifest, and backup would keep it and return.
         def fresh(text: str) -> str:
             return text.replace(f"/{run_name}-", f"/{run_name}-byhand-") if text.startswith("s3://") else text
@@ -200,26 +231,45 @@ def run(b: Bed) -> dict[str, Any]:
     tl = timeline(recorder.snapshot(), name, created)
     phase = app.get(name)["status"]["phase"]
     jobs = app.jobs()
-    secrets = {("db", "DATABASE_URL"): b.pg.url(db), ("s3", "AWS_ACCESS_KEY_ID"): b.s3.access_key,
-               ("s3", "AWS_SECRET_ACCESS_KEY"): b.s3.secret_key}
+    secrets = {
+        ("db", "DATABASE_URL"): b.pg.url(db),
+        ("s3", "AWS_ACCESS_KEY_ID"): b.s3.access_key,
+        ("s3", "AWS_SECRET_ACCESS_KEY"): b.s3.secret_key,
+    }
     work = b.workdir / "byhand"
     work.mkdir(exist_ok=True)
-    by_hand = replay_steps(b, jobs, secrets=secrets, url_from=f"/{db}", url_to="/ovh_byhand", run_name=name,
-                           workdir=work)
+    by_hand = replay_steps(
+        b, jobs, secrets=secrets, url_from=f"/{db}", url_to="/ovh_byhand", run_name=name, workdir=work
+    )
     requests = diff_counts(counts_before, counts_after)
     status_writes = sum(v for k, v in requests.items() if k.startswith("PATCH") and k.endswith("/status"))
-    job_spans = {s: round(v["job_complete"] - v["job_created"], 3) for s, v in tl["steps"].items()
-                 if "job_complete" in v and "job_created" in v}
-    pod_spans = {s: round(v["pod_finished"] - v["pod_running"], 3) for s, v in tl["steps"].items()
-                 if "pod_finished" in v and "pod_running" in v}
+    job_spans = {
+        s: round(v["job_complete"] - v["job_created"], 3)
+        for s, v in tl["steps"].items()
+        if "job_complete" in v and "job_created" in v
+    }
+    pod_spans = {
+        s: round(v["pod_finished"] - v["pod_running"], 3)
+        for s, v in tl["steps"].items()
+        if "pod_finished" in v and "pod_running" in v
+    }
     total_hand = round(sum(by_hand.values()), 3)
-    return {"phase": phase, "timeline": tl, "by_hand": by_hand, "sum_by_hand": total_hand,
-            "job_spans": job_spans, "pod_running_spans": pod_spans, "load_before": load,
-            "overhead_s": round(tl["run_wall"] - total_hand, 3) if tl["run_wall"] else None,
-            "reconcile_latency_median": round(median(tl["latencies"]), 3),
-            "reconcile_latency_max": max(tl["latencies"]) if tl["latencies"] else None,
-            "api_requests": requests, "api_requests_total": sum(requests.values()), "status_writes": status_writes,
-            "seed_rows": SEED_ROWS}
+    return {
+        "phase": phase,
+        "timeline": tl,
+        "by_hand": by_hand,
+        "sum_by_hand": total_hand,
+        "job_spans": job_spans,
+        "pod_running_spans": pod_spans,
+        "load_before": load,
+        "overhead_s": round(tl["run_wall"] - total_hand, 3) if tl["run_wall"] else None,
+        "reconcile_latency_median": round(median(tl["latencies"]), 3),
+        "reconcile_latency_max": max(tl["latencies"]) if tl["latencies"] else None,
+        "api_requests": requests,
+        "api_requests_total": sum(requests.values()),
+        "status_writes": status_writes,
+        "seed_rows": SEED_ROWS,
+    }
 
 
 def render(d: dict[str, Any]) -> str:
@@ -227,20 +277,43 @@ def render(d: dict[str, Any]) -> str:
     rows = []
     for step in tl["order"]:
         s = tl["steps"][step]
-        rows.append([step, f"{s.get('reconcile_latency', float('nan')):.2f}",
-                     f"{s['latency_from_pod_finished']:.2f}" if "latency_from_pod_finished" in s else "—",
-                     f"{d['job_spans'].get(step, float('nan')):.2f}",
-                     f"{d['pod_running_spans'].get(step, float('nan')):.2f}", f"{d['by_hand'].get(step, float('nan')):.2f}"])
-    rows.append(["**whole run**", f"median **{d['reconcile_latency_median']:.2f}**", "",
-                 f"{tl['run_wall']:.2f}", "", f"{d['sum_by_hand']:.2f}"])
-    text = table(f"Operator overhead: one MigrationRun ({d['seed_rows']:,} tasks, 0003 → head) vs its steps by hand "
-                 "(seconds)",
-                 ["step", "reconcile latency (previous Job complete → this Job created; first: run created)",
-                  "… from previous Pod finished", "Job created → complete", "Pod running → finished",
-                  "same command by hand"], rows)
-    text += (f"\nRun wall {tl['run_wall']:.2f} s − steps by hand {d['sum_by_hand']:.2f} s = "
-             f"**{d['overhead_s']:.2f} s** of orchestration (Job controller, emulated kubelet pod start-up and "
-             f"status write-back, reconcile latency, status writes). Last Job complete → run Succeeded seen: "
-             f"{tl['final_status_latency']:.2f} s. Status writes (PATCH …/status): {d['status_writes']}; "
-             f"API requests by the operator for this run: {d['api_requests_total']}.\n")
+        rows.append(
+            [
+                step,
+                f"{s.get('reconcile_latency', float('nan')):.2f}",
+                f"{s['latency_from_pod_finished']:.2f}" if "latency_from_pod_finished" in s else "—",
+                f"{d['job_spans'].get(step, float('nan')):.2f}",
+                f"{d['pod_running_spans'].get(step, float('nan')):.2f}",
+                f"{d['by_hand'].get(step, float('nan')):.2f}",
+            ]
+        )
+    rows.append(
+        [
+            "**whole run**",
+            f"median **{d['reconcile_latency_median']:.2f}**",
+            "",
+            f"{tl['run_wall']:.2f}",
+            "",
+            f"{d['sum_by_hand']:.2f}",
+        ]
+    )
+    text = table(
+        f"Operator overhead: one MigrationRun ({d['seed_rows']:,} tasks, 0003 → head) vs its steps by hand (seconds)",
+        [
+            "step",
+            "reconcile latency (previous Job complete → this Job created; first: run created)",
+            "… from previous Pod finished",
+            "Job created → complete",
+            "Pod running → finished",
+            "same command by hand",
+        ],
+        rows,
+    )
+    text += (
+        f"\nRun wall {tl['run_wall']:.2f} s − steps by hand {d['sum_by_hand']:.2f} s = "
+        f"**{d['overhead_s']:.2f} s** of orchestration (Job controller, emulated kubelet pod start-up and "
+        f"status write-back, reconcile latency, status writes). Last Job complete → run Succeeded seen: "
+        f"{tl['final_status_latency']:.2f} s. Status writes (PATCH …/status): {d['status_writes']}; "
+        f"API requests by the operator for this run: {d['api_requests_total']}.\n"
+    )
     return text

@@ -13,9 +13,14 @@ from botocore.config import Config
 
 def main() -> int:
     bucket, key = sys.argv[1], sys.argv[2]
-    client = boto3.client("s3", config=Config(s3={"addressing_style": "path"},
-                                              request_checksum_calculation="when_required",
-                                              response_checksum_validation="when_required"))
+    client = boto3.client(
+        "s3",
+        config=Config(
+            s3={"addressing_style": "path"},
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        ),
+    )
     client.upload_fileobj(sys.stdin.buffer, bucket, key)
     return 0
 

@@ -27,14 +27,23 @@ ratios, which come from commands run one right after the other.
 
 def write(path: Path, *, summary: dict[str, Any], sections: list[str], notes: str = "") -> None:
     machine = summary["machine"]
-    text = INTRO.format(minutes=summary["seconds"] / 60, postgres=summary.get("postgres", "?"),
-                        command=summary["command"], started=summary["started"], cpus=machine["cpus"],
-                        mem=machine["mem_gib"], load_start=summary["load_start"], load_end=summary["load_end"])
+    text = INTRO.format(
+        minutes=summary["seconds"] / 60,
+        postgres=summary.get("postgres", "?"),
+        command=summary["command"],
+        started=summary["started"],
+        cpus=machine["cpus"],
+        mem=machine["mem_gib"],
+        load_start=summary["load_start"],
+        load_end=summary["load_end"],
+    )
     if "datagen" in summary:
         d = summary["datagen"]
-        text += (f"\nData: {d['bytes'] / 1e6:,.0f} MB database (`pg_database_size`), {d['tasks']:,} tasks with "
-                 f"JSONB details and text, {d['comments']:,} comments, {d['projects']:,} projects, "
-                 f"{d['workers']:,} workers, all indexes and foreign keys; generated in {d['seconds']:.0f} s.\n")
+        text += (
+            f"\nData: {d['bytes'] / 1e6:,.0f} MB database (`pg_database_size`), {d['tasks']:,} tasks with "
+            f"JSONB details and text, {d['comments']:,} comments, {d['projects']:,} projects, "
+            f"{d['workers']:,} workers, all indexes and foreign keys; generated in {d['seconds']:.0f} s.\n"
+        )
     text += "\n" + "\n".join(sections)
     notes_file = Path(__file__).resolve().parent / "NOTES.md"
     if notes_file.exists():
@@ -53,17 +62,23 @@ def sections_from_results() -> tuple[list[str], list[str]]:
     from bench import overhead, scale, transfer, verifying
 
     out: list[str] = []
-    for name, render in (("backup", lambda d: transfer.backup_table(d, d["db"]["bytes"])),
-                         ("restore", lambda d: transfer.restore_table(d, d["db"]["bytes"])),
-                         ("verify", verifying.render), ("overhead", overhead.render), ("scale", scale.render)):
+    for name, render in (
+        ("backup", lambda d: transfer.backup_table(d, d["db"]["bytes"])),
+        ("restore", lambda d: transfer.restore_table(d, d["db"]["bytes"])),
+        ("verify", verifying.render),
+        ("overhead", overhead.render),
+        ("scale", scale.render),
+    ):
         data = _load(name)
         if data is not None:
             out.append(render(data))
     reruns = []
     for path in sorted(RESULTS.glob("summary-*.json")):
         partial = json.loads(path.read_text())
-        reruns.append(f"`{partial['command']}` at {partial['started']} (load average {partial['load_start']}) "
-                      f"replaced the {', '.join(partial['only'])} results of the full run.")
+        reruns.append(
+            f"`{partial['command']}` at {partial['started']} (load average {partial['load_start']}) "
+            f"replaced the {', '.join(partial['only'])} results of the full run."
+        )
     return out, reruns
 
 

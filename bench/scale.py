@@ -15,6 +15,7 @@ backup → migrate → verify (4 Jobs, 4 pod processes). Measured:
 from __future__ import annotations
 
 import base64
+import itertools
 import time
 from typing import Any
 
@@ -41,9 +42,13 @@ def run(b: Bed, *, runs: int, timeout: float) -> dict[str, Any]:
     with b.cluster.api_client() as api:
         core = kubernetes.client.CoreV1Api(api)
         for i, db in enumerate(dbs):
-            core.create_namespaced_secret(ns, kubernetes.client.V1Secret(
-                metadata=kubernetes.client.V1ObjectMeta(name=f"db-{i}"),
-                data={"DATABASE_URL": base64.b64encode(b.pg.url(db).encode()).decode()}))
+            core.create_namespaced_secret(
+                ns,
+                kubernetes.client.V1Secret(
+                    metadata=kubernetes.client.V1ObjectMeta(name=f"db-{i}"),
+                    data={"DATABASE_URL": base64.b64encode(b.pg.url(db).encode()).decode()},
+                ),
+            )
     for _ in range(100):
         if b.cluster.kubectl("-n", ns, "get", "sa", "default", check=False).returncode == 0:
             break
@@ -101,18 +106,28 @@ def run(b: Bed, *, runs: int, timeout: float) -> dict[str, Any]:
     for p in phases.values():
         summary_phases[p] = summary_phases.get(p, 0) + 1
     total_requests = sum(requests.values())
-    return {"runs": runs, "applied_s": round(applied, 2),
-            "all_terminal_s": round(done_at - started, 1) if done_at else None, "timed_out": done_at is None,
-            "phases": summary_phases, "succeeded": summary_phases.get("Succeeded", 0),
-            "operator_rss_idle_kb": rss_idle.get("VmRSS"), "operator_vmhwm_kb": hwm.get("VmHWM"),
-            "rss_samples": samples, "api_requests": requests, "api_requests_total": total_requests,
-            "api_requests_per_run": round(total_requests / runs, 1), "load_before": load,
-            "first_job_latency_median": round(median(first), 3) if first else None,
-            "step_latency_median": round(median(latencies), 3) if latencies else None,
-            "step_latency_p95": round(sorted(latencies)[int(0.95 * (len(latencies) - 1))], 3) if latencies else None,
-            "step_latency_max": round(max(latencies), 3) if latencies else None,
-            "final_status_latency_median": round(median(finals), 3) if finals else None,
-            "server_timestamps": server, "operator_env": dict(b.operator_env)}
+    return {
+        "runs": runs,
+        "applied_s": round(applied, 2),
+        "all_terminal_s": round(done_at - started, 1) if done_at else None,
+        "timed_out": done_at is None,
+        "phases": summary_phases,
+        "succeeded": summary_phases.get("Succeeded", 0),
+        "operator_rss_idle_kb": rss_idle.get("VmRSS"),
+        "operator_vmhwm_kb": hwm.get("VmHWM"),
+        "rss_samples": samples,
+        "api_requests": requests,
+        "api_requests_total": total_requests,
+        "api_requests_per_run": round(total_requests / runs, 1),
+        "load_before": load,
+        "first_job_latency_median": round(median(first), 3) if first else None,
+        "step_latency_median": round(median(latencies), 3) if latencies else None,
+        "step_latency_p95": round(sorted(latencies)[int(0.95 * (len(latencies) - 1))], 3) if latencies else None,
+        "step_latency_max": round(max(latencies), 3) if latencies else None,
+        "final_status_latency_median": round(median(finals), 3) if finals else None,
+        "server_timestamps": server,
+        "operator_env": dict(b.operator_env),
+    }
 
 
 def server_latencies(b: Bed, ns: str, names: list[str]) -> dict[str, Any]:
@@ -127,7 +142,8 @@ def server_latencies(b: Bed, ns: str, names: list[str]) -> dict[str, Any]:
     with b.cluster.api_client() as api:  # type: ignore[union-attr]
         jobs = kubernetes.client.BatchV1Api(api).list_namespaced_job(ns).items
         runs = kubernetes.client.CustomObjectsApi(api).list_namespaced_custom_object(
-            watching.GROUP, watching.VERSION, ns, watching.PLURAL)["items"]
+            watching.GROUP, watching.VERSION, ns, watching.PLURAL
+        )["items"]
     run_created = {r["metadata"]["name"]: ts(r["metadata"]["creationTimestamp"]) for r in runs}
     by_run: dict[str, list[Any]] = {}
     for job in jobs:
@@ -137,28 +153,40 @@ def server_latencies(b: Bed, ns: str, names: list[str]) -> dict[str, Any]:
         ordered = sorted(by_run.get(name, []), key=lambda j: j.metadata.creation_timestamp)
         if ordered and run_created.get(name):
             first.append(ordered[0].metadata.creation_timestamp.timestamp() - run_created[name])
-        for prev, nxt in zip(ordered, ordered[1:]):
+        for prev, nxt in itertools.pairwise(ordered):
             if prev.status.completion_time:
                 steps.append(nxt.metadata.creation_timestamp.timestamp() - prev.status.completion_time.timestamp())
-    return {"first_job_median": median(first) if first else None,
-            "step_median": median(steps) if steps else None,
-            "step_p95": sorted(steps)[int(0.95 * (len(steps) - 1))] if steps else None, "samples": len(steps)}
+    return {
+        "first_job_median": median(first) if first else None,
+        "step_median": median(steps) if steps else None,
+        "step_p95": sorted(steps)[int(0.95 * (len(steps) - 1))] if steps else None,
+        "samples": len(steps),
+    }
 
 
 def render(d: dict[str, Any]) -> str:
     top = sorted(d["api_requests"].items(), key=lambda kv: -kv[1])[:8]
-    rows = [["runs applied at once", d["runs"]],
-            ["all Succeeded", f"{d['succeeded']}/{d['runs']}" + ("" if d["succeeded"] == d["runs"] else f" {d['phases']}")],
-            ["time to all terminal", f"{d['all_terminal_s']} s" if d["all_terminal_s"] else "timed out"],
-            ["operator peak RSS (VmHWM)", f"{d['operator_vmhwm_kb'] / 1024:.0f} MiB (idle {d['operator_rss_idle_kb'] / 1024:.0f} MiB)"],
-            ["API requests per run (operator)", d["api_requests_per_run"]],
-            ["reconcile latency: run created → first Job, median", f"{d['first_job_latency_median']} s"],
-            ["reconcile latency: Job complete → next Job, median / p95 / max",
-             f"{d['step_latency_median']} / {d['step_latency_p95']} / {d['step_latency_max']} s"],
-            ["last Job complete → run Succeeded, median", f"{d['final_status_latency_median']} s"],
-            ["same, from API timestamps (1 s resolution): first Job / next Job median / p95",
-             f"{d['server_timestamps']['first_job_median']} / {d['server_timestamps']['step_median']} / "
-             f"{d['server_timestamps']['step_p95']} s"]]
+    rows = [
+        ["runs applied at once", d["runs"]],
+        ["all Succeeded", f"{d['succeeded']}/{d['runs']}" + ("" if d["succeeded"] == d["runs"] else f" {d['phases']}")],
+        ["time to all terminal", f"{d['all_terminal_s']} s" if d["all_terminal_s"] else "timed out"],
+        [
+            "operator peak RSS (VmHWM)",
+            f"{d['operator_vmhwm_kb'] / 1024:.0f} MiB (idle {d['operator_rss_idle_kb'] / 1024:.0f} MiB)",
+        ],
+        ["API requests per run (operator)", d["api_requests_per_run"]],
+        ["reconcile latency: run created → first Job, median", f"{d['first_job_latency_median']} s"],
+        [
+            "reconcile latency: Job complete → next Job, median / p95 / max",
+            f"{d['step_latency_median']} / {d['step_latency_p95']} / {d['step_latency_max']} s",
+        ],
+        ["last Job complete → run Succeeded, median", f"{d['final_status_latency_median']} s"],
+        [
+            "same, from API timestamps (1 s resolution): first Job / next Job median / p95",
+            f"{d['server_timestamps']['first_job_median']} / {d['server_timestamps']['step_median']} / "
+            f"{d['server_timestamps']['step_p95']} s",
+        ],
+    ]
     text = table(f"Scale: {d['runs']} MigrationRuns on {d['runs']} databases at once", ["measure", "value"], rows)
     text += "\nRequests by kind (all runs): " + ", ".join(f"`{k}` {v}" for k, v in top) + "\n"
     return text

@@ -18,9 +18,7 @@ transaction), each into a fresh empty database, dropped afterwards.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -64,8 +62,13 @@ def run_backup(b: Bed, *, database: str, db_bytes: int, bucket: str, scratch: Pa
         for attempt in range(repeat):
             out = scratch / f"{slug}.{'dump' if fmt == 'custom' else 'dir'}"
             shutil.rmtree(out, ignore_errors=True) if out.is_dir() else out.unlink(missing_ok=True)
-            row: dict[str, Any] = {"variant": name, "format": fmt, "compression": comp, "attempt": attempt,
-                                   "load_before": loadavg()}
+            row: dict[str, Any] = {
+                "variant": name,
+                "format": fmt,
+                "compression": comp,
+                "attempt": attempt,
+                "load_before": loadavg(),
+            }
             loc = f"s3://{bucket}/bench/{slug}-{attempt}/"
             argv = [VENV_BIN / "alembic-operator", "backup", "--location", loc, "--format", fmt]
             if comp is not None:
@@ -73,7 +76,8 @@ def run_backup(b: Bed, *, database: str, db_bytes: int, bucket: str, scratch: Pa
 
             def local() -> None:
                 row["pg_dump_s"], row["pg_dump_cpu_s"] = timed_cpu(
-                    [pg.tool("pg_dump"), *_dump_args(fmt, comp), "-d", database, "-f", out], env=env)
+                    [pg.tool("pg_dump"), *_dump_args(fmt, comp), "-d", database, "-f", out], env=env
+                )
 
             def product() -> None:
                 row["operator_s"], row["operator_cpu_s"] = timed_cpu(argv, env=step_env)
@@ -84,16 +88,26 @@ def run_backup(b: Bed, *, database: str, db_bytes: int, bucket: str, scratch: Pa
             for step in order:
                 step()
             row["local_bytes"] = _du(out)
-            manifest = json.loads(b.s3.client().get_object(Bucket=bucket, Key=f"bench/{slug}-{attempt}/manifest.json")
-                                  ["Body"].read())
+            manifest = json.loads(
+                b.s3.client().get_object(Bucket=bucket, Key=f"bench/{slug}-{attempt}/manifest.json")["Body"].read()
+            )
             row["s3_bytes"] = int(manifest["sizeBytes"])
             row["operator_inner_s"] = manifest.get("durationSeconds")
             row["location"] = loc
             if fmt == "custom":
-                shell = (f"set -o pipefail; '{pg.tool('pg_dump')}' {' '.join(_dump_args(fmt, comp))} -d {database} "
-                         f"| '{VENV_BIN / 'python'}' -m bench.recipe {bucket} recipe/{slug}-{attempt}.dump")
-                row["recipe_s"], row["recipe_cpu_s"] = timed_cpu(shell, shell=True, env={**step_env, **{k: v for k, v in env.items() if k.startswith("PG")},
-                                             "PYTHONPATH": str(Path(__file__).parents[1])})
+                shell = (
+                    f"set -o pipefail; '{pg.tool('pg_dump')}' {' '.join(_dump_args(fmt, comp))} -d {database} "
+                    f"| '{VENV_BIN / 'python'}' -m bench.recipe {bucket} recipe/{slug}-{attempt}.dump"
+                )
+                row["recipe_s"], row["recipe_cpu_s"] = timed_cpu(
+                    shell,
+                    shell=True,
+                    env={
+                        **step_env,
+                        **{k: v for k, v in env.items() if k.startswith("PG")},
+                        "PYTHONPATH": str(Path(__file__).parents[1]),
+                    },
+                )
             row["local_path"] = str(out)
             row["ratio_vs_pg_dump"] = ratio(row["operator_s"], row["pg_dump_s"])
             if "recipe_s" in row:
@@ -101,25 +115,44 @@ def run_backup(b: Bed, *, database: str, db_bytes: int, bucket: str, scratch: Pa
             row["pg_dump_MBps"] = round(db_bytes / MB / row["pg_dump_s"], 1)
             row["operator_MBps"] = round(db_bytes / MB / row["operator_s"], 1)
             results.append(row)
-            say(f"  backup {name}: pg_dump {row['pg_dump_s']:.1f}s, operator {row['operator_s']:.1f}s "
-                f"(×{row['ratio_vs_pg_dump']:.2f})" + (f", recipe {row['recipe_s']:.1f}s" if "recipe_s" in row else ""))
+            say(
+                f"  backup {name}: pg_dump {row['pg_dump_s']:.1f}s, operator {row['operator_s']:.1f}s "
+                f"(×{row['ratio_vs_pg_dump']:.2f})" + (f", recipe {row['recipe_s']:.1f}s" if "recipe_s" in row else "")
+            )
     return {"rows": results}
 
 
 def backup_table(data: dict[str, Any], db_bytes: int) -> str:
     rows = []
     for r in data["rows"]:
-        rows.append([r["variant"], f"{r['local_bytes'] / MB:,.0f}",
-                     f"{r['pg_dump_s']:.1f} ({r['pg_dump_cpu_s']:.1f})",
-                     f"{r['recipe_s']:.1f}" if "recipe_s" in r else "—",
-                     f"{r['operator_s']:.1f} ({r['operator_cpu_s']:.1f})",
-                     f"{db_bytes / MB / r['pg_dump_s']:.0f} / {db_bytes / MB / r['operator_s']:.0f}",
-                     f"**{r['ratio_vs_pg_dump']:.2f}**", f"{ratio(r['operator_cpu_s'], r['pg_dump_cpu_s']):.2f}",
-                     f"{r['ratio_vs_recipe']:.2f}" if "ratio_vs_recipe" in r else "—"])
-    return table(f"Backup of a {db_bytes / MB:,.0f} MB database — wall seconds (client CPU seconds)",
-                 ["variant", "dump MB", "pg_dump → local file", "pg_dump piped to boto3 → S3 (the recipe)",
-                  "alembic-operator backup → S3", "DB MB/s (pg_dump / operator)", "operator ÷ pg_dump, wall",
-                  "… client CPU", "operator ÷ recipe, wall"], rows)
+        rows.append(
+            [
+                r["variant"],
+                f"{r['local_bytes'] / MB:,.0f}",
+                f"{r['pg_dump_s']:.1f} ({r['pg_dump_cpu_s']:.1f})",
+                f"{r['recipe_s']:.1f}" if "recipe_s" in r else "—",
+                f"{r['operator_s']:.1f} ({r['operator_cpu_s']:.1f})",
+                f"{db_bytes / MB / r['pg_dump_s']:.0f} / {db_bytes / MB / r['operator_s']:.0f}",
+                f"**{r['ratio_vs_pg_dump']:.2f}**",
+                f"{ratio(r['operator_cpu_s'], r['pg_dump_cpu_s']):.2f}",
+                f"{r['ratio_vs_recipe']:.2f}" if "ratio_vs_recipe" in r else "—",
+            ]
+        )
+    return table(
+        f"Backup of a {db_bytes / MB:,.0f} MB database — wall seconds (client CPU seconds)",
+        [
+            "variant",
+            "dump MB",
+            "pg_dump → local file",
+            "pg_dump piped to boto3 → S3 (the recipe)",
+            "alembic-operator backup → S3",
+            "DB MB/s (pg_dump / operator)",
+            "operator ÷ pg_dump, wall",
+            "… client CPU",
+            "operator ÷ recipe, wall",
+        ],
+        rows,
+    )
 
 
 def run_restore(b: Bed, *, backups: dict[str, Any], db_bytes: int, repeat: int = 1) -> dict[str, Any]:
@@ -138,19 +171,26 @@ def run_restore(b: Bed, *, backups: dict[str, Any], db_bytes: int, repeat: int =
         if src is None:
             continue
         for attempt in range(repeat):
-            row: dict[str, Any] = {"source": name, "dump_bytes": src["s3_bytes"], "attempt": attempt,
-                                   "load_before": loadavg()}
+            row: dict[str, Any] = {
+                "source": name,
+                "dump_bytes": src["s3_bytes"],
+                "attempt": attempt,
+                "load_before": loadavg(),
+            }
+
             def product() -> None:
                 db = fresh()
                 row["operator_s"], row["operator_cpu_s"] = timed_cpu(
                     [VENV_BIN / "alembic-operator", "restore", "--location", src["location"]],
-                    env={**b.step_env(pg.url(db))})
+                    env={**b.step_env(pg.url(db))},
+                )
                 pg.drop_database(db)
 
             def plain(key: str, extra: list[str]) -> None:
                 db = fresh()
                 row[key], row[key.replace("_s", "_cpu_s")] = timed_cpu(
-                    [pg.tool("pg_restore"), "-w", "--no-owner", *extra, "-d", db, src["local_path"]], env=env)
+                    [pg.tool("pg_restore"), "-w", "--no-owner", *extra, "-d", db, src["local_path"]], env=env
+                )
                 pg.drop_database(db)
 
             # pg_restore and the product back to back, the product in the middle of the plain variants.
@@ -162,21 +202,42 @@ def run_restore(b: Bed, *, backups: dict[str, Any], db_bytes: int, repeat: int =
             row["ratio_vs_pg_restore_1tx"] = ratio(row["operator_s"], row["pg_restore_1tx_s"])
             row["ratio_vs_pg_restore_j2"] = ratio(row["operator_s"], row["pg_restore_j2_s"])
             results.append(row)
-            say(f"  restore from {name}: pg_restore {row['pg_restore_s']:.1f}s (-j2 {row['pg_restore_j2_s']:.1f}s, "
+            say(
+                f"  restore from {name}: pg_restore {row['pg_restore_s']:.1f}s (-j2 {row['pg_restore_j2_s']:.1f}s, "
                 f"1tx {row['pg_restore_1tx_s']:.1f}s), operator {row['operator_s']:.1f}s "
-                f"(×{row['ratio_vs_pg_restore']:.2f})")
+                f"(×{row['ratio_vs_pg_restore']:.2f})"
+            )
     return {"rows": results}
 
 
 def restore_table(data: dict[str, Any], db_bytes: int) -> str:
     rows = []
     for r in data["rows"]:
-        rows.append([r["source"], f"{r['dump_bytes'] / MB:,.0f}", f"{r['pg_restore_s']:.1f}",
-                     f"{r['pg_restore_j2_s']:.1f}", f"{r['pg_restore_1tx_s']:.1f}",
-                     f"{r['operator_s']:.1f} ({r['operator_cpu_s']:.1f})",
-                     f"**{r['ratio_vs_pg_restore']:.2f}**", f"{r['ratio_vs_pg_restore_j2']:.2f}",
-                     f"{r['ratio_vs_pg_restore_1tx']:.2f}"])
-    return table(f"Restore of the {db_bytes / MB:,.0f} MB database into an empty one — wall seconds "
-                 "(client CPU seconds)",
-                 ["from dump", "dump MB", "pg_restore -d (local file)", "pg_restore -j2", "pg_restore --single-transaction",
-                  "alembic-operator restore (S3)", "operator ÷ pg_restore", "÷ -j2", "÷ single-tx"], rows)
+        rows.append(
+            [
+                r["source"],
+                f"{r['dump_bytes'] / MB:,.0f}",
+                f"{r['pg_restore_s']:.1f}",
+                f"{r['pg_restore_j2_s']:.1f}",
+                f"{r['pg_restore_1tx_s']:.1f}",
+                f"{r['operator_s']:.1f} ({r['operator_cpu_s']:.1f})",
+                f"**{r['ratio_vs_pg_restore']:.2f}**",
+                f"{r['ratio_vs_pg_restore_j2']:.2f}",
+                f"{r['ratio_vs_pg_restore_1tx']:.2f}",
+            ]
+        )
+    return table(
+        f"Restore of the {db_bytes / MB:,.0f} MB database into an empty one — wall seconds (client CPU seconds)",
+        [
+            "from dump",
+            "dump MB",
+            "pg_restore -d (local file)",
+            "pg_restore -j2",
+            "pg_restore --single-transaction",
+            "alembic-operator restore (S3)",
+            "operator ÷ pg_restore",
+            "÷ -j2",
+            "÷ single-tx",
+        ],
+        rows,
+    )

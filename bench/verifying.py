@@ -12,9 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from alembic_operator.job.database import urls
-from alembic_operator.job.database import postgres
-
+from alembic_operator.job.database import postgres, urls
 from bench.bed import VENV_BIN, Bed
 from bench.common import loadavg, table, timed
 
@@ -25,21 +23,29 @@ def run(b: Bed, *, tables: int) -> dict[str, Any]:
     pg = b.pg
     db = pg.create_database("many_tables")
     started = time.perf_counter()
-    pg.execute(f"""DO $$ BEGIN FOR i IN 1..{tables} LOOP
+    pg.execute(
+        f"""DO $$ BEGIN FOR i IN 1..{tables} LOOP
         EXECUTE format('CREATE TABLE t%s (id int PRIMARY KEY, note text)', i);
         EXECUTE format('INSERT INTO t%s SELECT g, md5(g::text) FROM generate_series(1, {ROWS}) g', i);
-      END LOOP; END $$""", db)
+      END LOOP; END $$""",
+        db,
+    )
     pg.execute("ANALYZE", db)
     setup_s = time.perf_counter() - started
     bucket = b.s3.create_bucket("verify")
     loc = f"s3://{bucket}/many/run-1/"
     env = b.step_env(pg.url(db))
-    out: dict[str, Any] = {"tables": tables, "rows_per_table": ROWS, "setup_s": round(setup_s, 2),
-                           "load_before": loadavg()}
+    out: dict[str, Any] = {
+        "tables": tables,
+        "rows_per_table": ROWS,
+        "setup_s": round(setup_s, 2),
+        "load_before": loadavg(),
+    }
     out["backup_exact_s"] = timed([VENV_BIN / "alembic-operator", "backup", "--location", loc], env=env)
     for mode in ("exact", "estimated"):
-        out[f"verify_{mode}_s"] = timed([VENV_BIN / "alembic-operator", "verify", "--location", loc, "--mode", mode],
-                                        env=env)
+        out[f"verify_{mode}_s"] = timed(
+            [VENV_BIN / "alembic-operator", "verify", "--location", loc, "--mode", mode], env=env
+        )
     url = urls.DatabaseURL.parse(pg.url(db))
     with postgres.connect(url=url) as conn:
         for mode, fn in (("exact", postgres.exact_counts), ("estimated", postgres.estimated_counts)):
@@ -53,10 +59,19 @@ def run(b: Bed, *, tables: int) -> dict[str, Any]:
 
 
 def render(d: dict[str, Any]) -> str:
-    rows = [["exact (count(*) per table)", f"{d['verify_exact_s']:.2f}", f"{d['count_exact_s']:.2f}"],
-            ["estimated (pg_class.reltuples)", f"{d['verify_estimated_s']:.2f}", f"{d['count_estimated_s']:.2f}"]]
-    return table(f"Verify: row counts of {d['tables']:,} tables × {d['rows_per_table']:,} rows (seconds)",
-                 ["mode", "`alembic-operator verify` wall (CLI start-up, S3, counting, verify.json)",
-                  "counting alone (in-process)"], rows) + (
+    rows = [
+        ["exact (count(*) per table)", f"{d['verify_exact_s']:.2f}", f"{d['count_exact_s']:.2f}"],
+        ["estimated (pg_class.reltuples)", f"{d['verify_estimated_s']:.2f}", f"{d['count_estimated_s']:.2f}"],
+    ]
+    return table(
+        f"Verify: row counts of {d['tables']:,} tables × {d['rows_per_table']:,} rows (seconds)",
+        [
+            "mode",
+            "`alembic-operator verify` wall (CLI start-up, S3, counting, verify.json)",
+            "counting alone (in-process)",
+        ],
+        rows,
+    ) + (
         f"\nThe CLI's start-up alone (`alembic-operator --help`) takes {d['baseline_startup_s']:.2f} s; "
-        f"the backup step with exact counts of the same database took {d['backup_exact_s']:.1f} s.\n")
+        f"the backup step with exact counts of the same database took {d['backup_exact_s']:.1f} s.\n"
+    )

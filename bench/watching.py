@@ -39,7 +39,7 @@ class Recorder:
     _threads: list[threading.Thread] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def start(self) -> "Recorder":
+    def start(self) -> Recorder:
         ready = []
         for kind in ("job", "pod", "run"):
             ev = threading.Event()
@@ -60,8 +60,11 @@ class Recorder:
 
     def _watch(self, kind: str, ready: threading.Event) -> None:
         api = self.cluster.api_client()
-        batch, core, custom = (kubernetes.client.BatchV1Api(api), kubernetes.client.CoreV1Api(api),
-                               kubernetes.client.CustomObjectsApi(api))
+        batch, core, custom = (
+            kubernetes.client.BatchV1Api(api),
+            kubernetes.client.CoreV1Api(api),
+            kubernetes.client.CustomObjectsApi(api),
+        )
         rv = None
         while not self._stop.is_set():
             w = kubernetes.watch.Watch()
@@ -70,18 +73,30 @@ class Recorder:
                 kwargs["resource_version"] = rv
             try:
                 if kind == "job":
-                    fn, args = ((batch.list_namespaced_job, (self.namespace,)) if self.namespace
-                                else (batch.list_job_for_all_namespaces, ()))
+                    fn, args = (
+                        (batch.list_namespaced_job, (self.namespace,))
+                        if self.namespace
+                        else (batch.list_job_for_all_namespaces, ())
+                    )
                 elif kind == "pod":
-                    fn, args = ((core.list_namespaced_pod, (self.namespace,)) if self.namespace
-                                else (core.list_pod_for_all_namespaces, ()))
+                    fn, args = (
+                        (core.list_namespaced_pod, (self.namespace,))
+                        if self.namespace
+                        else (core.list_pod_for_all_namespaces, ())
+                    )
                 else:
-                    fn, args = ((custom.list_namespaced_custom_object, (GROUP, VERSION, self.namespace, PLURAL))
-                                if self.namespace else (custom.list_cluster_custom_object, (GROUP, VERSION, PLURAL)))
+                    fn, args = (
+                        (custom.list_namespaced_custom_object, (GROUP, VERSION, self.namespace, PLURAL))
+                        if self.namespace
+                        else (custom.list_cluster_custom_object, (GROUP, VERSION, PLURAL))
+                    )
                 if rv is None:
                     listing = fn(*args)
-                    rv = (listing["metadata"]["resourceVersion"] if isinstance(listing, dict)
-                          else listing.metadata.resource_version)
+                    rv = (
+                        listing["metadata"]["resourceVersion"]
+                        if isinstance(listing, dict)
+                        else listing.metadata.resource_version
+                    )
                     ready.set()
                     continue
                 for item in w.stream(fn, *args, **kwargs):

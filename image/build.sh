@@ -2,16 +2,25 @@
 # Build the images with buildah (chroot isolation, vfs storage; no Docker engine) and
 # export each one for runc: `image/build.sh [operator|example-app|all]` (default all).
 #
-#   operator     image/Dockerfile            -> alembic-operator:dev
-#   example-app  examples/app-image/Dockerfile -> example-app:dev (FROM alembic-operator:dev)
+#   operator     image/Dockerfile              -> alembic-operator:dev (base + client + controller,
+#                                                  PostgreSQL client tools)
+#   example-app  examples/app-image/Dockerfile -> example-app:dev (base + client + the app's
+#                                                  libraries and migrations; same base image)
 #
 # Each build is keyed on a hash of its Dockerfile, the files it copies and its base
-# image; an unchanged image is not rebuilt. Per key the cache holds
+# image; an unchanged image is not rebuilt. The locks (image/requirements*.txt) are
+# regenerated first when pyproject.toml's dependencies changed (image/lock.sh --check).
+# Per key the cache holds
 #   $CACHE/images/<name>-<key>/oci/            OCI image layout (tag "dev")
 #   $CACHE/images/<name>-<key>/bundle/rootfs/  unpacked root filesystem (umoci unpack)
 #   $CACHE/images/<name>-<key>/image-config.json  the image config (Entrypoint, Cmd, Env, ...)
 #   $CACHE/images/<name>-<key>/meta.json       ref, image id, sizes, build seconds
 #   $CACHE/images/<name>-current -> <name>-<key>  (what testbed/containers.py runs)
+#
+# Buildah's vfs storage only grows (every layer is a full copy of the root filesystem), so
+# after the builds only the current build of each name stays in it, then every dangling
+# image goes (`buildah rmi --prune`); each build's build stage is tagged <name>-build:<key>
+# so its layer cache (the pinned dependencies) survives the prune.
 #
 # Environment:
 #   BASE_IMAGE   base of image/Dockerfile. Unset: python:3.11-slim-bookworm if a registry
@@ -38,9 +47,13 @@ secs() { printf '%d.%01d' $(( $1 / 1000 )) $(( ($1 % 1000) / 100 )); }
 for tool in buildah umoci; do
   command -v "$tool" >/dev/null || die "$tool is missing: run 'make image-deps' (bash image/install-deps.sh) as root"
 done
-mkdir -p "$IMAGES"
-# One build at a time per cache (parallel test sessions share tags and staging dirs).
-exec 9>"$IMAGES/.build.lock"
+STORAGE=${CONTAINERS_STORAGE:-/var/lib/containers}
+mkdir -p "$IMAGES" "$STORAGE"
+# One build at a time per cache (parallel test sessions share tags and staging dirs) and
+# per storage, whatever the cache (a prune must never run beside another build's layers).
+exec 8>"$IMAGES/.build.lock"
+flock 8
+exec 9>"$STORAGE/.alembic-operator-build.lock"
 flock 9
 
 # Files of the build context, relative to the repo root (git's view when possible, so
@@ -180,44 +193,80 @@ build_image() {
       > "$IMAGES/$name-build.log" 2>&1 \
     || { tail -40 "$IMAGES/$name-build.log" >&2; die "$name: build failed (full log: $IMAGES/$name-build.log)"; }
   build_ms=$(( $(now_ms) - t0 ))
+  # All cache hits: names the build stage's last layer, which keeps its chain from the prune.
+  if [ "${IMAGE_LAYERS:-true}" = true ]; then
+    "${BUILDAH[@]}" bud --isolation chroot --layers=true "${ca_args[@]}" --target build \
+        -f "$ROOT/$dockerfile" -t "localhost/$name-build:$key" "$@" "$ctx" >> "$IMAGES/$name-build.log" 2>&1 \
+      || { tail -20 "$IMAGES/$name-build.log" >&2; die "$name: tagging the build stage failed"; }
+  fi
   rm -rf "$ctx"
   export_image "$name" "$key" "$build_ms"
   report "$name" "$key" built
 }
 
+# The base image and its id, resolved once per run.
+BASE=; BASE_ID=
+base_image() {
+  [ -n "$BASE" ] && return 0
+  BASE=$(resolve_base)
+  BASE_ID=$(image_id "$BASE"); [ -n "$BASE_ID" ] || die "base image $BASE is not in buildah storage"
+}
+
+relock_if_stale() {
+  bash "$HERE/lock.sh" --check >/dev/null && return 0
+  log "pyproject.toml's dependencies changed since image/requirements*.txt were locked: running image/lock.sh"
+  bash "$HERE/lock.sh"
+}
+
+# build_from_base <name> <dockerfile> <key text> <context paths...> [-- <build args...>]:
+# both images build FROM the same base.
+build_from_base() {
+  local name=$1 dockerfile=$2 extra=$3; shift 3
+  local paths=() files key
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do paths+=("$1"); shift; done
+  [ $# -gt 0 ] && shift
+  base_image
+  mapfile -t files < <(context_files "$dockerfile" "${paths[@]}")
+  key=$(hash_key "base=$BASE@$BASE_ID $extra" "${files[@]}")
+  build_image "$name" "$dockerfile" "$key" "${files[@]}" -- --build-arg BASE_IMAGE="$BASE" "$@"
+}
+
 build_operator() {
-  # Re-lock when pyproject.toml changed since image/requirements.txt was generated.
-  if ! grep -q "^# pyproject-sha256: $(sha256sum "$ROOT/pyproject.toml" | cut -c1-64)\$" "$HERE/requirements.txt" 2>/dev/null; then
-    log "pyproject.toml changed since image/requirements.txt was locked: running image/lock.sh"
-    bash "$HERE/lock.sh"
-  fi
-  local base base_id revision files key
-  base=$(resolve_base)
-  base_id=$(image_id "$base"); [ -n "$base_id" ] || die "base image $base is not in buildah storage"
-  revision=$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)
-  mapfile -t files < <(context_files image/Dockerfile image/requirements.txt pyproject.toml operator)
-  key=$(hash_key "base=$base@$base_id revision=$revision" "${files[@]}")
-  OPERATOR_KEY=$key
-  build_image alembic-operator image/Dockerfile "$key" "${files[@]}" -- \
-    --build-arg BASE_IMAGE="$base" --build-arg REVISION="$revision"
+  local revision; revision=$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)
+  build_from_base alembic-operator image/Dockerfile "revision=$revision" \
+    image/requirements.txt pyproject.toml operator -- --build-arg REVISION="$revision"
 }
 
 build_example_app() {
-  local op_key files key
-  [ -n "${OPERATOR_KEY:-}" ] || build_operator
-  mapfile -t files < <(context_files examples/app-image/Dockerfile alembic)
-  key=$(hash_key "operator=$OPERATOR_KEY" "${files[@]}")
-  # No RUN steps: one commit (--layers=false) is cheaper on vfs than a layer per instruction.
-  IMAGE_LAYERS=${IMAGE_LAYERS:-false} build_image example-app examples/app-image/Dockerfile "$key" "${files[@]}" -- \
-    --build-arg OPERATOR_IMAGE="localhost/alembic-operator:$OPERATOR_KEY"
+  build_from_base example-app examples/app-image/Dockerfile "" \
+    examples/app-image/requirements.txt image/requirements-client.txt pyproject.toml operator alembic
+}
+
+# prune_storage <names...>: drop every image of these names but the current build (and its
+# build stage), then every dangling image. The previous build's export stays on disk
+# (build_image restores it from there if it becomes current again).
+prune_storage() {
+  local before name ref current
+  before=$(du -sh "$STORAGE" 2>/dev/null | cut -f1)
+  for name in "$@"; do
+    current=$(readlink "$IMAGES/$name-current" 2>/dev/null || true); current=${current##*-}
+    for ref in $("${BUILDAH[@]}" images --format '{{.Name}}:{{.Tag}}' 2>/dev/null \
+                 | grep -E "^localhost/$name(-build)?:" || true); do
+      case "${ref##*:}" in "$TAG"|"$current") continue ;; esac
+      "${BUILDAH[@]}" rmi "$ref" >/dev/null 2>&1 || true
+    done
+  done
+  "${BUILDAH[@]}" rmi --prune >/dev/null 2>&1 || true
+  log "storage $STORAGE: $before before the prune, $(du -sh "$STORAGE" 2>/dev/null | cut -f1) after"
 }
 
 what=${1:-all}
 t_all=$(now_ms)
+relock_if_stale
 case "$what" in
-  operator) build_operator ;;
-  example-app) build_example_app ;;
-  all) build_operator; build_example_app ;;
+  operator) build_operator; prune_storage alembic-operator ;;
+  example-app) build_example_app; prune_storage example-app ;;
+  all) build_operator; build_example_app; prune_storage alembic-operator example-app ;;
   *) die "usage: $0 [operator|example-app|all]" ;;
 esac
 log "done in $(secs $(( $(now_ms) - t_all ))) s; bundles under $IMAGES/<name>-current/bundle/rootfs"

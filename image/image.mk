@@ -17,7 +17,7 @@ image: image-deps
 image-base: image-deps
 	bash image/base.sh
 
-## image-lock: regenerate image/requirements.txt from pyproject.toml
+## image-lock: regenerate the hashed locks image/requirements{,-client,-base}.txt from pyproject.toml
 image-lock:
 	bash image/lock.sh
 

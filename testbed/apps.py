@@ -6,8 +6,9 @@ from __future__ import annotations
 import copy
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
@@ -29,21 +30,31 @@ class App:
     created: list[str] = field(default_factory=list)
 
     def create_secrets(self) -> None:
-        self.cluster.kubectl("-n", self.namespace, "create", "secret", "generic", "db",
-                             f"--from-literal=DATABASE_URL={self.database_url}")
-        self.cluster.kubectl("-n", self.namespace, "create", "secret", "generic", "s3",
-                             f"--from-literal=AWS_ACCESS_KEY_ID={self.s3.access_key}",
-                             f"--from-literal=AWS_SECRET_ACCESS_KEY={self.s3.secret_key}")
+        """The run's Secrets: ``db`` (DATABASE_URL) and ``s3`` (the access keys)."""
+        self._create_secret("db", DATABASE_URL=self.database_url)
+        self._create_secret("s3", AWS_ACCESS_KEY_ID=self.s3.access_key, AWS_SECRET_ACCESS_KEY=self.s3.secret_key)
+
+    def _create_secret(self, name: str, **literals: str) -> None:
+        pairs = [f"--from-literal={key}={value}" for key, value in literals.items()]
+        self.cluster.kubectl("-n", self.namespace, "create", "secret", "generic", name, *pairs)
 
     def manifest(self, name: str, *, image: str = "example-app:dev", spec: dict[str, Any] | None = None) -> dict:
         base: dict[str, Any] = {
-            "apiVersion": "alembic-operator.dev/v1alpha1", "kind": "MigrationRun",
+            "apiVersion": "alembic-operator.dev/v1alpha1",
+            "kind": "MigrationRun",
             "metadata": {"name": name, "namespace": self.namespace},
             "spec": {
                 "database": {"urlSecretRef": {"name": "db", "key": "DATABASE_URL"}},
                 "migrate": {"image": image},
-                "backup": {"s3": {"bucket": self.bucket, "endpoint": self.s3.endpoint, "region": self.s3.region,
-                                  "forcePathStyle": True, "credentialsSecretRef": {"name": "s3"}}},
+                "backup": {
+                    "s3": {
+                        "bucket": self.bucket,
+                        "endpoint": self.s3.endpoint,
+                        "region": self.s3.region,
+                        "forcePathStyle": True,
+                        "credentialsSecretRef": {"name": "s3"},
+                    }
+                },
             },
         }
         _merge(base["spec"], spec or {})
@@ -67,13 +78,21 @@ class App:
             if (run.get("status") or {}).get("phase") in wanted:
                 return run
             time.sleep(0.5)
-        raise AssertionError(f"{name} did not reach {sorted(wanted)} in {timeout}s: "
-                             f"{json.dumps(run.get('status'), indent=1)}")
+        raise AssertionError(
+            f"{name} did not reach {sorted(wanted)} in {timeout}s: {json.dumps(run.get('status'), indent=1)}"
+        )
 
     def events(self, name: str) -> list[tuple[str, str, str]]:
         """(type, reason, message) of the run's Events, oldest first."""
-        out = self.cluster.kubectl("-n", self.namespace, "get", "events", "-o", "json",
-                                   f"--field-selector=involvedObject.name={name},involvedObject.kind=MigrationRun")
+        out = self.cluster.kubectl(
+            "-n",
+            self.namespace,
+            "get",
+            "events",
+            "-o",
+            "json",
+            f"--field-selector=involvedObject.name={name},involvedObject.kind=MigrationRun",
+        )
         items = json.loads(out.stdout)["items"]
         # Timestamps have one-second resolution; etcd's resourceVersion orders creations exactly.
         items.sort(key=lambda e: int(e["metadata"]["resourceVersion"]))

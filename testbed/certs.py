@@ -69,21 +69,67 @@ def generate(directory: Path, *, days: int = 30, extra_sans: tuple[str, ...] = (
         sa_private_key=directory / "sa.key",
         sa_public_key=directory / "sa.pub",
     )
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", str(days),
-             "-subj", "/CN=alembic-operator-testbed-ca",
-             "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
-             "-keyout", certs.ca_key.name, "-out", certs.ca_cert.name, cwd=directory)
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-sha256", "-subj", "/CN=kube-apiserver",
-             "-keyout", certs.serving_key.name, "-out", "apiserver.csr", cwd=directory)
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-sha256",
+        "-days",
+        str(days),
+        "-subj",
+        "/CN=alembic-operator-testbed-ca",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
+        "-keyout",
+        certs.ca_key.name,
+        "-out",
+        certs.ca_cert.name,
+        cwd=directory,
+    )
+    _openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-sha256",
+        "-subj",
+        "/CN=kube-apiserver",
+        "-keyout",
+        certs.serving_key.name,
+        "-out",
+        "apiserver.csr",
+        cwd=directory,
+    )
     ext = directory / "apiserver.ext"
-    ext.write_text("basicConstraints=CA:FALSE\n"
-                   "keyUsage=critical,digitalSignature,keyEncipherment\n"
-                   "extendedKeyUsage=serverAuth\n"
-                   f"subjectAltName={','.join(SERVING_SANS + tuple(extra_sans))}\n")
-    _openssl("x509", "-req", "-in", "apiserver.csr", "-CA", certs.ca_cert.name, "-CAkey", certs.ca_key.name,
-             "-CAcreateserial", "-sha256", "-days", str(days), "-extfile", ext.name,
-             "-out", certs.serving_cert.name, cwd=directory)
+    ext.write_text(
+        "basicConstraints=CA:FALSE\n"
+        "keyUsage=critical,digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=serverAuth\n"
+        f"subjectAltName={','.join(SERVING_SANS + tuple(extra_sans))}\n"
+    )
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        "apiserver.csr",
+        "-CA",
+        certs.ca_cert.name,
+        "-CAkey",
+        certs.ca_key.name,
+        "-CAcreateserial",
+        "-sha256",
+        "-days",
+        str(days),
+        "-extfile",
+        ext.name,
+        "-out",
+        certs.serving_cert.name,
+        cwd=directory,
+    )
     _openssl("genrsa", "-out", certs.sa_private_key.name, "2048", cwd=directory)
     _openssl("rsa", "-in", certs.sa_private_key.name, "-pubout", "-out", certs.sa_public_key.name, cwd=directory)
     for key in (certs.ca_key, certs.serving_key, certs.sa_private_key):
@@ -91,8 +137,9 @@ def generate(directory: Path, *, days: int = 30, extra_sans: tuple[str, ...] = (
     return certs
 
 
-def client_cert(certs: ClusterCerts, name: str, *, common_name: str, organizations: tuple[str, ...] = (),
-                days: int = 30) -> tuple[Path, Path]:
+def client_cert(
+    certs: ClusterCerts, name: str, *, common_name: str, organizations: tuple[str, ...] = (), days: int = 30
+) -> tuple[Path, Path]:
     """A client certificate and key signed by the CA (``<name>.crt``/``<name>.key`` beside it).
 
     The subject is ``CN=common_name`` with one ``O=`` per organization: the
@@ -101,14 +148,42 @@ def client_cert(certs: ClusterCerts, name: str, *, common_name: str, organizatio
     """
     directory = certs.ca_cert.parent
     subject = "".join(f"/O={org}" for org in organizations) + f"/CN={common_name}"
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-sha256", "-subj", subject,
-             "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=directory)
+    _openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-sha256",
+        "-subj",
+        subject,
+        "-keyout",
+        f"{name}.key",
+        "-out",
+        f"{name}.csr",
+        cwd=directory,
+    )
     ext = directory / f"{name}.ext"
-    ext.write_text("basicConstraints=CA:FALSE\n"
-                   "keyUsage=critical,digitalSignature,keyEncipherment\n"
-                   "extendedKeyUsage=clientAuth\n")
-    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", certs.ca_cert.name, "-CAkey", certs.ca_key.name,
-             "-CAcreateserial", "-sha256", "-days", str(days), "-extfile", ext.name, "-out", f"{name}.crt",
-             cwd=directory)
+    ext.write_text(
+        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n"
+    )
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        f"{name}.csr",
+        "-CA",
+        certs.ca_cert.name,
+        "-CAkey",
+        certs.ca_key.name,
+        "-CAcreateserial",
+        "-sha256",
+        "-days",
+        str(days),
+        "-extfile",
+        ext.name,
+        "-out",
+        f"{name}.crt",
+        cwd=directory,
+    )
     (directory / f"{name}.key").chmod(0o600)
     return directory / f"{name}.crt", directory / f"{name}.key"

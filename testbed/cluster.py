@@ -32,8 +32,9 @@ import secrets
 import ssl
 import subprocess
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import kubernetes.client
 import kubernetes.config
@@ -45,10 +46,16 @@ logger = logging.getLogger(__name__)
 
 ADMIN_USER = "bed-admin"
 CONTROLLERS = (
-    "job-controller", "garbage-collector-controller", "namespace-controller",
-    "serviceaccount-controller", "serviceaccount-token-controller", "ttl-after-finished-controller",
-    "replicaset-controller", "deployment-controller",
-    "root-ca-certificate-publisher-controller", "clusterrole-aggregation-controller",
+    "job-controller",
+    "garbage-collector-controller",
+    "namespace-controller",
+    "serviceaccount-controller",
+    "serviceaccount-token-controller",
+    "ttl-after-finished-controller",
+    "replicaset-controller",
+    "deployment-controller",
+    "root-ca-certificate-publisher-controller",
+    "clusterrole-aggregation-controller",
 )
 """Controllers kube-controller-manager runs. Beyond what Jobs, garbage collection and
 Deployments need: ``root-ca-certificate-publisher-controller`` makes the
@@ -65,8 +72,9 @@ START_TIMEOUT = 90.0
 """Seconds each server gets to become ready (a cold apiserver takes ~5-15 s)."""
 
 
-def write_kubeconfig(path: Path, *, server: str, ca_file: Path, token: str, user: str,
-                     namespace: str = "default") -> Path:
+def write_kubeconfig(
+    path: Path, *, server: str, ca_file: Path, token: str, user: str, namespace: str = "default"
+) -> Path:
     """Write a token kubeconfig with the CA inline, so it works from any directory."""
     ca_data = base64.b64encode(ca_file.read_bytes()).decode()
     config = {
@@ -122,25 +130,30 @@ class Cluster:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self, workdir: Path) -> "Cluster":
+    def start(self, workdir: Path) -> Cluster:
         """Start etcd, kube-apiserver and kube-controller-manager; return when usable.
 
         Binaries are looked up first so a missing one fails before anything starts.
         On any failure the servers already started are stopped before re-raising.
         """
-        binaries = {name: tools.binary(name) for name in ("etcd", "kube-apiserver", "kube-controller-manager",
-                                                          "kubectl")}
+        binaries = {
+            name: tools.binary(name) for name in ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl")
+        }
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
-        self.certs = certs.generate(workdir / "pki",
-                                    extra_sans=(f"IP:{self.node_ip}",) if self.node_ip else ())
+        self.certs = certs.generate(workdir / "pki", extra_sans=(f"IP:{self.node_ip}",) if self.node_ip else ())
         self.ca_file = self.certs.ca_cert
         self.admin_token = secrets.token_hex(24)
         try:
             etcd_url = self._start_etcd(binaries["etcd"])
             self._start_apiserver(binaries["kube-apiserver"], etcd_url)
-            self.kubeconfig = write_kubeconfig(workdir / "admin.kubeconfig", server=self.server,
-                                               ca_file=self.ca_file, token=self.admin_token, user=ADMIN_USER)
+            self.kubeconfig = write_kubeconfig(
+                workdir / "admin.kubeconfig",
+                server=self.server,
+                ca_file=self.ca_file,
+                token=self.admin_token,
+                user=ADMIN_USER,
+            )
             self._start_controller_manager(binaries["kube-controller-manager"])
         except BaseException:
             self.stop()
@@ -153,7 +166,7 @@ class Cluster:
             server = self.servers.pop()
             server.stop(timeout=10)
 
-    def __enter__(self) -> "Cluster":
+    def __enter__(self) -> Cluster:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -164,14 +177,23 @@ class Cluster:
         client_port, peer_port = ports.free_port(), ports.free_port()
         client_url = f"http://127.0.0.1:{client_port}"
         peer_url = f"http://127.0.0.1:{peer_port}"
-        server = procs.start("etcd", [
-            etcd, "--name=bed", f"--data-dir={self.workdir / 'etcd'}",
-            f"--listen-client-urls={client_url}", f"--advertise-client-urls={client_url}",
-            f"--listen-peer-urls={peer_url}", f"--initial-advertise-peer-urls={peer_url}",
-            f"--initial-cluster=bed={peer_url}", "--initial-cluster-state=new",
-            "--unsafe-no-fsync",  # test data only: fsync makes every write wait for the disk
-            "--log-level=warn",
-        ], log_dir=self.workdir / "logs")
+        server = procs.start(
+            "etcd",
+            [
+                etcd,
+                "--name=bed",
+                f"--data-dir={self.workdir / 'etcd'}",
+                f"--listen-client-urls={client_url}",
+                f"--advertise-client-urls={client_url}",
+                f"--listen-peer-urls={peer_url}",
+                f"--initial-advertise-peer-urls={peer_url}",
+                f"--initial-cluster=bed={peer_url}",
+                "--initial-cluster-state=new",
+                "--unsafe-no-fsync",  # test data only: fsync makes every write wait for the disk
+                "--log-level=warn",
+            ],
+            log_dir=self.workdir / "logs",
+        )
         self.servers.append(server)
         procs.wait_until(lambda: _http_ok(f"{client_url}/health"), START_TIMEOUT, "etcd /health", server=server)
         return client_url
@@ -183,26 +205,31 @@ class Cluster:
         token_file = self.workdir / "tokens.csv"
         token_file.write_text(f'{self.admin_token},{ADMIN_USER},{ADMIN_USER},"system:masters"\n')
         token_file.chmod(0o600)
-        server = procs.start("kube-apiserver", [
-            apiserver,
-            f"--etcd-servers={etcd_url}",
-            *(self._node_apiserver_flags() or ["--bind-address=127.0.0.1", "--advertise-address=127.0.0.1"]),
-            f"--secure-port={self.apiserver_port}",
-            f"--cert-dir={self.workdir / 'apiserver-certs'}",
-            f"--tls-cert-file={self.certs.serving_cert}", f"--tls-private-key-file={self.certs.serving_key}",
-            f"--client-ca-file={self.certs.ca_cert}",
-            "--authorization-mode=Node,RBAC",
-            f"--token-auth-file={token_file}",
-            f"--service-account-issuer={SA_ISSUER}",
-            f"--service-account-key-file={self.certs.sa_public_key}",
-            f"--service-account-signing-key-file={self.certs.sa_private_key}",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
-            # The "kubernetes" Endpoints may not point at a loopback address; nothing routes to it anyway.
-            "--endpoint-reconciler-type=none",
-            "--allow-privileged=true",
-            "--profiling=false",
-            "--v=1",
-        ], log_dir=self.workdir / "logs")
+        server = procs.start(
+            "kube-apiserver",
+            [
+                apiserver,
+                f"--etcd-servers={etcd_url}",
+                *(self._node_apiserver_flags() or ["--bind-address=127.0.0.1", "--advertise-address=127.0.0.1"]),
+                f"--secure-port={self.apiserver_port}",
+                f"--cert-dir={self.workdir / 'apiserver-certs'}",
+                f"--tls-cert-file={self.certs.serving_cert}",
+                f"--tls-private-key-file={self.certs.serving_key}",
+                f"--client-ca-file={self.certs.ca_cert}",
+                "--authorization-mode=Node,RBAC",
+                f"--token-auth-file={token_file}",
+                f"--service-account-issuer={SA_ISSUER}",
+                f"--service-account-key-file={self.certs.sa_public_key}",
+                f"--service-account-signing-key-file={self.certs.sa_private_key}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                # The "kubernetes" Endpoints may not point at a loopback address; nothing routes to it anyway.
+                "--endpoint-reconciler-type=none",
+                "--allow-privileged=true",
+                "--profiling=false",
+                "--v=1",
+            ],
+            log_dir=self.workdir / "logs",
+        )
         self.servers.append(server)
         procs.wait_until(self._apiserver_ready, START_TIMEOUT, "kube-apiserver /readyz", interval=0.3, server=server)
 
@@ -212,39 +239,53 @@ class Cluster:
         if not self.node_ip:
             return []
         assert self.certs is not None
-        cert, key = certs.client_cert(self.certs, "apiserver-kubelet-client",
-                                      common_name="kube-apiserver-kubelet-client")
-        return ["--bind-address=0.0.0.0", f"--advertise-address={self.node_ip}",
-                "--kubelet-preferred-address-types=InternalIP,Hostname",
-                f"--kubelet-client-certificate={cert}", f"--kubelet-client-key={key}"]
+        cert, key = certs.client_cert(
+            self.certs, "apiserver-kubelet-client", common_name="kube-apiserver-kubelet-client"
+        )
+        return [
+            "--bind-address=0.0.0.0",
+            f"--advertise-address={self.node_ip}",
+            "--kubelet-preferred-address-types=InternalIP,Hostname",
+            f"--kubelet-client-certificate={cert}",
+            f"--kubelet-client-key={key}",
+        ]
 
     def _start_controller_manager(self, kcm: Path) -> None:
         assert self.workdir is not None and self.certs is not None
-        server = procs.start("kube-controller-manager", [
-            kcm,
-            f"--kubeconfig={self.kubeconfig}",
-            f"--authentication-kubeconfig={self.kubeconfig}",
-            f"--authorization-kubeconfig={self.kubeconfig}",
-            f"--controllers={','.join(CONTROLLERS + (NODE_CONTROLLERS if self.node_ip else ()))}",
-            f"--service-account-private-key-file={self.certs.sa_private_key}",
-            f"--root-ca-file={self.certs.ca_cert}",
-            "--leader-elect=false",
-            "--bind-address=127.0.0.1", f"--secure-port={ports.free_port()}",
-            f"--cert-dir={self.workdir / 'kcm-certs'}",
-            "--profiling=false",
-            "--v=1",
-        ], log_dir=self.workdir / "logs")
+        server = procs.start(
+            "kube-controller-manager",
+            [
+                kcm,
+                f"--kubeconfig={self.kubeconfig}",
+                f"--authentication-kubeconfig={self.kubeconfig}",
+                f"--authorization-kubeconfig={self.kubeconfig}",
+                f"--controllers={','.join(CONTROLLERS + (NODE_CONTROLLERS if self.node_ip else ()))}",
+                f"--service-account-private-key-file={self.certs.sa_private_key}",
+                f"--root-ca-file={self.certs.ca_cert}",
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={ports.free_port()}",
+                f"--cert-dir={self.workdir / 'kcm-certs'}",
+                "--profiling=false",
+                "--v=1",
+            ],
+            log_dir=self.workdir / "logs",
+        )
         self.servers.append(server)
-        procs.wait_until(self._default_service_account_exists, START_TIMEOUT,
-                         "the default ServiceAccount (kube-controller-manager)", interval=0.3, server=server)
+        procs.wait_until(
+            self._default_service_account_exists,
+            START_TIMEOUT,
+            "the default ServiceAccount (kube-controller-manager)",
+            interval=0.3,
+            server=server,
+        )
 
     # -- probes ------------------------------------------------------------------------------
 
     def _get(self, path: str) -> tuple[int, bytes]:
         """GET a path of the apiserver as admin with the stdlib (usable before any kubeconfig)."""
         context = ssl.create_default_context(cafile=str(self.ca_file))
-        request = urllib.request.Request(self.server + path,
-                                          headers={"Authorization": f"Bearer {self.admin_token}"})
+        request = urllib.request.Request(self.server + path, headers={"Authorization": f"Bearer {self.admin_token}"})
         try:
             with urllib.request.urlopen(request, context=context, timeout=5) as response:
                 return int(response.status), response.read()
@@ -273,28 +314,34 @@ class Cluster:
         """A new official-client ApiClient for the admin (or for ``token``); close it when done."""
         return kubernetes.client.ApiClient(self.configuration(token))
 
-    def kubectl(self, *args: str, kubeconfig: Path | None = None, input: str | bytes | None = None,
-                check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self,
+        *args: str,
+        kubeconfig: Path | None = None,
+        input: str | bytes | None = None,
+        check: bool = True,
+        timeout: float = 60,
+    ) -> subprocess.CompletedProcess[str]:
         """Run the real kubectl against this cluster (admin unless ``kubeconfig`` is given).
 
         Output is captured as text; ``check`` raises with stderr on a non-zero exit.
         """
-        argv: Sequence[str] = [str(tools.binary("kubectl")), f"--kubeconfig={kubeconfig or self.kubeconfig}",
-                               *args]
+        argv: Sequence[str] = [str(tools.binary("kubectl")), f"--kubeconfig={kubeconfig or self.kubeconfig}", *args]
         text_input = input.decode() if isinstance(input, bytes) else input
         proc = subprocess.run(list(argv), input=text_input, capture_output=True, text=True, timeout=timeout)
         if check and proc.returncode != 0:
             raise subprocess.CalledProcessError(proc.returncode, list(argv), proc.stdout, proc.stderr)
         return proc
 
-    def service_account_token(self, namespace: str, service_account: str, *,
-                              expiration_seconds: int = 3 * 3600) -> str:
+    def service_account_token(self, namespace: str, service_account: str, *, expiration_seconds: int = 3 * 3600) -> str:
         """A token for the ServiceAccount from the TokenRequest API (like a pod's projected token)."""
         with self.api_client() as api:
             request = kubernetes.client.AuthenticationV1TokenRequest(
-                spec=kubernetes.client.V1TokenRequestSpec(audiences=[], expiration_seconds=expiration_seconds))
+                spec=kubernetes.client.V1TokenRequestSpec(audiences=[], expiration_seconds=expiration_seconds)
+            )
             response = kubernetes.client.CoreV1Api(api).create_namespaced_service_account_token(
-                service_account, namespace, request)
+                service_account, namespace, request
+            )
             return str(response.status.token)
 
     def sa_kubeconfig(self, namespace: str, service_account: str, path: Path | None = None) -> Path:
@@ -302,8 +349,14 @@ class Cluster:
         assert self.workdir is not None
         token = self.service_account_token(namespace, service_account)
         path = path or self.workdir / "sa-kubeconfigs" / f"{namespace}_{service_account}.kubeconfig"
-        return write_kubeconfig(path, server=self.server, ca_file=self.ca_file, token=token,
-                                user=f"system:serviceaccount:{namespace}:{service_account}", namespace=namespace)
+        return write_kubeconfig(
+            path,
+            server=self.server,
+            ca_file=self.ca_file,
+            token=token,
+            user=f"system:serviceaccount:{namespace}:{service_account}",
+            namespace=namespace,
+        )
 
     def logs(self) -> dict[str, Path]:
         """Log file of each server, for failure reports."""

@@ -26,6 +26,7 @@ piece raises :class:`ContainerError` that says how to get it.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import re
@@ -34,13 +35,22 @@ import signal
 import subprocess
 import threading
 import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 __all__ = [
-    "ContainerError", "Image", "Container", "cache_dir", "find_image", "prepare_bundle",
-    "run_container", "run", "Completed", "lookup_user", "remove",
+    "Completed",
+    "Container",
+    "ContainerError",
+    "Image",
+    "cache_dir",
+    "find_image",
+    "lookup_user",
+    "prepare_bundle",
+    "remove",
+    "run",
+    "run_container",
 ]
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -50,14 +60,33 @@ CGROUP_PARENT = "/alembic-operator-testbed"
 
 # Docker's default capability set (what a container gets without securityContext).
 DEFAULT_CAPS = [
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
-    "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
 ]
 MASKED_PATHS = [
-    "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
-    "/sys/firmware", "/sys/devices/virtual/powercap",
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
 ]
 READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 
@@ -100,9 +129,7 @@ def find_image(image: str) -> Image:
     name = _repo_name(image)
     current = cache_dir() / f"{name}-current"
     if not (current / ".complete").exists():
-        raise ContainerError(
-            f"image {image!r} is not built: no {current}; run `make image` (image/build.sh) as root"
-        )
+        raise ContainerError(f"image {image!r} is not built: no {current}; run `make image` (image/build.sh) as root")
     d = current.resolve()
     meta = json.loads((d / "meta.json").read_text())
     config = json.loads((d / "image-config.json").read_text()) or {}
@@ -136,7 +163,11 @@ def _lookup_user(rootfs: Path, user: str | int | None) -> tuple[int, int]:
 
     def table(path: str) -> list[list[str]]:
         try:
-            return [line.split(":") for line in (rootfs / path).read_text().splitlines() if line and not line.startswith("#")]
+            return [
+                line.split(":")
+                for line in (rootfs / path).read_text().splitlines()
+                if line and not line.startswith("#")
+            ]
         except FileNotFoundError:
             return []
 
@@ -160,13 +191,14 @@ def _lookup_user(rootfs: Path, user: str | int | None) -> tuple[int, int]:
     return uid, gid
 
 
-def lookup_user(image: "Image", user: str | int | None) -> tuple[int, int]:
+def lookup_user(image: Image, user: str | int | None) -> tuple[int, int]:
     """``(uid, gid)`` a container of ``image`` runs as for ``user`` (None: the image's USER)."""
     return _lookup_user(image.rootfs, user if user is not None else image.config.get("User"))
 
 
-def _merge_env(image_env: Iterable[str], env: Mapping[str, str] | Sequence[tuple[str, str]] | None,
-               hostname: str) -> list[str]:
+def _merge_env(
+    image_env: Iterable[str], env: Mapping[str, str] | Sequence[tuple[str, str]] | None, hostname: str
+) -> list[str]:
     merged: dict[str, str] = {"PATH": DEFAULT_PATH}
     for item in image_env or ():
         k, _, v = item.partition("=")
@@ -193,7 +225,7 @@ def resolve_argv(config: Mapping, command: Sequence[str] | None, args: Sequence[
     return argv
 
 
-_live: dict[str, "Container"] = {}
+_live: dict[str, Container] = {}
 _live_lock = threading.Lock()
 
 
@@ -243,8 +275,11 @@ class Container:
         runc = _runc()
         sig_name = sig if isinstance(sig, str) else signal.Signals(sig).name
         if self.process.poll() is None:
-            subprocess.run([runc, "--root", RUNC_ROOT, "kill", self.id, sig_name.removeprefix("SIG")],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run(
+                [runc, "--root", RUNC_ROOT, "kill", self.id, sig_name.removeprefix("SIG")],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -266,8 +301,11 @@ class Container:
             return
         self._cleaned = True
         runc = shutil.which("runc") or "runc"
-        subprocess.run([runc, "--root", RUNC_ROOT, "delete", "--force", self.id],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [runc, "--root", RUNC_ROOT, "delete", "--force", self.id],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         if self._log_file is not None:
             self._log_file.close()
         if self.overlay is not None:
@@ -277,7 +315,7 @@ class Container:
         with _live_lock:
             _live.pop(self.id, None)
 
-    def __enter__(self) -> "Container":
+    def __enter__(self) -> Container:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -286,10 +324,8 @@ class Container:
 
 def _kill_all() -> None:
     for c in list(_live.values()):
-        try:
+        with contextlib.suppress(Exception):  # best effort at interpreter exit
             c.kill()
-        except Exception:  # noqa: BLE001 - best effort at interpreter exit
-            pass
 
 
 atexit.register(_kill_all)
@@ -301,8 +337,12 @@ def _overlay(run_dir: Path, lower: Path) -> Path | None:
     for d in (upper, work, merged):
         d.mkdir(parents=True, exist_ok=True)
     opts = f"lowerdir={lower},upperdir={upper},workdir={work}"
-    r = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", opts, str(merged)],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    r = subprocess.run(
+        ["mount", "-t", "overlay", "overlay", "-o", opts, str(merged)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     if r.returncode != 0:
         return None
     return merged
@@ -312,28 +352,64 @@ def _cgroup_path(container_id: str) -> str:
     return f"{CGROUP_PARENT}/{container_id}"
 
 
-def runtime_config(*, rootfs: Path, argv: Sequence[str], env: Sequence[str], cwd: str, uid: int, gid: int,
-                   read_only_root: bool, mounts: Sequence[tuple[str, str, bool]], hostname: str,
-                   container_id: str, extra_mounts: Sequence[dict] = (), tmp_tmpfs: bool | None = None) -> dict:
+def runtime_config(
+    *,
+    rootfs: Path,
+    argv: Sequence[str],
+    env: Sequence[str],
+    cwd: str,
+    uid: int,
+    gid: int,
+    read_only_root: bool,
+    mounts: Sequence[tuple[str, str, bool]],
+    hostname: str,
+    container_id: str,
+    extra_mounts: Sequence[dict] = (),
+    tmp_tmpfs: bool | None = None,
+) -> dict:
     """The OCI runtime config.json for one container (host network, own mount/pid/ipc/uts)."""
     oci_mounts: list[dict] = [
         {"destination": "/proc", "type": "proc", "source": "proc"},
-        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
-        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+        {
+            "destination": "/dev",
+            "type": "tmpfs",
+            "source": "tmpfs",
+            "options": ["nosuid", "strictatime", "mode=755", "size=65536k"],
+        },
+        {
+            "destination": "/dev/pts",
+            "type": "devpts",
+            "source": "devpts",
+            "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"],
+        },
+        {
+            "destination": "/dev/shm",
+            "type": "tmpfs",
+            "source": "shm",
+            "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+        },
         {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
         {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
     ]
     if read_only_root if tmp_tmpfs is None else tmp_tmpfs:
-        oci_mounts.append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
-                           "options": ["nosuid", "nodev", "mode=1777", "size=1g"]})
+        oci_mounts.append(
+            {
+                "destination": "/tmp",
+                "type": "tmpfs",
+                "source": "tmpfs",
+                "options": ["nosuid", "nodev", "mode=1777", "size=1g"],
+            }
+        )
     oci_mounts.extend(extra_mounts)
     for host_path, container_path, readonly in mounts:
-        oci_mounts.append({"destination": container_path, "type": "bind", "source": str(host_path),
-                           "options": ["rbind", "ro" if readonly else "rw"]})
+        oci_mounts.append(
+            {
+                "destination": container_path,
+                "type": "bind",
+                "source": str(host_path),
+                "options": ["rbind", "ro" if readonly else "rw"],
+            }
+        )
     caps = list(DEFAULT_CAPS)
     return {
         "ociVersion": "1.0.2-dev",
@@ -343,8 +419,11 @@ def runtime_config(*, rootfs: Path, argv: Sequence[str], env: Sequence[str], cwd
             "args": list(argv),
             "env": list(env),
             "cwd": cwd,
-            "capabilities": {"bounding": caps, "effective": caps if uid == 0 else [],
-                             "permitted": caps if uid == 0 else []},
+            "capabilities": {
+                "bounding": caps,
+                "effective": caps if uid == 0 else [],
+                "permitted": caps if uid == 0 else [],
+            },
             "noNewPrivileges": True,
         },
         "root": {"path": str(rootfs), "readonly": read_only_root},
@@ -360,15 +439,24 @@ def runtime_config(*, rootfs: Path, argv: Sequence[str], env: Sequence[str], cwd
     }
 
 
-def run_container(*, image: str, command: Sequence[str] | None = None, args: Sequence[str] | None = None,
-                  env: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
-                  working_dir: str | None = None, user: str | int | None = None,
-                  read_only_root: bool = True, mounts: Sequence[tuple[str | Path, str, bool]] = (),
-                  hostname: str | None = None, log_path: str | Path | None = None,
-                  termination_message_path: str | Path | None = None,
-                  termination_message_container_path: str = DEFAULT_TERMINATION_MESSAGE_PATH,
-                  container_id: str | None = None, run_dir: str | Path | None = None,
-                  tmp_tmpfs: bool | None = None) -> Container:
+def run_container(
+    *,
+    image: str,
+    command: Sequence[str] | None = None,
+    args: Sequence[str] | None = None,
+    env: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
+    working_dir: str | None = None,
+    user: str | int | None = None,
+    read_only_root: bool = True,
+    mounts: Sequence[tuple[str | Path, str, bool]] = (),
+    hostname: str | None = None,
+    log_path: str | Path | None = None,
+    termination_message_path: str | Path | None = None,
+    termination_message_container_path: str = DEFAULT_TERMINATION_MESSAGE_PATH,
+    container_id: str | None = None,
+    run_dir: str | Path | None = None,
+    tmp_tmpfs: bool | None = None,
+) -> Container:
     """Start ``image`` under runc and return at once; see the module docstring.
 
     ``mounts``: ``(host_path, container_path, readonly)`` bind mounts (files or dirs).
@@ -397,8 +485,11 @@ def run_container(*, image: str, command: Sequence[str] | None = None, args: Seq
     extra: list[dict] = []
     # What kubelet provides: the host's resolver and hosts file (host network), a hostname file.
     (rd / "hostname").write_text(hostname + "\n")
-    for host_file, dest in (("/etc/resolv.conf", "/etc/resolv.conf"), ("/etc/hosts", "/etc/hosts"),
-                            (str(rd / "hostname"), "/etc/hostname")):
+    for host_file, dest in (
+        ("/etc/resolv.conf", "/etc/resolv.conf"),
+        ("/etc/hosts", "/etc/hosts"),
+        (str(rd / "hostname"), "/etc/hostname"),
+    ):
         if os.path.exists(host_file):
             extra.append({"destination": dest, "type": "bind", "source": host_file, "options": ["rbind", "ro"]})
     if termination_message_path is not None:
@@ -406,25 +497,46 @@ def run_container(*, image: str, command: Sequence[str] | None = None, args: Seq
         tm.parent.mkdir(parents=True, exist_ok=True)
         tm.touch()
         os.chmod(tm, 0o666)
-        extra.append({"destination": termination_message_container_path, "type": "bind",
-                      "source": str(tm), "options": ["rbind", "rw"]})
+        extra.append(
+            {
+                "destination": termination_message_container_path,
+                "type": "bind",
+                "source": str(tm),
+                "options": ["rbind", "rw"],
+            }
+        )
 
     overlay = _overlay(rd, lower)
     rootfs = overlay if overlay is not None else lower
     if overlay is None and not read_only_root:
         raise ContainerError("a writable root needs an overlay mount (kernel overlayfs), which failed here")
-    config = runtime_config(rootfs=rootfs, argv=argv, env=env_list, cwd=cwd, uid=uid, gid=gid,
-                            read_only_root=read_only_root, mounts=[(str(h), c, ro) for h, c, ro in mounts],
-                            hostname=hostname, container_id=cid, extra_mounts=extra, tmp_tmpfs=tmp_tmpfs)
+    config = runtime_config(
+        rootfs=rootfs,
+        argv=argv,
+        env=env_list,
+        cwd=cwd,
+        uid=uid,
+        gid=gid,
+        read_only_root=read_only_root,
+        mounts=[(str(h), c, ro) for h, c, ro in mounts],
+        hostname=hostname,
+        container_id=cid,
+        extra_mounts=extra,
+        tmp_tmpfs=tmp_tmpfs,
+    )
     (rd / "config.json").write_text(json.dumps(config, indent=1))
 
     log = Path(log_path) if log_path else rd / "container.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    log_file = open(log, "ab", buffering=0)
+    log_file = open(log, "ab", buffering=0)  # noqa: SIM115 - the Container owns it and closes it in wait()
     try:
         proc = subprocess.Popen(
             [runc, "--root", RUNC_ROOT, "run", "--bundle", str(rd), "--pid-file", str(rd / "container.pid"), cid],
-            stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, cwd=rd, start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=log_file,
+            cwd=rd,
+            start_new_session=True,
         )
     except Exception:
         log_file.close()
@@ -440,8 +552,11 @@ def run_container(*, image: str, command: Sequence[str] | None = None, args: Seq
 def remove(container_id: str, run_dir: str | Path) -> None:
     """Force-delete a container another process started (e.g. a killed kubelet's) and its overlay."""
     rd = Path(run_dir)
-    subprocess.run([shutil.which("runc") or "runc", "--root", RUNC_ROOT, "delete", "--force", container_id],
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [shutil.which("runc") or "runc", "--root", RUNC_ROOT, "delete", "--force", container_id],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     if (rd / "merged").is_dir():
         subprocess.run(["umount", "-l", str(rd / "merged")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for sub in ("upper", "work", "merged"):
@@ -462,5 +577,7 @@ def run(image: str, *, timeout: float = 120, **kwargs) -> Completed:
         code = c.wait(timeout)
     except subprocess.TimeoutExpired:
         c.kill()
-        raise ContainerError(f"container {c.id} ({' '.join(c.argv)}) did not finish in {timeout} s:\n{c.output()}")
+        raise ContainerError(
+            f"container {c.id} ({' '.join(c.argv)}) did not finish in {timeout} s:\n{c.output()}"
+        ) from None
     return Completed(exit_code=code, output=c.output(), container=c)

@@ -43,8 +43,9 @@ def follow(app: App, name: str, timeout: float = 300) -> dict:
         status = run.get("status") or {}
         shown = (status.get("phase"), status.get("message"))
         if shown != last and shown[0]:
-            colour = {"Succeeded": "green", "Failed": "red", "RolledBack": "yellow",
-                      "RollbackFailed": "red"}.get(shown[0], "cyan")
+            colour = {"Succeeded": "green", "Failed": "red", "RolledBack": "yellow", "RollbackFailed": "red"}.get(
+                shown[0], "cyan"
+            )
             console.print(f"  [{colour}]{shown[0]:<12}[/{colour}] {shown[1] or ''}")
             last = shown
         if status.get("phase") in TERMINAL:
@@ -82,8 +83,13 @@ def main() -> int:
 
         cluster.kubectl("create", "namespace", "shop")
         dbname = pg.create_database("shop")
-        app = App(cluster=cluster, namespace="shop", database_url=pg.url(dbname), s3=s3,
-                  bucket=s3.create_bucket("shop-backups"))
+        app = App(
+            cluster=cluster,
+            namespace="shop",
+            database_url=pg.url(dbname),
+            s3=s3,
+            bucket=s3.create_bucket("shop-backups"),
+        )
         app.create_secrets()
 
         console.rule("release 1: the example app on an empty database")
@@ -92,8 +98,13 @@ def main() -> int:
 
         console.print("the app writes 2,000 tasks ...")
         env = {**os.environ, "DATABASE_URL": pg.url(dbname)}
-        subprocess.run([sys.executable, "-m", "taskapp.seed", "--rows", "2000"], cwd=EXAMPLE, env=env, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "taskapp.seed", "--rows", "2000"],
+            cwd=EXAMPLE,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
 
         console.rule("release 2: a migration that deletes rows")
         app.apply(app.manifest("shop-release-2", image="example-app:deletes-rows"))
@@ -108,7 +119,9 @@ def main() -> int:
         console.print("[bold]backups:[/bold]")
         for name in ("shop-release-1", "shop-release-2"):
             backup = app.get(name)["status"].get("backup") or {}
-            console.print(f"  {name}: {backup.get('uri')} ({backup.get('size')}, sha256 {backup.get('sha256', '')[:16]}…)")
+            console.print(
+                f"  {name}: {backup.get('uri')} ({backup.get('size')}, sha256 {backup.get('sha256', '')[:16]}…)"
+            )
         kubectl_show(cluster, "describe", "mrun", "-n", "shop", "shop-release-2")
         console.rule("done")
         return 0

@@ -9,12 +9,14 @@ the S3 server (through its API). Must not: be imported by the operator.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, TypeVar
 
 from testbed.cluster import Cluster
 
@@ -24,7 +26,7 @@ RUN_LABEL = "alembic-operator.dev/run"
 T = TypeVar("T")
 
 
-def wait_for(what: str, probe: Callable[[], Optional[T]], timeout: float = 60, interval: float = 0.2) -> T:
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60, interval: float = 0.2) -> T:
     """Call ``probe`` until it returns something truthy; AssertionError naming ``what`` after ``timeout``."""
     deadline = time.monotonic() + timeout
     last_error: BaseException | None = None
@@ -36,8 +38,9 @@ def wait_for(what: str, probe: Callable[[], Optional[T]], timeout: float = 60, i
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}"
-                         + (f" (last error: {last_error})" if last_error else ""))
+    raise AssertionError(
+        f"timed out after {timeout:.0f}s waiting for {what}" + (f" (last error: {last_error})" if last_error else "")
+    )
 
 
 # --------------------------------------------------------------------------- pods and processes
@@ -45,31 +48,32 @@ def wait_for(what: str, probe: Callable[[], Optional[T]], timeout: float = 60, i
 
 def step_pods(cluster: Cluster, namespace: str, run: str, step: str) -> list[dict[str, Any]]:
     """The Pods of ``run``'s ``step`` Jobs (every attempt), oldest first."""
-    out = cluster.kubectl("-n", namespace, "get", "pods", "-o", "json",
-                          "-l", f"{RUN_LABEL}={run},{STEP_LABEL}={step}")
+    out = cluster.kubectl("-n", namespace, "get", "pods", "-o", "json", "-l", f"{RUN_LABEL}={run},{STEP_LABEL}={step}")
     pods = json.loads(out.stdout)["items"]
     return sorted(pods, key=lambda p: p["metadata"]["creationTimestamp"])
 
 
-def container_pid(pod: dict[str, Any], container: str = "step") -> Optional[int]:
+def container_pid(pod: dict[str, Any], container: str = "step") -> int | None:
     """The pid of a running container's process (``containerID: process://<pid>``), or None."""
     for status in (pod.get("status") or {}).get("containerStatuses") or []:
         if status.get("name") != container or "running" not in (status.get("state") or {}):
             continue
         cid = status.get("containerID") or ""
         if cid.startswith("process://"):
-            return int(cid[len("process://"):])
+            return int(cid[len("process://") :])
     return None
 
 
 def wait_for_step_pid(cluster: Cluster, namespace: str, run: str, step: str, timeout: float = 90) -> int:
     """The pid of the running container of ``run``'s ``step`` Pod, once it runs."""
-    def probe() -> Optional[int]:
+
+    def probe() -> int | None:
         for pod in reversed(step_pods(cluster, namespace, run, step)):
             pid = container_pid(pod)
             if pid and alive(pid):
                 return pid
         return None
+
     return wait_for(f"the {step} pod of {namespace}/{run} to run", probe, timeout=timeout, interval=0.1)
 
 
@@ -87,7 +91,7 @@ def _ppid_and_comm(pid: int) -> tuple[int, str] | None:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    comm = stat[stat.index("(") + 1:stat.rindex(")")]
+    comm = stat[stat.index("(") + 1 : stat.rindex(")")]
     fields = stat.rsplit(")", 1)[1].split()
     return int(fields[1]), comm
 
@@ -112,10 +116,8 @@ def children(pid: int) -> list[int]:
     """Direct children of ``pid`` (``/proc/PID/task/*/children``: cheap enough to poll every few ms)."""
     found: list[int] = []
     for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
+        with contextlib.suppress(OSError):
             found += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            pass
     return found
 
 
@@ -136,11 +138,13 @@ def cmdline(pid: int) -> list[str]:
 def wait_for_child(pid: int, name: str, *, with_arg: str = "", timeout: float = 60, interval: float = 0.002) -> int:
     """The pid of a direct child of ``pid`` named ``name`` (e.g. ``pg_dump``) with an argument starting
     ``with_arg`` (e.g. ``--format``: the dump itself, not a ``pg_dump --version`` probe)."""
-    def probe() -> Optional[int]:
+
+    def probe() -> int | None:
         for child in children(pid):
             if comm(child) == name and (not with_arg or any(a.startswith(with_arg) for a in cmdline(child))):
                 return child
         return None
+
     return wait_for(f"a {name} {with_arg} process under pid {pid}", probe, timeout=timeout, interval=interval)
 
 
@@ -193,11 +197,11 @@ def wait_gone(pid: int, timeout: float = 30) -> None:
 def split_uri(uri: str) -> tuple[str, str]:
     """``s3://bucket/key`` → (bucket, key)."""
     assert uri.startswith("s3://"), uri
-    bucket, _, key = uri[len("s3://"):].partition("/")
+    bucket, _, key = uri[len("s3://") :].partition("/")
     return bucket, key
 
 
-def flip_byte(client: Any, bucket: str, key: str, offset: Optional[int] = None) -> int:
+def flip_byte(client: Any, bucket: str, key: str, offset: int | None = None) -> int:
     """Flip one byte of an object in place (same size; the middle by default); returns the offset."""
     body = bytearray(client.get_object(Bucket=bucket, Key=key)["Body"].read())
     assert body, f"s3://{bucket}/{key} is empty"
@@ -214,15 +218,18 @@ def delete_object(client: Any, bucket: str, key: str) -> None:
 # --------------------------------------------------------------------------- runs
 
 
-def run_phase(app: Any, name: str) -> Optional[str]:
-    return ((app.get(name).get("status") or {}).get("phase"))
+def run_phase(app: Any, name: str) -> str | None:
+    return (app.get(name).get("status") or {}).get("phase")
 
 
 def wait_for_backup(app: Any, name: str, timeout: float = 120) -> str:
     """The dump's URI, as soon as the run recorded its backup (it is migrating then)."""
-    return wait_for(f"{name} to record its backup",
-                    lambda: ((app.get(name).get("status") or {}).get("backup") or {}).get("uri"),
-                    timeout=timeout, interval=0.2)
+    return wait_for(
+        f"{name} to record its backup",
+        lambda: ((app.get(name).get("status") or {}).get("backup") or {}).get("uri"),
+        timeout=timeout,
+        interval=0.2,
+    )
 
 
 def fill(database: Any, rows: int) -> None:
@@ -230,4 +237,5 @@ def fill(database: Any, rows: int) -> None:
     database.execute(
         "CREATE TABLE fault_filler (id bigint PRIMARY KEY, payload text NOT NULL);"
         f"INSERT INTO fault_filler SELECT g, md5(g::text) || md5((g * 7)::text) || md5((g * 13)::text) "
-        f"FROM generate_series(1, {rows}) g;")
+        f"FROM generate_series(1, {rows}) g;"
+    )

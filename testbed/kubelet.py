@@ -80,6 +80,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import dataclasses
 import datetime
 import json
@@ -92,8 +93,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import kubernetes.client
 import urllib3
@@ -132,14 +134,15 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 # -- pure helpers ----------------------------------------------------------------------------
 
+
 def now() -> str:
     """The current time as Kubernetes writes it (RFC 3339, seconds, UTC)."""
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def micro_now() -> str:
     """The current time as a MicroTime (Lease ``renewTime``)."""
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_time(value: str) -> float:
@@ -166,8 +169,8 @@ def expand(text: str, mapping: Mapping[str, str]) -> str:
             if nxt == "(":
                 end = text.find(")", i + 2)
                 if end != -1:
-                    name = text[i + 2:end]
-                    out.append(mapping[name] if name in mapping else f"$({name})")
+                    name = text[i + 2 : end]
+                    out.append(mapping.get(name, f"$({name})"))
                     i = end + 1
                     continue
                 out.append("$(")
@@ -259,6 +262,7 @@ def kill_leftovers(root: Path) -> list[int]:
 
 # -- the image table -------------------------------------------------------------------------
 
+
 class ImageTable:
     """The image-to-local-command table, re-read whenever its file changes."""
 
@@ -293,6 +297,7 @@ class StartError(Exception):
 
 
 # -- one container ---------------------------------------------------------------------------
+
 
 @dataclasses.dataclass
 class Container:
@@ -341,10 +346,11 @@ class Container:
 
 # -- one Pod ---------------------------------------------------------------------------------
 
+
 class PodWorker(threading.Thread):
     """Runs one Pod bound to this node, from Pending to its end or its deletion."""
 
-    def __init__(self, kubelet: "Kubelet", pod: dict[str, Any]) -> None:
+    def __init__(self, kubelet: Kubelet, pod: dict[str, Any]) -> None:
         meta = pod["metadata"]
         super().__init__(name=f"pod-{meta['namespace']}/{meta['name']}", daemon=True)
         self.kubelet = kubelet
@@ -388,7 +394,7 @@ class PodWorker(threading.Thread):
     def run(self) -> None:
         try:
             self._live()
-        except Exception:  # noqa: BLE001 - a broken Pod must never take the kubelet down
+        except Exception:
             logger.exception("pod %s/%s: worker failed", self.namespace, self.pod_name)
             self._kill_all()
             if not self.gone.is_set():
@@ -443,21 +449,34 @@ class PodWorker(threading.Thread):
         """Like pulling: a Pod whose image is not in the table stays Pending and retries."""
         attempts = 0
         while True:
-            missing = [c for c in self.init_containers + self.containers
-                       if self.kubelet.image_problem(c.spec.get("image", "")) is not None]
+            missing = [
+                c
+                for c in self.init_containers + self.containers
+                if self.kubelet.image_problem(c.spec.get("image", "")) is not None
+            ]
             if not missing:
                 for container in self.init_containers + self.containers:
-                    container.state = {"waiting": {"reason": "PodInitializing" if not self.initialized
-                                                   or container.init else "ContainerCreating"}}
+                    container.state = {
+                        "waiting": {
+                            "reason": "PodInitializing"
+                            if not self.initialized or container.init
+                            else "ContainerCreating"
+                        }
+                    }
                 return True
             for container in missing:
                 image = container.spec.get("image", "")
                 if attempts == 0:
-                    container.state = {"waiting": {"reason": "ErrImagePull", "message": (
-                        f'failed to pull image "{image}": {self.kubelet.image_problem(image)}')}}
+                    container.state = {
+                        "waiting": {
+                            "reason": "ErrImagePull",
+                            "message": (f'failed to pull image "{image}": {self.kubelet.image_problem(image)}'),
+                        }
+                    }
                 else:
-                    container.state = {"waiting": {"reason": "ImagePullBackOff",
-                                                   "message": f'Back-off pulling image "{image}"'}}
+                    container.state = {
+                        "waiting": {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{image}"'}
+                    }
             self._push_status()
             attempts += 1
             if not self._sleep(RETRY_INTERVAL):
@@ -468,23 +487,37 @@ class PodWorker(threading.Thread):
 
         False (retried, containers stay ContainerCreating) when the token cannot be had yet.
         """
-        if not any(source.get("serviceAccountToken")
-                   for volume in self.pod["spec"].get("volumes") or []
-                   for source in (volume.get("projected") or {}).get("sources") or []):
+        if not any(
+            source.get("serviceAccountToken")
+            for volume in self.pod["spec"].get("volumes") or []
+            for source in (volume.get("projected") or {}).get("sources") or []
+        ):
             return True
         service_account = self.pod["spec"].get("serviceAccountName") or "default"
-        request = kubernetes.client.AuthenticationV1TokenRequest(spec=kubernetes.client.V1TokenRequestSpec(
-            audiences=[], expiration_seconds=TOKEN_EXPIRATION,
-            bound_object_ref=kubernetes.client.V1BoundObjectReference(
-                api_version="v1", kind="Pod", name=self.pod_name, uid=self.uid)))
+        request = kubernetes.client.AuthenticationV1TokenRequest(
+            spec=kubernetes.client.V1TokenRequestSpec(
+                audiences=[],
+                expiration_seconds=TOKEN_EXPIRATION,
+                bound_object_ref=kubernetes.client.V1BoundObjectReference(
+                    api_version="v1", kind="Pod", name=self.pod_name, uid=self.uid
+                ),
+            )
+        )
         try:
-            response = self.kubelet.core.create_namespaced_service_account_token(service_account, self.namespace,
-                                                                                 request)
+            response = self.kubelet.core.create_namespaced_service_account_token(
+                service_account, self.namespace, request
+            )
         except (ApiException, urllib3.exceptions.HTTPError) as error:
             for container in self.init_containers + self.containers:
-                container.state = {"waiting": {"reason": "ContainerCreating", "message": (
-                    f"MountVolume.SetUp failed: cannot get a token for ServiceAccount {service_account}: "
-                    f"{getattr(error, 'status', '')} {getattr(error, 'reason', error)}")}}
+                container.state = {
+                    "waiting": {
+                        "reason": "ContainerCreating",
+                        "message": (
+                            f"MountVolume.SetUp failed: cannot get a token for ServiceAccount {service_account}: "
+                            f"{getattr(error, 'status', '')} {getattr(error, 'reason', error)}"
+                        ),
+                    }
+                }
             self._push_status()
             return False
         sa_dir = self.dir / "serviceaccount"
@@ -494,9 +527,13 @@ class PodWorker(threading.Thread):
         (sa_dir / "namespace").write_text(self.namespace)
         # The equivalent of the in-cluster config a real Pod builds from the mounted files.
         self.kubeconfig = cluster.write_kubeconfig(
-            self.dir / "kubeconfig", server=self.kubelet.server, ca_file=sa_dir / "ca.crt",
-            token=response.status.token, namespace=self.namespace,
-            user=f"system:serviceaccount:{self.namespace}:{service_account}")
+            self.dir / "kubeconfig",
+            server=self.kubelet.server,
+            ca_file=sa_dir / "ca.crt",
+            token=response.status.token,
+            namespace=self.namespace,
+            user=f"system:serviceaccount:{self.namespace}:{service_account}",
+        )
         return True
 
     def _run_init_container(self, container: Container) -> bool:
@@ -595,20 +632,26 @@ class PodWorker(threading.Thread):
             workdir = Path(container.spec.get("workingDir") or image.get("workingDir") or cdir / "work")
             if not container.spec.get("workingDir") and not image.get("workingDir"):
                 workdir.mkdir(exist_ok=True)
-            executable = shutil.which(argv[0], path=env.get("PATH", DEFAULT_PATH)) if "/" not in argv[0] \
-                else argv[0]
+            executable = shutil.which(argv[0], path=env.get("PATH", DEFAULT_PATH)) if "/" not in argv[0] else argv[0]
             if not executable:
                 raise StartError(f'exec: "{argv[0]}": executable file not found in $PATH')
             if not workdir.is_dir():
-                raise StartError(f"chdir to cwd (\"{workdir}\") set in config.json failed: no such file or directory")
+                raise StartError(f'chdir to cwd ("{workdir}") set in config.json failed: no such file or directory')
         except (ConfigError, ApiException, urllib3.exceptions.HTTPError) as error:  # retried, like a kubelet
             container.state = {"waiting": {"reason": "CreateContainerConfigError", "message": str(error)[:1024]}}
             self._push_status()
             return CONFIG_ERROR
         except StartError as error:
             stamp = now()
-            container.state = {"terminated": {"exitCode": 128, "reason": "StartError", "message": str(error),
-                                              "startedAt": "1970-01-01T00:00:00Z", "finishedAt": stamp}}
+            container.state = {
+                "terminated": {
+                    "exitCode": 128,
+                    "reason": "StartError",
+                    "message": str(error),
+                    "startedAt": "1970-01-01T00:00:00Z",
+                    "finishedAt": stamp,
+                }
+            }
             container.popen = None
             self._push_status()
             return START_ERROR
@@ -616,14 +659,26 @@ class PodWorker(threading.Thread):
         log_path.parent.mkdir(parents=True, exist_ok=True)
         container.log_offset = log_path.stat().st_size if log_path.exists() else 0
         with open(log_path, "ab") as log:
-            container.popen = subprocess.Popen([executable, *argv[1:]], stdin=subprocess.DEVNULL, stdout=log,
-                                               stderr=subprocess.STDOUT, env=env, cwd=workdir,
-                                               start_new_session=True)
+            container.popen = subprocess.Popen(
+                [executable, *argv[1:]],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=workdir,
+                start_new_session=True,
+            )
         start = process_start_time(container.popen.pid) or "0"
         (cdir / "pid").write_text(f"{container.popen.pid} {start}\n")
         container.state = {"running": {"startedAt": now()}}
-        logger.info("pod %s/%s: started container %s (pid %d): %s", self.namespace, self.pod_name,
-                    container.name, container.popen.pid, argv)
+        logger.info(
+            "pod %s/%s: started container %s (pid %d): %s",
+            self.namespace,
+            self.pod_name,
+            container.name,
+            container.popen.pid,
+            argv,
+        )
         return STARTED
 
     def _start_runc(self, container: Container, image: Mapping[str, Any], cdir: Path, message_path: Path) -> str:
@@ -632,14 +687,18 @@ class PodWorker(threading.Thread):
         try:
             built = containers.find_image(str(image["image"]))
             env, container_env = self.kubelet.resolver.environment(self, spec, image, message_path, container_mode=True)
-            argv_spec = {"command": [expand(p, container_env) for p in spec.get("command") or []],
-                         "args": [expand(p, container_env) for p in spec.get("args") or []]}
+            argv_spec = {
+                "command": [expand(p, container_env) for p in spec.get("command") or []],
+                "args": [expand(p, container_env) for p in spec.get("args") or []],
+            }
             user = run_as(self.pod["spec"], spec, built.config.get("User"))
             uid, _gid = containers.lookup_user(built, user)
             context = {**(self.pod["spec"].get("securityContext") or {}), **(spec.get("securityContext") or {})}
             if context.get("runAsNonRoot") and uid == 0:
-                raise ConfigError("container has runAsNonRoot and image will run as root "
-                                  f"(pod: {self.namespace}/{self.pod_name}, container: {container.name})")
+                raise ConfigError(
+                    "container has runAsNonRoot and image will run as root "
+                    f"(pod: {self.namespace}/{self.pod_name}, container: {container.name})"
+                )
             mounts = self._volume_mounts(spec)
         except (ConfigError, ApiException, urllib3.exceptions.HTTPError) as error:
             container.state = {"waiting": {"reason": "CreateContainerConfigError", "message": str(error)[:1024]}}
@@ -658,12 +717,20 @@ class PodWorker(threading.Thread):
                 image=str(image["image"]),
                 command=argv_spec["command"] or None,
                 args=argv_spec["args"] or None,
-                env=env, working_dir=spec.get("workingDir") or image.get("workingDir"), user=user,
-                read_only_root=bool(context.get("readOnlyRootFilesystem")), tmp_tmpfs=False, mounts=mounts,
-                hostname=self.pod_name[:63], log_path=log_path, termination_message_path=message_path,
+                env=env,
+                working_dir=spec.get("workingDir") or image.get("workingDir"),
+                user=user,
+                read_only_root=bool(context.get("readOnlyRootFilesystem")),
+                tmp_tmpfs=False,
+                mounts=mounts,
+                hostname=self.pod_name[:63],
+                log_path=log_path,
+                termination_message_path=message_path,
                 termination_message_container_path=spec.get("terminationMessagePath")
                 or containers.DEFAULT_TERMINATION_MESSAGE_PATH,
-                container_id=container_id, run_dir=run_dir)
+                container_id=container_id,
+                run_dir=run_dir,
+            )
         except containers.ContainerError as error:
             (cdir / "runc").unlink(missing_ok=True)
             return self._start_error(container, str(error))
@@ -672,13 +739,27 @@ class PodWorker(threading.Thread):
         start = process_start_time(handle.pid) or "0"
         (cdir / "pid").write_text(f"{handle.pid} {start}\n")
         container.state = {"running": {"startedAt": now()}}
-        logger.info("pod %s/%s: started container %s under runc (%s, image %s): %s", self.namespace,
-                    self.pod_name, container.name, container_id, image["image"], handle.argv)
+        logger.info(
+            "pod %s/%s: started container %s under runc (%s, image %s): %s",
+            self.namespace,
+            self.pod_name,
+            container.name,
+            container_id,
+            image["image"],
+            handle.argv,
+        )
         return STARTED
 
     def _start_error(self, container: Container, message: str) -> str:
-        container.state = {"terminated": {"exitCode": 128, "reason": "StartError", "message": message[:1024],
-                                          "startedAt": "1970-01-01T00:00:00Z", "finishedAt": now()}}
+        container.state = {
+            "terminated": {
+                "exitCode": 128,
+                "reason": "StartError",
+                "message": message[:1024],
+                "startedAt": "1970-01-01T00:00:00Z",
+                "finishedAt": now(),
+            }
+        }
         container.popen = None
         container.runc = None
         self._push_status()
@@ -691,7 +772,7 @@ class PodWorker(threading.Thread):
         for mount in spec.get("volumeMounts") or []:
             volume = volumes.get(mount["name"])
             if volume is None:
-                raise ConfigError(f"cannot find volume \"{mount['name']}\" to mount into container")
+                raise ConfigError(f'cannot find volume "{mount["name"]}" to mount into container')
             readonly = bool(mount.get("readOnly"))
             if "emptyDir" in volume:
                 source = self.dir / "volumes" / "empty-dir" / volume["name"]
@@ -706,8 +787,12 @@ class PodWorker(threading.Thread):
             elif any(s.get("serviceAccountToken") for s in (volume.get("projected") or {}).get("sources") or []):
                 mounts.append((self.dir / "serviceaccount", mount["mountPath"], True))
             else:
-                logger.warning("pod %s/%s: volume %s is not supported in container mode; not mounted",
-                               self.namespace, self.pod_name, volume["name"])
+                logger.warning(
+                    "pod %s/%s: volume %s is not supported in container mode; not mounted",
+                    self.namespace,
+                    self.pod_name,
+                    volume["name"],
+                )
         return mounts
 
     def _reap(self, container: Container) -> int:
@@ -726,7 +811,8 @@ class PodWorker(threading.Thread):
             "reason": "Completed" if code == 0 else "Error",
             "startedAt": container.state.get("running", {}).get("startedAt", now()),
             "finishedAt": now(),
-            "containerID": f"runc://{container.runc.id}" if container.runc is not None
+            "containerID": f"runc://{container.runc.id}"
+            if container.runc is not None
             else f"process://{container.popen.pid}",
         }
         if code > 128:
@@ -755,8 +841,7 @@ class PodWorker(threading.Thread):
 
     def _kill_all(self) -> None:
         """SIGTERM every running container, SIGKILL after the (capped) grace period."""
-        running = [c for c in self.init_containers + self.containers
-                   if c.popen is not None and c.popen.poll() is None]
+        running = [c for c in self.init_containers + self.containers if c.popen is not None and c.popen.poll() is None]
         if not running:
             return
         meta, spec = self.pod["metadata"], self.pod["spec"]
@@ -784,10 +869,15 @@ class PodWorker(threading.Thread):
             self.phase = "Failed" if failed else "Succeeded"
             for container in self.init_containers + self.containers:
                 if "terminated" not in container.state:
-                    container.state = {"terminated": {"exitCode": 137, "reason": "ContainerStatusUnknown",
-                                                      "message": "The container could not be located when the "
-                                                                 "pod was deleted", "finishedAt": now(),
-                                                      "startedAt": "1970-01-01T00:00:00Z"}}
+                    container.state = {
+                        "terminated": {
+                            "exitCode": 137,
+                            "reason": "ContainerStatusUnknown",
+                            "message": "The container could not be located when the pod was deleted",
+                            "finishedAt": now(),
+                            "startedAt": "1970-01-01T00:00:00Z",
+                        }
+                    }
             self._push_status()
         self.kubelet.force_delete(self.namespace, self.pod_name, self.uid)
 
@@ -809,13 +899,18 @@ class PodWorker(threading.Thread):
             key = f"{kind}={value}"
             self._transitions.setdefault(key, now())
             self._transitions.pop(f"{kind}={'False' if status else 'True'}", None)
-            condition = {"type": kind, "status": value, "lastProbeTime": None,
-                         "lastTransitionTime": self._transitions[key]}
+            condition = {
+                "type": kind,
+                "status": value,
+                "lastProbeTime": None,
+                "lastTransitionTime": self._transitions[key],
+            }
             if reason:
                 condition["reason"] = reason
             conditions.append(condition)
-        foreign = [c for c in (self.pod.get("status") or {}).get("conditions") or []
-                   if c.get("type") not in OWNED_CONDITIONS]
+        foreign = [
+            c for c in (self.pod.get("status") or {}).get("conditions") or [] if c.get("type") not in OWNED_CONDITIONS
+        ]
         return conditions + foreign
 
     def _push_status(self) -> None:
@@ -825,8 +920,10 @@ class PodWorker(threading.Thread):
         status: dict[str, Any] = {
             "phase": self.phase,
             "conditions": self._conditions(),
-            "hostIP": POD_IP, "hostIPs": [{"ip": POD_IP}],
-            "podIP": POD_IP, "podIPs": [{"ip": POD_IP}],
+            "hostIP": POD_IP,
+            "hostIPs": [{"ip": POD_IP}],
+            "podIP": POD_IP,
+            "podIPs": [{"ip": POD_IP}],
             "startTime": self.start_time,
             "initContainerStatuses": [c.status() for c in self.init_containers],
             "containerStatuses": [c.status() for c in self.containers],
@@ -838,8 +935,9 @@ class PodWorker(threading.Thread):
         self._dirty = True
         for attempt in range(STATUS_ATTEMPTS):
             try:
-                self.kubelet.core.patch_namespaced_pod_status(self.pod_name, self.namespace, {"status": status},
-                                                              _content_type=MERGE_PATCH, _preload_content=False)
+                self.kubelet.core.patch_namespaced_pod_status(
+                    self.pod_name, self.namespace, {"status": status}, _content_type=MERGE_PATCH, _preload_content=False
+                )
                 self._last_status = json.loads(json.dumps(status))
                 self._dirty = False
                 return
@@ -849,20 +947,25 @@ class PodWorker(threading.Thread):
                     self.deleting.set()
                     self._dirty = False
                     return
-                logger.warning("pod %s/%s: status update failed: %s %s", self.namespace, self.pod_name,
-                               error.status, error.body)
+                logger.warning(
+                    "pod %s/%s: status update failed: %s %s", self.namespace, self.pod_name, error.status, error.body
+                )
                 if error.status and 400 <= error.status < 500 and error.status != 429:
                     self._dirty = False
                     return  # rejected: retrying the same status cannot help
             except (urllib3.exceptions.HTTPError, OSError) as error:  # the apiserver is unreachable for now
                 logger.warning("pod %s/%s: status update failed: %s", self.namespace, self.pod_name, error)
-            time.sleep(min(0.2 * 2 ** attempt, 2.0))
+            time.sleep(min(0.2 * 2**attempt, 2.0))
 
 
 def _runc_signal(container: containers.Container, sig: str) -> None:
     """``runc kill <id> <sig>``: the container's first process gets it (not ``runc run`` itself)."""
-    subprocess.run([shutil.which("runc") or "runc", "--root", containers.RUNC_ROOT, "kill", container.id, sig],
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+    subprocess.run(
+        [shutil.which("runc") or "runc", "--root", containers.RUNC_ROOT, "kill", container.id, sig],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=30,
+    )
 
 
 def run_as(pod_spec: Mapping[str, Any], spec: Mapping[str, Any], image_user: str | None) -> str | None:
@@ -879,10 +982,8 @@ def run_as(pod_spec: Mapping[str, Any], spec: Mapping[str, Any], image_user: str
 
 
 def _killpg(pgid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def command_line(spec: Mapping[str, Any], image: Mapping[str, Any], env: Mapping[str, str]) -> list[str]:
@@ -902,14 +1003,22 @@ def command_line(spec: Mapping[str, Any], image: Mapping[str, Any], env: Mapping
 
 # -- environment -----------------------------------------------------------------------------
 
+
 class EnvResolver:
     """Builds a container's environment as a kubelet does, from the API's Secrets and ConfigMaps."""
 
-    def __init__(self, kubelet: "Kubelet") -> None:
+    def __init__(self, kubelet: Kubelet) -> None:
         self.kubelet = kubelet
 
-    def environment(self, worker: PodWorker, spec: Mapping[str, Any], image: Mapping[str, Any],
-                    message_path: Path, *, container_mode: bool = False) -> tuple[dict[str, str], dict[str, str]]:
+    def environment(
+        self,
+        worker: PodWorker,
+        spec: Mapping[str, Any],
+        image: Mapping[str, Any],
+        message_path: Path,
+        *,
+        container_mode: bool = False,
+    ) -> tuple[dict[str, str], dict[str, str]]:
         """The process environment, and the container-defined part that ``$(VAR)`` may reference.
 
         In container mode the environment is what goes on top of the image's own (the table
@@ -964,8 +1073,11 @@ class EnvResolver:
             return field_value(worker.pod, source["fieldRef"]["fieldPath"])
         if "resourceFieldRef" in source:
             return resource_value(worker.pod, var, source["resourceFieldRef"])
-        kind, ref = ("configmap", source["configMapKeyRef"]) if "configMapKeyRef" in source \
+        kind, ref = (
+            ("configmap", source["configMapKeyRef"])
+            if "configMapKeyRef" in source
             else ("secret", source["secretKeyRef"])
+        )
         data = self._config_map(worker.namespace, ref) if kind == "configmap" else self._secret(worker.namespace, ref)
         if data is None or ref["key"] not in data:
             if ref.get("optional"):
@@ -1002,10 +1114,15 @@ def field_value(pod: Mapping[str, Any], path: str) -> str:
     if match:
         return str((meta.get(match.group(1)) or {}).get(match.group(2), ""))
     values = {
-        "metadata.name": meta.get("name"), "metadata.namespace": meta.get("namespace"),
-        "metadata.uid": meta.get("uid"), "spec.nodeName": spec.get("nodeName"),
+        "metadata.name": meta.get("name"),
+        "metadata.namespace": meta.get("namespace"),
+        "metadata.uid": meta.get("uid"),
+        "spec.nodeName": spec.get("nodeName"),
         "spec.serviceAccountName": spec.get("serviceAccountName"),
-        "status.podIP": POD_IP, "status.podIPs": POD_IP, "status.hostIP": POD_IP, "status.hostIPs": POD_IP,
+        "status.podIP": POD_IP,
+        "status.podIPs": POD_IP,
+        "status.hostIP": POD_IP,
+        "status.hostIPs": POD_IP,
     }
     if path not in values:
         raise ConfigError(f"unsupported fieldPath: {path}")
@@ -1031,10 +1148,11 @@ def _memory_bytes() -> int:
                 return int(line.split()[1]) * 1024
     except OSError:
         pass
-    return 8 * 1024 ** 3
+    return 8 * 1024**3
 
 
 # -- the kubelet -----------------------------------------------------------------------------
+
 
 class Kubelet:
     """The node agent: registration, heartbeat, scheduling, and one :class:`PodWorker` per Pod."""
@@ -1063,8 +1181,10 @@ class Kubelet:
         """Why ``image`` cannot be "pulled" (not in the table; container mode: not built), or None."""
         entry = self.images.lookup(image)
         if entry is None:
-            return (f"not in the process kubelet's image table {self.images.path} "
-                    "(add it with ProcessKubelet.register_image)")
+            return (
+                f"not in the process kubelet's image table {self.images.path} "
+                "(add it with ProcessKubelet.register_image)"
+            )
         if entry.get("runtime") == "runc":
             try:
                 containers.find_image(str(entry.get("image") or image))
@@ -1087,7 +1207,7 @@ class Kubelet:
                 first = False
                 (self.root / "ready").write_text(self.node)
                 self._watch(version)
-            except Exception:  # noqa: BLE001 - log, re-list
+            except Exception:
                 logger.exception("pod list/watch failed; re-listing")
                 self.stop_event.wait(1)
 
@@ -1106,8 +1226,12 @@ class Kubelet:
     # Node.
 
     def _register_node(self) -> bool:
-        labels = {"kubernetes.io/hostname": self.node, "kubernetes.io/os": "linux",
-                  "kubernetes.io/arch": "amd64", "node.kubernetes.io/instance-type": "process-kubelet"}
+        labels = {
+            "kubernetes.io/hostname": self.node,
+            "kubernetes.io/os": "linux",
+            "kubernetes.io/arch": "amd64",
+            "node.kubernetes.io/instance-type": "process-kubelet",
+        }
         body = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": self.node, "labels": labels}, "spec": {}}
         try:
             self.core.create_node(body, _preload_content=False)
@@ -1115,29 +1239,56 @@ class Kubelet:
             if error.status != 409:
                 raise
         version = kubernetes.client.VersionApi(self.api).get_code().git_version
-        capacity = {"cpu": str(os.cpu_count() or 1), "memory": f"{_memory_bytes() // 1024}Ki", "pods": "110",
-                    "ephemeral-storage": "100Gi"}
+        capacity = {
+            "cpu": str(os.cpu_count() or 1),
+            "memory": f"{_memory_bytes() // 1024}Ki",
+            "pods": "110",
+            "ephemeral-storage": "100Gi",
+        }
         status = {
-            "capacity": capacity, "allocatable": capacity,
+            "capacity": capacity,
+            "allocatable": capacity,
             "addresses": [{"type": "InternalIP", "address": POD_IP}, {"type": "Hostname", "address": self.node}],
-            "nodeInfo": {"machineID": "process-kubelet", "systemUUID": "process-kubelet", "bootID": "",
-                         "kernelVersion": os.uname().release, "osImage": "process kubelet (testbed)",
-                         "containerRuntimeVersion": "process://1", "kubeletVersion": version,
-                         "kubeProxyVersion": "", "operatingSystem": "linux", "architecture": "amd64"},
+            "nodeInfo": {
+                "machineID": "process-kubelet",
+                "systemUUID": "process-kubelet",
+                "bootID": "",
+                "kernelVersion": os.uname().release,
+                "osImage": "process kubelet (testbed)",
+                "containerRuntimeVersion": "process://1",
+                "kubeletVersion": version,
+                "kubeProxyVersion": "",
+                "operatingSystem": "linux",
+                "architecture": "amd64",
+            },
             "conditions": self._node_conditions(),
         }
-        self.core.patch_node_status(self.node, {"status": status}, _content_type=MERGE_PATCH,
-                                    _preload_content=False)
+        self.core.patch_node_status(self.node, {"status": status}, _content_type=MERGE_PATCH, _preload_content=False)
         return True
 
     def _node_conditions(self) -> list[dict[str, Any]]:
         stamp = now()
-        conditions = [{"type": kind, "status": "False", "reason": f"KubeletHasSufficient{kind[:-8]}",
-                       "message": "process kubelet", "lastHeartbeatTime": stamp, "lastTransitionTime": stamp}
-                      for kind in ("MemoryPressure", "DiskPressure", "PIDPressure")]
-        conditions.append({"type": "Ready", "status": "True", "reason": "KubeletReady",
-                           "message": "process kubelet is posting ready status", "lastHeartbeatTime": stamp,
-                           "lastTransitionTime": stamp})
+        conditions = [
+            {
+                "type": kind,
+                "status": "False",
+                "reason": f"KubeletHasSufficient{kind[:-8]}",
+                "message": "process kubelet",
+                "lastHeartbeatTime": stamp,
+                "lastTransitionTime": stamp,
+            }
+            for kind in ("MemoryPressure", "DiskPressure", "PIDPressure")
+        ]
+        conditions.append(
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "KubeletReady",
+                "message": "process kubelet is posting ready status",
+                "lastHeartbeatTime": stamp,
+                "lastTransitionTime": stamp,
+            }
+        )
         return conditions
 
     def _heartbeat(self) -> None:
@@ -1146,19 +1297,31 @@ class Kubelet:
         while not self.stop_event.is_set():
             try:
                 try:
-                    coordination.patch_namespaced_lease(self.node, "kube-node-lease",
-                                                        {"spec": {"renewTime": micro_now()}},
-                                                        _content_type=MERGE_PATCH, _preload_content=False)
+                    coordination.patch_namespaced_lease(
+                        self.node,
+                        "kube-node-lease",
+                        {"spec": {"renewTime": micro_now()}},
+                        _content_type=MERGE_PATCH,
+                        _preload_content=False,
+                    )
                 except ApiException as error:
                     if error.status != 404:
                         raise
-                    coordination.create_namespaced_lease("kube-node-lease", {
-                        "metadata": {"name": self.node},
-                        "spec": {"holderIdentity": self.node, "leaseDurationSeconds": 40,
-                                 "renewTime": micro_now()}}, _preload_content=False)
-                self.core.patch_node_status(self.node, {"status": {"conditions": self._node_conditions()}},
-                                            _content_type=MERGE_PATCH, _preload_content=False)
-            except Exception:  # noqa: BLE001
+                    coordination.create_namespaced_lease(
+                        "kube-node-lease",
+                        {
+                            "metadata": {"name": self.node},
+                            "spec": {"holderIdentity": self.node, "leaseDurationSeconds": 40, "renewTime": micro_now()},
+                        },
+                        _preload_content=False,
+                    )
+                self.core.patch_node_status(
+                    self.node,
+                    {"status": {"conditions": self._node_conditions()}},
+                    _content_type=MERGE_PATCH,
+                    _preload_content=False,
+                )
+            except Exception:
                 logger.exception("heartbeat failed")
             self.stop_event.wait(HEARTBEAT_INTERVAL)
 
@@ -1184,8 +1347,13 @@ class Kubelet:
         """Follow Pod events from ``version``; returns on expiry (410) so the caller re-lists."""
         while not self.stop_event.is_set():
             response = self.core.list_pod_for_all_namespaces(
-                watch=True, resource_version=version, allow_watch_bookmarks=True, timeout_seconds=60,
-                _preload_content=False, _request_timeout=(10, 90))  # a hung connection must not stall us
+                watch=True,
+                resource_version=version,
+                allow_watch_bookmarks=True,
+                timeout_seconds=60,
+                _preload_content=False,
+                _request_timeout=(10, 90),
+            )  # a hung connection must not stall us
             try:
                 for line in _lines(response):
                     event = json.loads(line)
@@ -1207,17 +1375,21 @@ class Kubelet:
         """Dispatch one Pod event; errors are logged, never raised into the watch."""
         try:
             self._dispatch(kind, pod)
-        except Exception:  # noqa: BLE001
-            logger.exception("handling %s of pod %s/%s failed", kind, pod["metadata"].get("namespace"),
-                             pod["metadata"].get("name"))
+        except Exception:
+            logger.exception(
+                "handling %s of pod %s/%s failed", kind, pod["metadata"].get("namespace"), pod["metadata"].get("name")
+            )
 
     def _dispatch(self, kind: str, pod: dict[str, Any]) -> None:
         meta, spec = pod["metadata"], pod["spec"]
         uid = str(meta["uid"])
         node = spec.get("nodeName")
         if not node:
-            if kind != "DELETED" and not meta.get("deletionTimestamp") \
-                    and spec.get("schedulerName", "default-scheduler") == "default-scheduler":
+            if (
+                kind != "DELETED"
+                and not meta.get("deletionTimestamp")
+                and spec.get("schedulerName", "default-scheduler") == "default-scheduler"
+            ):
                 self._bind(pod)
             return
         if node != self.node:
@@ -1249,16 +1421,17 @@ class Kubelet:
         if uid in self.force_deleted:
             return
         self.force_deleted.add(uid)
-        threading.Thread(target=self.force_delete, daemon=True,
-                         args=(pod["metadata"]["namespace"], pod["metadata"]["name"], uid)).start()
+        threading.Thread(
+            target=self.force_delete, daemon=True, args=(pod["metadata"]["namespace"], pod["metadata"]["name"], uid)
+        ).start()
 
     def force_delete(self, namespace: str, name: str, uid: str) -> None:
         """Remove the Pod object with grace 0 (finalizers, e.g. the Job controller's, still hold it)."""
-        body = kubernetes.client.V1DeleteOptions(grace_period_seconds=0,
-                                                 preconditions=kubernetes.client.V1Preconditions(uid=uid))
+        body = kubernetes.client.V1DeleteOptions(
+            grace_period_seconds=0, preconditions=kubernetes.client.V1Preconditions(uid=uid)
+        )
         try:
-            self.core.delete_namespaced_pod(name, namespace, body=body, grace_period_seconds=0,
-                                            _preload_content=False)
+            self.core.delete_namespaced_pod(name, namespace, body=body, grace_period_seconds=0, _preload_content=False)
         except ApiException as error:
             if error.status not in (404, 409):
                 logger.warning("deleting pod %s/%s failed: %s %s", namespace, name, error.status, error.body)
@@ -1268,7 +1441,8 @@ class Kubelet:
         meta = pod["metadata"]
         body = kubernetes.client.V1Binding(
             metadata=kubernetes.client.V1ObjectMeta(name=meta["name"], uid=meta["uid"]),
-            target=kubernetes.client.V1ObjectReference(api_version="v1", kind="Node", name=self.node))
+            target=kubernetes.client.V1ObjectReference(api_version="v1", kind="Node", name=self.node),
+        )
         try:
             self.core.create_namespaced_pod_binding(meta["name"], meta["namespace"], body, _preload_content=False)
             logger.info("bound pod %s/%s to %s", meta["namespace"], meta["name"], self.node)
@@ -1283,23 +1457,43 @@ class Kubelet:
             return False
         statuses = (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or [])
         if status.get("phase") != "Running" and not any(
-                "running" in (s.get("state") or {}) or "terminated" in (s.get("state") or {}) for s in statuses):
+            "running" in (s.get("state") or {}) or "terminated" in (s.get("state") or {}) for s in statuses
+        ):
             return False
         stamp = now()
-        lost = {"terminated": {"exitCode": 137, "reason": "ContainerStatusUnknown", "startedAt": stamp,
-                               "finishedAt": stamp,
-                               "message": "The container could not be located when the pod was terminated"}}
+        lost = {
+            "terminated": {
+                "exitCode": 137,
+                "reason": "ContainerStatusUnknown",
+                "startedAt": stamp,
+                "finishedAt": stamp,
+                "message": "The container could not be located when the pod was terminated",
+            }
+        }
 
         def mark(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            return [{**s, "ready": False, "started": False,
-                     "state": s["state"] if "terminated" in (s.get("state") or {}) else lost} for s in entries]
+            return [
+                {
+                    **s,
+                    "ready": False,
+                    "started": False,
+                    "state": s["state"] if "terminated" in (s.get("state") or {}) else lost,
+                }
+                for s in entries
+            ]
 
-        patch = {"status": {"phase": "Failed", "reason": "NodeLost",
-                            "message": f"the process kubelet on {self.node} restarted; the Pod's processes are gone",
-                            "initContainerStatuses": mark(status.get("initContainerStatuses") or []),
-                            "containerStatuses": mark(status.get("containerStatuses") or [])}}
-        self.core.patch_namespaced_pod_status(meta["name"], meta["namespace"], patch, _content_type=MERGE_PATCH,
-                                              _preload_content=False)
+        patch = {
+            "status": {
+                "phase": "Failed",
+                "reason": "NodeLost",
+                "message": f"the process kubelet on {self.node} restarted; the Pod's processes are gone",
+                "initContainerStatuses": mark(status.get("initContainerStatuses") or []),
+                "containerStatuses": mark(status.get("containerStatuses") or []),
+            }
+        }
+        self.core.patch_namespaced_pod_status(
+            meta["name"], meta["namespace"], patch, _content_type=MERGE_PATCH, _preload_content=False
+        )
         logger.warning("pod %s/%s marked Failed (NodeLost)", meta["namespace"], meta["name"])
         if meta.get("deletionTimestamp"):
             self._force_delete_once(pod)
@@ -1327,8 +1521,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--table", type=Path, required=True, help="image table (JSON)")
     parser.add_argument("--root", type=Path, required=True, help="directory for pods' files and logs")
     options = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(message)s")
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
     kubelet = Kubelet(kubeconfig=options.kubeconfig, node=options.node, table=options.table, root=options.root)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -1337,7 +1530,7 @@ def main(argv: list[str] | None = None) -> None:
     def run() -> None:
         try:
             kubelet.run()
-        except BaseException:  # noqa: BLE001 - e.g. the node never registered: exit loudly
+        except BaseException:
             logger.exception("kubelet failed")
             stop.set()
 
@@ -1349,6 +1542,7 @@ def main(argv: list[str] | None = None) -> None:
 
 # -- the handle the tests use ----------------------------------------------------------------
 
+
 class ProcessKubelet:
     """Starts, stops and configures a process kubelet (``python -m testbed.kubelet``) for tests.
 
@@ -1356,8 +1550,14 @@ class ProcessKubelet:
     ``table_path`` (the image table), ``log_file`` (the kubelet's own log).
     """
 
-    def __init__(self, *, kubeconfig: Path, root: Path, node: str = NODE_NAME,
-                 images: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        kubeconfig: Path,
+        root: Path,
+        node: str = NODE_NAME,
+        images: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
         self.kubeconfig = kubeconfig
         self.root = root
         self.node = node
@@ -1369,17 +1569,34 @@ class ProcessKubelet:
     def log_file(self) -> Path:
         return self.root / "kubelet.log"
 
-    def start(self, timeout: float = 60) -> "ProcessKubelet":
+    def start(self, timeout: float = 60) -> ProcessKubelet:
         """Start the kubelet; return once its Node is registered and it watches Pods."""
         self.root.mkdir(parents=True, exist_ok=True)
         self._write_table()
         (self.root / "ready").unlink(missing_ok=True)
-        env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(tools.REPO), os.environ.get("PYTHONPATH")])),
-               "PYTHONUNBUFFERED": "1"}
-        self.server = procs.start("kubelet", [sys.executable, "-m", "testbed.kubelet",
-                                              "--kubeconfig", str(self.kubeconfig), "--node", self.node,
-                                              "--table", str(self.table_path), "--root", str(self.root)],
-                                  log_dir=self.root, env=env, cwd=tools.REPO)
+        env = {
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(tools.REPO), os.environ.get("PYTHONPATH")])),
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.server = procs.start(
+            "kubelet",
+            [
+                sys.executable,
+                "-m",
+                "testbed.kubelet",
+                "--kubeconfig",
+                str(self.kubeconfig),
+                "--node",
+                self.node,
+                "--table",
+                str(self.table_path),
+                "--root",
+                str(self.root),
+            ],
+            log_dir=self.root,
+            env=env,
+            cwd=tools.REPO,
+        )
         procs.wait_until(lambda: (self.root / "ready").exists(), timeout, "the process kubelet", server=self.server)
         return self
 
@@ -1395,9 +1612,17 @@ class ProcessKubelet:
             self.server.popen.kill()
             self.server.popen.wait()
 
-    def register_image(self, image: str, *, env: Mapping[str, str] | None = None, workingDir: str | None = None,
-                       entrypoint: list[str] | None = None, args: list[str] | None = None,
-                       runtime: str | None = None, built_image: str | None = None) -> None:
+    def register_image(
+        self,
+        image: str,
+        *,
+        env: Mapping[str, str] | None = None,
+        workingDir: str | None = None,
+        entrypoint: list[str] | None = None,
+        args: list[str] | None = None,
+        runtime: str | None = None,
+        built_image: str | None = None,
+    ) -> None:
         """Add or replace an image table entry; the running kubelet picks it up at its next look-up.
 
         ``runtime="runc"`` selects container mode: Pods run from ``built_image`` (default:

@@ -65,7 +65,7 @@ class BedNetwork:
         os.close(self._original)
         self._original = -1
 
-    def __enter__(self) -> "BedNetwork":
+    def __enter__(self) -> BedNetwork:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -86,11 +86,13 @@ def enter(node_ip: str = NODE_IP) -> BedNetwork:
     try:
         _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
         bed.inode = os.stat("/proc/thread-self/ns/net").st_ino
-        for args in (["link", "set", "lo", "up"],
-                     ["link", "add", NODE_LINK, "type", "veth", "peer", "name", PEER],
-                     ["addr", "add", f"{node_ip}/{NODE_PREFIX}", "dev", NODE_LINK],
-                     ["link", "set", PEER, "up"],
-                     ["link", "set", NODE_LINK, "up"]):
+        for args in (
+            ["link", "set", "lo", "up"],
+            ["link", "add", NODE_LINK, "type", "veth", "peer", "name", PEER],
+            ["addr", "add", f"{node_ip}/{NODE_PREFIX}", "dev", NODE_LINK],
+            ["link", "set", PEER, "up"],
+            ["link", "set", NODE_LINK, "up"],
+        ):
             subprocess.run([str(ip), *args], check=True, capture_output=True, text=True)
     except BaseException:
         bed.leave()

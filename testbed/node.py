@@ -34,17 +34,18 @@ when clean). ``python -m testbed.node check`` runs the machine-wide check.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import re
 import secrets
 import signal
 import subprocess
 import sys
 import tarfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import kubernetes.client
 import yaml
@@ -54,11 +55,17 @@ from testbed.cluster import Cluster
 
 CGROUP_PREFIX = "alembic-bed-"
 POD_SUBNET = "10.244.0.0/24"
-DEBIAN_HINT = ("install Debian's containerd, runc and containernetworking-plugins "
-               "(bash .ci/system-deps.sh, or apt-get install containerd runc containernetworking-plugins)")
+DEBIAN_HINT = (
+    "install Debian's containerd, runc and containernetworking-plugins "
+    "(bash .ci/system-deps.sh, or apt-get install containerd runc containernetworking-plugins)"
+)
 KUBELET_SYSCTLS = {
-    "vm/overcommit_memory": "1", "vm/panic_on_oom": "0", "kernel/panic": "10", "kernel/panic_on_oops": "1",
-    "kernel/keys/root_maxkeys": "1000000", "kernel/keys/root_maxbytes": "25000000",
+    "vm/overcommit_memory": "1",
+    "vm/panic_on_oom": "0",
+    "kernel/panic": "10",
+    "kernel/panic_on_oops": "1",
+    "kernel/keys/root_maxkeys": "1000000",
+    "kernel/keys/root_maxbytes": "25000000",
 }
 """What the kubelet (pkg/kubelet/cm setupKernelTunables) sets when a value differs."""
 CAP_SYS_RESOURCE = 24
@@ -116,8 +123,15 @@ def _rss_kib(pid: int) -> int:
 class Node:
     """containerd + kubelet + kube-scheduler registered as ``name``; see the module docstring."""
 
-    def __init__(self, cluster: Cluster, workdir: Path, network: netns.BedNetwork, *, name: str = "bed-node",
-                 archives: Sequence[Path] = ()) -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        workdir: Path,
+        network: netns.BedNetwork,
+        *,
+        name: str = "bed-node",
+        archives: Sequence[Path] = (),
+    ) -> None:
         self.cluster = cluster
         self.workdir = workdir
         self.network = network
@@ -133,7 +147,7 @@ class Node:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> "Node":
+    def start(self) -> Node:
         if netns.namespace_inode("thread-self") != self.network.inode:
             raise RuntimeError("Node.start must run in the bed's network namespace (testbed.netns.enter)")
         binaries = {name: tools.binary(name) for name in ("kubelet", "kube-scheduler", "pause")}
@@ -168,10 +182,8 @@ class Node:
         deadline = time.monotonic() + 30
         while (pids := _cgroup_pids(self.cgroup)) and time.monotonic() < deadline:
             for pid in pids:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
             if self.holder is not None and not self.holder.alive():
                 self.holder = None
             time.sleep(0.1)
@@ -193,7 +205,7 @@ class Node:
                 break
             time.sleep(0.1)
 
-    def __enter__(self) -> "Node":
+    def __enter__(self) -> Node:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -224,14 +236,14 @@ class Node:
     def _start_mount_namespace(self, binaries: dict[str, Path]) -> None:
         state = self.workdir / "mountns"
         (state / "sysctl").mkdir(parents=True, exist_ok=True)
-        lines = ["set -eu",
-                 "mount -t tmpfs -o mode=0755,size=256m albed-run /run"]
+        lines = ["set -eu", "mount -t tmpfs -o mode=0755,size=256m albed-run /run"]
         for sub in ("lib", "log"):
             upper, work = state / "overlay" / sub / "upper", state / "overlay" / sub / "work"
             upper.mkdir(parents=True, exist_ok=True)
             work.mkdir(parents=True, exist_ok=True)
-            lines.append(f"mount -t overlay albed-var{sub} -o lowerdir=/var/{sub},upperdir={upper},workdir={work}"
-                         f" /var/{sub}")
+            lines.append(
+                f"mount -t overlay albed-var{sub} -o lowerdir=/var/{sub},upperdir={upper},workdir={work} /var/{sub}"
+            )
         self.sysctl_overrides = {}
         for key, value in KUBELET_SYSCTLS.items():
             current = Path("/proc/sys", key).read_text().strip()
@@ -251,13 +263,30 @@ class Node:
     def _start_containerd(self, binaries: dict[str, Path]) -> None:
         root = self.socket.parent
         (root / "cni").mkdir(parents=True, exist_ok=True)
-        (root / "cni" / "10-bed.conflist").write_text(json.dumps({
-            "cniVersion": "0.4.0", "name": "bed",
-            "plugins": [{"type": "bridge", "bridge": "albed-br0", "isGateway": True, "ipMasq": False,
-                         "hairpinMode": True,
-                         "ipam": {"type": "host-local", "ranges": [[{"subnet": POD_SUBNET}]],
-                                  "routes": [{"dst": "0.0.0.0/0"}], "dataDir": str(root / "ipam")}}],
-        }, indent=1))
+        (root / "cni" / "10-bed.conflist").write_text(
+            json.dumps(
+                {
+                    "cniVersion": "0.4.0",
+                    "name": "bed",
+                    "plugins": [
+                        {
+                            "type": "bridge",
+                            "bridge": "albed-br0",
+                            "isGateway": True,
+                            "ipMasq": False,
+                            "hairpinMode": True,
+                            "ipam": {
+                                "type": "host-local",
+                                "ranges": [[{"subnet": POD_SUBNET}]],
+                                "routes": [{"dst": "0.0.0.0/0"}],
+                                "dataDir": str(root / "ipam"),
+                            },
+                        }
+                    ],
+                },
+                indent=1,
+            )
+        )
         config = f'''version = 2
 root = "{root}/root"
 state = "{root}/state"
@@ -284,7 +313,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
-        BinaryName = "{binaries['runc']}"
+        BinaryName = "{binaries["runc"]}"
         Root = "{root}/runc"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
@@ -292,18 +321,32 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     max_conf_num = 1
 '''
         (root / "config.toml").write_text(config)
-        server = procs.start("containerd", self._joined(
-            [binaries["containerd"], "--config", root / "config.toml", "--log-level", "info"], mount_ns=True),
-            log_dir=self.workdir / "logs")
+        server = procs.start(
+            "containerd",
+            self._joined(
+                [binaries["containerd"], "--config", root / "config.toml", "--log-level", "info"], mount_ns=True
+            ),
+            log_dir=self.workdir / "logs",
+        )
         self.servers["containerd"] = server
-        procs.wait_until(lambda: self.ctr(binaries["ctr"], "version").returncode == 0, START_TIMEOUT,
-                         "containerd's socket", interval=0.1, server=server)
+        procs.wait_until(
+            lambda: self.ctr(binaries["ctr"], "version").returncode == 0,
+            START_TIMEOUT,
+            "containerd's socket",
+            interval=0.1,
+            server=server,
+        )
 
     def ctr(self, ctr: Path | None, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
         """Run ``ctr`` against this node's containerd in the ``k8s.io`` namespace."""
         ctr = ctr or tools.system_binary("ctr", DEBIAN_HINT)
-        return subprocess.run([str(ctr), f"--address={self.socket}", "--namespace=k8s.io", *args],
-                              capture_output=True, text=True, check=check, timeout=120)
+        return subprocess.run(
+            [str(ctr), f"--address={self.socket}", "--namespace=k8s.io", *args],
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=120,
+        )
 
     def _import_images(self, ctr: Path) -> None:
         images = self.workdir / "images"
@@ -320,8 +363,16 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         """Import an OCI image layout directory (what image/build.sh leaves under
         ``oci/``, tagged ``dev``) as ``name`` (``repo:tag``), streamed to ``ctr images import -``."""
         repo = name.rsplit(":", 1)[0]
-        argv = [str(tools.system_binary("ctr", DEBIAN_HINT)), f"--address={self.socket}", "--namespace=k8s.io",
-                "images", "import", "--snapshotter=overlayfs", f"--base-name={repo}", "-"]
+        argv = [
+            str(tools.system_binary("ctr", DEBIAN_HINT)),
+            f"--address={self.socket}",
+            "--namespace=k8s.io",
+            "images",
+            "import",
+            "--snapshotter=overlayfs",
+            f"--base-name={repo}",
+            "-",
+        ]
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         assert proc.stdin is not None
         with tarfile.open(fileobj=proc.stdin, mode="w|") as tar:
@@ -336,54 +387,112 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 
     def _start_scheduler(self, scheduler: Path) -> None:
         kubeconfig = self.cluster.kubeconfig
-        server = procs.start("kube-scheduler", [
-            scheduler, f"--kubeconfig={kubeconfig}", f"--authentication-kubeconfig={kubeconfig}",
-            f"--authorization-kubeconfig={kubeconfig}", "--leader-elect=false",
-            "--bind-address=127.0.0.1", f"--secure-port={ports.free_port()}",
-            f"--cert-dir={self.workdir / 'scheduler-certs'}", "--profiling=false", "--v=1",
-        ], log_dir=self.workdir / "logs")
+        server = procs.start(
+            "kube-scheduler",
+            [
+                scheduler,
+                f"--kubeconfig={kubeconfig}",
+                f"--authentication-kubeconfig={kubeconfig}",
+                f"--authorization-kubeconfig={kubeconfig}",
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={ports.free_port()}",
+                f"--cert-dir={self.workdir / 'scheduler-certs'}",
+                "--profiling=false",
+                "--v=1",
+            ],
+            log_dir=self.workdir / "logs",
+        )
         self.servers["kube-scheduler"] = server
 
     def _start_kubelet(self, kubelet: Path) -> None:
         assert self.cluster.certs is not None
         root = self.workdir / "kubelet"
         root.mkdir(parents=True, exist_ok=True)
-        cert, key = certs.client_cert(self.cluster.certs, f"kubelet-{self.name}",
-                                      common_name=f"system:node:{self.name}", organizations=("system:nodes",))
+        cert, key = certs.client_cert(
+            self.cluster.certs,
+            f"kubelet-{self.name}",
+            common_name=f"system:node:{self.name}",
+            organizations=("system:nodes",),
+        )
         kubeconfig = root / "kubeconfig"
-        kubeconfig.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config",
-            "clusters": [{"name": "bed", "cluster": {"server": self.cluster.server,
-                                                     "certificate-authority": str(self.cluster.ca_file)}}],
-            "users": [{"name": "node", "user": {"client-certificate": str(cert), "client-key": str(key)}}],
-            "contexts": [{"name": "bed", "context": {"cluster": "bed", "user": "node"}}],
-            "current-context": "bed",
-        }))
+        kubeconfig.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [
+                        {
+                            "name": "bed",
+                            "cluster": {
+                                "server": self.cluster.server,
+                                "certificate-authority": str(self.cluster.ca_file),
+                            },
+                        }
+                    ],
+                    "users": [{"name": "node", "user": {"client-certificate": str(cert), "client-key": str(key)}}],
+                    "contexts": [{"name": "bed", "context": {"cluster": "bed", "user": "node"}}],
+                    "current-context": "bed",
+                }
+            )
+        )
         endpoint = f"unix://{self.socket}"
         config = {
-            "apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
-            "address": self.network.node_ip, "port": 10250, "readOnlyPort": 0,
-            "healthzBindAddress": "127.0.0.1", "healthzPort": 10248,
-            "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": False},
-                               "x509": {"clientCAFile": str(self.cluster.ca_file)}},
+            "apiVersion": "kubelet.config.k8s.io/v1beta1",
+            "kind": "KubeletConfiguration",
+            "address": self.network.node_ip,
+            "port": 10250,
+            "readOnlyPort": 0,
+            "healthzBindAddress": "127.0.0.1",
+            "healthzPort": 10248,
+            "authentication": {
+                "anonymous": {"enabled": False},
+                "webhook": {"enabled": False},
+                "x509": {"clientCAFile": str(self.cluster.ca_file)},
+            },
             "authorization": {"mode": "AlwaysAllow"},
-            "containerRuntimeEndpoint": endpoint, "imageServiceEndpoint": endpoint,
-            "cgroupDriver": "cgroupfs", "cgroupRoot": f"/{self.cgroup}", "cgroupsPerQOS": True,
-            "enforceNodeAllocatable": [], "failCgroupV1": False, "failSwapOn": False,
-            "protectKernelDefaults": False, "makeIPTablesUtilChains": False,
+            "containerRuntimeEndpoint": endpoint,
+            "imageServiceEndpoint": endpoint,
+            "cgroupDriver": "cgroupfs",
+            "cgroupRoot": f"/{self.cgroup}",
+            "cgroupsPerQOS": True,
+            "enforceNodeAllocatable": [],
+            "failCgroupV1": False,
+            "failSwapOn": False,
+            "protectKernelDefaults": False,
+            "makeIPTablesUtilChains": False,
             "podLogsDir": str(self.workdir / "pod-logs"),
             "resolvConf": "/etc/resolv.conf",
-            "evictionHard": {"memory.available": "1Mi", "nodefs.available": "1%", "nodefs.inodesFree": "1%",
-                             "imagefs.available": "1%"},
-            "imageGCHighThresholdPercent": 100, "imageGCLowThresholdPercent": 99,
-            "serializeImagePulls": False, "shutdownGracePeriod": "0s",
-            "nodeStatusReportFrequency": "10s", "syncFrequency": "10s",
+            "evictionHard": {
+                "memory.available": "1Mi",
+                "nodefs.available": "1%",
+                "nodefs.inodesFree": "1%",
+                "imagefs.available": "1%",
+            },
+            "imageGCHighThresholdPercent": 100,
+            "imageGCLowThresholdPercent": 99,
+            "serializeImagePulls": False,
+            "shutdownGracePeriod": "0s",
+            "nodeStatusReportFrequency": "10s",
+            "syncFrequency": "10s",
         }
         (root / "config.yaml").write_text(yaml.safe_dump(config))
-        server = procs.start("kubelet", self._joined([
-            kubelet, f"--config={root / 'config.yaml'}", f"--kubeconfig={kubeconfig}", f"--root-dir={root}",
-            f"--hostname-override={self.name}", f"--node-ip={self.network.node_ip}", "--v=1",
-        ], mount_ns=True), log_dir=self.workdir / "logs")
+        server = procs.start(
+            "kubelet",
+            self._joined(
+                [
+                    kubelet,
+                    f"--config={root / 'config.yaml'}",
+                    f"--kubeconfig={kubeconfig}",
+                    f"--root-dir={root}",
+                    f"--hostname-override={self.name}",
+                    f"--node-ip={self.network.node_ip}",
+                    "--v=1",
+                ],
+                mount_ns=True,
+            ),
+            log_dir=self.workdir / "logs",
+        )
         self.servers["kubelet"] = server
         procs.wait_until(self._ready, START_TIMEOUT, f"node {self.name} Ready", interval=0.2, server=server)
 
@@ -422,8 +531,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         """What of this node is still there: processes in its cgroups or mount namespace, cgroups."""
         found = [f"process {pid} in cgroup {self.cgroup}" for pid in sorted(_cgroup_pids(self.cgroup))]
         if self.mount_ns:
-            found += [f"process {pid} in the node's mount namespace"
-                      for pid in netns.processes_in(self.mount_ns, "mnt")]
+            found += [
+                f"process {pid} in the node's mount namespace" for pid in netns.processes_in(self.mount_ns, "mnt")
+            ]
         found += [f"cgroup {path}" for path in _cgroup_dirs(self.cgroup)]
         return found
 
@@ -445,7 +555,7 @@ class NodeBed:
         self.network_inode = 0
         self.mount_ns = 0
 
-    def start(self) -> "NodeBed":
+    def start(self) -> NodeBed:
         self.network = netns.enter()
         self.network_inode = self.network.inode
         try:
@@ -471,16 +581,16 @@ class NodeBed:
     def leftovers(self) -> list[str]:
         found = self.node.leftovers() if self.node is not None else []
         if self.network_inode:
-            found += [f"process {pid} in the bed's network namespace"
-                      for pid in netns.processes_in(self.network_inode)]
+            found += [f"process {pid} in the bed's network namespace" for pid in netns.processes_in(self.network_inode)]
         for line in Path("/proc/self/mountinfo").read_text().splitlines():
             if str(self.workdir) in line:
                 found.append(f"mount {line}")
         return found
 
 
-def leftovers(*, marker: str = "alembic-operator-bed-", cgroup_glob: str = f"{CGROUP_PREFIX}*",
-              network_inode: int | None = None) -> list[str]:
+def leftovers(
+    *, marker: str = "alembic-operator-bed-", cgroup_glob: str = f"{CGROUP_PREFIX}*", network_inode: int | None = None
+) -> list[str]:
     """Anything of a bed left on this machine (empty when clean).
 
     Looks for: cgroups matching ``cgroup_glob`` in any hierarchy; mounts of this
@@ -509,9 +619,14 @@ def leftovers(*, marker: str = "alembic-operator-bed-", cgroup_glob: str = f"{CG
             found.append(f"process {entry.name}: {cmdline.strip()[:200]}")
             continue
         if inode not in checked:
-            checked[inode] = inode == network_inode or subprocess.run(
-                ["nsenter", f"--net={entry / 'ns' / 'net'}", str(ip), "link", "show", netns.NODE_LINK],
-                capture_output=True).returncode == 0
+            checked[inode] = (
+                inode == network_inode
+                or subprocess.run(
+                    ["nsenter", f"--net={entry / 'ns' / 'net'}", str(ip), "link", "show", netns.NODE_LINK],
+                    capture_output=True,
+                ).returncode
+                == 0
+            )
         if checked[inode]:
             found.append(f"process {entry.name} in a bed network namespace: {cmdline.strip()[:200]}")
     return found

@@ -68,27 +68,55 @@ def write_archive(path: Path, name: str, layer: Layer, config: dict[str, Any]) -
     path.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(path, "w") as tar:
         layer_digest = _blob(tar, layer_tar)
-        image_config = json.dumps({
-            "architecture": "amd64", "os": "linux", "config": config,
-            "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
-        }, sort_keys=True).encode()
+        image_config = json.dumps(
+            {
+                "architecture": "amd64",
+                "os": "linux",
+                "config": config,
+                "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+            },
+            sort_keys=True,
+        ).encode()
         config_digest = _blob(tar, image_config)
-        manifest = json.dumps({
-            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest,
-                       "size": len(image_config)},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest,
-                        "size": len(layer_tar)}],
-        }, sort_keys=True).encode()
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {
+                    "mediaType": "application/vnd.oci.image.config.v1+json",
+                    "digest": config_digest,
+                    "size": len(image_config),
+                },
+                "layers": [
+                    {
+                        "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                        "digest": layer_digest,
+                        "size": len(layer_tar),
+                    }
+                ],
+            },
+            sort_keys=True,
+        ).encode()
         manifest_digest = _blob(tar, manifest)
-        index = json.dumps({
-            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
-            "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest_digest,
-                           "size": len(manifest),
-                           "platform": {"architecture": "amd64", "os": "linux"},
-                           "annotations": {"io.containerd.image.name": name,
-                                           "org.opencontainers.image.ref.name": name.rsplit(":", 1)[1]}}],
-        }, sort_keys=True).encode()
+        index = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.index.v1+json",
+                "manifests": [
+                    {
+                        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                        "digest": manifest_digest,
+                        "size": len(manifest),
+                        "platform": {"architecture": "amd64", "os": "linux"},
+                        "annotations": {
+                            "io.containerd.image.name": name,
+                            "org.opencontainers.image.ref.name": name.rsplit(":", 1)[1],
+                        },
+                    }
+                ],
+            },
+            sort_keys=True,
+        ).encode()
         for member, data in (("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'), ("index.json", index)):
             info = tarfile.TarInfo(member)
             info.size = len(data)
@@ -108,10 +136,14 @@ def busybox_image(directory: Path) -> Path:
     if _is_dynamic(busybox):
         raise tools.MissingTool(f"{busybox} is not static: install busybox-static (apt-get install busybox-static)")
     applets = subprocess.run([str(busybox), "--list"], capture_output=True, text=True, check=True).stdout.split()
-    layer = Layer(files={"bin/busybox": busybox}, dirs=["bin", "tmp", "etc", "root"],
-                  links={f"bin/{applet}": "busybox" for applet in applets if applet != "busybox"})
-    return write_archive(directory / "busybox.oci.tar", BUSYBOX_IMAGE, layer,
-                         {"Cmd": ["sh"], "Env": ["PATH=/bin"], "WorkingDir": "/"})
+    layer = Layer(
+        files={"bin/busybox": busybox},
+        dirs=["bin", "tmp", "etc", "root"],
+        links={f"bin/{applet}": "busybox" for applet in applets if applet != "busybox"},
+    )
+    return write_archive(
+        directory / "busybox.oci.tar", BUSYBOX_IMAGE, layer, {"Cmd": ["sh"], "Env": ["PATH=/bin"], "WorkingDir": "/"}
+    )
 
 
 def _is_dynamic(binary: Path) -> bool:
@@ -124,6 +156,6 @@ def _is_dynamic(binary: Path) -> bool:
     phnum = int.from_bytes(data[56:58], "little")
     for i in range(phnum):
         start = phoff + i * phentsize
-        if int.from_bytes(data[start:start + 4], "little") == 3:  # PT_INTERP
+        if int.from_bytes(data[start : start + 4], "little") == 3:  # PT_INTERP
             return True
     return False

@@ -9,10 +9,10 @@ tests is exactly what the chart grants. Used by the e2e tests and ``make demo``.
 from __future__ import annotations
 
 import os
+import re
 import signal
-import subprocess
-import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -69,8 +69,13 @@ def register_images(kubelet, runtime: str | None = None) -> None:  # type: ignor
         kubelet.register_image("example-app:dev", runtime="runc", built_image="example-app:dev", env=sleep)
         for name in scenarios():
             workdir = f"{IMAGE_APP_DIR}/scenarios/{name}"
-            kubelet.register_image(f"example-app:{name}", runtime="runc", built_image="example-app:dev",
-                                   workingDir=workdir, env={**sleep, "ALEMBIC_CONFIG": f"{workdir}/alembic.ini"})
+            kubelet.register_image(
+                f"example-app:{name}",
+                runtime="runc",
+                built_image="example-app:dev",
+                workingDir=workdir,
+                env={**sleep, "ALEMBIC_CONFIG": f"{workdir}/alembic.ini"},
+            )
         return
     if runtime != "process":
         raise ValueError(f"unknown runtime {runtime!r}: use 'process' or 'runc'")
@@ -79,7 +84,9 @@ def register_images(kubelet, runtime: str | None = None) -> None:  # type: ignor
     kubelet.register_image("alembic-operator:dev", env=env, entrypoint=["alembic-operator"])
     kubelet.register_image("example-app:dev", env=env, workingDir=str(tools.REPO / "alembic" / "example"))
     for name in scenarios():
-        kubelet.register_image(f"example-app:{name}", env=env, workingDir=str(tools.REPO / "alembic" / "scenarios" / name))
+        kubelet.register_image(
+            f"example-app:{name}", env=env, workingDir=str(tools.REPO / "alembic" / "scenarios" / name)
+        )
 
 
 def install_crds(cluster: Cluster) -> None:
@@ -93,12 +100,19 @@ def rbac_manifests() -> list[dict]:
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": SERVICE_ACCOUNT, "namespace": NAMESPACE}},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-         "metadata": {"name": CLUSTER_ROLE}, "rules": rbac.OPERATOR_RULES},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-         "metadata": {"name": CLUSTER_ROLE},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": CLUSTER_ROLE},
-         "subjects": [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": NAMESPACE}]},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": CLUSTER_ROLE},
+            "rules": rbac.OPERATOR_RULES,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": CLUSTER_ROLE},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": CLUSTER_ROLE},
+            "subjects": [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": NAMESPACE}],
+        },
     ]
 
 
@@ -118,13 +132,21 @@ class OperatorProcess:
         self.cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(rbac_manifests()))
         self.kubeconfig = self.cluster.sa_kubeconfig(NAMESPACE, SERVICE_ACCOUNT, self.workdir / "operator.kubeconfig")
 
-    def start(self) -> "OperatorProcess":
+    def start(self) -> OperatorProcess:
         self.starts += 1
-        env = {"KUBECONFIG": str(self.kubeconfig), "ALEMBIC_OPERATOR_IMAGE": "alembic-operator:dev",
-               "PYTHONUNBUFFERED": "1"}
-        argv = [str(tools.REPO / ".venv" / "bin" / "alembic-operator"), "operator",
-                "--metrics-port", str(self.metrics_port),
-                "--liveness", f"http://127.0.0.1:{self.liveness_port}/healthz"]
+        env = {
+            "KUBECONFIG": str(self.kubeconfig),
+            "ALEMBIC_OPERATOR_IMAGE": "alembic-operator:dev",
+            "PYTHONUNBUFFERED": "1",
+        }
+        argv = [
+            str(tools.REPO / ".venv" / "bin" / "alembic-operator"),
+            "operator",
+            "--metrics-port",
+            str(self.metrics_port),
+            "--liveness",
+            f"http://127.0.0.1:{self.liveness_port}/healthz",
+        ]
         self.server = procs.start(f"operator-{self.starts}", argv, log_dir=self.workdir, env=env)
         ports.wait_for_port(self.liveness_port, timeout=60)
         return self
@@ -143,7 +165,37 @@ class OperatorProcess:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.workdir.glob("operator-*.log")))
 
     def metrics(self) -> str:
+        """The operator's /metrics page (Prometheus text format); read values with :func:`metric_sample`."""
         import urllib.request
 
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as resp:
             return resp.read().decode()
+
+
+def metric_sample(text: str, name: str, **labels: str) -> float:
+    """The sample of ``name`` with exactly ``labels`` (in any order) in Prometheus text format; 0 if absent."""
+    for line in text.splitlines():
+        match = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? ([0-9.e+-]+)$", line)
+        if not match or match.group(1) != name:
+            continue
+        found = dict(re.findall(r'([a-zA-Z_]+)="([^"]*)"', match.group(2) or ""))
+        if found == labels:
+            return float(match.group(3))
+    return 0.0
+
+
+def assert_counted_one_succeeded_run(before: str, after: str, status: dict[str, Any]) -> None:
+    """Between two /metrics pages, the operator's own metrics counted exactly one more Succeeded run
+    (``status`` is its final status): its backup's bytes, and one duration per step it ran, labelled
+    with the step and its outcome."""
+
+    def rise(name: str, **labels: str) -> float:
+        return metric_sample(after, name, **labels) - metric_sample(before, name, **labels)
+
+    assert status["phase"] == "Succeeded", status
+    assert rise("alembic_operator_runs_finished_total", phase="Succeeded") == 1
+    assert rise("alembic_operator_backup_bytes_total") == status["backup"]["sizeBytes"]
+    assert {"backup", "migrate", "verify"} <= set(status["steps"]), status["steps"]
+    for step, info in status["steps"].items():
+        assert info["outcome"] == "Succeeded", (step, info)
+        assert rise("alembic_operator_step_duration_seconds_count", step=step, outcome="Succeeded") == 1, step

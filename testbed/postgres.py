@@ -87,8 +87,12 @@ def _ensure_pg_user() -> pwd.struct_passwd:
         return pwd.getpwnam(PG_USER)
     except KeyError:
         pass
-    proc = subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", PG_USER],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", PG_USER],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     if proc.returncode not in (0, 9):  # 9: created meanwhile by a parallel session
         raise MissingTool(f"could not create the system user {PG_USER!r} for PostgreSQL: {proc.stdout.strip()}")
     return pwd.getpwnam(PG_USER)
@@ -128,13 +132,18 @@ class PostgresServer:
             self._prepare(Path(workdir))
         if not self.port:
             self.port = free_port()
-        argv = [str(self.bin_dir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port),
-                "-k", str(self.run_dir)]
+        argv = [str(self.bin_dir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port), "-k", str(self.run_dir)]
         assert self.workdir is not None
-        self.server = procs.start(f"postgres{self.major}", self._as_pg_user(argv), log_dir=self.workdir,
-                                  cwd=self.run_dir)
-        procs.wait_until(self._accepts_logins, START_TIMEOUT, f"PostgreSQL {self.major} on port {self.port}",
-                         interval=0.1, server=self.server)
+        self.server = procs.start(
+            f"postgres{self.major}", self._as_pg_user(argv), log_dir=self.workdir, cwd=self.run_dir
+        )
+        procs.wait_until(
+            self._accepts_logins,
+            START_TIMEOUT,
+            f"PostgreSQL {self.major} on port {self.port}",
+            interval=0.1,
+            server=self.server,
+        )
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server, keeping its data: ``fast`` rolls back open transactions and
@@ -184,11 +193,22 @@ class PostgresServer:
             conf.write("\n# test bed\n" + "".join(f"{k} = {v}\n" for k, v in SETTINGS.items()))
 
     def _initdb(self, pwfile: Path) -> None:
-        argv = [str(self.bin_dir / "initdb"), "-D", str(self.data_dir), "-U", self.superuser,
-                f"--pwfile={pwfile}", "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C", "--no-sync"]
+        argv = [
+            str(self.bin_dir / "initdb"),
+            "-D",
+            str(self.data_dir),
+            "-U",
+            self.superuser,
+            f"--pwfile={pwfile}",
+            "--auth=scram-sha-256",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
+        ]
         assert self.run_dir is not None
-        proc = subprocess.run(self._as_pg_user(argv), cwd=self.run_dir, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.run(
+            self._as_pg_user(argv), cwd=self.run_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"initdb (PostgreSQL {self.major}) failed:\n{proc.stdout}")
 
@@ -203,8 +223,7 @@ class PostgresServer:
         if os.geteuid() != 0:
             return argv
         _ensure_pg_user()
-        return ["setpriv", f"--reuid={PG_USER}", f"--regid={PG_USER}", "--init-groups",
-                "--reset-env", "--"] + argv
+        return ["setpriv", f"--reuid={PG_USER}", f"--regid={PG_USER}", "--init-groups", "--reset-env", "--", *argv]
 
     def _accepts_logins(self) -> bool:
         wait_for_port(self.port, timeout=0.5)
@@ -212,8 +231,9 @@ class PostgresServer:
 
     # ---- clients ---------------------------------------------------------
 
-    def url(self, database: str, user: str | None = None, password: str | None = None,
-            driver: str = "postgresql") -> str:
+    def url(
+        self, database: str, user: str | None = None, password: str | None = None, driver: str = "postgresql"
+    ) -> str:
         """A connection URL like the ones users put in their Secret (``driver`` e.g. ``postgresql+asyncpg``)."""
         user = user or self.superuser
         if password is None and user == self.superuser:
@@ -226,8 +246,13 @@ class PostgresServer:
     def env(self, user: str | None = None, password: str | None = None) -> dict[str, str]:
         """libpq environment for this server's client tools (the password never goes on a command line)."""
         env = dict(os.environ)
-        env.update(PGHOST=self.host, PGPORT=str(self.port), PGUSER=user or self.superuser,
-                   PGPASSWORD=self.password if password is None else password, PGCONNECT_TIMEOUT="10")
+        env.update(
+            PGHOST=self.host,
+            PGPORT=str(self.port),
+            PGUSER=user or self.superuser,
+            PGPASSWORD=self.password if password is None else password,
+            PGCONNECT_TIMEOUT="10",
+        )
         env.pop("PGSERVICE", None)
         return env
 
@@ -235,13 +260,32 @@ class PostgresServer:
         """Path of a client tool of this major version (``pg_dump``, ``pg_restore``, ``psql`` ...)."""
         return self.bin_dir / name
 
-    def psql(self, sql: str, database: str = "postgres", *, user: str | None = None,
-             password: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def psql(
+        self,
+        sql: str,
+        database: str = "postgres",
+        *,
+        user: str | None = None,
+        password: str | None = None,
+        check: bool = True,
+    ) -> subprocess.CompletedProcess[str]:
         """Run ``sql`` with this version's psql (unaligned, tuples only, stop on first error)."""
-        argv = [str(self.tool("psql")), "-X", "-q", "-A", "-t", "-F", "\x1f", "-v", "ON_ERROR_STOP=1",
-                "-d", database, "-c", sql]
-        proc = subprocess.run(argv, env=self.env(user, password), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, timeout=120)
+        argv = [
+            str(self.tool("psql")),
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-F",
+            "\x1f",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            database,
+            "-c",
+            sql,
+        ]
+        proc = subprocess.run(argv, env=self.env(user, password), capture_output=True, text=True, timeout=120)
         if check and proc.returncode != 0:
             raise RuntimeError(f"psql on PostgreSQL {self.major} db {database} failed: {proc.stderr.strip()}")
         return proc

@@ -6,13 +6,14 @@ a server that dies early fails loudly with the tail of its log.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
 
 
 @dataclass
@@ -49,25 +50,24 @@ class Server:
         try:
             self.popen.wait(timeout)
         except subprocess.TimeoutExpired:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.popen.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self.popen.wait(timeout)
 
 
-def start(name: str, argv: Sequence[str], *, log_dir: Path, env: Mapping[str, str] | None = None,
-          cwd: Path | None = None) -> Server:
+def start(
+    name: str, argv: Sequence[str], *, log_dir: Path, env: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> Server:
     """Start ``argv`` in a new session with stdout and stderr to ``log_dir/<name>.log``."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
-    log = open(log_path, "ab")
     full_env = dict(os.environ)
     if env:
         full_env.update(env)
-    popen = subprocess.Popen(list(map(str, argv)), stdout=log, stderr=subprocess.STDOUT, env=full_env,
-                             cwd=cwd, start_new_session=True)
-    log.close()
+    with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+        popen = subprocess.Popen(
+            list(map(str, argv)), stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=cwd, start_new_session=True
+        )
     return Server(name=name, popen=popen, log_path=log_path, argv=list(map(str, argv)))
 
 

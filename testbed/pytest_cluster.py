@@ -19,8 +19,9 @@ import shutil
 import signal
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import kubernetes.client
 import pytest
@@ -45,8 +46,12 @@ def default_images() -> dict[str, dict[str, Any]]:
     python_env = {"PATH": f"{venv_bin}:$PATH", "VIRTUAL_ENV": str(tools.REPO / ".venv")}
     shell = {"env": {"PATH": f"{kubectl_dir}:{SHELL_PATH}"}, "args": ["sh"]}
     return {
-        "alembic-operator:dev": {"env": python_env, "entrypoint": ["alembic-operator"], "args": ["--help"],
-                                 "workingDir": "/tmp"},
+        "alembic-operator:dev": {
+            "env": python_env,
+            "entrypoint": ["alembic-operator"],
+            "args": ["--help"],
+            "workingDir": "/tmp",
+        },
         "example-app:dev": {"env": python_env},
         "busybox": shell,
         "test-shell:dev": shell,
@@ -77,8 +82,7 @@ def cluster(bed_dir: Path) -> Iterator[Cluster]:
     SIGTERM becomes a KeyboardInterrupt, which pytest answers with fixture teardown.
     """
     previous = None
-    if threading.current_thread() is threading.main_thread() \
-            and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         previous = signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
     bed = Cluster()
     try:
@@ -110,8 +114,11 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]
         core = kubernetes.client.CoreV1Api(api)
         core.create_namespace(kubernetes.client.V1Namespace(metadata=kubernetes.client.V1ObjectMeta(name=name)))
         # Pods created before the ServiceAccount controller made "default" are rejected by admission.
-        procs.wait_until(lambda: core.read_namespaced_service_account("default", name), 30,
-                         f"ServiceAccount default in namespace {name}")
+        procs.wait_until(
+            lambda: core.read_namespaced_service_account("default", name),
+            30,
+            f"ServiceAccount default in namespace {name}",
+        )
         try:
             yield name
         finally:

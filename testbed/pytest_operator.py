@@ -7,8 +7,9 @@ each PostgreSQL version and a fresh bucket)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,7 @@ from testbed.apps import App
 from testbed.cluster import Cluster
 from testbed.kubelet import ProcessKubelet
 from testbed.s3 import S3Server
+
 
 @pytest.fixture(scope="session")
 def operator(cluster: Cluster, kubelet: ProcessKubelet, bed_dir: Path) -> Iterator[operating.OperatorProcess]:
@@ -33,8 +35,9 @@ def operator(cluster: Cluster, kubelet: ProcessKubelet, bed_dir: Path) -> Iterat
 
 
 @pytest.fixture
-def app(cluster: Cluster, operator: operating.OperatorProcess, namespace: str, database: Any, s3: S3Server,
-        bucket: str) -> App:
+def app(
+    cluster: Cluster, operator: operating.OperatorProcess, namespace: str, database: Any, s3: S3Server, bucket: str
+) -> App:
     """A namespace with Secrets for a fresh database (on each PostgreSQL version) and a fresh bucket."""
     application = App(cluster=cluster, namespace=namespace, database_url=database.url, s3=s3, bucket=bucket)
     application.create_secrets()

@@ -24,9 +24,14 @@ def client_config() -> Any:
     when the API requires them (botocore >= 1.36 defaults break many non-AWS servers)."""
     from botocore.config import Config
 
-    return Config(s3={"addressing_style": "path"}, request_checksum_calculation="when_required",
-                  response_checksum_validation="when_required", retries={"max_attempts": 2, "mode": "standard"},
-                  connect_timeout=5, read_timeout=60)
+    return Config(
+        s3={"addressing_style": "path"},
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        retries={"max_attempts": 2, "mode": "standard"},
+        connect_timeout=5,
+        read_timeout=60,
+    )
 
 
 class S3Server:
@@ -83,16 +88,25 @@ class S3Server:
         import boto3
 
         return boto3.session.Session().client(
-            "s3", endpoint_url=self.endpoint, region_name=self.region,
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name=self.region,
             aws_access_key_id=access_key or self.access_key,
-            aws_secret_access_key=secret_key or self.secret_key, config=client_config())
+            aws_secret_access_key=secret_key or self.secret_key,
+            config=client_config(),
+        )
 
     def env(self) -> dict[str, str]:
         """AWS_* variables a subprocess (a step, the AWS CLI) needs to reach this server."""
-        return {"AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key,
-                "AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region, "AWS_ENDPOINT_URL": self.endpoint,
-                "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
-                "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required"}
+        return {
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
+            "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required",
+        }
 
     def create_bucket(self, name: str | None = None) -> str:
         """Create a bucket (a fresh unique name by default) and return its name."""
@@ -112,8 +126,9 @@ class S3Server:
     def keys(self, bucket: str, prefix: str = "") -> list[str]:
         """All object keys under ``prefix``, in order."""
         paginator = self.client().get_paginator("list_objects_v2")
-        return [obj["Key"] for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
-                for obj in page.get("Contents", [])]
+        return [
+            obj["Key"] for page in paginator.paginate(Bucket=bucket, Prefix=prefix) for obj in page.get("Contents", [])
+        ]
 
     def open_uploads(self, bucket: str) -> list[dict[str, Any]]:
         """Multipart uploads started and neither completed nor aborted."""
@@ -121,4 +136,3 @@ class S3Server:
 
     def __repr__(self) -> str:
         return f"S3Server(endpoint={self.endpoint!r})"
-

@@ -13,8 +13,17 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD_SCRIPT = REPO / "tools" / "build.sh"
-GO_TOOLS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kubectl", "helm",
-            "versitygw", "pause")
+GO_TOOLS = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubelet",
+    "kubectl",
+    "helm",
+    "versitygw",
+    "pause",
+)
 
 
 class MissingTool(RuntimeError):
@@ -28,8 +37,10 @@ def go_bin_dir() -> Path:
     if override:
         return Path(override)
     if shutil.which("go") is None:
-        raise MissingTool("Go is not installed: the test bed builds etcd, kube-apiserver, "
-                          "kube-controller-manager, kubectl, helm and versitygw with it (see README).")
+        raise MissingTool(
+            "Go is not installed: the test bed builds etcd, kube-apiserver, "
+            "kube-controller-manager, kubectl, helm and versitygw with it (see README)."
+        )
     proc = subprocess.run(["bash", str(BUILD_SCRIPT)], stdout=subprocess.PIPE, text=True)
     if proc.returncode != 0:
         raise MissingTool(f"tools/build.sh failed (exit {proc.returncode}); run `make tools` to see why")

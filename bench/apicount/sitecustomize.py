@@ -16,6 +16,7 @@ _PATH = os.environ.get("BENCH_API_COUNTS")
 
 if _PATH:
     import atexit
+    import contextlib
     import json
     import re
     import threading
@@ -32,8 +33,17 @@ if _PATH:
         parts = path.strip("/").split("/")
         # .../<plural>/<name>[/status] → .../<plural>/{name}[/status]
         for i, part in enumerate(parts):
-            if part in ("migrationruns", "jobs", "pods", "events", "deployments", "statefulsets", "leases",
-                        "kopfpeerings", "clusterkopfpeerings") and i + 1 < len(parts):
+            if part in (
+                "migrationruns",
+                "jobs",
+                "pods",
+                "events",
+                "deployments",
+                "statefulsets",
+                "leases",
+                "kopfpeerings",
+                "clusterkopfpeerings",
+            ) and i + 1 < len(parts):
                 parts[i + 1] = "{name}"
         watch = "watch=" in str(url)
         return f"{method.upper()}{' (watch)' if watch else ''} /" + "/".join(parts)
@@ -54,10 +64,8 @@ if _PATH:
     def _loop():
         while True:
             time.sleep(1.0)
-            try:
+            with contextlib.suppress(Exception):  # a failed dump is retried next second
                 _dump()
-            except Exception:  # noqa: BLE001
-                pass
 
     try:
         import urllib3.connectionpool as _cp

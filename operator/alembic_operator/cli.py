@@ -1,39 +1,82 @@
-"""The one command line: ``alembic-operator <operator|step>``.
+"""The one command line: ``alembic-operator <operator|step|client>``.
 
-Thin by design (like ``alembic.command``): each subcommand lives in a module
-of :mod:`alembic_operator.job.commands` that exposes::
+Thin by design (like ``alembic.command``): each subcommand lives in its own
+module (:data:`COMMANDS`) that exposes::
 
     HELP: str                                   # first line is the --help text
     def add_arguments(parser) -> None           # its flags
-    def run(args) -> dict                       # does the work, returns result data
+    def run(args) -> results.StepData           # does the work, returns its typed result
+
+Start-up is paid by every step pod, so only the chosen subcommand's module is
+imported: the one-line helps of the others come from :data:`SUBCOMMANDS`
+(a unit test keeps them equal to each module's ``HELP``).
 
 ``main`` turns a :class:`~alembic_operator.api.errors.StepError` into a one-line
 message on stderr, the step's result in the termination message, and the
 error's exit code. No traceback reaches the user for an expected failure,
 and every message passes through :func:`~alembic_operator.api.redact.redact`.
+
+Must not: import a subcommand's module other than the one being run.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import logging
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from alembic_operator.api import errors, redact, results
 
-#: Subcommand → module under alembic_operator.job.commands (``operator`` is the controller).
-COMMANDS: dict[str, str] = {
-    "operator": "alembic_operator.controller.main",
-    "backup": "alembic_operator.job.commands.backup",
-    "migrate": "alembic_operator.job.commands.migrate",
-    "verify": "alembic_operator.job.commands.verify",
-    "restore": "alembic_operator.job.commands.restore",
-    "plan": "alembic_operator.job.commands.plan",
-    "wait": "alembic_operator.job.commands.wait",
-    "run": "alembic_operator.client.run",
+
+@dataclasses.dataclass(frozen=True)
+class Subcommand:
+    """Where a subcommand lives and its one-line help (the first line of the module's HELP)."""
+
+    module: str
+    help: str
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "operator": Subcommand(
+        "alembic_operator.controller.main",
+        "Run the MigrationRun controller (Kopf) with metrics and a liveness endpoint.",
+    ),
+    "backup": Subcommand(
+        "alembic_operator.job.commands.backup",
+        "Back the database up to S3 with pg_dump, recording size, SHA-256 and row counts.",
+    ),
+    "migrate": Subcommand(
+        "alembic_operator.job.commands.migrate",
+        "Apply the pending Alembic revisions to DATABASE_URL under an advisory lock.",
+    ),
+    "verify": Subcommand(
+        "alembic_operator.job.commands.verify",
+        "Check that no table lost rows or disappeared since the backup, and optionally the revision.",
+    ),
+    "restore": Subcommand(
+        "alembic_operator.job.commands.restore",
+        "Restore the database to exactly the backed-up state, checking the dump's SHA-256 first.",
+    ),
+    "plan": Subcommand(
+        "alembic_operator.job.commands.plan",
+        "Render the SQL that migrate would run, with destructive statements marked.",
+    ),
+    "wait": Subcommand(
+        "alembic_operator.job.commands.wait",
+        "Wait until DATABASE_URL is at the head revision of this image's Alembic scripts.",
+    ),
+    "run": Subcommand(
+        "alembic_operator.client.run",
+        "Create a MigrationRun and follow it until it ends (exit 0 only when it Succeeded).",
+    ),
 }
+
+#: Subcommand → its module (the image tests list the CLI's subcommands with it).
+COMMANDS: dict[str, str] = {name: sub.module for name, sub in SUBCOMMANDS.items()}
 
 
 def _load(name: str) -> Any:
@@ -41,65 +84,77 @@ def _load(name: str) -> Any:
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """Build the parser; with ``only``, import just that step (fast start-up in Job pods)."""
-    parser = argparse.ArgumentParser(prog="alembic-operator", description=__doc__.splitlines()[0])
+    """The parser; only the subcommand ``only`` gets its flags (its module is imported, no other)."""
+    parser = argparse.ArgumentParser(prog="alembic-operator", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
-    parser.add_argument("--termination-message-path", default=None,
-                        help=f"where to write the JSON result (default ${results.PATH_ENV} or {results.DEFAULT_PATH})")
+    parser.add_argument(
+        "--termination-message-path",
+        default=None,
+        help=f"where to write the JSON result (default ${results.PATH_ENV} or {results.DEFAULT_PATH})",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMANDS:
-        if only is not None and name != only:
-            sub.add_parser(name, help="(see alembic-operator %s --help)" % name)
+    for name, command in SUBCOMMANDS.items():
+        if name != only:
+            sub.add_parser(name, help=command.help)
             continue
         module = _load(name)
-        help_text = module.HELP.strip().splitlines()[0]
-        step_parser = sub.add_parser(name, help=help_text, description=module.HELP)
+        step_parser = sub.add_parser(name, help=command.help, description=module.HELP)
         module.add_arguments(step_parser)
     return parser
+
+
+def _failed(
+    args: argparse.Namespace, *, message: str, reason: str, changed: bool, details: dict[str, Any] | None = None
+) -> None:
+    """Write a failed result and say it on stderr in one line."""
+    results.write(
+        results.build(
+            step=args.command, ok=False, message=message, reason=reason, changed_database=changed, data=details
+        ),
+        args.termination_message_path,
+    )
+    print(f"alembic-operator {args.command}: {reason}: {message}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    only = next((a for a in argv if a in COMMANDS), None)
+    only = next((a for a in argv if a in SUBCOMMANDS), None)
     try:
         parser = build_parser(only)
-    except ModuleNotFoundError as exc:  # a step not shipped in this build
+    except ModuleNotFoundError as exc:  # a subcommand whose extra is not installed (e.g. run without kubernetes)
         print(f"alembic-operator: {exc}", file=sys.stderr)
         return 2
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     module = _load(args.command)
     try:
         data = module.run(args)
     except errors.StepError as exc:
-        message = redact.redact(exc.message)
-        result = results.build(step=args.command, ok=False, message=message, reason=exc.reason,
-                               changed_database=exc.changed_database,
-                               data={k: v for k, v in exc.details.items()})
-        results.write(result, args.termination_message_path)
-        print(f"alembic-operator {args.command}: {exc.reason}: {message}", file=sys.stderr)
+        _failed(
+            args,
+            message=redact.redact(exc.message),
+            reason=exc.reason,
+            changed=exc.changed_database,
+            details=dict(exc.details),
+        )
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # noqa: BLE001 - last resort: one line, no secrets
-        message = redact.redact(f"{type(exc).__name__}: {exc}")
+    except Exception as exc:
         logging.getLogger("alembic_operator").debug("unexpected error", exc_info=True)
-        result = results.build(step=args.command, ok=False, message=message, reason="InternalError",
-                               changed_database=True)
-        results.write(result, args.termination_message_path)
-        print(f"alembic-operator {args.command}: InternalError: {message}", file=sys.stderr)
+        _failed(args, message=redact.redact(f"{type(exc).__name__}: {exc}"), reason="InternalError", changed=True)
         return 1
     if args.command != "operator":
-        data = data or {}
-        message = data.pop("message", f"{args.command} succeeded")
-        result = results.build(step=args.command, ok=True, message=redact.redact(str(message)), data=data)
+        message = data.message or f"{args.command} succeeded"
+        result = results.build(step=args.command, ok=True, message=redact.redact(message), data=data)
         results.write(result, args.termination_message_path)
         try:
             print(results.encode(result), flush=True)
         except BrokenPipeError:  # `alembic-operator plan | head`: the reader left; not our failure
-            sys.stdout = None  # type: ignore[assignment]
+            sys.stdout = None
     return 0
 
 

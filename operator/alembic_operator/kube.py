@@ -9,9 +9,11 @@ There is deliberately no function that reads a Secret (safety rule 1).
 
 from __future__ import annotations
 
+import datetime
 import functools
+import json
 import logging
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -40,6 +42,7 @@ def _send_bearer_token(configuration: client.Configuration) -> None:
     ``api_key["authorization"]`` while its generated client sends only
     ``api_key["BearerToken"]``: without the copy every request is anonymous.
     """
+
     def copy(conf: client.Configuration) -> None:
         token = conf.api_key.get("authorization")
         if token:
@@ -97,16 +100,13 @@ def create_job(*, namespace: str, manifest: dict[str, Any]) -> bool:
         if exc.status == 409:
             return False
         if exc.status in (400, 422):  # 400: undecodable (e.g. a bad quantity), 422: invalid
-            raise JobRejected(f"the apiserver refused Job {manifest['metadata']['name']}: {api_message(exc)}") \
-                from None
+            raise JobRejected(f"the apiserver refused Job {manifest['metadata']['name']}: {api_message(exc)}") from None
         raise
     return True
 
 
 def api_message(exc: ApiException) -> str:
     """The human message of an API error (its Status.message), else the HTTP reason."""
-    import json
-
     try:
         return str(json.loads(exc.body or "{}").get("message", exc.reason))
     except ValueError:
@@ -125,8 +125,12 @@ def delete_job(*, namespace: str, name: str) -> None:
 def get_run(*, namespace: str, name: str) -> dict[str, Any] | None:
     """The MigrationRun as a dict, or ``None`` when it is gone."""
     try:
-        return _custom().get_namespaced_custom_object(constants.GROUP, constants.VERSION, namespace,
-                                                      constants.PLURAL, name)
+        return cast(
+            dict[str, Any],
+            _custom().get_namespaced_custom_object(
+                constants.GROUP, constants.VERSION, namespace, constants.PLURAL, name
+            ),
+        )
     except ApiException as exc:
         if exc.status == 404:
             return None
@@ -136,8 +140,12 @@ def get_run(*, namespace: str, name: str) -> dict[str, Any] | None:
 def patch_run_status(*, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any] | None:
     """Merge-patch the status subresource; ``None`` when the run is gone."""
     try:
-        return _custom().patch_namespaced_custom_object_status(
-            constants.GROUP, constants.VERSION, namespace, constants.PLURAL, name, {"status": status})
+        return cast(
+            dict[str, Any],
+            _custom().patch_namespaced_custom_object_status(
+                constants.GROUP, constants.VERSION, namespace, constants.PLURAL, name, {"status": status}
+            ),
+        )
     except ApiException as exc:
         if exc.status == 404:
             return None
@@ -147,28 +155,23 @@ def patch_run_status(*, namespace: str, name: str, status: dict[str, Any]) -> di
 def patch_run_metadata(*, namespace: str, name: str, metadata: dict[str, Any]) -> None:
     """Merge-patch metadata (finalizers); a run already gone is fine."""
     try:
-        _custom().patch_namespaced_custom_object(constants.GROUP, constants.VERSION, namespace,
-                                                 constants.PLURAL, name, {"metadata": metadata})
+        _custom().patch_namespaced_custom_object(
+            constants.GROUP, constants.VERSION, namespace, constants.PLURAL, name, {"metadata": metadata}
+        )
     except ApiException as exc:
         if exc.status != 404:
             raise
 
 
-def list_runs(*, namespace: str | None = None) -> list[dict[str, Any]]:
-    """All MigrationRuns (in one namespace, or cluster-wide)."""
-    api = _custom()
-    if namespace:
-        result = api.list_namespaced_custom_object(constants.GROUP, constants.VERSION, namespace, constants.PLURAL)
-    else:
-        result = api.list_cluster_custom_object(constants.GROUP, constants.VERSION, constants.PLURAL)
-    return list(result.get("items", []))
-
-
 def create_run(*, namespace: str, manifest: dict[str, Any]) -> dict[str, Any]:
     """Create a MigrationRun; on 409 return the existing one (re-running a hook is a no-op)."""
     try:
-        return _custom().create_namespaced_custom_object(constants.GROUP, constants.VERSION, namespace,
-                                                         constants.PLURAL, manifest)
+        return cast(
+            dict[str, Any],
+            _custom().create_namespaced_custom_object(
+                constants.GROUP, constants.VERSION, namespace, constants.PLURAL, manifest
+            ),
+        )
     except ApiException as exc:
         if exc.status != 409:
             raise
@@ -177,19 +180,8 @@ def create_run(*, namespace: str, manifest: dict[str, Any]) -> dict[str, Any]:
     return existing
 
 
-def scale(*, namespace: str, kind: str, name: str, replicas: int) -> int:
-    """Set replicas through the scale subresource; return the replicas it had before."""
-    apps = client.AppsV1Api(api_client())
-    read, patch = {
-        "Deployment": (apps.read_namespaced_deployment_scale, apps.patch_namespaced_deployment_scale),
-        "StatefulSet": (apps.read_namespaced_stateful_set_scale, apps.patch_namespaced_stateful_set_scale),
-    }[kind]
-    before = int(read(name, namespace).spec.replicas or 0)
-    patch(name, namespace, {"spec": {"replicas": replicas}})
-    return before
-
-
 def _scale_api(kind: str) -> tuple[Any, Any]:
+    """The read and patch functions of a workload kind's scale subresource (the write fence's only access)."""
     apps = client.AppsV1Api(api_client())
     return {
         "Deployment": (apps.read_namespaced_deployment_scale, apps.patch_namespaced_deployment_scale),
@@ -218,8 +210,11 @@ def read_workload(*, namespace: str, kind: str, name: str) -> dict[str, int] | N
     if selector:
         listed = _core().list_namespaced_pod(namespace, label_selector=selector)
         pods = sum(1 for p in listed.items if (p.status.phase if p.status else None) not in ("Succeeded", "Failed"))
-    return {"replicas": int(scale_obj.spec.replicas or 0) if scale_obj.spec else 0,
-            "current": int(scale_obj.status.replicas or 0) if scale_obj.status else 0, "pods": pods}
+    return {
+        "replicas": int(scale_obj.spec.replicas or 0) if scale_obj.spec else 0,
+        "current": int(scale_obj.status.replicas or 0) if scale_obj.status else 0,
+        "pods": pods,
+    }
 
 
 def set_replicas(*, namespace: str, kind: str, name: str, replicas: int) -> bool:
@@ -240,19 +235,28 @@ def emit_event(*, run: dict[str, Any], type_: str, reason: str, message: str) ->
     Best effort: an Event that cannot be posted is logged, never fatal — the
     status holds the same story.
     """
-    import datetime as dt
-
     meta = run["metadata"]
-    now = dt.datetime.now(dt.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     event = client.CoreV1Event(
         metadata=client.V1ObjectMeta(generate_name=f"{meta['name']}.", namespace=meta["namespace"]),
         involved_object=client.V1ObjectReference(
-            api_version=constants.API_VERSION, kind=constants.KIND, name=meta["name"],
-            namespace=meta["namespace"], uid=meta.get("uid"), resource_version=meta.get("resourceVersion")),
-        reason=reason, message=message[:1024], type=type_,
-        first_timestamp=now, last_timestamp=now, event_time=None, count=1,
+            api_version=constants.API_VERSION,
+            kind=constants.KIND,
+            name=meta["name"],
+            namespace=meta["namespace"],
+            uid=meta.get("uid"),
+            resource_version=meta.get("resourceVersion"),
+        ),
+        reason=reason,
+        message=message[:1024],
+        type=type_,
+        first_timestamp=now,
+        last_timestamp=now,
+        event_time=None,
+        count=1,
         source=client.V1EventSource(component=constants.MANAGED_BY),
-        reporting_component=f"{constants.GROUP}/{constants.MANAGED_BY}", reporting_instance=constants.MANAGED_BY,
+        reporting_component=f"{constants.GROUP}/{constants.MANAGED_BY}",
+        reporting_instance=constants.MANAGED_BY,
     )
     try:
         _core().create_namespaced_event(meta["namespace"], event)

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from alembic_operator.api import model
 from alembic_operator.api.model import MigrationRunSpec, RunView
 
-NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 UID = "5f0c6f3e-8a61-4c1e-9d0a-1b2c3d4e5f60"
 BASE_SPEC: dict[str, Any] = {
     "database": {"urlSecretRef": {"name": "shop-db"}},
     "migrate": {"image": "registry.example/shop:1.4.2"},
-    "backup": {"s3": {"bucket": "backups", "prefix": "pg", "endpoint": "http://s3.local:9000",
-                      "forcePathStyle": True, "credentialsSecretRef": {"name": "s3-creds"}}},
+    "backup": {
+        "s3": {
+            "bucket": "backups",
+            "prefix": "pg",
+            "endpoint": "http://s3.local:9000",
+            "forcePathStyle": True,
+            "credentialsSecretRef": {"name": "s3-creds"},
+        }
+    },
 }
 
 

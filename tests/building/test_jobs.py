@@ -9,16 +9,17 @@ import re
 import pytest
 
 from alembic_operator.api import constants
-from alembic_operator.controller import naming
-from alembic_operator.controller.builders import events, jobs, pods
 from alembic_operator.api.model import RunView
+from alembic_operator.api.steps import STEPS, Step
+from alembic_operator.controller import naming
+from alembic_operator.controller.builders import jobs, pods
 from alembic_operator.controller.settings import JobSettings, Settings
 
-from .factories import NOW, UID, make_run, make_spec
+from .factories import UID, make_run, make_spec
 
 DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 SETTINGS = Settings(jobs=JobSettings(operator_image="ghcr.io/example/alembic-operator:0.1.0"))
-ALL_STEPS = constants.STEPS
+ALL_STEPS = list(Step)
 
 
 def build(step: str, run: RunView | None = None, **kwargs) -> dict:
@@ -45,16 +46,26 @@ def test_job_names_are_valid_short_and_deterministic(step):
 
 
 def test_job_names_differ_by_step_attempt_and_run_uid():
-    names = {naming.job_name(run_name="r", run_uid=uid, step=step, attempt=attempt)
-             for uid in ("u1", "u2") for step in ALL_STEPS for attempt in (1, 2)}
+    names = {
+        naming.job_name(run_name="r", run_uid=uid, step=step, attempt=attempt)
+        for uid in ("u1", "u2")
+        for step in ALL_STEPS
+        for attempt in (1, 2)
+    }
     assert len(names) == 2 * len(ALL_STEPS) * 2
 
 
 @pytest.mark.parametrize("step", ALL_STEPS)
 def test_jobs_are_owned_by_the_run(step):
     [ref] = build(step)["metadata"]["ownerReferences"]
-    assert ref == {"apiVersion": "alembic-operator.dev/v1alpha1", "kind": "MigrationRun", "name": "shop-1-4-2",
-                   "uid": UID, "controller": True, "blockOwnerDeletion": True}
+    assert ref == {
+        "apiVersion": "alembic-operator.dev/v1alpha1",
+        "kind": "MigrationRun",
+        "name": "shop-1-4-2",
+        "uid": UID,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
 
 
 @pytest.mark.parametrize("step", ALL_STEPS)
@@ -92,7 +103,8 @@ def test_credentials_reach_the_pod_only_by_secret_reference(step):
     assert e["DATABASE_URL"]["valueFrom"] == {"secretKeyRef": {"name": "shop-db", "key": "DATABASE_URL"}}
     assert e["AWS_ACCESS_KEY_ID"]["valueFrom"] == {"secretKeyRef": {"name": "s3-creds", "key": "AWS_ACCESS_KEY_ID"}}
     assert e["AWS_SECRET_ACCESS_KEY"]["valueFrom"] == {
-        "secretKeyRef": {"name": "s3-creds", "key": "AWS_SECRET_ACCESS_KEY"}}
+        "secretKeyRef": {"name": "s3-creds", "key": "AWS_SECRET_ACCESS_KEY"}
+    }
     for name in ("DATABASE_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         assert "value" not in e[name]
 
@@ -108,8 +120,9 @@ def test_s3_settings_and_the_location_are_in_the_environment():
     assert e["S3_REGION"]["value"] == "us-east-1"
     assert e["S3_FORCE_PATH_STYLE"]["value"] == "true"
     assert "S3_SSE" not in e
-    assert e[pods.LOCATION_ENV]["value"] == naming.location(spec=make_spec(), namespace="shop",
-                                                            run_name="shop-1-4-2", run_uid=UID)
+    assert e[pods.LOCATION_ENV]["value"] == naming.location(
+        spec=make_spec(), namespace="shop", run_name="shop-1-4-2", run_uid=UID
+    )
 
 
 def test_without_a_credentials_secret_no_aws_keys_are_set_and_sse_is_passed_when_asked():
@@ -130,19 +143,41 @@ def test_the_plan_runs_in_the_app_image_with_target_location_and_policy():
 
 
 def test_the_backup_runs_in_the_operator_image_with_every_option():
-    spec = make_spec(backup={"format": "directory", "jobs": 4, "compression": "zstd:3",
-                             "retention": {"keepLast": 5, "maxAgeDays": 2}, "verify": "restore"})
+    spec = make_spec(
+        backup={
+            "format": "directory",
+            "jobs": 4,
+            "compression": "zstd:3",
+            "retention": {"keepLast": 5, "maxAgeDays": 2},
+            "verify": "restore",
+        }
+    )
     c = container(build("backup", make_run(spec)))
     assert c["image"] == SETTINGS.operator_image
     loc = naming.location(spec=spec, namespace="shop", run_name="shop-1-4-2", run_uid=UID)
-    assert c["command"] == ["alembic-operator", "backup", "--location", loc, "--format", "directory", "--jobs", "4",
-                            "--compression", "zstd:3", "--retention-keep-last", "5",
-                            "--retention-max-age-seconds", "172800", "--verify", "restore"]
+    assert c["command"] == [
+        "alembic-operator",
+        "backup",
+        "--location",
+        loc,
+        "--format",
+        "directory",
+        "--jobs",
+        "4",
+        "--compression",
+        "zstd:3",
+        "--retention-keep-last",
+        "5",
+        "--retention-max-age-seconds",
+        "172800",
+        "--verify",
+        "restore",
+    ]
 
 
 def test_the_default_backup_command_is_minimal():
     c = container(build("backup"))
-    assert c["command"][c["command"].index("--format"):] == ["--format", "custom", "--retention-keep-last", "10"]
+    assert c["command"][c["command"].index("--format") :] == ["--format", "custom", "--retention-keep-last", "10"]
 
 
 def test_the_default_migrate_command_gets_target_and_lock_timeout_then_the_users_args():
@@ -161,12 +196,31 @@ def test_a_custom_migrate_command_is_left_alone():
 
 
 def test_the_verify_command_carries_the_row_count_options_and_expected_revision():
-    spec = make_spec(verify={"rowCounts": {"mode": "estimated", "include": ["public.*"], "exclude": ["audit.*", "x.y"],
-                                           "allowDecrease": ["public.sessions", "public.tmp"]}})
+    spec = make_spec(
+        verify={
+            "rowCounts": {
+                "mode": "estimated",
+                "include": ["public.*"],
+                "exclude": ["audit.*", "x.y"],
+                "allowDecrease": ["public.sessions", "public.tmp"],
+            }
+        }
+    )
     c = container(build("verify", make_run(spec), expect_revision="b2"))
-    assert c["command"][4:] == ["--mode", "estimated", "--allow-decrease", "public.sessions,public.tmp",
-                                "--include", "public.*", "--exclude", "audit.*", "--exclude", "x.y",
-                                "--expect-revision", "b2"]
+    assert c["command"][4:] == [
+        "--mode",
+        "estimated",
+        "--allow-decrease",
+        "public.sessions,public.tmp",
+        "--include",
+        "public.*",
+        "--exclude",
+        "audit.*",
+        "--exclude",
+        "x.y",
+        "--expect-revision",
+        "b2",
+    ]
 
 
 def test_the_restore_command_names_the_location():
@@ -203,19 +257,27 @@ def test_the_default_security_context_is_restricted_compatible(step):
 
 def test_run_as_user_and_group_come_from_settings_when_set():
     settings = Settings(jobs=JobSettings(run_as_user=1000, run_as_group=1000, fs_group=1000))
-    job = jobs.build_backup_job(run=make_run(), settings=settings)
+    job = jobs.build_step_job(run=make_run(), step=Step.BACKUP, settings=settings)
     ctx = job["spec"]["template"]["spec"]["securityContext"]
     assert (ctx["runAsUser"], ctx["runAsGroup"], ctx["fsGroup"]) == (1000, 1000, 1000)
 
 
 def test_pod_template_overrides_are_applied():
-    spec = make_spec(podTemplate={
-        "serviceAccountName": "migrator", "resources": {"limits": {"memory": "1Gi"}},
-        "nodeSelector": {"pool": "db"}, "tolerations": [{"key": "db", "operator": "Exists"}],
-        "affinity": {"nodeAffinity": {}}, "labels": {"team": "shop", constants.LABEL_STEP: "nope"},
-        "annotations": {"sidecar.istio.io/inject": "false"}, "imagePullSecrets": [{"name": "regcred"}],
-        "securityContext": {"runAsUser": 70}, "containerSecurityContext": {"privileged": False},
-        "priorityClassName": "high"})
+    spec = make_spec(
+        podTemplate={
+            "serviceAccountName": "migrator",
+            "resources": {"limits": {"memory": "1Gi"}},
+            "nodeSelector": {"pool": "db"},
+            "tolerations": [{"key": "db", "operator": "Exists"}],
+            "affinity": {"nodeAffinity": {}},
+            "labels": {"team": "shop", constants.LABEL_STEP: "nope"},
+            "annotations": {"sidecar.istio.io/inject": "false"},
+            "imagePullSecrets": [{"name": "regcred"}],
+            "securityContext": {"runAsUser": 70},
+            "containerSecurityContext": {"privileged": False},
+            "priorityClassName": "high",
+        }
+    )
     job = build("migrate", make_run(spec))
     template = job["spec"]["template"]
     pod = template["spec"]
@@ -240,12 +302,14 @@ def test_jobs_carry_their_attempt():
     assert job["metadata"]["name"] == naming.job_name(run_name="shop-1-4-2", run_uid=UID, step="backup", attempt=2)
 
 
+@pytest.mark.parametrize("step", ALL_STEPS)
+def test_each_step_runs_in_the_image_its_step_info_names_and_only_the_app_image_gets_the_working_dir(step):
+    c = container(build(step, make_run(make_spec(migrate={"workingDir": "/app"}))))
+    app = STEPS[step].image == "app"
+    assert c["image"] == ("registry.example/shop:1.4.2" if app else SETTINGS.operator_image)
+    assert c.get("workingDir") == ("/app" if app else None)
+
+
 def test_an_unknown_step_is_refused():
     with pytest.raises(ValueError, match="unknown step"):
         build("dance")
-
-
-def test_events_name_the_run_as_involved_object():
-    event = events.build_event(run=make_run(), type="Warning", reason="BackupFailed", message="boom", now=NOW)
-    assert event["involvedObject"]["uid"] == UID and event["involvedObject"]["kind"] == "MigrationRun"
-    assert event["type"] == "Warning" and event["reason"] == "BackupFailed"

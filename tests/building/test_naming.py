@@ -13,8 +13,9 @@ def test_the_location_follows_bucket_prefix_namespace_database_run():
 
 def test_an_empty_or_slashed_prefix_gives_no_double_slashes():
     for prefix in ("", "/", "/a/b/"):
-        loc = naming.location(spec=make_spec(backup={"s3": {"prefix": prefix}}), namespace="ns", run_name="r",
-                              run_uid=UID)
+        loc = naming.location(
+            spec=make_spec(backup={"s3": {"prefix": prefix}}), namespace="ns", run_name="r", run_uid=UID
+        )
         assert "//" not in loc.removeprefix("s3://")
 
 
@@ -33,5 +34,5 @@ def test_the_database_label_includes_the_namespace():
 def test_human_sizes():
     assert naming.human_size(512) == "512 B"
     assert naming.human_size(12_900_000) == "12.3 MiB"
-    assert naming.human_size(3 * 1024 ** 4) == "3.0 TiB"
+    assert naming.human_size(3 * 1024**4) == "3.0 TiB"
     assert naming.human_size(None) is None

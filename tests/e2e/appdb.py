@@ -15,11 +15,23 @@ PYTHON = str(tools.REPO / ".venv" / "bin" / "python")
 
 def migrate_to(database: Any, revision: str) -> None:
     env = {**os.environ, "DATABASE_URL": database.url, **operating.image_env()}
-    subprocess.run([CLI, "--termination-message-path", "/dev/null", "migrate", "--target", revision],
-                   cwd=EXAMPLE, env=env, check=True, capture_output=True, text=True)
+    subprocess.run(
+        [CLI, "--termination-message-path", "/dev/null", "migrate", "--target", revision],
+        cwd=EXAMPLE,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
 
 
 def seed(database: Any, rows: int) -> None:
     env = {**os.environ, "DATABASE_URL": database.url}
-    subprocess.run([PYTHON, "-m", "taskapp.seed", "--rows", str(rows)], cwd=EXAMPLE, env=env, check=True,
-                   capture_output=True, text=True)
+    subprocess.run(
+        [PYTHON, "-m", "taskapp.seed", "--rows", str(rows)],
+        cwd=EXAMPLE,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )

@@ -17,15 +17,31 @@ class DatabaseState:
 def capture(database: Any) -> DatabaseState:
     """``pg_dump --schema-only`` (noise stripped) plus an md5 over every table's ordered rows."""
     server = database.server
-    dump = subprocess.run([str(server.tool("pg_dump")), "--schema-only", "--no-owner", "--no-privileges",
-                           "-d", database.name], env={**server.env()}, capture_output=True, text=True, check=True)
-    schema = "\n".join(line for line in dump.stdout.splitlines()
-                       if line and not line.startswith("--") and not re.match(r"^(SET|SELECT pg_catalog)", line)
-                       and not line.startswith("\\restrict") and not line.startswith("\\unrestrict"))
-    tables = [row[0] for row in database.query(
-        "SELECT quote_ident(schemaname) || '.' || quote_ident(relname) FROM pg_stat_user_tables ORDER BY 1")]
+    dump = subprocess.run(
+        [str(server.tool("pg_dump")), "--schema-only", "--no-owner", "--no-privileges", "-d", database.name],
+        env={**server.env()},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    schema = "\n".join(
+        line
+        for line in dump.stdout.splitlines()
+        if line
+        and not line.startswith("--")
+        and not re.match(r"^(SET|SELECT pg_catalog)", line)
+        and not line.startswith("\\restrict")
+        and not line.startswith("\\unrestrict")
+    )
+    tables = [
+        row[0]
+        for row in database.query(
+            "SELECT quote_ident(schemaname) || '.' || quote_ident(relname) FROM pg_stat_user_tables ORDER BY 1"
+        )
+    ]
     rows = {}
     for table in tables:
         rows[table] = database.scalar(
-            f"SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') FROM {table} t")
+            f"SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') FROM {table} t"
+        )
     return DatabaseState(schema=schema, rows=rows)

@@ -9,14 +9,13 @@ nothing is never restored at all.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import yaml
 
-from testbed import tools
+from testbed import procs, tools
 from testbed.apps import TERMINAL
 from tests.e2e import appdb, dbstate
 from tests.e2e.writer import Writer
@@ -29,24 +28,13 @@ def _names(database: Any, prefix: str) -> set[str]:
     return {row[0] for row in database.query(f"SELECT name FROM project WHERE name LIKE '{prefix}%'")}
 
 
-def _wait_for(what: str, check: Callable[[], Any], timeout: float = 120) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def test_a_rollback_that_would_discard_the_apps_writes_holds_until_approved_then_says_what_it_discarded(
-        app, database):
+def test_a_rollback_that_would_discard_the_apps_writes_holds_until_approved_then_says_what_it_discarded(app, database):
     appdb.migrate_to(database, "0004")
     appdb.seed(database, 300)
     tasks_before = dbstate.capture(database).rows["public.task"]
     writer = Writer(database.url, prefix="live").start()
     try:
-        _wait_for("the writer's first rows", lambda: len(writer.committed) >= 5)
+        procs.wait_until(lambda: len(writer.committed) >= 5, 120, "the writer's first rows")
         app.apply(app.manifest("held-1", image="example-app:deletes-rows"))
         status = app.wait("held-1", phases={HELD, *TERMINAL}, timeout=240)["status"]
         assert status["phase"] == HELD, status
@@ -74,13 +62,15 @@ def test_a_rollback_that_would_discard_the_apps_writes_holds_until_approved_then
     assert dbstate.capture(database).rows["public.task"] == tasks_before  # the migration's damage is undone
     lost = set(committed) - _names(database, "live-")
     assert lost, "the restore was expected to discard rows written after the backup"
-    print(f"\nforeign writes: reported ~{discarded['rows']} discarded, {len(lost)} of {len(committed)} "
-          f"rows really lost")
+    print(
+        f"\nforeign writes: reported ~{discarded['rows']} discarded, {len(lost)} of {len(committed)} rows really lost"
+    )
 
 
 def _writer_deployment(namespace: str, log: Path, replicas: int) -> dict:
     return {
-        "apiVersion": "apps/v1", "kind": "Deployment",
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
         "metadata": {"name": "writer", "namespace": namespace},
         "spec": {
             "replicas": replicas,
@@ -90,13 +80,20 @@ def _writer_deployment(namespace: str, log: Path, replicas: int) -> dict:
                 "spec": {
                     "automountServiceAccountToken": False,
                     "terminationGracePeriodSeconds": 2,
-                    "containers": [{
-                        "name": "writer", "image": "writer:dev",
-                        "env": [{"name": "DATABASE_URL",
-                                 "valueFrom": {"secretKeyRef": {"name": "db", "key": "DATABASE_URL"}}},
+                    "containers": [
+                        {
+                            "name": "writer",
+                            "image": "writer:dev",
+                            "env": [
+                                {
+                                    "name": "DATABASE_URL",
+                                    "valueFrom": {"secretKeyRef": {"name": "db", "key": "DATABASE_URL"}},
+                                },
                                 {"name": "WRITER_LOG", "value": str(log)},
-                                {"name": "WRITER_PREFIX", "value": "fenced"}],
-                    }],
+                                {"name": "WRITER_PREFIX", "value": "fenced"},
+                            ],
+                        }
+                    ],
                 },
             },
         },
@@ -105,8 +102,12 @@ def _writer_deployment(namespace: str, log: Path, replicas: int) -> dict:
 
 def _register_writer_image(kubelet: Any) -> None:
     python = str(tools.REPO / ".venv" / "bin" / "python")
-    kubelet.register_image("writer:dev", env={"PYTHONPATH": str(tools.REPO)}, workingDir=str(tools.REPO),
-                           entrypoint=[python, "-m", "tests.e2e.writer"])
+    kubelet.register_image(
+        "writer:dev",
+        env={"PYTHONPATH": str(tools.REPO)},
+        workingDir=str(tools.REPO),
+        entrypoint=[python, "-m", "tests.e2e.writer"],
+    )
 
 
 def _replicas(app: Any) -> int:
@@ -120,19 +121,23 @@ def _logged(log: Path) -> list[str]:
 
 @pytest.mark.parametrize("kill_operator", [False, True], ids=["steady", "operator-killed-while-fenced"])
 def test_a_write_fence_keeps_every_row_the_app_wrote_and_puts_the_replicas_back(
-        app, database, kubelet, operator, tmp_path, kill_operator):
+    app, database, kubelet, operator, tmp_path, kill_operator
+):
     appdb.migrate_to(database, "0004")
     appdb.seed(database, 300)
     _register_writer_image(kubelet)
     log = tmp_path / "writer.log"
     app.cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(_writer_deployment(app.namespace, log, 2)))
     try:
-        _wait_for("the writer Deployment's rows", lambda: len(_logged(log)) >= 10)
+        procs.wait_until(lambda: len(_logged(log)) >= 10, 120, "the writer Deployment's rows")
         spec = {"writeFence": {"scaleDown": [{"kind": "Deployment", "name": "writer"}]}}
         app.apply(app.manifest("fenced-1", image="example-app:deletes-rows", spec=spec))
         if kill_operator:
-            _wait_for("the fence to be up", lambda: ((app.get("fenced-1").get("status") or {}).get("fence") or {})
-                      .get("state") == "Up")
+
+            def fence_is_up() -> bool:
+                return ((app.get("fenced-1").get("status") or {}).get("fence") or {}).get("state") == "Up"
+
+            procs.wait_until(fence_is_up, 120, "the fence to be up")
             operator.kill()
             assert _replicas(app) == 0
             operator.start()
@@ -150,7 +155,7 @@ def test_a_write_fence_keeps_every_row_the_app_wrote_and_puts_the_replicas_back(
             assert "WriteFenceRaised" in reasons
             assert reasons.index("WriteFenceRaised") < reasons.index("BackupStarted")
         before_lift = len(_logged(log))
-        _wait_for("the writers to come back", lambda: len(_logged(log)) > before_lift + 5, timeout=60)
+        procs.wait_until(lambda: len(_logged(log)) > before_lift + 5, 60, "the writers to come back")
     finally:
         app.cluster.kubectl("-n", app.namespace, "delete", "deployment", "writer", "--wait=false")
     committed = set(_logged(log))
@@ -164,7 +169,7 @@ def test_a_migration_that_raises_ends_failed_without_a_restore_and_keeps_every_c
     schema_before = dbstate.capture(database).schema
     writer = Writer(database.url, prefix="during-raise").start()
     try:
-        _wait_for("the writer's first rows", lambda: len(writer.committed) >= 5)
+        procs.wait_until(lambda: len(writer.committed) >= 5, 120, "the writer's first rows")
         app.apply(app.manifest("raises-fw", image="example-app:raises"))
         status = app.wait("raises-fw", phases={HELD, *TERMINAL})["status"]
     finally:
@@ -178,21 +183,28 @@ def test_a_migration_that_raises_ends_failed_without_a_restore_and_keeps_every_c
 
 
 def test_deleting_a_fenced_run_puts_the_replicas_back_and_leaves_the_database_as_it_is(
-        app, database, kubelet, tmp_path):
+    app, database, kubelet, tmp_path
+):
     appdb.migrate_to(database, "0004")
     appdb.seed(database, 100)
     _register_writer_image(kubelet)
     log = tmp_path / "writer.log"
     app.cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(_writer_deployment(app.namespace, log, 1)))
     try:
-        _wait_for("the writer Deployment's rows", lambda: len(_logged(log)) >= 5)
+        procs.wait_until(lambda: len(_logged(log)) >= 5, 120, "the writer Deployment's rows")
         spec = {"writeFence": {"scaleDown": [{"kind": "Deployment", "name": "writer"}]}}
         app.apply(app.manifest("fenced-gone", image="example-app:slow", spec=spec))
         app.wait("fenced-gone", phases={"Migrating"}, timeout=120)
         assert _replicas(app) == 0
         app.cluster.kubectl("-n", app.namespace, "delete", "migrationrun", "fenced-gone", "--wait=false")
-        _wait_for("the run to go", lambda: "fenced-gone" not in app.cluster.kubectl(
-            "-n", app.namespace, "get", "migrationrun", "-o", "name").stdout, timeout=120)
+        procs.wait_until(
+            lambda: (
+                "fenced-gone"
+                not in app.cluster.kubectl("-n", app.namespace, "get", "migrationrun", "-o", "name").stdout
+            ),
+            120,
+            "the run to go",
+        )
         assert _replicas(app) == 1
         assert database.scalar("SELECT version_num FROM alembic_version") == "0005"  # the migration finished
     finally:

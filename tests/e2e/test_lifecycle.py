@@ -37,8 +37,17 @@ def test_a_run_on_an_empty_database_succeeds_and_records_where_its_backup_is(app
     assert header[:6] == ["NAME", "PHASE", "FROM", "TO", "BACKUP", "AGE"], table
     assert "Succeeded" in table and "0004" in table
 
-    story = ["PlanStarted", "PlanSucceeded", "BackupStarted", "BackupSucceeded", "MigrationStarted",
-             "MigrationSucceeded", "VerifyStarted", "VerifySucceeded", "RunSucceeded"]
+    story = [
+        "PlanStarted",
+        "PlanSucceeded",
+        "BackupStarted",
+        "BackupSucceeded",
+        "MigrationStarted",
+        "MigrationSucceeded",
+        "VerifyStarted",
+        "VerifySucceeded",
+        "RunSucceeded",
+    ]
     reasons = [reason for _type, reason, _msg in app.events("release-1")]
     assert [r for r in reasons if r in story] == story, reasons
 

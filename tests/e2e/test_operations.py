@@ -4,23 +4,11 @@ policy, and what deleting a run mid-way does."""
 from __future__ import annotations
 
 import json
-import re
 import time
 import urllib.request
 
+from testbed import operating
 from tests.e2e import appdb, dbstate
-
-
-def _metric(text: str, name: str, **labels: str) -> float:
-    """The sample of ``name`` with exactly ``labels`` (in any order) in Prometheus text format; 0 if absent."""
-    for line in text.splitlines():
-        match = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? ([0-9.e+-]+)$", line)
-        if not match or match.group(1) != name:
-            continue
-        found = dict(re.findall(r'([a-zA-Z_]+)="([^"]*)"', match.group(2) or ""))
-        if found == labels:
-            return float(match.group(3))
-    return 0.0
 
 
 def test_metrics_count_finished_runs_steps_and_backup_bytes(app, operator):
@@ -28,12 +16,7 @@ def test_metrics_count_finished_runs_steps_and_backup_bytes(app, operator):
     app.apply(app.manifest("metered"))
     status = app.wait("metered")["status"]
     assert status["phase"] == "Succeeded", status
-    after = operator.metrics()
-    assert _metric(after, "alembic_operator_runs_finished_total", phase="Succeeded") == \
-        _metric(before, "alembic_operator_runs_finished_total", phase="Succeeded") + 1
-    assert _metric(after, "alembic_operator_backup_bytes_total") - _metric(
-        before, "alembic_operator_backup_bytes_total") == status["backup"]["sizeBytes"]
-    assert _metric(after, "alembic_operator_step_duration_seconds_count", step="migrate", outcome="Succeeded") >= 1
+    operating.assert_counted_one_succeeded_run(before, operator.metrics(), status)
 
 
 def test_the_liveness_endpoint_answers(operator):

@@ -11,7 +11,6 @@ import collections
 import pytest
 
 from tests.e2e import appdb, dbstate
-from testbed import operating
 
 STEP_LABEL = "alembic-operator.dev/step"
 
@@ -20,14 +19,18 @@ def _jobs_per_step(app) -> dict[str, int]:
     return collections.Counter(j["metadata"]["labels"][STEP_LABEL] for j in app.jobs())
 
 
-@pytest.mark.parametrize(("image", "kill_in", "ends"), [
-    ("example-app:slow", "BackingUp", "Succeeded"),
-    ("example-app:slow", "Migrating", "Succeeded"),
-    ("example-app:slow", "Verifying", "Succeeded"),
-    ("example-app:deletes-rows", "RollingBack", "RolledBack"),
-])
-def test_an_operator_killed_mid_phase_resumes_without_running_a_step_twice(app, database, operator, image, kill_in,
-                                                                          ends):
+@pytest.mark.parametrize(
+    ("image", "kill_in", "ends"),
+    [
+        ("example-app:slow", "BackingUp", "Succeeded"),
+        ("example-app:slow", "Migrating", "Succeeded"),
+        ("example-app:slow", "Verifying", "Succeeded"),
+        ("example-app:deletes-rows", "RollingBack", "RolledBack"),
+    ],
+)
+def test_an_operator_killed_mid_phase_resumes_without_running_a_step_twice(
+    app, database, operator, image, kill_in, ends
+):
     appdb.migrate_to(database, "0004")
     appdb.seed(database, 300)
     before = dbstate.capture(database)

@@ -16,8 +16,8 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import asyncpg
 
@@ -32,8 +32,7 @@ async def _loop(url: str, prefix: str, stop: Callable[[], bool], committed: Call
         while not stop():
             try:
                 if conn is None or conn.is_closed():
-                    conn = await asyncpg.connect(dsn=url.replace("postgresql+asyncpg://", "postgresql://"),
-                                                 timeout=5)
+                    conn = await asyncpg.connect(dsn=url.replace("postgresql+asyncpg://", "postgresql://"), timeout=5)
                 name = f"{prefix}-{n}"
                 await conn.execute(INSERT, name)  # autocommit: committed when it returns
                 committed(name)
@@ -63,7 +62,7 @@ class Writer:
     def _run(self) -> None:
         asyncio.run(_loop(self.url, self.prefix, self._stop.is_set, self.committed.append))
 
-    def start(self) -> "Writer":
+    def start(self) -> Writer:
         self._thread.start()
         return self
 
@@ -82,6 +81,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("a", encoding="utf-8") as log:
+
         def committed(name: str) -> None:
             log.write(name + "\n")
             log.flush()

@@ -52,8 +52,16 @@ class StepRun:
         return str(self.result.get("message", ""))
 
 
-def run_step(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, step: str,
-             *args: str, url: str | None, cwd: Path, env: dict[str, str] | None = None) -> StepRun:
+def run_step(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    step: str,
+    *args: str,
+    url: str | None,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+) -> StepRun:
     """Run ``alembic-operator <step> args`` in this process with ``cwd`` and DATABASE_URL=``url``."""
     term = tmp_path / f"termination-{step}-{os.getpid()}-{len(list(tmp_path.iterdir()))}.json"
     with monkeypatch.context() as m:
@@ -71,16 +79,23 @@ def run_step(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
     return StepRun(code=code, result=result, stdout=out.out, stderr=out.err)
 
 
-def spawn_step(step: str, *args: str, url: str | None, cwd: Path, term: Path,
-               env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+def spawn_step(
+    step: str, *args: str, url: str | None, cwd: Path, term: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
     """Start the console script as a child process (the way a Job pod runs it)."""
     full_env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     full_env["PYTHONPATH"] = str(REPO)
     if url is not None:
         full_env["DATABASE_URL"] = url
     full_env.update(env or {})
-    return subprocess.Popen([str(CLI), "--termination-message-path", str(term), step, *args], cwd=cwd,
-                            env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [str(CLI), "--termination-message-path", str(term), step, *args],
+        cwd=cwd,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def finish(proc: subprocess.Popen[str], term: Path, timeout: float = 120) -> StepRun:
@@ -89,8 +104,15 @@ def finish(proc: subprocess.Popen[str], term: Path, timeout: float = 120) -> Ste
     return StepRun(code=proc.returncode, result=result, stdout=out, stderr=err)
 
 
-def run_cli(step: str, *args: str, url: str | None, cwd: Path, tmp_path: Path,
-            env: dict[str, str] | None = None, timeout: float = 120) -> StepRun:
+def run_cli(
+    step: str,
+    *args: str,
+    url: str | None,
+    cwd: Path,
+    tmp_path: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+) -> StepRun:
     """Run the console script to completion."""
     term = tmp_path / f"term-{step}-{len(list(tmp_path.iterdir()))}.json"
     return finish(spawn_step(step, *args, url=url, cwd=cwd, term=term, env=env), term, timeout)
@@ -106,8 +128,13 @@ def error_line(stderr: str) -> str:
 def schema_dump(database: Any) -> str:
     """``pg_dump --schema-only`` of the test database, with the server's own pg_dump."""
     server = database.server
-    proc = subprocess.run([str(server.tool("pg_dump")), "--schema-only", "--no-owner", "-d", database.name],
-                          env=server.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+    proc = subprocess.run(
+        [str(server.tool("pg_dump")), "--schema-only", "--no-owner", "-d", database.name],
+        env=server.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     # pg_dump >= 17 prints a random \restrict key; it is not part of the schema
     return "\n".join(ln for ln in proc.stdout.splitlines() if not ln.startswith(("\\restrict", "\\unrestrict")))
@@ -115,9 +142,14 @@ def schema_dump(database: Any) -> str:
 
 def seed(database: Any, rows: int = 200) -> dict[str, int]:
     """Fill the example schema through ``python -m taskapp.seed`` (the way benchmarks do)."""
-    proc = subprocess.run([sys.executable, "-m", "taskapp.seed", "--rows", str(rows)], cwd=EXAMPLE,
-                          env={**os.environ, "DATABASE_URL": database.url}, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "taskapp.seed", "--rows", str(rows)],
+        cwd=EXAMPLE,
+        env={**os.environ, "DATABASE_URL": database.url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 

@@ -14,5 +14,3 @@ PLUGIN = "tests.faults.recording"
 def pytest_configure(config: pytest.Config) -> None:
     if not config.pluginmanager.hasplugin(PLUGIN):
         config.pluginmanager.import_plugin(PLUGIN)
-
-

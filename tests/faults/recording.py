@@ -23,7 +23,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 
@@ -32,9 +32,10 @@ RESULTS = Path(os.environ.get("FAULTS_RESULTS") or REPO / "build" / "faults" / "
 
 #: Fault tests that live elsewhere (reused, not duplicated): test function → how to describe a row.
 EXTERNAL = {
-    "test_an_operator_killed_mid_phase_resumes_without_running_a_step_twice":
-        lambda p: (f"operator SIGKILLed while {p['kill_in']}, restarted ({p['image'].split(':')[1]} scenario)",
-                   p["ends"]),
+    "test_an_operator_killed_mid_phase_resumes_without_running_a_step_twice": lambda p: (
+        f"operator SIGKILLed while {p['kill_in']}, restarted ({p['image'].split(':')[1]} scenario)",
+        p["ends"],
+    ),
 }
 
 
@@ -45,8 +46,8 @@ class FaultRow:
         self.node_id = node_id
         self.fault = fault
         self.expected = expected
-        self.observed: Optional[str] = None
-        self.data_intact: Optional[bool] = None
+        self.observed: str | None = None
+        self.data_intact: bool | None = None
         self.notes: list[str] = []
         self.started = time.monotonic()
 
@@ -74,8 +75,11 @@ def _diff(actual: Any, expected: Any) -> str:
                 lines.append(f"  rows of {table}: {actual.rows.get(table)} != {expected.rows.get(table)}")
         if actual.schema != expected.schema:
             import difflib
-            lines += ["  schema:"] + ["    " + ln for ln in difflib.unified_diff(
-                expected.schema.splitlines(), actual.schema.splitlines(), "expected", "actual", lineterm="", n=1)][:60]
+
+            diff = difflib.unified_diff(
+                expected.schema.splitlines(), actual.schema.splitlines(), "expected", "actual", lineterm="", n=1
+            )
+            lines += ["  schema:", *["    " + ln for ln in diff][:60]]
         return "\n".join(lines)
     return f"  {actual!r} != {expected!r}"
 
@@ -127,8 +131,17 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
     pg = None
     if hasattr(item, "callspec"):
         pg = item.callspec.params.get("pg")
-    _write({"id": item.nodeid, "fault": row.fault, "expected": row.expected,
+    _write(
+        {
+            "id": item.nodeid,
+            "fault": row.fault,
+            "expected": row.expected,
             "observed": row.observed or ("(test error)" if not passed else None),
-            "dataIntact": row.data_intact, "passed": passed, "pg": pg,
-            "seconds": round(report.duration, 1), "notes": row.notes,
-            "error": None if passed else str(report.longrepr).splitlines()[-1][:300] if report.longrepr else None})
+            "dataIntact": row.data_intact,
+            "passed": passed,
+            "pg": pg,
+            "seconds": round(report.duration, 1),
+            "notes": row.notes,
+            "error": None if passed else str(report.longrepr).splitlines()[-1][:300] if report.longrepr else None,
+        }
+    )

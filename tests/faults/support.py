@@ -35,8 +35,13 @@ def twin(database: Database) -> Database:
 def migrate_by_hand(database: Database, scenario: str) -> subprocess.CompletedProcess[str]:
     """Run a scenario's migration directly (no operator): what the failed migration leaves behind."""
     env = {**os.environ, "DATABASE_URL": database.url, **operating.image_env()}
-    return subprocess.run([CLI, "--termination-message-path", "/dev/null", "migrate", "--target", "head"],
-                          cwd=SCENARIOS / scenario, env=env, capture_output=True, text=True)
+    return subprocess.run(
+        [CLI, "--termination-message-path", "/dev/null", "migrate", "--target", "head"],
+        cwd=SCENARIOS / scenario,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
 
 
 TERMINAL = {"Succeeded", "Failed", "RolledBack", "RollbackFailed"}

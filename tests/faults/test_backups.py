@@ -40,12 +40,12 @@ def _damaged_backup_run(app, database, s3, name: str, damage) -> dict:
 @on_pg15
 @pytest.mark.fault("dump object corrupted (one byte flipped) before the restore", expected="RollbackFailed")
 def test_a_corrupted_dump_is_refused_by_its_checksum_and_the_database_is_not_half_restored(
-        app, database, s3, failed_migration_state, fault):
+    app, database, s3, failed_migration_state, fault
+):
     before = dbstate.capture(database)
     status = _damaged_backup_run(app, database, s3, "corrupt", faults.flip_byte)
     fault.saw(status)
-    fault.intact(dbstate.capture(database), failed_migration_state,
-                 what="the database as the failed migration left it")
+    fault.intact(dbstate.capture(database), failed_migration_state, what="the database as the failed migration left it")
     assert before != failed_migration_state
     assert status["phase"] == "RollbackFailed", status
     message = status["message"]
@@ -54,18 +54,19 @@ def test_a_corrupted_dump_is_refused_by_its_checksum_and_the_database_is_not_hal
     assert "needs a person" in message and status["backup"]["uri"] in message, message
     conditions = {c["type"]: c for c in status["conditions"]}
     assert conditions["Stalled"]["status"] == "True", conditions
-    assert ("Warning", "RunRollbackFailed") in [(t, r) for t, r, _ in app.events("corrupt")] or \
-        any(t == "Warning" and "restore" in m.lower() for t, _r, m in app.events("corrupt")), app.events("corrupt")
+    assert ("Warning", "RunRollbackFailed") in [(t, r) for t, r, _ in app.events("corrupt")] or any(
+        t == "Warning" and "restore" in m.lower() for t, _r, m in app.events("corrupt")
+    ), app.events("corrupt")
 
 
 @on_pg15
 @pytest.mark.fault("dump object deleted before the restore", expected="RollbackFailed")
 def test_a_deleted_dump_fails_the_rollback_loudly_and_the_database_is_left_as_the_migration_left_it(
-        app, database, s3, failed_migration_state, fault):
+    app, database, s3, failed_migration_state, fault
+):
     status = _damaged_backup_run(app, database, s3, "deleted-dump", faults.delete_object)
     fault.saw(status)
-    fault.intact(dbstate.capture(database), failed_migration_state,
-                 what="the database as the failed migration left it")
+    fault.intact(dbstate.capture(database), failed_migration_state, what="the database as the failed migration left it")
     assert status["phase"] == "RollbackFailed", status
     message = status["message"]
     assert "missing" in message and "needs a person" in message, message

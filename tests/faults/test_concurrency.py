@@ -29,16 +29,18 @@ def test_two_runs_on_one_database_at_once_are_serialised_and_migrate_once(app, d
     before = dbstate.capture(database)
     app.apply(app.manifest("first", image="example-app:slow"))
     app.apply(app.manifest("second", image="example-app:slow"))
-    second_queued = faults.wait_for("the second run to queue", lambda: faults.run_phase(app, "second") == "Queued",
-                                    timeout=60, interval=0.2)
+    second_queued = faults.wait_for(
+        "the second run to queue", lambda: faults.run_phase(app, "second") == "Queued", timeout=60, interval=0.2
+    )
     first = app.wait("first", timeout=240)["status"]
     second = app.wait("second", timeout=240)["status"]
     fault.saw(second if first["phase"] == "Succeeded" else first)
     after = dbstate.capture(database)
-    fault.intact((_untouched(after, but={"public.project", "public.alembic_version"}),
-                  database.scalar(MARKER)),
-                 (_untouched(before, but={"public.project", "public.alembic_version"}), "1"),
-                 what="rows of every table, and the data migration's marker row once")
+    fault.intact(
+        (_untouched(after, but={"public.project", "public.alembic_version"}), database.scalar(MARKER)),
+        (_untouched(before, but={"public.project", "public.alembic_version"}), "1"),
+        what="rows of every table, and the data migration's marker row once",
+    )
     assert second_queued
     assert first["phase"] == "Succeeded" and second["phase"] == "Succeeded", (first, second)
     assert first["finishedAt"] <= second["steps"]["backup"]["startedAt"], (first, second)
@@ -52,21 +54,33 @@ def test_twenty_runs_on_twenty_databases_all_succeed_in_bounded_time(app, databa
     names = [server.create_database() for _ in range(20)]
     try:
         for i, name in enumerate(names):
-            app.cluster.kubectl("-n", app.namespace, "create", "secret", "generic", f"db-{i}",
-                                f"--from-literal=DATABASE_URL={server.url(name)}")
-        manifests = [app.manifest(f"many-{i}", spec={"database": {"urlSecretRef": {"name": f"db-{i}"}}})
-                     for i in range(20)]
+            app.cluster.kubectl(
+                "-n",
+                app.namespace,
+                "create",
+                "secret",
+                "generic",
+                f"db-{i}",
+                f"--from-literal=DATABASE_URL={server.url(name)}",
+            )
+        manifests = [
+            app.manifest(f"many-{i}", spec={"database": {"urlSecretRef": {"name": f"db-{i}"}}}) for i in range(20)
+        ]
         started = time.monotonic()
         app.cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(manifests))
-        statuses = [app.wait(f"many-{i}", timeout=max(10.0, 360 - (time.monotonic() - started)))["status"]
-                    for i in range(20)]
+        statuses = [
+            app.wait(f"many-{i}", timeout=max(10.0, 360 - (time.monotonic() - started)))["status"] for i in range(20)
+        ]
         took = time.monotonic() - started
         fault.note(f"all 20 ended in {took:.0f}s")
         phases = collections.Counter(s["phase"] for s in statuses)
         fault.saw("Succeeded" if phases == {"Succeeded": 20} else ",".join(f"{n}x{p}" for p, n in phases.items()))
         revisions = [server.scalar("SELECT version_num FROM alembic_version", name) for name in names]
-        fault.intact((revisions, [s.get("rowCounts", {}).get("violations", []) for s in statuses]),
-                     (["0004"] * 20, [[]] * 20), what="every database at 0004 with no row lost")
+        fault.intact(
+            (revisions, [s.get("rowCounts", {}).get("violations", []) for s in statuses]),
+            (["0004"] * 20, [[]] * 20),
+            what="every database at 0004 with no row lost",
+        )
         assert phases == {"Succeeded": 20}, [(i, s["phase"], s.get("message")) for i, s in enumerate(statuses)]
         assert took < 360
     finally:
@@ -75,10 +89,12 @@ def test_twenty_runs_on_twenty_databases_all_succeed_in_bounded_time(app, databa
 
 
 @on_pg15
-@pytest.mark.fault("two operator processes at once (no peering; the chart pins 1 replica, Recreate)",
-                   expected="Succeeded")
-def test_two_operators_at_once_never_run_a_step_twice_and_the_chart_runs_only_one(app, database, operator,
-                                                                                   bed_dir, fault):
+@pytest.mark.fault(
+    "two operator processes at once (no peering; the chart pins 1 replica, Recreate)", expected="Succeeded"
+)
+def test_two_operators_at_once_never_run_a_step_twice_and_the_chart_runs_only_one(
+    app, database, operator, bed_dir, fault
+):
     rendered = list(yaml.safe_load_all(helm.template(helm.OPERATOR_CHART).stdout))
     deployment = next(d for d in rendered if d and d["kind"] == "Deployment")
     assert deployment["spec"]["replicas"] == 1 and deployment["spec"]["strategy"]["type"] == "Recreate"
@@ -100,9 +116,11 @@ def test_two_operators_at_once_never_run_a_step_twice_and_the_chart_runs_only_on
     fault.saw(status)
     per_step = collections.Counter(j["metadata"]["labels"][STEP_LABEL] for j in app.jobs())
     after = dbstate.capture(database)
-    fault.intact((_untouched(after, but={"public.project", "public.alembic_version"}), database.scalar(MARKER)),
-                 (_untouched(before, but={"public.project", "public.alembic_version"}), "1"),
-                 what="rows of every table, and the data migration's marker row once")
+    fault.intact(
+        (_untouched(after, but={"public.project", "public.alembic_version"}), database.scalar(MARKER)),
+        (_untouched(before, but={"public.project", "public.alembic_version"}), "1"),
+        what="rows of every table, and the data migration's marker row once",
+    )
     assert status["phase"] == "Succeeded", status
     assert all(n == 1 for n in per_step.values()), per_step
     fault.note("both operators act (Kopf standalone); deterministic Job names make the second create a no-op")

@@ -24,8 +24,9 @@ def test_a_migration_raising_in_its_transaction_fails_without_restore_and_nothin
 
 
 @on_pg15
-@pytest.mark.fault("migration raises after earlier revisions committed (transaction_per_migration)",
-                   expected="RolledBack")
+@pytest.mark.fault(
+    "migration raises after earlier revisions committed (transaction_per_migration)", expected="RolledBack"
+)
 def test_a_migration_failing_after_committed_revisions_is_restored(app, database, fault):
     seeded(database)
     before = dbstate.capture(database)

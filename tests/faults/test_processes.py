@@ -14,9 +14,13 @@ from tests.faults.support import end_of_rollback, on_pg15, seeded
 
 def _in_pg_sleep(database) -> bool:
     """The slow scenario's migration is inside its transaction (marker inserted, sleeping)."""
-    return database.server.scalar(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s' AND query ILIKE '%%pg_sleep%%' "
-        "AND pid <> pg_backend_pid()" % database.name) != "0"
+    return (
+        database.server.scalar(
+            f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{database.name}' AND query ILIKE '%pg_sleep%' "
+            "AND pid <> pg_backend_pid()"
+        )
+        != "0"
+    )
 
 
 @on_pg15
@@ -32,8 +36,9 @@ def test_a_migrate_process_killed_mid_run_is_restored(app, database, fault):
     fault.saw(status)
     fault.intact(dbstate.capture(database), before)
     assert status["phase"] == "RolledBack", status
-    assert "137" in status["steps"]["migrate"]["message"] or "signal" in status["steps"]["migrate"]["message"], \
-        status["steps"]["migrate"]
+    assert "137" in status["steps"]["migrate"]["message"] or "signal" in status["steps"]["migrate"]["message"], status[
+        "steps"
+    ]["migrate"]
 
 
 @on_pg15
@@ -55,8 +60,7 @@ def test_a_migrate_job_deleted_mid_run_counts_as_unknown_changes_and_is_restored
 
 @on_pg15
 @pytest.mark.fault("pg_dump SIGKILLed mid-stream into the S3 multipart upload", expected="Failed")
-def test_pg_dump_killed_mid_stream_fails_the_backup_and_leaves_no_complete_looking_object(app, database, s3,
-                                                                                         fault):
+def test_pg_dump_killed_mid_stream_fails_the_backup_and_leaves_no_complete_looking_object(app, database, s3, fault):
     seeded(database)
     faults.fill(database, 150_000)
     before = dbstate.capture(database)

@@ -14,9 +14,13 @@ from tests.faults.support import end_of_rollback, on_pg15, seeded
 
 
 def _activity(database, pattern: str) -> bool:
-    return database.server.scalar(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s' AND query ILIKE '%s' "
-        "AND pid <> pg_backend_pid()" % (database.name, pattern)) != "0"
+    return (
+        database.server.scalar(
+            f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{database.name}' AND query ILIKE '{pattern}' "
+            "AND pid <> pg_backend_pid()"
+        )
+        != "0"
+    )
 
 
 def _wait_restoring(app, database, run: str) -> int:
@@ -32,8 +36,7 @@ def test_postgres_restarted_mid_migration_fails_the_run_with_nothing_committed(a
     before = dbstate.capture(database)
     app.apply(app.manifest("pg-restart", image="example-app:slow"))
     faults.wait_for_step_pid(app.cluster, app.namespace, "pg-restart", "migrate")
-    faults.wait_for("the migration to be inside its transaction",
-                    lambda: _activity(database, "%pg_sleep%"), timeout=60)
+    faults.wait_for("the migration to be inside its transaction", lambda: _activity(database, "%pg_sleep%"), timeout=60)
     database.server.restart("fast")
     status = app.wait("pg-restart", timeout=240)["status"]
     fault.saw(status)
@@ -50,8 +53,7 @@ def test_postgres_restarted_mid_restore_still_ends_restored(app, database, fault
     before = dbstate.capture(database)
     app.apply(app.manifest("pg-restore", image="example-app:deletes-rows"))
     _wait_restoring(app, database, "pg-restore")
-    faults.wait_for("the restore to be loading data", lambda: _activity(database, "%COPY%"), timeout=120,
-                    interval=0.05)
+    faults.wait_for("the restore to be loading data", lambda: _activity(database, "%COPY%"), timeout=120, interval=0.05)
     database.server.restart("fast")
     status = end_of_rollback(app, "pg-restore", fault, timeout=300)
     fault.saw(status)
@@ -109,9 +111,16 @@ def test_wrong_s3_credentials_fail_the_backup_naming_the_refusal_and_touch_nothi
     seeded(database)
     before = dbstate.capture(database)
     wrong = "wrong-" + s3.secret_key[::-1]
-    app.cluster.kubectl("-n", app.namespace, "create", "secret", "generic", "s3-wrong",
-                        f"--from-literal=AWS_ACCESS_KEY_ID={s3.access_key}",
-                        f"--from-literal=AWS_SECRET_ACCESS_KEY={wrong}")
+    app.cluster.kubectl(
+        "-n",
+        app.namespace,
+        "create",
+        "secret",
+        "generic",
+        "s3-wrong",
+        f"--from-literal=AWS_ACCESS_KEY_ID={s3.access_key}",
+        f"--from-literal=AWS_SECRET_ACCESS_KEY={wrong}",
+    )
     app.apply(app.manifest("wrong-keys", spec={"backup": {"s3": {"credentialsSecretRef": {"name": "s3-wrong"}}}}))
     status = app.wait("wrong-keys")["status"]
     fault.saw(status)

@@ -9,9 +9,10 @@ import secrets
 import shlex
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from testbed import ports
 from testbed.cluster import Cluster
@@ -40,9 +41,11 @@ def register_app_images(kubelet: ProcessKubelet) -> None:
     """App images of the tests: the project venv with the app's working directory (the image's WORKDIR)."""
     venv = REPO / ".venv"
     for image, workdir in IMAGES.items():
-        kubelet.register_image(image, env={"PATH": f"{venv / 'bin'}:$PATH", "VIRTUAL_ENV": str(venv),
-                                           "SCENARIO_SLEEP_SECONDS": "0"},
-                               workingDir=str(workdir))
+        kubelet.register_image(
+            image,
+            env={"PATH": f"{venv / 'bin'}:$PATH", "VIRTUAL_ENV": str(venv), "SCENARIO_SLEEP_SECONDS": "0"},
+            workingDir=str(workdir),
+        )
 
 
 @dataclass
@@ -54,6 +57,15 @@ class Operator:
     service_account: str
     metrics_port: int
     liveness_port: int
+
+    def metrics(self) -> str:
+        """The /metrics page of the operator's pod (Prometheus text; read values with operating.metric_sample)."""
+        _code, body = support.wait_for(
+            lambda: (r := http_get(f"http://127.0.0.1:{self.metrics_port}/metrics"))[0] == 200 and r,
+            60,
+            "the operator's /metrics",
+        )
+        return str(body)
 
 
 def install_command(namespace: str) -> list[str]:
@@ -71,15 +83,37 @@ def installed_operator(cluster: Cluster, *extra: str) -> Iterator[Operator]:
     namespace = f"alembic-operator-{secrets.token_hex(3)}"
     metrics, liveness = ports.free_port(), ports.free_port()
     try:
-        helm(*install_command(namespace), "--timeout", "180s",
-             # The process kubelet runs pods on the host's network: free ports instead of 8080/8081.
-             "--set", f"metrics.port={metrics}", "--set", f"liveness.port={liveness}", *extra,
-             kubeconfig=cluster.kubeconfig)
-        yield Operator(release="alembic-operator", namespace=namespace, service_account="alembic-operator",
-                       metrics_port=metrics, liveness_port=liveness)
+        helm(
+            *install_command(namespace),
+            "--timeout",
+            "180s",
+            # The process kubelet runs pods on the host's network: free ports instead of 8080/8081.
+            "--set",
+            f"metrics.port={metrics}",
+            "--set",
+            f"liveness.port={liveness}",
+            *extra,
+            kubeconfig=cluster.kubeconfig,
+        )
+        yield Operator(
+            release="alembic-operator",
+            namespace=namespace,
+            service_account="alembic-operator",
+            metrics_port=metrics,
+            liveness_port=liveness,
+        )
     finally:
-        helm("uninstall", "alembic-operator", "--namespace", namespace, "--wait", "--timeout", "60s",
-             kubeconfig=cluster.kubeconfig, check=False)
+        helm(
+            "uninstall",
+            "alembic-operator",
+            "--namespace",
+            namespace,
+            "--wait",
+            "--timeout",
+            "60s",
+            kubeconfig=cluster.kubeconfig,
+            check=False,
+        )
         kubectl(cluster.kubeconfig, "delete", "namespace", namespace, "--wait=false", check=False)
 
 
@@ -110,11 +144,27 @@ def make_data(cluster: Cluster, pg: PostgresServer, s3: S3Server, namespace: str
     s3.start()
     bucket = s3.create_bucket()
     data = Data(database=db, bucket=bucket, endpoint=s3.endpoint, namespace=namespace)
-    kubectl(cluster.kubeconfig, "-n", namespace, "create", "secret", "generic", data.db_secret,
-            f"--from-literal=DATABASE_URL={db.url}")
-    kubectl(cluster.kubeconfig, "-n", namespace, "create", "secret", "generic", data.s3_secret,
-            f"--from-literal=AWS_ACCESS_KEY_ID={s3.access_key}",
-            f"--from-literal=AWS_SECRET_ACCESS_KEY={s3.secret_key}")
+    kubectl(
+        cluster.kubeconfig,
+        "-n",
+        namespace,
+        "create",
+        "secret",
+        "generic",
+        data.db_secret,
+        f"--from-literal=DATABASE_URL={db.url}",
+    )
+    kubectl(
+        cluster.kubeconfig,
+        "-n",
+        namespace,
+        "create",
+        "secret",
+        "generic",
+        data.s3_secret,
+        f"--from-literal=AWS_ACCESS_KEY_ID={s3.access_key}",
+        f"--from-literal=AWS_SECRET_ACCESS_KEY={s3.secret_key}",
+    )
     return data
 
 
@@ -147,17 +197,20 @@ def follow(cluster: Cluster, namespace: str, name: str, timeout: float = 300) ->
         obj = get_run(cluster, namespace, name)
         if obj is not None:
             status = obj.get("status") or {}
-            key = json.dumps([status.get("phase"), status.get("conditions"), status.get("observedGeneration")],
-                             sort_keys=True)
+            key = json.dumps(
+                [status.get("phase"), status.get("conditions"), status.get("observedGeneration")], sort_keys=True
+            )
             if key != last_key:
                 seen.append(obj)
                 last_key = key
             if status.get("phase") in TERMINAL:
                 return Followed(final=obj, seen=seen)
         if time.monotonic() > deadline:
-            raise AssertionError(f"MigrationRun {namespace}/{name} not terminal after {timeout:.0f}s; "
-                                 f"phases seen: {[(o.get('status') or {}).get('phase') for o in seen]}; "
-                                 f"last: {json.dumps((obj or {}).get('status'), indent=1)[:3000]}")
+            raise AssertionError(
+                f"MigrationRun {namespace}/{name} not terminal after {timeout:.0f}s; "
+                f"phases seen: {[(o.get('status') or {}).get('phase') for o in seen]}; "
+                f"last: {json.dumps((obj or {}).get('status'), indent=1)[:3000]}"
+            )
         time.sleep(0.3)
 
 
@@ -197,10 +250,21 @@ def pod_of(cluster: Cluster, namespace: str, selector: str) -> dict[str, Any] | 
 def ensure_crd(cluster: Cluster) -> None:
     """Install the chart's CRD (server-side apply, idempotent) and wait until it is Established."""
     kubectl(cluster.kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", OPERATOR_CHART / "crds")
-    support.wait_for(lambda: kubectl(
-        cluster.kubeconfig, "get", "crd/migrationruns.alembic-operator.dev", "-o",
-        "jsonpath={.status.conditions[?(@.type=='Established')].status}", check=False).stdout == "True",
-        60, "the MigrationRun CRD to be Established")
+    support.wait_for(
+        lambda: (
+            kubectl(
+                cluster.kubeconfig,
+                "get",
+                "crd/migrationruns.alembic-operator.dev",
+                "-o",
+                "jsonpath={.status.conditions[?(@.type=='Established')].status}",
+                check=False,
+            ).stdout
+            == "True"
+        ),
+        60,
+        "the MigrationRun CRD to be Established",
+    )
 
 
 def sa_can(cluster: Cluster, op: Operator, *args: str) -> bool:

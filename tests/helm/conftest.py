@@ -7,3 +7,14 @@ kubectl, the kstatus command over sigs.k8s.io/cli-utils) and the real test bed
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
+from tests.helm import support
+
+
+@pytest.fixture(scope="module")
+def app_chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of charts/example-app with its dependency on the hook chart built (helm dependency build)."""
+    return support.app_chart_copy(tmp_path_factory.mktemp("charts"))

@@ -12,8 +12,9 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import yaml
 
@@ -29,32 +30,56 @@ ARGOCD_LUA = GITOPS / "argocd" / "health.lua"
 DOC = REPO / "README.md"
 
 
-def run(argv: Sequence[str | Path], *, input: str | None = None, check: bool = True, timeout: float = 300,
-        env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    argv: Sequence[str | Path],
+    *,
+    input: str | None = None,
+    check: bool = True,
+    timeout: float = 300,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run a command; on an unexpected exit code fail with its output."""
-    proc = subprocess.run([str(a) for a in argv], input=input, text=True, capture_output=True, timeout=timeout,
-                          env={**os.environ, **(env or {})}, cwd=cwd)
+    proc = subprocess.run(
+        [str(a) for a in argv],
+        input=input,
+        text=True,
+        capture_output=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(map(str, argv))} exited {proc.returncode}\n"
-                             f"--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-4000:]}")
+        raise AssertionError(
+            f"{' '.join(map(str, argv))} exited {proc.returncode}\n"
+            f"--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-4000:]}"
+        )
     return proc
 
 
-def helm(*args: str | Path, kubeconfig: Path | None = None, check: bool = True,
-         timeout: float = 600, input: str | None = None) -> subprocess.CompletedProcess[str]:
+def helm(
+    *args: str | Path,
+    kubeconfig: Path | None = None,
+    check: bool = True,
+    timeout: float = 600,
+    input: str | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run the real helm; a private HELM_* home so nothing of the user's leaks in or out."""
     home = Path(tempfile.gettempdir()) / "alembic-operator-helm-home"
-    env = {"HELM_CACHE_HOME": str(home / "cache"), "HELM_CONFIG_HOME": str(home / "config"),
-           "HELM_DATA_HOME": str(home / "data")}
+    env = {
+        "HELM_CACHE_HOME": str(home / "cache"),
+        "HELM_CONFIG_HOME": str(home / "config"),
+        "HELM_DATA_HOME": str(home / "data"),
+    }
     if kubeconfig is not None:
         env["KUBECONFIG"] = str(kubeconfig)
     return run([tools.binary("helm"), *args], env=env, check=check, timeout=timeout, input=input)
 
 
-def kubectl(kubeconfig: Path, *args: str | Path, check: bool = True, input: str | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return run([tools.binary("kubectl"), "--kubeconfig", kubeconfig, *args], check=check, input=input,
-               timeout=timeout)
+def kubectl(
+    kubeconfig: Path, *args: str | Path, check: bool = True, input: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return run([tools.binary("kubectl"), "--kubeconfig", kubeconfig, *args], check=check, input=input, timeout=timeout)
 
 
 def kstatus(obj: dict[str, Any]) -> str:
@@ -75,8 +100,9 @@ def app_chart_copy(dest: Path) -> Path:
     return target / "example-app"
 
 
-def template(chart: Path, *args: str, release: str = "rel", namespace: str = "default",
-             check: bool = True) -> subprocess.CompletedProcess[str]:
+def template(
+    chart: Path, *args: str, release: str = "rel", namespace: str = "default", check: bool = True
+) -> subprocess.CompletedProcess[str]:
     return helm("template", release, chart, "--namespace", namespace, *args, check=check)
 
 
@@ -104,6 +130,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: 
 
 # -- the Argo CD health check, evaluated by a real Lua interpreter ---------------------------
 
+
 def argocd_health(obj: dict[str, Any]) -> dict[str, str]:
     """Run health.lua as Argo CD does: a global ``obj`` (the live object), the script's return value."""
     import lupa
@@ -123,6 +150,7 @@ def _to_lua(lua: Any, value: Any) -> Any:
 
 
 # -- examples embedded in the README ---------------------------------------------
+
 
 def doc_example(name: str) -> str:
     """The fenced block that follows ``<!-- example: NAME -->`` in the README."""

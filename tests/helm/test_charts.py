@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import filecmp
-import json
 from pathlib import Path
 
 import pytest
@@ -21,12 +20,7 @@ import yaml
 
 from alembic_operator.controller import rbac
 from tests.helm import support
-from tests.helm.support import APP_CHART, HOOK_CHART, OPERATOR_CHART, find, render, template
-
-
-@pytest.fixture(scope="module")
-def app_chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return support.app_chart_copy(tmp_path_factory.mktemp("charts"))
+from tests.helm.support import HOOK_CHART, OPERATOR_CHART, find, render, template
 
 
 def test_helm_lint_passes_for_every_chart(app_chart: Path) -> None:
@@ -42,8 +36,9 @@ def test_chart_crds_are_identical_to_the_generated_crds() -> None:
     shipped = sorted(p.name for p in (OPERATOR_CHART / "crds").glob("*.yaml"))
     assert generated and shipped == generated
     for name in generated:
-        assert filecmp.cmp(support.REPO / "crds" / name, OPERATOR_CHART / "crds" / name, shallow=False), \
+        assert filecmp.cmp(support.REPO / "crds" / name, OPERATOR_CHART / "crds" / name, shallow=False), (
             f"charts/alembic-operator/crds/{name} drifted from crds/{name}: copy it again"
+        )
 
 
 def test_operator_rbac_is_exactly_operator_rules_cluster_wide_by_default() -> None:
@@ -54,15 +49,19 @@ def test_operator_rbac_is_exactly_operator_rules_cluster_wide_by_default() -> No
     assert not any(r.get("resources") == ["secrets"] or "secrets" in r.get("resources", []) for r in role["rules"])
     (binding,) = find(objs, "ClusterRoleBinding")
     (sa,) = find(objs, "ServiceAccount")
-    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                                  "name": role["metadata"]["name"]}
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": role["metadata"]["name"],
+    }
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": sa["metadata"]["name"], "namespace": "ops"}]
     assert not find(objs, "Role") and not find(objs, "RoleBinding")
 
 
 def _cluster_scoped(rule: dict) -> bool:
-    return rule["apiGroups"] == ["apiextensions.k8s.io"] or (rule["apiGroups"] == [""] and any(
-        r in ("namespaces", "nodes", "persistentvolumes") for r in rule["resources"]))
+    return rule["apiGroups"] == ["apiextensions.k8s.io"] or (
+        rule["apiGroups"] == [""] and any(r in ("namespaces", "nodes", "persistentvolumes") for r in rule["resources"])
+    )
 
 
 def test_watch_namespaces_gives_a_role_per_namespace_and_namespace_flags() -> None:
@@ -92,8 +91,15 @@ def test_watch_namespaces_gives_a_role_per_namespace_and_namespace_flags() -> No
 
 def test_deployment_is_one_replica_recreate_non_root_with_probe_metrics_and_own_image() -> None:
     """The Deployment: 1 replica, Recreate, liveness /healthz:8081, metrics 8080, hardened, ALEMBIC_OPERATOR_IMAGE."""
-    objs = render(OPERATOR_CHART, "--set", "image.repository=reg.example/alembic-operator",
-                  "--set", "image.tag=1.2.3", "--set", "image.pullPolicy=Always")
+    objs = render(
+        OPERATOR_CHART,
+        "--set",
+        "image.repository=reg.example/alembic-operator",
+        "--set",
+        "image.tag=1.2.3",
+        "--set",
+        "image.pullPolicy=Always",
+    )
     (deploy,) = find(objs, "Deployment")
     spec = deploy["spec"]
     assert spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}
@@ -103,8 +109,10 @@ def test_deployment_is_one_replica_recreate_non_root_with_probe_metrics_and_own_
     assert pod["securityContext"]["runAsNonRoot"] is True
     (c,) = pod["containers"]
     assert c["image"] == "reg.example/alembic-operator:1.2.3" and c["imagePullPolicy"] == "Always"
-    assert c["args"][c["args"].index("operator") + 1:][:2] == ["--metrics-port=8080",
-                                                               "--liveness=http://0.0.0.0:8081/healthz"]
+    assert c["args"][c["args"].index("operator") + 1 :][:2] == [
+        "--metrics-port=8080",
+        "--liveness=http://0.0.0.0:8081/healthz",
+    ]
     assert {p["name"]: p["containerPort"] for p in c["ports"]} == {"metrics": 8080, "healthz": 8081}
     assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "healthz"}
     sc = c["securityContext"]
@@ -126,26 +134,44 @@ def test_default_image_is_the_test_beds_and_servicemonitor_is_off_by_default() -
     (deploy,) = find(objs, "Deployment")
     assert deploy["spec"]["template"]["spec"]["containers"][0]["image"] == "alembic-operator:dev"
     assert not find(objs, "ServiceMonitor")
-    objs = render(OPERATOR_CHART, "--set", "metrics.serviceMonitor.enabled=true",
-                  "--set", "metrics.serviceMonitor.labels.release=prom")
+    objs = render(
+        OPERATOR_CHART,
+        "--set",
+        "metrics.serviceMonitor.enabled=true",
+        "--set",
+        "metrics.serviceMonitor.labels.release=prom",
+    )
     (sm,) = find(objs, "ServiceMonitor")
     assert sm["apiVersion"] == "monitoring.coreos.com/v1"
     assert sm["metadata"]["labels"]["release"] == "prom"
     assert sm["spec"]["endpoints"][0]["port"] == "metrics"
 
 
-@pytest.mark.parametrize("args, complaint", [
-    (["--set", "replicaCount=2"], "/replicaCount"),
-    (["--set", "replicaCount=one"], "/replicaCount"),
-    (["--set", "metrics.port=http"], "/metrics/port"),
-    (["--set", "metrics.port=70000"], "/metrics/port"),
-    (["--set", "image.pullPolicy=Sometimes"], "/image/pullPolicy"),
-    (["--set", "watchNamespaces={Team_A}"], "/watchNamespaces/0"),
-    (["--set", "watchNamespaces=team-a"], "/watchNamespaces"),
-    (["--set", "replicas=1"], "replicas"),
-    (["--set", "metrics.serviceMonitor.enabled=yes"], "/metrics/serviceMonitor/enabled"),
-], ids=["two-replicas", "replicas-not-int", "port-not-int", "port-too-big", "pull-policy", "namespace-name",
-        "namespaces-not-list", "unknown-key", "bool-as-string"])
+@pytest.mark.parametrize(
+    "args, complaint",
+    [
+        (["--set", "replicaCount=2"], "/replicaCount"),
+        (["--set", "replicaCount=one"], "/replicaCount"),
+        (["--set", "metrics.port=http"], "/metrics/port"),
+        (["--set", "metrics.port=70000"], "/metrics/port"),
+        (["--set", "image.pullPolicy=Sometimes"], "/image/pullPolicy"),
+        (["--set", "watchNamespaces={Team_A}"], "/watchNamespaces/0"),
+        (["--set", "watchNamespaces=team-a"], "/watchNamespaces"),
+        (["--set", "replicas=1"], "replicas"),
+        (["--set", "metrics.serviceMonitor.enabled=yes"], "/metrics/serviceMonitor/enabled"),
+    ],
+    ids=[
+        "two-replicas",
+        "replicas-not-int",
+        "port-not-int",
+        "port-too-big",
+        "pull-policy",
+        "namespace-name",
+        "namespaces-not-list",
+        "unknown-key",
+        "bool-as-string",
+    ],
+)
 def test_schema_rejects_bad_values_at_template_time(args: list[str], complaint: str) -> None:
     """values.schema.json turns a typo or a wrong type into a helm error naming the value."""
     proc = template(OPERATOR_CHART, *args, check=False)
@@ -165,8 +191,11 @@ def test_notes_say_how_to_create_a_first_run() -> None:
 
 
 def _hooks(app_chart: Path, *args: str) -> list[dict]:
-    return [o for o in render(app_chart, *args, release="shop", namespace="shop-ns")
-            if "helm.sh/hook" in (o["metadata"].get("annotations") or {})]
+    return [
+        o
+        for o in render(app_chart, *args, release="shop", namespace="shop-ns")
+        if "helm.sh/hook" in (o["metadata"].get("annotations") or {})
+    ]
 
 
 def test_hook_objects_are_pre_install_pre_upgrade_hooks_ordered_before_the_job(app_chart: Path) -> None:
@@ -205,16 +234,26 @@ def test_hook_role_is_exactly_hook_rules_and_the_job_runs_alembic_operator_run(a
     assert env["MIGRATIONRUN_NAME"]["value"] == "shop-1"
     (cm,) = find(hooks, "ConfigMap")
     assert env["MIGRATIONRUN_MANIFEST"]["valueFrom"]["configMapKeyRef"] == {
-        "name": cm["metadata"]["name"], "key": "migrationrun.yaml"}
+        "name": cm["metadata"]["name"],
+        "key": "migrationrun.yaml",
+    }
 
 
 def test_hook_manifest_is_a_valid_migrationrun_built_from_the_app_values(app_chart: Path) -> None:
     """The ConfigMap's MigrationRun uses the app image, DB Secret and S3 values, and passes the model."""
     from alembic_operator.api import model
 
-    hooks = _hooks(app_chart, "--set", "image.tag=1.4.2", "--set", "database.secretName=shop-db",
-                   "--set", "migration.backup.s3.endpoint=http://s3.local:7070",
-                   "--set", "migration.spec.rollback.onForeignWrites=restore")
+    hooks = _hooks(
+        app_chart,
+        "--set",
+        "image.tag=1.4.2",
+        "--set",
+        "database.secretName=shop-db",
+        "--set",
+        "migration.backup.s3.endpoint=http://s3.local:7070",
+        "--set",
+        "migration.spec.rollback.onForeignWrites=restore",
+    )
     (cm,) = find(hooks, "ConfigMap")
     run = yaml.safe_load(cm["data"]["migrationrun.yaml"])
     assert run["apiVersion"] == "alembic-operator.dev/v1alpha1" and run["kind"] == "MigrationRun"
@@ -229,6 +268,7 @@ def test_hook_manifest_is_a_valid_migrationrun_built_from_the_app_values(app_cha
 
 def test_run_name_follows_the_revision_or_the_spec_hash(app_chart: Path) -> None:
     """nameBy revision: <release>-<revision>; nameBy spec: same name for the same spec, new for a new image."""
+
     def run_name(*args: str) -> str:
         (cm,) = find(_hooks(app_chart, *args), "ConfigMap")
         return yaml.safe_load(cm["data"]["migrationrun.yaml"])["metadata"]["name"]

@@ -19,8 +19,8 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import yaml
@@ -38,8 +38,11 @@ from tests.helm.support import helm, kubectl
 def app_namespace(cluster: Cluster) -> Iterator[str]:
     name = f"shop-{secrets.token_hex(3)}"
     kubectl(cluster.kubeconfig, "create", "namespace", name)
-    support.wait_for(lambda: kubectl(cluster.kubeconfig, "-n", name, "get", "sa", "default", check=False)
-                     .returncode == 0, 30, "the default ServiceAccount")
+    support.wait_for(
+        lambda: kubectl(cluster.kubeconfig, "-n", name, "get", "sa", "default", check=False).returncode == 0,
+        30,
+        "the default ServiceAccount",
+    )
     yield name
     kubectl(cluster.kubeconfig, "delete", "namespace", name, "--wait=false", check=False)
 
@@ -49,11 +52,6 @@ def operator(cluster: Cluster, kubelet: ProcessKubelet, app_namespace: str) -> I
     bed.register_app_images(kubelet)
     with bed.installed_operator(cluster, "--set", f"watchNamespaces={{{app_namespace}}}") as op:
         yield op
-
-
-@pytest.fixture(scope="module")
-def app_chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return support.app_chart_copy(tmp_path_factory.mktemp("charts"))
 
 
 @pytest.fixture
@@ -80,15 +78,18 @@ def _deployment(cluster: Cluster, ns: str, name: str) -> dict:
 def _available(cluster: Cluster, ns: str, name: str, image: str) -> bool:
     d = _deployment(cluster, ns, name)
     st = d.get("status") or {}
-    return (d["spec"]["template"]["spec"]["containers"][0]["image"] == image
-            and st.get("observedGeneration") == d["metadata"]["generation"]
-            and st.get("updatedReplicas") == 1 and st.get("availableReplicas") == 1
-            and not st.get("unavailableReplicas"))
+    return (
+        d["spec"]["template"]["spec"]["containers"][0]["image"] == image
+        and st.get("observedGeneration") == d["metadata"]["generation"]
+        and st.get("updatedReplicas") == 1
+        and st.get("availableReplicas") == 1
+        and not st.get("unavailableReplicas")
+    )
 
 
 def test_helm_install_and_upgrades_migrate_in_the_hook_and_a_failed_one_stops_the_rollout(
-        cluster: Cluster, kubelet: ProcessKubelet, operator: bed.Operator, data: bed.Data, app_chart: Path,
-        tmp_path: Path) -> None:
+    cluster: Cluster, kubelet: ProcessKubelet, operator: bed.Operator, data: bed.Data, app_chart: Path, tmp_path: Path
+) -> None:
     ns, kc = data.namespace, cluster.kubeconfig
     values = _values(tmp_path, data)
 
@@ -105,8 +106,22 @@ def test_helm_install_and_upgrades_migrate_in_the_hook_and_a_failed_one_stops_th
     counts = app.counts(data.database)
 
     # 2. a release whose migration raises: helm upgrade fails, nothing of the new release rolls out
-    proc = helm("upgrade", "shop", app_chart, "-n", ns, "-f", values, "--set", "image.tag=broken",
-                "--wait", "--timeout", "300s", kubeconfig=kc, check=False)
+    proc = helm(
+        "upgrade",
+        "shop",
+        app_chart,
+        "-n",
+        ns,
+        "-f",
+        values,
+        "--set",
+        "image.tag=broken",
+        "--wait",
+        "--timeout",
+        "300s",
+        kubeconfig=kc,
+        check=False,
+    )
     assert proc.returncode != 0, proc.stdout
     assert "pre-upgrade hooks failed" in proc.stderr or "hook" in proc.stderr, proc.stderr
     run2 = bed.get_run(cluster, ns, "shop-2")
@@ -122,8 +137,21 @@ def test_helm_install_and_upgrades_migrate_in_the_hook_and_a_failed_one_stops_th
 
     # 3. the next release migrates to 0005 in the hook, then its pods pass the init container
     t0 = time.monotonic()
-    helm("upgrade", "shop", app_chart, "-n", ns, "-f", values, "--set", "image.tag=2.0",
-         "--wait", "--timeout", "300s", kubeconfig=kc)
+    helm(
+        "upgrade",
+        "shop",
+        app_chart,
+        "-n",
+        ns,
+        "-f",
+        values,
+        "--set",
+        "image.tag=2.0",
+        "--wait",
+        "--timeout",
+        "300s",
+        kubeconfig=kc,
+    )
     upgrade_s = time.monotonic() - t0
     run3 = bed.get_run(cluster, ns, "shop-3")
     assert run3 and run3["status"]["phase"] == "Succeeded", run3 and run3.get("status")
@@ -136,12 +164,24 @@ def test_helm_install_and_upgrades_migrate_in_the_hook_and_a_failed_one_stops_th
     hook_job = json.loads(kubectl(kc, "-n", ns, "get", "job", "shop-migration", "-o", "json").stdout)
     template = hook_job["spec"]["template"]
     template["metadata"]["labels"] = {"alembic-operator.dev/run": "shop-3"}
-    rerun = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": job_name},
-             "spec": {"backoffLimit": 0, "template": template}}
+    rerun = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": job_name},
+        "spec": {"backoffLimit": 0, "template": template},
+    }
     t0 = time.monotonic()
     kubectl(kc, "-n", ns, "create", "-f", "-", input=json.dumps(rerun))
-    support.wait_for(lambda: (json.loads(kubectl(kc, "-n", ns, "get", "job", job_name, "-o", "json").stdout)
-                              .get("status", {}).get("succeeded") == 1), 60, "the re-run hook Job")
+    support.wait_for(
+        lambda: (
+            json.loads(kubectl(kc, "-n", ns, "get", "job", job_name, "-o", "json").stdout)
+            .get("status", {})
+            .get("succeeded")
+            == 1
+        ),
+        60,
+        "the re-run hook Job",
+    )
     rerun_s = time.monotonic() - t0
     runs = json.loads(kubectl(kc, "-n", ns, "get", "mrun", "-o", "json").stdout)["items"]
     assert sorted(r["metadata"]["name"] for r in runs) == ["shop-1", "shop-2", "shop-3"]
@@ -157,21 +197,36 @@ def _overlay(tmp_path: Path, base: Path, namespace: str, patches: list[dict]) ->
 
     overlay = tmp_path / base.name
     overlay.mkdir()
-    (overlay / "kustomization.yaml").write_text(yaml.safe_dump({
-        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-        "namespace": namespace, "resources": [os.path.relpath(base, overlay)], "patches": patches}))
+    (overlay / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "namespace": namespace,
+                "resources": [os.path.relpath(base, overlay)],
+                "patches": patches,
+            }
+        )
+    )
     return overlay
 
 
 def test_flux_door_applies_migrations_waits_for_kstatus_current_then_the_app(
-        cluster: Cluster, operator: bed.Operator, data: bed.Data, tmp_path: Path) -> None:
+    cluster: Cluster, operator: bed.Operator, data: bed.Data, tmp_path: Path
+) -> None:
     """What kustomize-controller does for the example: build and server-side apply the migrations,
     wait with kstatus (InProgress ... Current), then apply the app, whose pods start at once."""
     ns, kc = data.namespace, cluster.kubeconfig
     flux = support.GITOPS / "flux"
-    s3_patch = {"target": {"kind": "MigrationRun"}, "patch": json.dumps([
-        {"op": "replace", "path": "/spec/backup/s3/bucket", "value": data.bucket},
-        {"op": "replace", "path": "/spec/backup/s3/endpoint", "value": data.endpoint}])}
+    s3_patch = {
+        "target": {"kind": "MigrationRun"},
+        "patch": json.dumps(
+            [
+                {"op": "replace", "path": "/spec/backup/s3/bucket", "value": data.bucket},
+                {"op": "replace", "path": "/spec/backup/s3/endpoint", "value": data.endpoint},
+            ]
+        ),
+    }
     migrations = _overlay(tmp_path, flux / "migrations", ns, [s3_patch])
     kubectl(kc, "apply", "--server-side", "--field-manager=kustomize-controller", "-k", migrations)
     verdicts: list[str] = []
@@ -190,8 +245,7 @@ def test_flux_door_applies_migrations_waits_for_kstatus_current_then_the_app(
 
     app_dir = _overlay(tmp_path, flux / "app", ns, [])
     kubectl(kc, "apply", "--server-side", "--field-manager=kustomize-controller", "-k", app_dir)
-    support.wait_for(lambda: _available(cluster, ns, "example-app", "example-app:1.0"), 120,
-                     "the app Deployment")
+    support.wait_for(lambda: _available(cluster, ns, "example-app", "example-app:1.0"), 120, "the app Deployment")
     deploy = _deployment(cluster, ns, "example-app")
     assert support.kstatus(deploy) == "Current"
     kubectl(kc, "-n", ns, "delete", "deploy", "example-app", check=False)

@@ -9,14 +9,14 @@ exactly what the chart's ClusterRole grants.
 
 from __future__ import annotations
 
-import copy
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import yaml
 
+from testbed import operating
 from testbed.cluster import Cluster
 from testbed.kubelet import ProcessKubelet
 from testbed.postgres import PostgresServer
@@ -24,6 +24,15 @@ from testbed.s3 import S3Server
 from tests.example import support as app
 from tests.helm import bed, support
 from tests.helm.support import kubectl
+
+#: The product's metric families (README, "Operating it") and their Prometheus types.
+PRODUCT_METRICS = {
+    "alembic_operator_runs_finished_total": "counter",
+    "alembic_operator_step_duration_seconds": "histogram",
+    "alembic_operator_backup_bytes_total": "counter",
+    "alembic_operator_runs_active": "gauge",
+    "alembic_operator_reconciles_total": "counter",
+}
 
 
 @pytest.fixture(scope="module")
@@ -59,18 +68,21 @@ def _assert_classified(followed: bed.Followed) -> None:
 
 
 def test_operator_pod_runs_with_the_charts_service_account_and_only_its_rbac(
-        cluster: Cluster, operator: bed.Operator) -> None:
+    cluster: Cluster, operator: bed.Operator
+) -> None:
     """The Deployment's pod runs (metrics and /healthz answer) as the chart's SA, which may do exactly
     the chart's rules: runs, Jobs, read-only Pods, Events — and no Secrets."""
     pod = bed.pod_of(cluster, operator.namespace, "app.kubernetes.io/name=alembic-operator")
     assert pod is not None and pod["status"]["phase"] == "Running", pod and pod["status"]
     assert pod["spec"]["serviceAccountName"] == operator.service_account
-    code, body = support.wait_for(
-        lambda: (r := bed.http_get(f"http://127.0.0.1:{operator.metrics_port}/metrics"))[0] == 200 and r, 60,
-        "the operator's /metrics")
-    assert "alembic" in body or "python_info" in body
-    support.wait_for(lambda: bed.http_get(f"http://127.0.0.1:{operator.liveness_port}/healthz")[0] == 200, 60,
-                     "the operator's /healthz")
+    page = operator.metrics()
+    for family, kind in PRODUCT_METRICS.items():
+        assert f"# TYPE {family} {kind}" in page, f"{family} is missing from /metrics"
+    support.wait_for(
+        lambda: bed.http_get(f"http://127.0.0.1:{operator.liveness_port}/healthz")[0] == 200,
+        60,
+        "the operator's /healthz",
+    )
     assert bed.sa_can(cluster, operator, "watch", "migrationruns.alembic-operator.dev", "--all-namespaces")
     assert bed.sa_can(cluster, operator, "patch", "migrationruns.alembic-operator.dev/status", "-n", "any")
     assert bed.sa_can(cluster, operator, "create", "jobs.batch", "-n", "any")
@@ -80,11 +92,12 @@ def test_operator_pod_runs_with_the_charts_service_account_and_only_its_rbac(
 
 
 def test_kubectl_applied_run_succeeds_and_its_statuses_classify_right(
-        cluster: Cluster, operator: bed.Operator, data: bed.Data, captured: Path) -> None:
+    cluster: Cluster, operator: bed.Operator, data: bed.Data, captured: Path
+) -> None:
     """Door 1: kubectl apply of the docs' MigrationRun migrates an empty database to 0004; every status
     seen on the way is Progressing/InProgress, the last Healthy/Current."""
-    kubectl(cluster.kubeconfig, "-n", data.namespace, "apply", "-f", "-",
-            input=_doc_run(data, name="example-app-1-0"))
+    metrics_before = operator.metrics()
+    kubectl(cluster.kubeconfig, "-n", data.namespace, "apply", "-f", "-", input=_doc_run(data, name="example-app-1-0"))
     followed = bed.follow(cluster, data.namespace, "example-app-1-0")
     bed.save_all(followed, captured, "succeeded")
     assert followed.phase == "Succeeded", json.dumps(followed.final["status"], indent=1)
@@ -94,10 +107,12 @@ def test_kubectl_applied_run_succeeds_and_its_statuses_classify_right(
     _assert_classified(followed)
     out = kubectl(cluster.kubeconfig, "-n", data.namespace, "get", "mrun").stdout
     assert "example-app-1-0" in out and "Succeeded" in out
+    operating.assert_counted_one_succeeded_run(metrics_before, operator.metrics(), followed.final["status"])
 
 
 def test_rolled_back_and_failed_runs_are_degraded_and_failed(
-        cluster: Cluster, operator: bed.Operator, data: bed.Data, captured: Path) -> None:
+    cluster: Cluster, operator: bed.Operator, data: bed.Data, captured: Path
+) -> None:
     """A migration that commits and loses rows ends RolledBack (database back at 0004, same rows, its new
     table gone); one that raises ends Failed (database unchanged); both Degraded and kstatus Failed."""
     kubectl(cluster.kubeconfig, "-n", data.namespace, "apply", "-f", "-", input=_doc_run(data, name="v1"))
@@ -105,8 +120,15 @@ def test_rolled_back_and_failed_runs_are_degraded_and_failed(
     before = app.seed(data.database, rows=50)
     counts = app.counts(data.database)
 
-    kubectl(cluster.kubeconfig, "-n", data.namespace, "apply", "-f", "-",
-            input=_doc_run(data, name="broken", image="example-app:broken"))
+    kubectl(
+        cluster.kubeconfig,
+        "-n",
+        data.namespace,
+        "apply",
+        "-f",
+        "-",
+        input=_doc_run(data, name="broken", image="example-app:broken"),
+    )
     rolled = bed.follow(cluster, data.namespace, "broken")
     bed.save_all(rolled, captured, "rolledback")
     assert rolled.phase == "RolledBack", json.dumps(rolled.final["status"], indent=1)
@@ -116,8 +138,15 @@ def test_rolled_back_and_failed_runs_are_degraded_and_failed(
     assert support.argocd_health(rolled.final)["message"].startswith("RolledBack")
     _assert_classified(rolled)
 
-    kubectl(cluster.kubeconfig, "-n", data.namespace, "apply", "-f", "-",
-            input=_doc_run(data, name="raises", image="example-app:raises"))
+    kubectl(
+        cluster.kubeconfig,
+        "-n",
+        data.namespace,
+        "apply",
+        "-f",
+        "-",
+        input=_doc_run(data, name="raises", image="example-app:raises"),
+    )
     failed = bed.follow(cluster, data.namespace, "raises")
     bed.save_all(failed, captured, "failed")
     assert failed.phase == "Failed", json.dumps(failed.final["status"], indent=1)

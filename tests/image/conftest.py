@@ -18,11 +18,15 @@ _FAILED: list[str] = []  # a failed build fails every test at once, without rebu
 def _require_tools() -> None:
     if os.geteuid() != 0:
         pytest.fail("tests/image need root (buildah vfs storage, runc)", pytrace=False)
-    missing = [t for t in ("debootstrap", "buildah", "runc", "umoci")
-               if not shutil.which(t) and not os.path.exists(f"/usr/sbin/{t}")]
+    missing = [
+        t
+        for t in ("debootstrap", "buildah", "runc", "umoci")
+        if not shutil.which(t) and not os.path.exists(f"/usr/sbin/{t}")
+    ]
     if missing:
-        pytest.fail(f"missing {', '.join(missing)}: run `make image-deps` (bash image/install-deps.sh) as root",
-                    pytrace=False)
+        pytest.fail(
+            f"missing {', '.join(missing)}: run `make image-deps` (bash image/install-deps.sh) as root", pytrace=False
+        )
 
 
 @pytest.fixture(scope="session")
@@ -32,18 +36,23 @@ def built_images() -> dict[str, str]:
     if _FAILED:
         pytest.fail(_FAILED[0], pytrace=False)
     t0 = time.monotonic()
-    proc = subprocess.run(["bash", str(ROOT / "image" / "build.sh"), "all"], cwd=ROOT,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.run(
+        ["bash", str(ROOT / "image" / "build.sh"), "all"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     elapsed = time.monotonic() - t0
     lines = [line for line in proc.stdout.splitlines() if line.startswith("[image")]
-    _REPORT.extend(lines + [f"[image] image/build.sh all: {elapsed:.1f} s wall"])
+    _REPORT.extend([*lines, f"[image] image/build.sh all: {elapsed:.1f} s wall"])
     if proc.returncode != 0:
         _FAILED.append(f"image/build.sh failed (exit {proc.returncode}):\n{proc.stdout[-6000:]}")
         pytest.fail(_FAILED[0], pytrace=False)
     return {"operator": "alembic-operator:dev", "example-app": "example-app:dev"}
 
 
-def pytest_terminal_summary(terminalreporter):  # noqa: D103 - sizes and build times in the summary
+def pytest_terminal_summary(terminalreporter):  # sizes and build times in the summary
     if _REPORT:
         terminalreporter.section("images")
         for line in _REPORT:

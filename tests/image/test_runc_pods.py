@@ -10,10 +10,12 @@ runtime the session's ``alembic-operator:dev`` maps to.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import subprocess
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import kubernetes.client
 import pytest
@@ -28,8 +30,13 @@ OPERATOR_IMAGE = "bed.local/alembic-operator:runc"
 """The operator image under runc, whatever ``alembic-operator:dev`` maps to in this session."""
 UNBUILT_IMAGE = "bed.local/never-built:runc"
 
-RESTRICTED = {"runAsNonRoot": True, "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-              "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
+RESTRICTED = {
+    "runAsNonRoot": True,
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
 
 
 @pytest.fixture
@@ -47,33 +54,51 @@ def core(cluster: Cluster) -> Iterator[kubernetes.client.CoreV1Api]:
 
 def step_like_pod(name: str, script: str, **spec: Any) -> dict[str, Any]:
     """A Pod shaped like the operator's step pods: restricted, read-only root, emptyDir at /tmp."""
-    container = {"name": "step", "image": OPERATOR_IMAGE, "command": ["sh", "-c", script],
-                 "securityContext": RESTRICTED, "terminationMessagePolicy": "FallbackToLogsOnError",
-                 "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
-                 "env": [{"name": "GREETING", "value": "hello"}]}
+    container = {
+        "name": "step",
+        "image": OPERATOR_IMAGE,
+        "command": ["sh", "-c", script],
+        "securityContext": RESTRICTED,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "env": [{"name": "GREETING", "value": "hello"}],
+    }
     container.update(spec.pop("container", {}))
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
-            "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 2,
-                     "automountServiceAccountToken": False,
-                     "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-                     "containers": [container], "volumes": [{"name": "tmp", "emptyDir": {}}], **spec}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {
+            "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 2,
+            "automountServiceAccountToken": False,
+            "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [container],
+            "volumes": [{"name": "tmp", "emptyDir": {}}],
+            **spec,
+        },
+    }
 
 
-def wait_pod(core: kubernetes.client.CoreV1Api, namespace: str, name: str, phases=("Succeeded", "Failed"),
-             timeout: float = 120) -> Any:
+def wait_pod(
+    core: kubernetes.client.CoreV1Api, namespace: str, name: str, phases=("Succeeded", "Failed"), timeout: float = 120
+) -> Any:
     def ended() -> Any:
         pod = core.read_namespaced_pod(name, namespace)
         return pod if pod.status.phase in phases else None
+
     return procs.wait_until(ended, timeout, f"pod {namespace}/{name} in {phases}", interval=0.3)
 
 
 def test_a_step_pod_runs_as_non_root_on_a_read_only_root_with_its_empty_dir(runc_kubelet, core, namespace):
-    script = ("id -u; id -g; echo $GREETING; "
-              "touch /x 2>&1 && echo ROOT-WRITABLE || echo ROOT-READ-ONLY; "
-              "touch /tmp/y && echo TMP-WRITABLE; "
-              "echo KUBECONFIG=${KUBECONFIG:-unset} TMP=${TERMINATION_MESSAGE_PATH:-unset}; "
-              "test -e /var/run/secrets/kubernetes.io/serviceaccount/token && echo TOKEN || echo NO-TOKEN; "
-              "printf 'all done' > /dev/termination-log")
+    script = (
+        "id -u; id -g; echo $GREETING; "
+        "touch /x 2>&1 && echo ROOT-WRITABLE || echo ROOT-READ-ONLY; "
+        "touch /tmp/y && echo TMP-WRITABLE; "
+        "echo KUBECONFIG=${KUBECONFIG:-unset} TMP=${TERMINATION_MESSAGE_PATH:-unset}; "
+        "test -e /var/run/secrets/kubernetes.io/serviceaccount/token && echo TOKEN || echo NO-TOKEN; "
+        "printf 'all done' > /dev/termination-log"
+    )
     core.create_namespaced_pod(namespace, step_like_pod("steplike", script))
     pod = wait_pod(core, namespace, "steplike")
     out = runc_kubelet.pod_log_path(namespace, "steplike", "step").read_text()
@@ -93,8 +118,12 @@ def test_a_step_pod_runs_as_non_root_on_a_read_only_root_with_its_empty_dir(runc
 
 def test_run_as_user_and_group_and_a_writable_root_are_honoured(runc_kubelet, core, namespace):
     script = "id -u; id -g; touch /x 2>&1; exit 3"
-    pod = step_like_pod("runas", script, securityContext={"runAsUser": 4321, "runAsGroup": 4322},
-                        container={"securityContext": {"readOnlyRootFilesystem": False}})
+    pod = step_like_pod(
+        "runas",
+        script,
+        securityContext={"runAsUser": 4321, "runAsGroup": 4322},
+        container={"securityContext": {"readOnlyRootFilesystem": False}},
+    )
     core.create_namespaced_pod(namespace, pod)
     pod = wait_pod(core, namespace, "runas")
     out = runc_kubelet.pod_log_path(namespace, "runas", "step").read_text()
@@ -114,12 +143,13 @@ def test_run_as_non_root_refuses_an_image_user_of_root(runc_kubelet, core, names
         statuses = core.read_namespaced_pod("asroot", namespace).status.container_statuses or []
         waiting = statuses[0].state.waiting if statuses else None
         return waiting if waiting is not None and waiting.reason == "CreateContainerConfigError" else None
+
     waiting = procs.wait_until(config_error, 60, "CreateContainerConfigError")
     assert "runAsNonRoot" in waiting.message
 
 
 def test_the_projected_token_works_in_cluster(runc_kubelet, core, namespace):
-    script = r'''
+    script = r"""
 import os
 from kubernetes import client, config
 config.load_incluster_config()
@@ -128,9 +158,10 @@ review = client.AuthenticationV1Api(kube.api_client()).create_self_subject_revie
     {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
 print("USER", review.status.user_info.username)
 print("KUBECONFIG" in os.environ, "TERMINATION_MESSAGE_PATH" in os.environ)
-'''
-    pod = step_like_pod("whoami", "", automountServiceAccountToken=True,
-                        container={"command": ["python", "-c", script]})
+"""
+    pod = step_like_pod(
+        "whoami", "", automountServiceAccountToken=True, container={"command": ["python", "-c", script]}
+    )
     core.create_namespaced_pod(namespace, pod)
     pod = wait_pod(core, namespace, "whoami")
     out = runc_kubelet.pod_log_path(namespace, "whoami", "step").read_text()
@@ -147,6 +178,7 @@ def test_an_image_that_was_not_built_fails_to_pull(runc_kubelet, core, namespace
         statuses = core.read_namespaced_pod("unbuilt", namespace).status.container_statuses or []
         waiting = statuses[0].state.waiting if statuses else None
         return waiting if waiting is not None and waiting.reason in ("ErrImagePull", "ImagePullBackOff") else None
+
     waiting = procs.wait_until(pull_error, 60, "ErrImagePull")
     assert "never-built-image" in waiting.message or "Back-off" in waiting.message
 
@@ -171,6 +203,7 @@ def test_deleting_the_pod_kills_and_removes_its_container(runc_kubelet, core, na
             return False
         except kubernetes.client.ApiException as error:
             return error.status == 404
+
     procs.wait_until(gone, 30, "the deleted pod to go")
     assert time.monotonic() - started < 15
     assert not (ids & _runc_ids())
@@ -197,17 +230,35 @@ def test_the_operator_runs_from_its_image_under_runc_and_reconciles_a_run(runc_k
     operator.stop()  # one operator at a time
     name = f"operator-{secrets.token_hex(3)}"
     liveness = ports.free_port()
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": operating.NAMESPACE},
-           "spec": {"serviceAccountName": operating.SERVICE_ACCOUNT, "terminationGracePeriodSeconds": 5,
-                    "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-                    "containers": [{"name": "operator", "image": OPERATOR_IMAGE,
-                                    "args": ["operator", "--namespace", app.namespace,
-                                             "--metrics-port", str(ports.free_port()),
-                                             "--liveness", f"http://127.0.0.1:{liveness}/healthz"],
-                                    "env": [{"name": "ALEMBIC_OPERATOR_IMAGE", "value": "alembic-operator:dev"}],
-                                    "securityContext": RESTRICTED,
-                                    "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]}],
-                    "volumes": [{"name": "tmp", "emptyDir": {}}]}}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": operating.NAMESPACE},
+        "spec": {
+            "serviceAccountName": operating.SERVICE_ACCOUNT,
+            "terminationGracePeriodSeconds": 5,
+            "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [
+                {
+                    "name": "operator",
+                    "image": OPERATOR_IMAGE,
+                    "args": [
+                        "operator",
+                        "--namespace",
+                        app.namespace,
+                        "--metrics-port",
+                        str(ports.free_port()),
+                        "--liveness",
+                        f"http://127.0.0.1:{liveness}/healthz",
+                    ],
+                    "env": [{"name": "ALEMBIC_OPERATOR_IMAGE", "value": "alembic-operator:dev"}],
+                    "securityContext": RESTRICTED,
+                    "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                }
+            ],
+            "volumes": [{"name": "tmp", "emptyDir": {}}],
+        },
+    }
     try:
         core.create_namespaced_pod(operating.NAMESPACE, pod)
         wait_pod(core, operating.NAMESPACE, name, phases=("Running",), timeout=60)
@@ -218,21 +269,23 @@ def test_the_operator_runs_from_its_image_under_runc_and_reconciles_a_run(runc_k
         assert status["phase"] == "Succeeded", (status, log[-4000:])
         assert core.read_namespaced_pod(name, operating.NAMESPACE).status.phase == "Running"
     finally:
-        try:
+        with contextlib.suppress(kubernetes.client.ApiException):
             core.delete_namespaced_pod(name, operating.NAMESPACE)
-        except kubernetes.client.ApiException:
-            pass
         operator.start()
 
 
-@pytest.mark.parametrize(("pod_ctx", "ctx", "image_user", "expected"), [
-    ({}, {}, "1000:1000", "1000:1000"),                      # the image's USER
-    ({}, {}, None, None),                                     # root, as the image says nothing
-    ({"runAsUser": 5}, {}, "1000:1000", "5"),                 # group then from the image's /etc/passwd
-    ({"runAsUser": 5}, {"runAsUser": 6, "runAsGroup": 7}, "1000:1000", "6:7"),  # container over pod
-    ({"runAsGroup": 9}, {}, "1000:1000", "1000:9"),
-    ({}, {"runAsGroup": 9}, "app", "app:9"),
-])
+@pytest.mark.parametrize(
+    ("pod_ctx", "ctx", "image_user", "expected"),
+    [
+        ({}, {}, "1000:1000", "1000:1000"),  # the image's USER
+        ({}, {}, None, None),  # root, as the image says nothing
+        ({"runAsUser": 5}, {}, "1000:1000", "5"),  # group then from the image's /etc/passwd
+        ({"runAsUser": 5}, {"runAsUser": 6, "runAsGroup": 7}, "1000:1000", "6:7"),  # container over pod
+        ({"runAsGroup": 9}, {}, "1000:1000", "1000:9"),
+        ({}, {"runAsGroup": 9}, "app", "app:9"),
+    ],
+)
 def test_run_as_takes_the_security_context_over_the_image_user(pod_ctx, ctx, image_user, expected):
     from testbed.kubelet import run_as
+
     assert run_as({"securityContext": pod_ctx}, {"securityContext": ctx}, image_user) == expected

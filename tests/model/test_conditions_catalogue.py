@@ -3,7 +3,8 @@
 import inspect
 import re
 
-from alembic_operator.api import conditions
+from alembic_operator.api import conditions, results
+from alembic_operator.api.steps import STEPS
 
 
 def constants_of(cls):
@@ -14,7 +15,7 @@ def test_every_constant_has_a_meaning_comment():
     for cls in (conditions.ConditionType, conditions.Reason, conditions.EventReason):
         source = inspect.getsource(cls)
         for name in constants_of(cls):
-            line = next(l for l in source.splitlines() if l.strip().startswith(f"{name} ="))
+            line = next(text for text in source.splitlines() if text.strip().startswith(f"{name} ="))
             assert "#:" in line, f"{cls.__name__}.{name} has no meaning comment"
 
 
@@ -24,6 +25,12 @@ def test_reasons_are_valid_condition_reasons():
             assert re.fullmatch(r"[A-Z][A-Za-z0-9]*", value), value
 
 
-def test_every_step_has_a_condition_type():
-    assert set(conditions.STEP_CONDITION) == {"plan", "backup", "migrate", "verify", "restore"}
-    assert set(conditions.STEP_CONDITION.values()) <= set(conditions.ConditionType.ALL)
+def test_every_step_sets_a_documented_condition_type_and_event_reasons():
+    event_reasons = set(constants_of(conditions.EventReason).values())
+    for info in STEPS.values():
+        assert info.condition in conditions.ConditionType.ALL
+        assert {info.started, info.succeeded, info.failed} <= event_reasons
+
+
+def test_an_unreadable_result_has_the_reason_the_results_module_gives_it():
+    assert conditions.Reason.UNREADABLE_RESULT == results.UNREADABLE_REASON

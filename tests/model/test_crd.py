@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -66,8 +67,11 @@ def test_the_schema_is_structural(schema):
         assert "type" in node, f"{path} has no type"
         assert node.get("nullable") is not True, f"{path} is nullable"
         if node["type"] == "object" and path != ".metadata":  # the apiserver owns metadata's schema
-            assert ("properties" in node or "additionalProperties" in node
-                    or node.get("x-kubernetes-preserve-unknown-fields")), f"{path}: untyped object"
+            assert (
+                "properties" in node
+                or "additionalProperties" in node
+                or node.get("x-kubernetes-preserve-unknown-fields")
+            ), f"{path}: untyped object"
         if "properties" in node:
             assert "additionalProperties" not in node, path
         for name in node.get("required") or []:
@@ -117,8 +121,10 @@ def test_free_form_core_objects_preserve_unknown_fields(schema):
 
 def test_the_spec_is_immutable_after_create(schema):
     rules = schema["properties"]["spec"]["x-kubernetes-validations"]
-    assert {"rule": "self == oldSelf",
-            "message": "spec is immutable: create a new MigrationRun for a new release"} in rules
+    assert {
+        "rule": "self == oldSelf",
+        "message": "spec is immutable: create a new MigrationRun for a new release",
+    } in rules
 
 
 def test_jobs_need_the_directory_format_in_the_schema_too(schema):
@@ -156,5 +162,5 @@ def test_printer_column_paths_exist_in_the_schema(generated, schema):
 
 
 def test_a_union_type_is_refused_with_the_field_path():
-    with pytest.raises(crd.SchemaError, match="x.y"):
+    with pytest.raises(crd.SchemaError, match=r"x\.y"):
         crd.structural({"properties": {"y": {"anyOf": [{"type": "string"}, {"type": "integer"}]}}}, {}, path="x")

@@ -6,9 +6,13 @@ import pydantic
 import pytest
 
 from alembic_operator.api import model
+from alembic_operator.api.steps import Step
 
-MINIMAL = {"database": {"urlSecretRef": {"name": "shop-db"}}, "migrate": {"image": "shop:1"},
-           "backup": {"s3": {"bucket": "backups"}}}
+MINIMAL = {
+    "database": {"urlSecretRef": {"name": "shop-db"}},
+    "migrate": {"image": "shop:1"},
+    "backup": {"s3": {"bucket": "backups"}},
+}
 
 
 def with_(**over):
@@ -35,9 +39,14 @@ def test_a_minimal_spec_gets_every_default():
     assert spec.verify.row_counts.mode == "exact"
     assert spec.plan.destructive == "warn"
     assert spec.rollback.on_failure == "restore" and spec.rollback.on_foreign_writes == "hold"
-    assert (spec.timeouts.backup_seconds, spec.timeouts.migrate_seconds, spec.timeouts.verify_seconds,
-            spec.timeouts.restore_seconds, spec.timeouts.plan_seconds, spec.timeouts.pending_seconds) == \
-        (3600, 1800, 900, 3600, 300, 600)
+    assert (
+        spec.timeouts.backup_seconds,
+        spec.timeouts.migrate_seconds,
+        spec.timeouts.verify_seconds,
+        spec.timeouts.restore_seconds,
+        spec.timeouts.plan_seconds,
+        spec.timeouts.pending_seconds,
+    ) == (3600, 1800, 900, 3600, 300, 600)
     assert spec.pod_template.service_account_name is None
     assert spec.write_fence is None
 
@@ -99,9 +108,10 @@ def test_every_field_has_a_description():
     def check(cls):
         for name, field in cls.model_fields.items():
             assert field.description, f"{cls.__name__}.{name} has no description"
-            for arg in getattr(field.annotation, "__args__", ()) + (field.annotation,):
+            for arg in (*getattr(field.annotation, "__args__", ()), field.annotation):
                 if isinstance(arg, type) and issubclass(arg, pydantic.BaseModel):
                     check(arg)
+
     check(model.MigrationRunSpec)
     check(model.MigrationRunStatus)
 
@@ -109,3 +119,16 @@ def test_every_field_has_a_description():
 def test_an_empty_status_parses():
     status = model.parse_status(None)
     assert status.phase is None and status.conditions == []
+
+
+def test_every_step_has_a_deadline_and_a_status_record_and_nothing_else_does():
+    spec = model.parse_spec(with_(timeouts={"verifySeconds": 7}))
+    steps = model.StepsStatus()
+    for step in Step:
+        assert spec.timeouts.for_step(step) > 0
+        steps.put(step, model.StepStatus(job=f"j-{step}"))
+        assert steps.get(step).job == f"j-{step}"
+    assert spec.timeouts.for_step(Step.VERIFY) == 7
+    assert set(model.StepsStatus.model_fields) == {s.value for s in Step}
+    with pytest.raises(KeyError):
+        steps.put("dance", model.StepStatus())

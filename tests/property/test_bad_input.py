@@ -21,14 +21,14 @@ import json
 import secrets
 import time
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 import kubernetes.client
 import pydantic
-import pytest
-from hypothesis import HealthCheck, Phase, given, settings, strategies as st
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
 from alembic_operator.api import constants, model
 from alembic_operator.controller import reconciler
@@ -44,29 +44,103 @@ BASE: dict[str, Any] = {
 }
 
 PATHS = [
-    "database", "database.urlSecretRef", "database.urlSecretRef.name", "database.urlSecretRef.key",
-    "migrate", "migrate.image", "migrate.command", "migrate.args", "migrate.target", "migrate.lockTimeout",
-    "migrate.workingDir", "backup", "backup.s3", "backup.s3.bucket", "backup.s3.prefix", "backup.s3.endpoint",
-    "backup.s3.region", "backup.s3.forcePathStyle", "backup.s3.serverSideEncryption",
-    "backup.s3.credentialsSecretRef", "backup.s3.credentialsSecretRef.name", "backup.format", "backup.jobs",
-    "backup.compression", "backup.retention.keepLast", "backup.retention.maxAgeDays", "backup.verify",
-    "verify.rowCounts.mode", "verify.rowCounts.include", "verify.rowCounts.allowDecrease", "plan.destructive",
-    "rollback.onFailure", "rollback.onForeignWrites", "timeouts.migrateSeconds", "timeouts.pendingSeconds",
-    "timeouts.backupSeconds", "podTemplate.serviceAccountName", "podTemplate.nodeSelector",
-    "podTemplate.tolerations", "podTemplate.securityContext", "writeFence.scaleDown", "unknownField",
+    "database",
+    "database.urlSecretRef",
+    "database.urlSecretRef.name",
+    "database.urlSecretRef.key",
+    "migrate",
+    "migrate.image",
+    "migrate.command",
+    "migrate.args",
+    "migrate.target",
+    "migrate.lockTimeout",
+    "migrate.workingDir",
+    "backup",
+    "backup.s3",
+    "backup.s3.bucket",
+    "backup.s3.prefix",
+    "backup.s3.endpoint",
+    "backup.s3.region",
+    "backup.s3.forcePathStyle",
+    "backup.s3.serverSideEncryption",
+    "backup.s3.credentialsSecretRef",
+    "backup.s3.credentialsSecretRef.name",
+    "backup.format",
+    "backup.jobs",
+    "backup.compression",
+    "backup.retention.keepLast",
+    "backup.retention.maxAgeDays",
+    "backup.verify",
+    "verify.rowCounts.mode",
+    "verify.rowCounts.include",
+    "verify.rowCounts.allowDecrease",
+    "plan.destructive",
+    "rollback.onFailure",
+    "rollback.onForeignWrites",
+    "timeouts.migrateSeconds",
+    "timeouts.pendingSeconds",
+    "timeouts.backupSeconds",
+    "podTemplate.serviceAccountName",
+    "podTemplate.nodeSelector",
+    "podTemplate.tolerations",
+    "podTemplate.securityContext",
+    "writeFence.scaleDown",
+    "unknownField",
 ]
 
 TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=80)
-INTERESTING = st.sampled_from([
-    "", " ", "-", "a" * 300, "UPPER", "db", "s3://x/y", "https://s3.example", "ftp://x", "directory", "custom",
-    "restore", "none", "hold", "allow", "block", "warn", "exact", "off", "zstd:3", "gzip:10", "lz4", "10ms", "1h",
-    "abc", "AES256", "aws:kms", "head", "../etc", "a..b", "bucket_", "x" * 64, "0", "-1", "true",
-    "postgresql://u:p@h/db", "Deployment",
-])
-VALUE = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), TEXT, INTERESTING,
-                  st.lists(st.one_of(TEXT, INTERESTING, st.integers(-5, 5)), max_size=3),
-                  st.dictionaries(st.sampled_from(["name", "key", "kind", "type", "x"]),
-                                  st.one_of(INTERESTING, st.integers(-5, 5)), max_size=2))
+INTERESTING = st.sampled_from(
+    [
+        "",
+        " ",
+        "-",
+        "a" * 300,
+        "UPPER",
+        "db",
+        "s3://x/y",
+        "https://s3.example",
+        "ftp://x",
+        "directory",
+        "custom",
+        "restore",
+        "none",
+        "hold",
+        "allow",
+        "block",
+        "warn",
+        "exact",
+        "off",
+        "zstd:3",
+        "gzip:10",
+        "lz4",
+        "10ms",
+        "1h",
+        "abc",
+        "AES256",
+        "aws:kms",
+        "head",
+        "../etc",
+        "a..b",
+        "bucket_",
+        "x" * 64,
+        "0",
+        "-1",
+        "true",
+        "postgresql://u:p@h/db",
+        "Deployment",
+    ]
+)
+VALUE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**12), 10**12),
+    TEXT,
+    INTERESTING,
+    st.lists(st.one_of(TEXT, INTERESTING, st.integers(-5, 5)), max_size=3),
+    st.dictionaries(
+        st.sampled_from(["name", "key", "kind", "type", "x"]), st.one_of(INTERESTING, st.integers(-5, 5)), max_size=2
+    ),
+)
 MUTATION = st.tuples(st.sampled_from(PATHS), st.one_of(st.just("<delete>"), VALUE))
 
 
@@ -87,8 +161,9 @@ def mutate(base: dict[str, Any], mutations: list[tuple[str, Any]]) -> dict[str, 
 
 
 def _reject(raw: Any, error: pydantic.ValidationError) -> reconciler.Decision:
-    return reconciler.reject(status=model.MigrationRunStatus(), generation=1, message=model.explain(error),
-                             now=datetime.now(timezone.utc))
+    return reconciler.reject(
+        status=model.MigrationRunStatus(), generation=1, message=model.explain(error), now=datetime.now(UTC)
+    )
 
 
 def _explained(raw: Any) -> str | None:
@@ -113,17 +188,26 @@ def test_the_apiserver_refuses_or_the_model_explains_every_generated_spec(cluste
     with cluster.api_client() as client:
         api = kubernetes.client.CustomObjectsApi(client)
 
-        @settings(max_examples=250, deadline=None, database=None,
-                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+        @settings(
+            max_examples=250,
+            deadline=None,
+            database=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+        )
         @given(mutations=st.lists(MUTATION, min_size=0, max_size=4))
         def check(mutations: list[tuple[str, Any]]) -> None:
             spec = mutate(BASE, mutations)
-            body = {"apiVersion": constants.API_VERSION, "kind": constants.KIND,
-                    "metadata": {"name": f"p-{secrets.token_hex(4)}", "namespace": namespace}, "spec": spec}
+            body = {
+                "apiVersion": constants.API_VERSION,
+                "kind": constants.KIND,
+                "metadata": {"name": f"p-{secrets.token_hex(4)}", "namespace": namespace},
+                "spec": spec,
+            }
             seen.append(1)
             try:
-                created = api.create_namespaced_custom_object(constants.GROUP, constants.VERSION, namespace,
-                                                              constants.PLURAL, body, dry_run="All")
+                created = api.create_namespaced_custom_object(
+                    constants.GROUP, constants.VERSION, namespace, constants.PLURAL, body, dry_run="All"
+                )
             except kubernetes.client.ApiException as error:
                 assert error.status == 422, (error.status, error.body[:500], json.dumps(spec)[:500])
                 reply = json.loads(error.body)
@@ -142,10 +226,13 @@ def test_the_apiserver_refuses_or_the_model_explains_every_generated_spec(cluste
     assert verdicts["refused"] >= 20 and verdicts["accepted"] >= 5, verdicts
 
 
-JSONISH = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), TEXT, INTERESTING),
-                       lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                               st.dictionaries(st.one_of(TEXT, st.sampled_from(PATHS)), inner,
-                                                               max_size=4)), max_leaves=12)
+JSONISH = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), TEXT, INTERESTING),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.one_of(TEXT, st.sampled_from(PATHS)), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
 
 
 @settings(max_examples=300, deadline=None, database=None)
@@ -163,26 +250,44 @@ def _bad_cases(database: Any, s3: Any) -> st.SearchStrategy[dict[str, Any]]:
     good_pw = server.password
 
     def url(**kw: Any) -> str:
-        parts = {"scheme": "postgresql", "user": "postgres", "password": good_pw, "host": "127.0.0.1",
-                 "port": server.port, "db": database.name, **kw}
-        return (f"{parts['scheme']}://{quote(parts['user'], safe='')}:{quote(parts['password'], safe='')}"
-                f"@{parts['host']}:{parts['port']}/{parts['db']}")
+        parts = {
+            "scheme": "postgresql",
+            "user": "postgres",
+            "password": good_pw,
+            "host": "127.0.0.1",
+            "port": server.port,
+            "db": database.name,
+            **kw,
+        }
+        return (
+            f"{parts['scheme']}://{quote(parts['user'], safe='')}:{quote(parts['password'], safe='')}"
+            f"@{parts['host']}:{parts['port']}/{parts['db']}"
+        )
 
     def secret(value: str, expect: list[str]) -> dict[str, Any]:
         return {"url": value, "expect": expect}
 
     return st.one_of(
-        st.builds(lambda pw: secret(url(password="x" + pw), ["authentication failed"]),
-                  st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_.~", min_size=1, max_size=20)),
-        st.builds(lambda name: secret(url(db="nodb_" + name), ["does not exist"]),
-                  st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_", min_size=1, max_size=20)),
-        st.builds(lambda scheme: secret(url(scheme=scheme), ["postgresql", "scheme"]),
-                  st.sampled_from(["mysql", "http", "sqlite", "postgres+psycopg2x", "redis"])),
+        st.builds(
+            lambda pw: secret(url(password="x" + pw), ["authentication failed"]),
+            st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_.~", min_size=1, max_size=20),
+        ),
+        st.builds(
+            lambda name: secret(url(db="nodb_" + name), ["does not exist"]),
+            st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_", min_size=1, max_size=20),
+        ),
+        st.builds(
+            lambda scheme: secret(url(scheme=scheme), ["postgresql", "scheme"]),
+            st.sampled_from(["mysql", "http", "sqlite", "postgres+psycopg2x", "redis"]),
+        ),
         st.just(secret(url(port=1), ["127.0.0.1:1"])),
         st.just(secret(url(host="no-such-host.invalid"), ["no-such-host.invalid"])),
-        st.builds(lambda junk: secret(junk, ["DATABASE_URL", "URL", "url"]),
-                  st.text(alphabet=st.characters(whitelist_categories=("L", "N", "P", "Zs")), max_size=40)
-                  .filter(lambda t: "://" not in t)),
+        st.builds(
+            lambda junk: secret(junk, ["DATABASE_URL", "URL", "url"]),
+            st.text(alphabet=st.characters(whitelist_categories=("L", "N", "P", "Zs")), max_size=40).filter(
+                lambda t: "://" not in t
+            ),
+        ),
         st.just({"secretName": "absent", "expect": ["absent"]}),
         st.just({"secretKey": "NOPE", "expect": ["NOPE"]}),
         st.just({"spec": {"migrate": {"target": "feedbeef0000"}}, "expect": ["feedbeef0000"]}),
@@ -199,21 +304,34 @@ def _alive(operator: Any) -> bool:
 
 @on_pg15
 def test_bad_urls_and_secrets_end_failed_with_a_specific_message_and_the_database_untouched(
-        app, database, s3, operator):
+    app, database, s3, operator
+):
     seeded(database, rows=50)
     before = dbstate.capture(database)
     ran: list[tuple[str, float]] = []
 
-    @settings(max_examples=12, deadline=None, database=None, phases=[Phase.explicit, Phase.generate],
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+    @settings(
+        max_examples=12,
+        deadline=None,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
     @given(case=_bad_cases(database, s3))
     def check(case: dict[str, Any]) -> None:
         n = len(ran)
         spec: dict[str, Any] = copy.deepcopy(case.get("spec") or {})
         ref: dict[str, Any] = {}
         if "url" in case:
-            app.cluster.kubectl("-n", app.namespace, "create", "secret", "generic", f"bad-{n}",
-                                f"--from-literal=DATABASE_URL={case['url']}")
+            app.cluster.kubectl(
+                "-n",
+                app.namespace,
+                "create",
+                "secret",
+                "generic",
+                f"bad-{n}",
+                f"--from-literal=DATABASE_URL={case['url']}",
+            )
             ref = {"name": f"bad-{n}"}
         elif "secretName" in case:
             ref = {"name": case["secretName"]}

@@ -22,8 +22,9 @@ def test_the_first_reconcile_sets_reconciling_and_not_ready():
     assert all(c.observed_generation == 1 for c in world.status.conditions)
 
 
-@pytest.mark.parametrize("phase", [Phase.PLANNING, Phase.BACKING_UP, Phase.MIGRATING, Phase.VERIFYING],
-                         ids=lambda p: p.value)
+@pytest.mark.parametrize(
+    "phase", [Phase.PLANNING, Phase.BACKING_UP, Phase.MIGRATING, Phase.VERIFYING], ids=lambda p: p.value
+)
 def test_running_phases_are_reconciling_with_the_phase_as_reason(phase):
     world = World()
     world.run_to(phase)
@@ -81,8 +82,7 @@ def test_observed_generation_follows_the_run_generation():
 def test_an_invalid_spec_fails_the_run_with_a_warning_and_creates_nothing():
     from alembic_operator.api.model import MigrationRunStatus
 
-    decision = reject(status=MigrationRunStatus(), generation=1, message="spec.migrate.image: Field required",
-                      now=NOW)
+    decision = reject(status=MigrationRunStatus(), generation=1, message="spec.migrate.image: Field required", now=NOW)
     assert decision.status.phase == Phase.FAILED
     assert decision.status.message == "invalid spec: spec.migrate.image: Field required"
     assert condition(decision.status, "Stalled").reason == "InvalidSpec"

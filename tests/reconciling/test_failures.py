@@ -87,8 +87,14 @@ def test_verification_violations_start_a_restore_and_are_copied_to_status():
     world = World()
     world.run_to(Phase.VERIFYING)
     violations = [{"table": "public.orders", "before": 10, "after": 7}]
-    world.finish("verify", ok=False, reason="RowCountViolation", message="public.orders lost 3 rows",
-                 changed=True, data={"violations": violations, "tablesChecked": 4})
+    world.finish(
+        "verify",
+        ok=False,
+        reason="RowCountViolation",
+        message="public.orders lost 3 rows",
+        changed=True,
+        data={"violations": violations, "tablesChecked": 4},
+    )
     decision = world.tick()
     assert world.phase == Phase.ROLLING_BACK
     assert world.status.row_counts.violations == ["public.orders: 10 → 7 rows"]

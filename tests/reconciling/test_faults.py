@@ -2,12 +2,12 @@
 
 import dataclasses
 
-from alembic_operator.controller import naming
 from alembic_operator.api.conditions import EventReason
 from alembic_operator.api.model import Phase
-from alembic_operator.controller.reconciler import DeleteJob, JobCondition, JobObservation, PodObservation, Requeue
+from alembic_operator.controller import naming
+from alembic_operator.controller.reconciler import DeleteJob, JobCondition, JobObservation, PodObservation
 
-from .world import UID, World, failed, make_spec, pending, running
+from .world import UID, World, pending, running
 
 
 def test_a_recorded_job_not_yet_observed_is_waited_for_within_the_grace_window():
@@ -62,9 +62,15 @@ def test_a_vanished_migrate_job_is_never_recreated_and_the_database_is_restored(
 def test_an_evicted_pod_fails_the_step():
     world = World()
     world.run_to(Phase.BACKING_UP)
-    world.set_job("backup", JobObservation(name="x", failed=1, conditions=(JobCondition("Failed"),),
-                                           pod=PodObservation(phase="Failed", reason="Evicted",
-                                                              message="The node was low on resource: memory.")))
+    world.set_job(
+        "backup",
+        JobObservation(
+            name="x",
+            failed=1,
+            conditions=(JobCondition("Failed"),),
+            pod=PodObservation(phase="Failed", reason="Evicted", message="The node was low on resource: memory."),
+        ),
+    )
     world.tick()
     assert world.phase == Phase.FAILED
     assert "evicted: The node was low on resource: memory." in world.status.message
@@ -73,8 +79,9 @@ def test_an_evicted_pod_fails_the_step():
 def test_an_evicted_pod_of_a_still_active_job_fails_the_step_and_deletes_the_job():
     world = World()
     world.run_to(Phase.VERIFYING)
-    world.set_job("verify", JobObservation(name="x", active=1,
-                                           pod=PodObservation(phase="Failed", reason="Evicted", message="")))
+    world.set_job(
+        "verify", JobObservation(name="x", active=1, pod=PodObservation(phase="Failed", reason="Evicted", message=""))
+    )
     decision = world.tick()
     assert DeleteJob(world.status.steps.verify.job) in decision.deletes
     assert world.phase == Phase.ROLLING_BACK
@@ -83,8 +90,9 @@ def test_an_evicted_pod_of_a_still_active_job_fails_the_step_and_deletes_the_job
 def test_a_job_past_its_deadline_fails_the_step_with_the_deadline_in_the_message():
     world = World()
     world.run_to(Phase.MIGRATING)
-    world.set_job("migrate", JobObservation(name="x", failed=1,
-                                            conditions=(JobCondition("Failed", reason="DeadlineExceeded"),)))
+    world.set_job(
+        "migrate", JobObservation(name="x", failed=1, conditions=(JobCondition("Failed", reason="DeadlineExceeded"),))
+    )
     world.tick()
     assert world.status.steps.migrate.message == "the migrate step exceeded its deadline of 1800s"
     assert world.phase == Phase.ROLLING_BACK  # killed mid-way: assume the database changed
@@ -137,8 +145,12 @@ def test_an_image_pull_failure_past_the_pending_window_fails_the_step_and_delete
 def test_a_missing_secret_key_fails_the_backup_at_once_with_the_database_untouched():
     world = World()
     world.run_to(Phase.BACKING_UP)
-    world.set_job("backup", pending("x", reason="CreateContainerConfigError",
-                                    message='couldn\'t find key DATABASE_URL in Secret shop/shop-db'))
+    world.set_job(
+        "backup",
+        pending(
+            "x", reason="CreateContainerConfigError", message="couldn't find key DATABASE_URL in Secret shop/shop-db"
+        ),
+    )
     decision = world.tick()
     assert world.phase == Phase.FAILED
     assert "couldn't find key DATABASE_URL in Secret shop/shop-db" in world.status.message
@@ -159,8 +171,9 @@ def test_the_restore_waits_until_the_failed_migrate_pod_has_stopped():
     world = World()
     world.run_to(Phase.MIGRATING)
     name = world.job("migrate")
-    world.jobs[name] = JobObservation(name=name, failed=1, terminating=1,
-                                      conditions=(JobCondition("FailureTarget", reason="DeadlineExceeded"),))
+    world.jobs[name] = JobObservation(
+        name=name, failed=1, terminating=1, conditions=(JobCondition("FailureTarget", reason="DeadlineExceeded"),)
+    )
     decision = world.tick()
     assert world.phase == Phase.ROLLING_BACK
     assert decision.creates == []
@@ -185,18 +198,28 @@ def test_a_newer_attempt_the_status_does_not_record_is_adopted_not_recreated():
 def test_a_failed_step_without_a_pod_reports_the_job_condition():
     world = World()
     world.run_to(Phase.BACKING_UP)
-    world.set_job("backup", JobObservation(name="x", failed=1,
-                                           conditions=(JobCondition("Failed", reason="BackoffLimitExceeded"),)))
+    world.set_job(
+        "backup",
+        JobObservation(name="x", failed=1, conditions=(JobCondition("Failed", reason="BackoffLimitExceeded"),)),
+    )
     world.tick()
-    assert world.status.message == "backup failed: the backup Job failed: BackoffLimitExceeded; the database is unchanged"
+    assert (
+        world.status.message == "backup failed: the backup Job failed: BackoffLimitExceeded; the database is unchanged"
+    )
 
 
 def test_an_oom_killed_step_says_so():
     world = World()
     world.run_to(Phase.BACKING_UP)
-    world.set_job("backup", JobObservation(name="x", failed=1, conditions=(JobCondition("Failed"),),
-                                           pod=PodObservation(phase="Failed", exit_code=137,
-                                                              termination_reason="OOMKilled")))
+    world.set_job(
+        "backup",
+        JobObservation(
+            name="x",
+            failed=1,
+            conditions=(JobCondition("Failed"),),
+            pod=PodObservation(phase="Failed", exit_code=137, termination_reason="OOMKilled"),
+        ),
+    )
     world.tick()
     assert "exited with code 137 (OOMKilled)" in world.status.message
 

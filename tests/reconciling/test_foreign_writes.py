@@ -11,10 +11,17 @@ from alembic_operator.api.model import ForeignWritesStatus, Phase, TableWrites
 
 from .world import World, condition, make_spec
 
-FOUND = {"foreignWrites": {"tables": [{"table": "public.project", "rows": 118, "inserted": 118},
-                                      {"table": "public.task", "rows": 2, "updated": 2}],
-                           "rows": 120, "ownWritesKnown": True,
-                           "statsUri": "s3://backups/pg/shop/x/stats-pre-restore.json"}}
+FOUND = {
+    "foreignWrites": {
+        "tables": [
+            {"table": "public.project", "rows": 118, "inserted": 118},
+            {"table": "public.task", "rows": 2, "updated": 2},
+        ],
+        "rows": 120,
+        "ownWritesKnown": True,
+        "statsUri": "s3://backups/pg/shop/x/stats-pre-restore.json",
+    }
+}
 
 
 def fail_verification(world: World) -> None:
@@ -30,8 +37,13 @@ def restore_command(world: World) -> list[str]:
 
 
 def refuse_restore(world: World, data: dict = FOUND):
-    world.finish("restore", ok=False, reason="ForeignWritesDetected", data=data,
-                 message="other sessions wrote ~120 rows since the backup")
+    world.finish(
+        "restore",
+        ok=False,
+        reason="ForeignWritesDetected",
+        data=data,
+        message="other sessions wrote ~120 rows since the backup",
+    )
     return world.tick()
 
 
@@ -90,8 +102,13 @@ def test_a_restore_that_discarded_writes_says_so_in_status_and_a_warning():
     refuse_restore(world)
     world.annotate(**{constants.ANNOTATION_APPROVE_RESTORE: "true"})
     world.tick()
-    later = {"foreignWrites": {**FOUND["foreignWrites"], "rows": 150,
-                               "tables": [{"table": "public.project", "rows": 150, "inserted": 150}]}}
+    later = {
+        "foreignWrites": {
+            **FOUND["foreignWrites"],
+            "rows": 150,
+            "tables": [{"table": "public.project", "rows": 150, "inserted": 150}],
+        }
+    }
     world.finish("restore", data=later, message="restored 4 tables")
     decision = world.tick()
     assert world.phase == Phase.ROLLED_BACK
@@ -126,8 +143,16 @@ def test_foreign_writes_known_before_the_restore_hold_it_before_any_job():
     world = World()
     world.run_to(Phase.MIGRATING)
     world.finish("migrate", ok=False, message="boom", changed=True)
-    world.run = world.run.__class__(**{**world.run.__dict__, "status": world.status.model_copy(update={
-        "foreign_writes": ForeignWritesStatus(tables=[TableWrites(table="public.orders", rows=3)], rows=3)})})
+    world.run = world.run.__class__(
+        **{
+            **world.run.__dict__,
+            "status": world.status.model_copy(
+                update={
+                    "foreign_writes": ForeignWritesStatus(tables=[TableWrites(table="public.orders", rows=3)], rows=3)
+                }
+            ),
+        }
+    )
     decision = world.tick()
     assert world.phase == Phase.ROLLBACK_HELD and decision.creates == []
 

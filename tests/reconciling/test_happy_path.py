@@ -1,8 +1,9 @@
 """The normal flow: plan → backup → migrate → verify → Succeeded, and what status records."""
 
-from alembic_operator.controller.builders import jobs as job_builders
 from alembic_operator.api.conditions import EventReason
 from alembic_operator.api.model import Phase
+from alembic_operator.api.steps import STEPS, Step
+from alembic_operator.controller.builders import jobs as job_builders
 from alembic_operator.controller.reconciler import CreateJob, EmitEvent
 
 from .world import BACKUP_DATA, VERIFY_DATA, World, condition, make_spec
@@ -48,9 +49,9 @@ def test_each_step_emits_started_and_succeeded_events_once():
     world = World()
     world.run_to(Phase.SUCCEEDED)
     reasons = [a.reason for d in world.decisions for a in d.actions if isinstance(a, EmitEvent)]
-    for step in ("plan", "backup", "migrate", "verify"):
-        assert reasons.count(EventReason.STARTED[step]) == 1
-        assert reasons.count(EventReason.SUCCEEDED[step]) == 1
+    for step in (Step.PLAN, Step.BACKUP, Step.MIGRATE, Step.VERIFY):
+        assert reasons.count(STEPS[step].started) == 1
+        assert reasons.count(STEPS[step].succeeded) == 1
     assert reasons.count(EventReason.RUN_SUCCEEDED) == 1
 
 
@@ -72,7 +73,7 @@ def test_the_verify_job_expects_the_revision_the_migration_reported():
 def test_the_created_manifest_is_the_builders_output():
     world = World()
     decision = world.tick()
-    expected = job_builders.build_plan_job(run=world.run, settings=world.settings)
+    expected = job_builders.build_step_job(run=world.run, step=Step.PLAN, settings=world.settings)
     assert decision.creates[0].manifest == expected
 
 
@@ -103,8 +104,9 @@ def test_a_blocked_destructive_plan_ends_failed_naming_the_statements_before_any
     world = World(make_spec(plan={"destructive": "block"}))
     world.tick()
     found = [{"revision": "b2", "kind": "DROP TABLE", "statement": "DROP TABLE orders"}]
-    world.finish("plan", ok=False, reason="DestructiveChange", message="1 destructive statement",
-                 data={"destructive": found})
+    world.finish(
+        "plan", ok=False, reason="DestructiveChange", message="1 destructive statement", data={"destructive": found}
+    )
     decision = world.tick()
     assert world.phase == Phase.FAILED
     assert "blocked by destructive statements" in world.status.message

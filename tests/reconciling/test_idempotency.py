@@ -38,8 +38,9 @@ def test_a_restarted_operator_finds_the_recorded_job_and_creates_nothing(phase):
     assert decision.creates == []
 
 
-@pytest.mark.parametrize("step_done,next_phase", [("plan", Phase.BACKING_UP), ("backup", Phase.MIGRATING),
-                                                  ("migrate", Phase.VERIFYING)])
+@pytest.mark.parametrize(
+    "step_done,next_phase", [("plan", Phase.BACKING_UP), ("backup", Phase.MIGRATING), ("migrate", Phase.VERIFYING)]
+)
 def test_a_crash_after_creating_a_job_and_before_writing_status_does_not_duplicate_it(step_done, next_phase):
     world = World()
     world.run_to({"plan": Phase.PLANNING, "backup": Phase.BACKING_UP, "migrate": Phase.MIGRATING}[step_done])

@@ -1,6 +1,6 @@
 """Reading Job and Pod dicts (as the API returns them) into observations."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from alembic_operator.controller.reconciler import JobObservation, PodObservation
 
@@ -8,30 +8,46 @@ from .world import termination
 
 JOB = {
     "metadata": {"name": "shop-1-backup-abcde", "labels": {}},
-    "status": {"active": 0, "failed": 1, "startTime": "2026-03-01T12:00:00Z",
-               "conditions": [{"type": "FailureTarget", "status": "True", "reason": "DeadlineExceeded"},
-                              {"type": "Failed", "status": "True", "reason": "DeadlineExceeded",
-                               "message": "Job was active longer than specified deadline"}]},
+    "status": {
+        "active": 0,
+        "failed": 1,
+        "startTime": "2026-03-01T12:00:00Z",
+        "conditions": [
+            {"type": "FailureTarget", "status": "True", "reason": "DeadlineExceeded"},
+            {
+                "type": "Failed",
+                "status": "True",
+                "reason": "DeadlineExceeded",
+                "message": "Job was active longer than specified deadline",
+            },
+        ],
+    },
 }
 
 
 def pod(name, created, state, phase="Running", **status):
-    return {"metadata": {"name": name, "creationTimestamp": created},
-            "status": {"phase": phase, **status, "containerStatuses": [{"name": "step", **state}]}}
+    return {
+        "metadata": {"name": name, "creationTimestamp": created},
+        "status": {"phase": phase, **status, "containerStatuses": [{"name": "step", **state}]},
+    }
 
 
 def test_a_job_dict_is_read_with_its_counts_conditions_and_times():
     job = JobObservation.from_manifests(JOB)
     assert job.name == "shop-1-backup-abcde" and job.failed == 1 and job.active == 0
     assert job.has_failed and job.failed_condition.reason == "DeadlineExceeded"
-    assert job.start_time == datetime(2026, 3, 1, 12, tzinfo=timezone.utc)
+    assert job.start_time == datetime(2026, 3, 1, 12, tzinfo=UTC)
     assert job.pod is None and not job.deleting
 
 
 def test_the_newest_pod_is_kept():
     old = pod("a", "2026-03-01T12:00:00Z", {"state": {"running": {"startedAt": "2026-03-01T12:00:05Z"}}})
-    new = pod("b", "2026-03-01T12:01:00Z", {"state": {"waiting": {"reason": "ErrImagePull", "message": "nope"}}},
-              phase="Pending")
+    new = pod(
+        "b",
+        "2026-03-01T12:01:00Z",
+        {"state": {"waiting": {"reason": "ErrImagePull", "message": "nope"}}},
+        phase="Pending",
+    )
     job = JobObservation.from_manifests(JOB, [old, new])
     assert job.pod.waiting_reason == "ErrImagePull" and job.pod.waiting_message == "nope"
     assert job.pod.started_at is None and job.pod.phase == "Pending"
@@ -39,17 +55,35 @@ def test_the_newest_pod_is_kept():
 
 def test_a_terminated_container_gives_exit_code_and_termination_message():
     message = termination("backup", ok=True, data={"uri": "s3://b/k"})
-    p = pod("a", "2026-03-01T12:00:00Z",
-            {"state": {"terminated": {"exitCode": 0, "reason": "Completed", "message": message,
-                                      "startedAt": "2026-03-01T12:00:05Z"}}}, phase="Succeeded")
+    p = pod(
+        "a",
+        "2026-03-01T12:00:00Z",
+        {
+            "state": {
+                "terminated": {
+                    "exitCode": 0,
+                    "reason": "Completed",
+                    "message": message,
+                    "startedAt": "2026-03-01T12:00:05Z",
+                }
+            }
+        },
+        phase="Succeeded",
+    )
     obs = PodObservation.from_manifest(p)
     assert obs.exit_code == 0 and obs.termination_message == message and obs.termination_reason == "Completed"
-    assert obs.started_at == datetime(2026, 3, 1, 12, 0, 5, tzinfo=timezone.utc)
+    assert obs.started_at == datetime(2026, 3, 1, 12, 0, 5, tzinfo=UTC)
 
 
 def test_an_evicted_pod_keeps_its_reason_and_message():
-    p = {"metadata": {"name": "a"}, "status": {"phase": "Failed", "reason": "Evicted",
-                                               "message": "The node was low on resource: ephemeral-storage."}}
+    p = {
+        "metadata": {"name": "a"},
+        "status": {
+            "phase": "Failed",
+            "reason": "Evicted",
+            "message": "The node was low on resource: ephemeral-storage.",
+        },
+    }
     obs = PodObservation.from_manifest(p)
     assert obs.reason == "Evicted" and "ephemeral-storage" in obs.message and obs.exit_code is None
 
@@ -61,8 +95,8 @@ def test_a_job_being_deleted_is_marked():
 
 def test_fenced_workloads_are_read_only_while_the_fence_is_being_raised():
     from alembic_operator.api import model
-    from alembic_operator.controller import observing
     from alembic_operator.api.model import FenceStatus
+    from alembic_operator.controller import observing
 
     from .world import make_run, make_spec
 
@@ -76,7 +110,6 @@ def test_fenced_workloads_are_read_only_while_the_fence_is_being_raised():
 def test_a_workload_that_is_gone_is_observed_as_not_existing():
     from alembic_operator.controller import observing
 
-    seen = observing.observed([], [], {"Deployment/a": None, "Deployment/b": {"replicas": 2, "current": 1,
-                                                                              "pods": 2}})
+    seen = observing.observed([], [], {"Deployment/a": None, "Deployment/b": {"replicas": 2, "current": 1, "pods": 2}})
     assert seen.workloads["Deployment/a"].exists is False
     assert (seen.workloads["Deployment/b"].replicas, seen.workloads["Deployment/b"].pods) == (2, 2)

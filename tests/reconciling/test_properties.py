@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from alembic_operator.api import constants, model
 from alembic_operator.api.model import PHASE_RANK, TERMINAL_PHASES, ForeignWritesStatus, Phase, TableWrites
@@ -21,14 +22,27 @@ from alembic_operator.controller.reconciler import JobCondition, JobObservation,
 
 from .world import BACKUP_DATA, MIGRATE_DATA, VERIFY_DATA, World, failed, make_spec, pending, succeeded
 
-DATA = {"plan": {"statements": 2, "destructive": []}, "backup": BACKUP_DATA, "migrate": MIGRATE_DATA,
-        "verify": VERIFY_DATA, "restore": {"uri": BACKUP_DATA["uri"]}}
-STEP_OF = {Phase.PLANNING: "plan", Phase.BACKING_UP: "backup", Phase.MIGRATING: "migrate",
-           Phase.VERIFYING: "verify", Phase.ROLLING_BACK: "restore"}
+DATA = {
+    "plan": {"statements": 2, "destructive": []},
+    "backup": BACKUP_DATA,
+    "migrate": MIGRATE_DATA,
+    "verify": VERIFY_DATA,
+    "restore": {"uri": BACKUP_DATA["uri"]},
+}
+STEP_OF = {
+    Phase.PLANNING: "plan",
+    Phase.BACKING_UP: "backup",
+    Phase.MIGRATING: "migrate",
+    Phase.VERIFYING: "verify",
+    Phase.ROLLING_BACK: "restore",
+}
 
 events = st.one_of(
     # Success is weighted up so that sequences reach the later phases.
-    st.just(("succeed",)), st.just(("succeed",)), st.just(("succeed",)), st.just(("succeed",)),
+    st.just(("succeed",)),
+    st.just(("succeed",)),
+    st.just(("succeed",)),
+    st.just(("succeed",)),
     st.tuples(st.just("wait"), st.sampled_from([31, 700, 4000])),
     st.tuples(st.just("fail"), st.booleans()),
     st.just(("vanish",)),
@@ -45,11 +59,13 @@ events = st.one_of(
 )
 
 specs = st.builds(
-    lambda destructive, on_failure, on_foreign: make_spec(plan={"destructive": destructive},
-                                                          rollback={"onFailure": on_failure,
-                                                                    "onForeignWrites": on_foreign}),
-    st.sampled_from(["allow", "warn", "block"]), st.sampled_from(["restore", "none"]),
-    st.sampled_from(["hold", "restore"]))
+    lambda destructive, on_failure, on_foreign: make_spec(
+        plan={"destructive": destructive}, rollback={"onFailure": on_failure, "onForeignWrites": on_foreign}
+    ),
+    st.sampled_from(["allow", "warn", "block"]),
+    st.sampled_from(["restore", "none"]),
+    st.sampled_from(["hold", "restore"]),
+)
 
 
 def current_job(world: World) -> str | None:
@@ -72,11 +88,16 @@ def apply_event(world: World, event: tuple) -> dict:
     elif kind == "vanish" and name:
         world.jobs.pop(name, None)
     elif kind == "evict" and name:
-        world.jobs[name] = JobObservation(name=name, failed=1, conditions=(JobCondition("Failed"),),
-                                          pod=PodObservation(phase="Failed", reason="Evicted"))
+        world.jobs[name] = JobObservation(
+            name=name,
+            failed=1,
+            conditions=(JobCondition("Failed"),),
+            pod=PodObservation(phase="Failed", reason="Evicted"),
+        )
     elif kind == "deadline" and name:
-        world.jobs[name] = JobObservation(name=name, failed=1,
-                                          conditions=(JobCondition("Failed", reason="DeadlineExceeded"),))
+        world.jobs[name] = JobObservation(
+            name=name, failed=1, conditions=(JobCondition("Failed", reason="DeadlineExceeded"),)
+        )
     elif kind == "pull" and name:
         world.jobs[name] = pending(name, reason=event[1], message="details")
     elif kind == "wait":
@@ -84,9 +105,14 @@ def apply_event(world: World, event: tuple) -> dict:
     elif kind == "approve":
         world.annotate(**{constants.ANNOTATION_APPROVE_RESTORE: "true"})
     elif kind == "foreign":
-        world.run = dataclasses.replace(world.run, status=world.status.model_copy(
-            update={"foreign_writes": ForeignWritesStatus(tables=[TableWrites(table="public.orders", rows=5)],
-                                                          rows=5)}))
+        world.run = dataclasses.replace(
+            world.run,
+            status=world.status.model_copy(
+                update={
+                    "foreign_writes": ForeignWritesStatus(tables=[TableWrites(table="public.orders", rows=5)], rows=5)
+                }
+            ),
+        )
     elif kind == "blocked":
         tick_kwargs["blocked_by"] = "older-run" if event[1] else None
     elif kind == "settle":
@@ -106,8 +132,9 @@ def test_random_observation_sequences_keep_the_reconciler_safe(spec, sequence):
     for event in sequence:
         rank_before = PHASE_RANK[world.phase]
         was_terminal = world.phase in TERMINAL_PHASES
-        backup_recorded = bool(world.status.backup and world.status.backup.sha256
-                               and world.status.backup.size_bytes is not None)
+        backup_recorded = bool(
+            world.status.backup and world.status.backup.sha256 and world.status.backup.size_bytes is not None
+        )
         kwargs = apply_event(world, event)
         decision = world.tick(**kwargs)
 
@@ -137,8 +164,13 @@ def test_random_observation_sequences_keep_the_reconciler_safe(spec, sequence):
             assert world.status.finished_at is not None and world.status.message
 
         # Idempotency: the same inputs with the written status create nothing and change nothing.
-        again = reconcile(run=world.run, observed=Observed(jobs=dict(world.jobs)), now=world.now,
-                          settings=world.settings, blocked_by=kwargs.get("blocked_by"))
+        again = reconcile(
+            run=world.run,
+            observed=Observed(jobs=dict(world.jobs)),
+            now=world.now,
+            settings=world.settings,
+            blocked_by=kwargs.get("blocked_by"),
+        )
         assert again.creates == [] and again.events == []
         assert again.status == world.status
         assert model.parse_status(model.dump(world.status)) == world.status

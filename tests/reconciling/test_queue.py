@@ -45,10 +45,14 @@ def summary(name, minutes, phase=None, database="db"):
 def test_runs_on_one_database_start_in_creation_order():
     others = [summary("a", 0), summary("b", 1), summary("c", 2)]
     assert find_blocker(name="a", database="db", creation_timestamp=NOW, others=others) == (None, None)
-    assert find_blocker(name="b", database="db", creation_timestamp=NOW + timedelta(minutes=1),
-                        others=others) == ("a", 1)
-    assert find_blocker(name="c", database="db", creation_timestamp=NOW + timedelta(minutes=2),
-                        others=others) == ("a", 2)
+    assert find_blocker(name="b", database="db", creation_timestamp=NOW + timedelta(minutes=1), others=others) == (
+        "a",
+        1,
+    )
+    assert find_blocker(name="c", database="db", creation_timestamp=NOW + timedelta(minutes=2), others=others) == (
+        "a",
+        2,
+    )
 
 
 def test_a_started_run_blocks_even_an_earlier_created_one():
@@ -57,8 +61,11 @@ def test_a_started_run_blocks_even_an_earlier_created_one():
 
 
 def test_finished_runs_and_other_databases_do_not_block():
-    others = [summary("done", -5, Phase.SUCCEEDED), summary("failed", -4, Phase.ROLLED_BACK),
-              summary("elsewhere", -3, Phase.MIGRATING, database="other")]
+    others = [
+        summary("done", -5, Phase.SUCCEEDED),
+        summary("failed", -4, Phase.ROLLED_BACK),
+        summary("elsewhere", -3, Phase.MIGRATING, database="other"),
+    ]
     assert find_blocker(name="me", database="db", creation_timestamp=NOW, others=others) == (None, None)
 
 

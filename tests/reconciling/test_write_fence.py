@@ -8,16 +8,18 @@ an operator killed at any instant still lifts the fence; every way a run ends
 import pytest
 
 from alembic_operator.api import constants
-from alembic_operator.controller import reconciler
 from alembic_operator.api.conditions import EventReason
 from alembic_operator.api.model import Phase
+from alembic_operator.controller import reconciler
 from alembic_operator.controller.reconciler import ScaleWorkload
 
 from .world import BACKUP_DATA, MIGRATE_DATA, World, make_spec
 
 KEY = "Deployment/shop-web"
-FENCED = {"writeFence": {"scaleDown": [{"kind": "Deployment", "name": "shop-web"}], "timeoutSeconds": 60},
-          "plan": {"destructive": "allow"}}
+FENCED = {
+    "writeFence": {"scaleDown": [{"kind": "Deployment", "name": "shop-web"}], "timeoutSeconds": 60},
+    "plan": {"destructive": "allow"},
+}
 
 
 def fenced_world(replicas: int = 3, **over) -> World:
@@ -129,8 +131,12 @@ def test_a_held_restore_keeps_the_fence_up():
     world.tick()
     world.finish("migrate", ok=False, reason="MigrationFailed", changed=True)
     world.tick()
-    world.finish("restore", ok=False, reason="ForeignWritesDetected",
-                 data={"foreignWrites": {"tables": [{"table": "public.audit", "rows": 4}], "rows": 4}})
+    world.finish(
+        "restore",
+        ok=False,
+        reason="ForeignWritesDetected",
+        data={"foreignWrites": {"tables": [{"table": "public.audit", "rows": 4}], "rows": 4}},
+    )
     decision = world.tick()
     assert world.phase == Phase.ROLLBACK_HELD
     assert decision.scales == [] and world.status.fence.state == "Up"
@@ -142,8 +148,7 @@ def test_deleting_a_run_lifts_its_fence_and_leaves_the_database_alone():
     decision = reconciler.release(status=world.status, now=world.now)
     assert decision.scales == [ScaleWorkload(kind="Deployment", name="shop-web", replicas=3)]
     assert decision.creates == [] and decision.status.fence.state == "Lifted"
-    again = reconciler.release(status=decision.status,
-                               now=world.now)
+    again = reconciler.release(status=decision.status, now=world.now)
     assert again.actions == []
 
 

@@ -14,7 +14,8 @@ import http.client
 import http.server
 import socketserver
 import threading
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -84,12 +85,16 @@ def proxy(s3) -> Iterator[RecordingProxy]:
 
 @on_pg15
 def test_every_object_a_run_writes_is_requested_with_server_side_encryption(app, database, s3, proxy):
-    app.apply(app.manifest("sse", spec={"backup": {"s3": {"endpoint": proxy.endpoint,
-                                                          "serverSideEncryption": "AES256"}}}))
+    app.apply(
+        app.manifest("sse", spec={"backup": {"s3": {"endpoint": proxy.endpoint, "serverSideEncryption": "AES256"}}})
+    )
     status = app.wait("sse")["status"]
     assert status["phase"] == "Succeeded", status
-    writes = [(m, p, h) for m, p, h in proxy.requests
-              if (m == "PUT" and "partNumber=" not in p) or (m == "POST" and p.endswith("?uploads"))]
+    writes = [
+        (m, p, h)
+        for m, p, h in proxy.requests
+        if (m == "PUT" and "partNumber=" not in p) or (m == "POST" and p.endswith("?uploads"))
+    ]
     assert writes, proxy.requests
     assert {p.split("?")[0].rsplit("/", 1)[-1] for _m, p, _h in writes} >= {"dump.pgdump", "manifest.json"}
     unencrypted = [(m, p) for m, p, h in writes if h.get("x-amz-server-side-encryption") != "AES256"]
@@ -100,8 +105,7 @@ def test_every_object_a_run_writes_is_requested_with_server_side_encryption(app,
 
 
 @on_pg15
-def test_runs_of_two_namespaces_use_separate_folders_and_retention_never_crosses_them(
-        app, database, s3, cluster):
+def test_runs_of_two_namespaces_use_separate_folders_and_retention_never_crosses_them(app, database, s3, cluster):
     other_ns = f"{app.namespace[:50]}-b"
     cluster.kubectl("create", "namespace", other_ns)
     try:

@@ -8,7 +8,6 @@ import json
 import re
 import subprocess
 
-import pytest
 import yaml
 
 from alembic_operator.controller import rbac
@@ -18,18 +17,30 @@ from tests.helm import support as helm
 
 RESTRICTED = "pod-security.kubernetes.io/enforce=restricted"
 #: What every authenticated user may do (system:basic-user, system:discovery): asking about itself.
-SELF_REVIEWS = {("selfsubjectaccessreviews", "authorization.k8s.io"), ("selfsubjectrulesreviews", "authorization.k8s.io"),
-                ("selfsubjectreviews", "authentication.k8s.io")}
+SELF_REVIEWS = {
+    ("selfsubjectaccessreviews", "authorization.k8s.io"),
+    ("selfsubjectrulesreviews", "authorization.k8s.io"),
+    ("selfsubjectreviews", "authentication.k8s.io"),
+}
 
 
 def _as_operator(operator, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(tools.binary("kubectl")), "--kubeconfig", str(operator.kubeconfig), *args],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [str(tools.binary("kubectl")), "--kubeconfig", str(operator.kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def _granted(rules: list[dict]) -> set[tuple[str, str, str]]:
-    return {(res, group, verb) for rule in rules for group in rule["apiGroups"] for res in rule["resources"]
-            for verb in rule["verbs"]}
+    return {
+        (res, group, verb)
+        for rule in rules
+        for group in rule["apiGroups"]
+        for res in rule["resources"]
+        for verb in rule["verbs"]
+    }
 
 
 def _effective(operator, namespace: str) -> set[tuple[str, str, str]]:
@@ -66,8 +77,9 @@ class _Nobody:
         self.kubeconfig = kubeconfig
 
 
-def test_the_operator_can_do_exactly_what_its_rules_allow_and_nothing_with_secrets(cluster, operator, namespace,
-                                                                                  tmp_path):
+def test_the_operator_can_do_exactly_what_its_rules_allow_and_nothing_with_secrets(
+    cluster, operator, namespace, tmp_path
+):
     allowed = _granted(rbac.OPERATOR_RULES)
     effective = _effective(operator, namespace)
     baseline = _effective(_Nobody(cluster.sa_kubeconfig(namespace, "default", tmp_path / "nobody")), namespace)
@@ -111,14 +123,24 @@ def test_the_operator_pod_from_the_chart_is_admitted_under_the_restricted_standa
     deployment = next(d for d in rendered if d["kind"] == "Deployment")
     account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
     cluster.kubectl("-n", namespace, "create", "serviceaccount", account)
-    pod = {"apiVersion": "v1", "kind": "Pod",
-           "metadata": {"name": "operator", "namespace": namespace,
-                        "labels": deployment["spec"]["template"]["metadata"]["labels"]},
-           "spec": deployment["spec"]["template"]["spec"]}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "operator",
+            "namespace": namespace,
+            "labels": deployment["spec"]["template"]["metadata"]["labels"],
+        },
+        "spec": deployment["spec"]["template"]["spec"],
+    }
     admitted = cluster.kubectl("create", "--dry-run=server", "-f", "-", input=yaml.safe_dump(pod), check=False)
     assert admitted.returncode == 0 and "PodSecurity" not in admitted.stderr, admitted.stderr
     # The control: the same namespace refuses a pod that is not restricted, so the check above means something.
-    loose = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "loose", "namespace": namespace},
-             "spec": {"serviceAccountName": account, "containers": [{"name": "c", "image": "busybox"}]}}
+    loose = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "loose", "namespace": namespace},
+        "spec": {"serviceAccountName": account, "containers": [{"name": "c", "image": "busybox"}]},
+    }
     refused = cluster.kubectl("create", "--dry-run=server", "-f", "-", input=yaml.safe_dump(loose), check=False)
     assert refused.returncode != 0 and "violates PodSecurity" in refused.stderr, refused.stderr

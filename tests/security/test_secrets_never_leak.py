@@ -36,7 +36,8 @@ def _leftovers(app, operator, kubelet) -> dict[str, str]:
 
 @on_pg15
 def test_no_password_or_secret_key_appears_anywhere_after_a_successful_and_a_failing_run(
-        app, database, s3, operator, kubelet):
+    app, database, s3, operator, kubelet
+):
     seeded(database)
     app.apply(app.manifest("good"))
     assert app.wait("good")["status"]["phase"] == "Succeeded"
@@ -44,17 +45,31 @@ def test_no_password_or_secret_key_appears_anywhere_after_a_successful_and_a_fai
     assert app.wait("bad", timeout=240)["status"]["phase"] == "RolledBack"
     # A failure whose message is built from the URL itself: a wrong password in the Secret.
     wrong_password = "Wr0ng-" + database.server.password[::-1]
-    app.cluster.kubectl("-n", app.namespace, "create", "secret", "generic", "db-wrong",
-                        f"--from-literal=DATABASE_URL={database.url_for(password=wrong_password)}")
+    app.cluster.kubectl(
+        "-n",
+        app.namespace,
+        "create",
+        "secret",
+        "generic",
+        "db-wrong",
+        f"--from-literal=DATABASE_URL={database.url_for(password=wrong_password)}",
+    )
     app.apply(app.manifest("bad-password", spec={"database": {"urlSecretRef": {"name": "db-wrong"}}}))
     status = app.wait("bad-password")["status"]
     assert status["phase"] == "Failed" and "authentication failed" in status["message"], status
 
-    secrets = {"database password": database.server.password, "S3 secret key": s3.secret_key,
-               "wrong database password": wrong_password}
+    secrets = {
+        "database password": database.server.password,
+        "S3 secret key": s3.secret_key,
+        "wrong database password": wrong_password,
+    }
     secrets.update({f"{k} (url-quoted)": quote(v, safe="") for k, v in list(secrets.items())})
-    leaks = [f"{what} in {where}" for where, text in _leftovers(app, operator, kubelet).items()
-             for what, secret in secrets.items() if secret in text]
+    leaks = [
+        f"{what} in {where}"
+        for where, text in _leftovers(app, operator, kubelet).items()
+        for what, secret in secrets.items()
+        if secret in text
+    ]
     assert leaks == [], leaks
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from alembic_operator.api import results
 from testbed import postgres as tb_postgres
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,7 +73,8 @@ def checksums(db: Any) -> dict[str, str]:
         schema, name = table.split(".", 1)
         ident = f'"{schema}"."{name}"'
         result[table] = db.scalar(
-            f"SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') FROM {ident} t")
+            f"SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') FROM {ident} t"
+        )
     for (seq,) in db.query("SELECT schemaname || '.' || sequencename FROM pg_sequences ORDER BY 1"):
         result["seq:" + seq] = db.scalar(f"SELECT last_value || '/' || is_called FROM {seq}")
     return result
@@ -84,13 +86,20 @@ def bin_dirs(*, newest_first: bool = True) -> str:
     return ":".join(dirs if newest_first else list(reversed(dirs)))
 
 
-def step_env(*, database_url: str | None, s3: Any, location: str | None = None,
-             **extra: str) -> dict[str, str]:
+def step_env(*, database_url: str | None, s3: Any, location: str | None = None, **extra: str) -> dict[str, str]:
     """The environment a step Job pod gets: DATABASE_URL, S3_*, AWS_* credentials, PG_BIN_DIRS."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "S3_", "PG"))}
-    env.update({"S3_ENDPOINT": s3.endpoint, "S3_REGION": s3.region, "S3_FORCE_PATH_STYLE": "true",
-                "AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key,
-                "PG_BIN_DIRS": bin_dirs(), "PYTHONPATH": str(REPO)})
+    env.update(
+        {
+            "S3_ENDPOINT": s3.endpoint,
+            "S3_REGION": s3.region,
+            "S3_FORCE_PATH_STYLE": "true",
+            "AWS_ACCESS_KEY_ID": s3.access_key,
+            "AWS_SECRET_ACCESS_KEY": s3.secret_key,
+            "PG_BIN_DIRS": bin_dirs(),
+            "PYTHONPATH": str(REPO),
+        }
+    )
     env.pop("DATABASE_URL", None)
     if database_url is not None:
         env["DATABASE_URL"] = database_url
@@ -100,18 +109,25 @@ def step_env(*, database_url: str | None, s3: Any, location: str | None = None,
     return env
 
 
-def run_step(argv: list[str], *, env: dict[str, str], tmp_path: Path,
-             timeout: float = 300) -> tuple[int, dict[str, Any] | None, str, str]:
+def run_step(
+    argv: list[str], *, env: dict[str, str], tmp_path: Path, timeout: float = 300
+) -> tuple[int, dict[str, Any] | None, str, str]:
     """Run the real console script; return (exit code, termination-message result, stdout, stderr)."""
     term = tmp_path / f"termination-{os.urandom(4).hex()}.json"
-    proc = subprocess.run([str(CONSOLE), "--log-level", "WARNING", "--termination-message-path", str(term), *argv],
-                          env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [str(CONSOLE), "--log-level", "WARNING", "--termination-message-path", str(term), *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     result = json.loads(term.read_text()) if term.exists() else None
     return proc.returncode, result, proc.stdout, proc.stderr
 
 
-def run_main(argv: list[str], *, env: dict[str, str], tmp_path: Path,
-             monkeypatch: pytest.MonkeyPatch) -> tuple[int, dict[str, Any] | None]:
+def run_main(
+    argv: list[str], *, env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, dict[str, Any] | None]:
     """Run ``alembic_operator.cli.main`` in-process with exactly ``env``."""
     from alembic_operator import cli
 
@@ -139,3 +155,26 @@ def object_sha256(client: Any, bucket: str, key: str) -> str:
 
 def read_json(client: Any, bucket: str, key: str) -> Any:
     return json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def written_results(folder: Path) -> list[tuple[Path, str]]:
+    """(file, text) of every step result under ``folder``: JSON objects with v, step and ok."""
+    found = []
+    for path in sorted(folder.rglob("*.json")):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        try:
+            value = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(value, dict) and {"v", "step", "ok"} <= value.keys():
+            found.append((path, text))
+    return found
+
+
+def assert_parses_into_its_model(text: str) -> results.StepResult:
+    """The result as the operator reads it: the step's model, no error."""
+    step = json.loads(text)["step"]
+    parsed = results.parse(step, text)
+    assert isinstance(parsed, results.StepResult), f"{step} wrote a result the operator cannot read: {parsed}"
+    assert type(parsed.data) is results.DATA_MODELS[step]
+    return parsed

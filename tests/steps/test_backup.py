@@ -11,23 +11,39 @@ from typing import Any
 
 import pytest
 
-from alembic_operator.api import errors, location as locations
-from alembic_operator.job.storage import s3 as s3_adapter
+from alembic_operator.api import errors
+from alembic_operator.api import location as locations
 from alembic_operator.job.commands import backup
+from alembic_operator.job.storage import s3 as s3_adapter
 
-from . import (CONSOLE, REVISION, SAMPLE_ROWS, checksums, location_for, make_sample, object_sha256,
-               read_json, run_main, run_step, step_env)
+from . import (
+    CONSOLE,
+    REVISION,
+    SAMPLE_ROWS,
+    checksums,
+    location_for,
+    make_sample,
+    object_sha256,
+    read_json,
+    run_main,
+    run_step,
+    step_env,
+)
 
 pytestmark = pytest.mark.testbed
 
 
-def test_backup_uploads_the_dump_with_its_sha256_and_a_manifest(database: Any, s3: Any, bucket: str,
-                                                                  tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_backup_uploads_the_dump_with_its_sha256_and_a_manifest(
+    database: Any, s3: Any, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     make_sample(database)
     loc = location_for(bucket)
-    code, result = run_main(["backup", "--location", loc], env=step_env(database_url=database.url, s3=s3),
-                            tmp_path=tmp_path, monkeypatch=monkeypatch)
+    code, result = run_main(
+        ["backup", "--location", loc],
+        env=step_env(database_url=database.url, s3=s3),
+        tmp_path=tmp_path,
+        monkeypatch=monkeypatch,
+    )
     assert code == 0, result
     assert result is not None and result["ok"] is True
     data = result["data"]
@@ -43,58 +59,68 @@ def test_backup_uploads_the_dump_with_its_sha256_and_a_manifest(database: Any, s
     assert manifest["verification"] is None
     assert manifest["serverVersion"].split(".")[0] == str(database.server.major)
     assert manifest["pgDumpVersion"].split(".")[0] == str(database.server.major)  # exactly the server's major
-    assert set(manifest["writeStats"]["public.task"]) == {"n_tup_ins", "n_tup_upd", "n_tup_del", "n_live_tup",
-                                                          "relid"}
+    assert set(manifest["writeStats"]["public.task"]) == {"n_tup_ins", "n_tup_upd", "n_tup_del", "n_live_tup", "relid"}
     assert manifest["writeStats"]["public.task"]["n_tup_ins"] >= 3000
     assert database.server.password not in manifest["database"]
     assert data["tables"] == 4 and data["rows"] == sum(SAMPLE_ROWS.values())
     assert s3.open_uploads(bucket) == []
 
 
-def test_backup_of_a_database_without_alembic_records_a_null_revision(database: Any, s3: Any, bucket: str,
-                                                                      tmp_path: Path,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_backup_of_a_database_without_alembic_records_a_null_revision(
+    database: Any, s3: Any, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     database.execute("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 10)")
-    code, result = run_main(["backup", "--location", location_for(bucket)],
-                            env=step_env(database_url=database.url, s3=s3), tmp_path=tmp_path,
-                            monkeypatch=monkeypatch)
+    code, result = run_main(
+        ["backup", "--location", location_for(bucket)],
+        env=step_env(database_url=database.url, s3=s3),
+        tmp_path=tmp_path,
+        monkeypatch=monkeypatch,
+    )
     assert code == 0 and result is not None
     assert result["data"]["revision"] is None and result["data"]["rows"] == 10
 
 
-def test_directory_format_is_uploaded_as_a_tar_with_its_checksum(database: Any, s3: Any, bucket: str,
-                                                                 tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_directory_format_is_uploaded_as_a_tar_with_its_checksum(
+    database: Any, s3: Any, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     make_sample(database)
-    code, result = run_main(["backup", "--location", location_for(bucket), "--format", "directory", "--jobs", "2",
-                             "--compression", "0"],
-                            env=step_env(database_url=database.url, s3=s3), tmp_path=tmp_path,
-                            monkeypatch=monkeypatch)
+    code, result = run_main(
+        ["backup", "--location", location_for(bucket), "--format", "directory", "--jobs", "2", "--compression", "0"],
+        env=step_env(database_url=database.url, s3=s3),
+        tmp_path=tmp_path,
+        monkeypatch=monkeypatch,
+    )
     assert code == 0, result
     assert result is not None and result["data"]["uri"].endswith("/dump.tar")
     assert object_sha256(s3.client(), bucket, "shop/migrations/run-1/dump.tar") == result["data"]["sha256"]
 
 
-def test_rerunning_on_a_folder_with_a_manifest_keeps_the_existing_backup(database: Any, s3: Any, bucket: str,
-                                                                         tmp_path: Path,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rerunning_on_a_folder_with_a_manifest_keeps_the_existing_backup(
+    database: Any, s3: Any, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     make_sample(database)
     env = step_env(database_url=database.url, s3=s3)
-    _, first = run_main(["backup", "--location", location_for(bucket)], env=env, tmp_path=tmp_path,
-                        monkeypatch=monkeypatch)
+    _, first = run_main(
+        ["backup", "--location", location_for(bucket)], env=env, tmp_path=tmp_path, monkeypatch=monkeypatch
+    )
     database.execute("DELETE FROM audit.comment")
-    code, second = run_main(["backup", "--location", location_for(bucket)], env=env, tmp_path=tmp_path,
-                            monkeypatch=monkeypatch)
+    code, second = run_main(
+        ["backup", "--location", location_for(bucket)], env=env, tmp_path=tmp_path, monkeypatch=monkeypatch
+    )
     assert code == 0 and first is not None and second is not None
     assert second["data"]["sha256"] == first["data"]["sha256"]
     assert "already exists" in second["message"]
 
 
-def test_backup_verify_restore_passes_and_drops_the_scratch_database(database: Any, s3: Any, bucket: str,
-                                                                     tmp_path: Path) -> None:
+def test_backup_verify_restore_passes_and_drops_the_scratch_database(
+    database: Any, s3: Any, bucket: str, tmp_path: Path
+) -> None:
     make_sample(database)
-    code, result, stdout, stderr = run_step(["backup", "--location", location_for(bucket), "--verify", "restore"],
-                                            env=step_env(database_url=database.url, s3=s3), tmp_path=tmp_path)
+    code, result, _stdout, stderr = run_step(
+        ["backup", "--location", location_for(bucket), "--verify", "restore"],
+        env=step_env(database_url=database.url, s3=s3),
+        tmp_path=tmp_path,
+    )
     assert code == 0, stderr
     assert result is not None and result["data"]["verification"] == {"method": "restore", "ok": True}
     manifest = read_json(s3.client(), bucket, "shop/migrations/run-1/manifest.json")
@@ -103,13 +129,14 @@ def test_backup_verify_restore_passes_and_drops_the_scratch_database(database: A
     assert left == []
 
 
-def test_restore_verification_names_the_table_whose_count_differs(database: Any, s3: Any, bucket: str,
-                                                                  tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_restore_verification_names_the_table_whose_count_differs(
+    database: Any, s3: Any, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     make_sample(database)
     env = step_env(database_url=database.url, s3=s3)
-    code, _ = run_main(["backup", "--location", location_for(bucket)], env=env, tmp_path=tmp_path,
-                       monkeypatch=monkeypatch)
+    code, _ = run_main(
+        ["backup", "--location", location_for(bucket)], env=env, tmp_path=tmp_path, monkeypatch=monkeypatch
+    )
     assert code == 0
     loc = locations.Location.parse(location_for(bucket))
     doc = read_json(s3.client(), bucket, loc.key(locations.MANIFEST))
@@ -117,17 +144,23 @@ def test_restore_verification_names_the_table_whose_count_differs(database: Any,
     store = s3_adapter.Bucket(settings=s3_adapter.settings_from_env(), bucket=bucket)
     from alembic_operator.job.database import urls
 
-    mismatches = backup.verify_by_restore(url=urls.DatabaseURL.parse(database.url), create=True, bucket=store,
-                                          loc=loc, doc=doc, server_major=database.server.major)
+    mismatches = backup.verify_by_restore(
+        url=urls.DatabaseURL.parse(database.url),
+        create=True,
+        bucket=store,
+        loc=loc,
+        doc=doc,
+        server_major=database.server.major,
+    )
     assert [m.as_dict() for m in mismatches] == [{"table": "public.task", "expected": 3001, "actual": 3000}]
     assert "public.task has 3000 rows, expected 3001" in mismatches[0].describe()
     left = database.server.query("SELECT datname FROM pg_database WHERE datname LIKE 'alembic_operator_verify_%'")
     assert left == []
 
 
-def test_backup_records_counts_of_the_dumped_snapshot_not_later_writes(database: Any, s3: Any, bucket: str,
-                                                                       tmp_path: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_backup_records_counts_of_the_dumped_snapshot_not_later_writes(
+    database: Any, s3: Any, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Rows inserted by others while the dump runs are neither counted nor dumped."""
     make_sample(database)
     from alembic_operator.job.database import postgres as pg_adapter
@@ -143,9 +176,12 @@ def test_backup_records_counts_of_the_dumped_snapshot_not_later_writes(database:
         return real_counts(conn)
 
     monkeypatch.setattr(pg_adapter, "exact_counts", foreign_write_then_counts)
-    code, result = run_main(["backup", "--location", location_for(bucket), "--verify", "restore"],
-                            env=step_env(database_url=database.url, s3=s3), tmp_path=tmp_path,
-                            monkeypatch=monkeypatch)
+    code, result = run_main(
+        ["backup", "--location", location_for(bucket), "--verify", "restore"],
+        env=step_env(database_url=database.url, s3=s3),
+        tmp_path=tmp_path,
+        monkeypatch=monkeypatch,
+    )
     assert code == 0, result
     manifest = read_json(s3.client(), bucket, "shop/migrations/run-1/manifest.json")
     assert manifest["tables"]["public.project"] == 40
@@ -163,26 +199,43 @@ def _children(pid: int) -> list[tuple[int, str]]:
                 stat = fh.read()
         except OSError:
             continue
-        comm = stat[stat.index("(") + 1: stat.rindex(")")]
-        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
         if ppid == pid:
             found.append((int(entry), comm))
     return found
 
 
-def test_killing_pg_dump_mid_stream_leaves_no_object_and_no_open_upload(database: Any, s3: Any, bucket: str,
-                                                                        tmp_path: Path) -> None:
+def test_killing_pg_dump_mid_stream_leaves_no_object_and_no_open_upload(
+    database: Any, s3: Any, bucket: str, tmp_path: Path
+) -> None:
     # ~100 MB uncompressed: big enough that parts are uploaded before pg_dump is killed.
-    database.execute("CREATE TABLE big (id int, body text); "
-                     "INSERT INTO big SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 400000) g")
+    database.execute(
+        "CREATE TABLE big (id int, body text); "
+        "INSERT INTO big SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 400000) g"
+    )
     before = checksums(database)
     key = "shop/migrations/run-1/dump.pgdump"
     client = s3.client()
     term = tmp_path / "term.json"
-    proc = subprocess.Popen([str(CONSOLE), "--log-level", "WARNING", "--termination-message-path", str(term),
-                             "backup", "--location", location_for(bucket), "--compression", "0"],
-                            env=step_env(database_url=database.url, s3=s3), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            str(CONSOLE),
+            "--log-level",
+            "WARNING",
+            "--termination-message-path",
+            str(term),
+            "backup",
+            "--location",
+            location_for(bucket),
+            "--compression",
+            "0",
+        ],
+        env=step_env(database_url=database.url, s3=s3),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     killed = False
     parts_before_kill = 0
     deadline = time.monotonic() + 60
@@ -197,7 +250,7 @@ def test_killing_pg_dump_mid_stream_leaves_no_object_and_no_open_upload(database
                 killed = True
                 break
         time.sleep(0.01)
-    stdout, stderr = proc.communicate(timeout=60)
+    _stdout, stderr = proc.communicate(timeout=60)
     assert killed, "pg_dump finished before it could be killed"
     assert proc.returncode == errors.BackupFailed.exit_code, stderr
     assert "pg_dump was killed by signal 9" in stderr
@@ -212,13 +265,17 @@ def test_killing_pg_dump_mid_stream_leaves_no_object_and_no_open_upload(database
 
 
 def _backup_at(database: Any, s3: Any, bucket: str, run: str, tmp_path: Path, *extra: str) -> None:
-    code, _, _, stderr = run_step(["backup", "--location", location_for(bucket, run), *extra],
-                                  env=step_env(database_url=database.url, s3=s3), tmp_path=tmp_path)
+    code, _, _, stderr = run_step(
+        ["backup", "--location", location_for(bucket, run), *extra],
+        env=step_env(database_url=database.url, s3=s3),
+        tmp_path=tmp_path,
+    )
     assert code == 0, stderr
 
 
 def test_retention_keeps_the_newest_good_backups_and_ignores_folders_without_manifest(
-        database: Any, s3: Any, bucket: str, tmp_path: Path) -> None:
+    database: Any, s3: Any, bucket: str, tmp_path: Path
+) -> None:
     database.execute("CREATE TABLE t (id int); INSERT INTO t VALUES (1)")
     client = s3.client()
     for run in ("run-a", "run-b", "run-c"):
@@ -229,8 +286,7 @@ def test_retention_keeps_the_newest_good_backups_and_ignores_folders_without_man
     assert folders == ["run-c", "run-d", "run-failed"]
 
 
-def test_retention_by_age_never_deletes_the_current_backup(database: Any, s3: Any, bucket: str,
-                                                           tmp_path: Path) -> None:
+def test_retention_by_age_never_deletes_the_current_backup(database: Any, s3: Any, bucket: str, tmp_path: Path) -> None:
     database.execute("CREATE TABLE t (id int)")
     _backup_at(database, s3, bucket, "run-old", tmp_path)
     time.sleep(1.2)
@@ -240,6 +296,7 @@ def test_retention_by_age_never_deletes_the_current_backup(database: Any, s3: An
 
 
 # ---- bad input: one line, non-zero exit, no change, no password ------------------------------------------
+
 
 def _bad_inputs(database: Any, s3: Any, bucket: str) -> dict[str, tuple[dict[str, str], list[str], int]]:
     good = database.url
@@ -261,14 +318,25 @@ def _bad_inputs(database: Any, s3: Any, bucket: str) -> dict[str, tuple[dict[str
     }
 
 
-CASES = ["missing DATABASE_URL", "malformed DATABASE_URL", "wrong password", "unreachable host", "missing bucket",
-         "wrong S3 credentials", "unreachable S3 endpoint", "location not s3", "location without run folder",
-         "verify without manifest", "restore without manifest"]
+CASES = [
+    "missing DATABASE_URL",
+    "malformed DATABASE_URL",
+    "wrong password",
+    "unreachable host",
+    "missing bucket",
+    "wrong S3 credentials",
+    "unreachable S3 endpoint",
+    "location not s3",
+    "location without run folder",
+    "verify without manifest",
+    "restore without manifest",
+]
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_bad_input_fails_in_one_line_without_changing_anything(case: str, database: Any, s3: Any, bucket: str,
-                                                               tmp_path: Path) -> None:
+def test_bad_input_fails_in_one_line_without_changing_anything(
+    case: str, database: Any, s3: Any, bucket: str, tmp_path: Path
+) -> None:
     make_sample(database)
     before = checksums(database)
     overrides, argv, exit_code = _bad_inputs(database, s3, bucket)[case]

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import subprocess
 import time
-from pathlib import Path
 
-import pytest
-
-from tests.example.support import (HEAD, app_dir, counts, error_line, finish, revision, run_cli, run_step, schema_dump,
-                             seed, spawn_step)
+from tests.example.support import (
+    HEAD,
+    app_dir,
+    counts,
+    error_line,
+    finish,
+    revision,
+    run_cli,
+    run_step,
+    schema_dump,
+    seed,
+    spawn_step,
+)
 
 
 def test_migrate_on_an_empty_database_reaches_head_and_reports_from_and_to(database, monkeypatch, capsys, tmp_path):
@@ -30,8 +38,11 @@ def test_a_second_migrate_finds_nothing_to_do(database, monkeypatch, capsys, tmp
     seed(database, 100)
     second = run_step(monkeypatch, capsys, tmp_path, "migrate", url=database.url, cwd=app_dir())
     assert second.code == 0
-    assert (second.data["fromRevision"], second.data["toRevision"], second.data["applied"]) == \
-        ("0002", HEAD, ["0003", "0004"])
+    assert (second.data["fromRevision"], second.data["toRevision"], second.data["applied"]) == (
+        "0002",
+        HEAD,
+        ["0003", "0004"],
+    )
     third = run_step(monkeypatch, capsys, tmp_path, "migrate", url=database.url, cwd=app_dir())
     assert third.code == 0 and third.data["noop"] is True and third.data["applied"] == []
     assert counts(database)["task"] == 100
@@ -66,8 +77,12 @@ def test_per_migration_transactions_leave_committed_revisions_and_say_so(databas
     assert run.data["failedRevision"] == "0006"
     assert "changes were committed" in run.message
     assert revision(database) == "0005"
-    assert database.scalar("SELECT count(*) FROM information_schema.columns "
-                           "WHERE table_name = 'task' AND column_name = 'archived'") == "1"
+    assert (
+        database.scalar(
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'task' AND column_name = 'archived'"
+        )
+        == "1"
+    )
 
 
 def _wait_for_advisory_lock(database, timeout: float = 30.0) -> None:
@@ -94,12 +109,14 @@ def test_two_concurrent_migrates_apply_the_revisions_once(database, tmp_path):
 
 
 def test_a_migrate_that_cannot_get_the_lock_in_time_fails_with_lock_timeout(database, tmp_path):
-    first = spawn_step("migrate", url=database.url, cwd=app_dir("slow"), term=tmp_path / "a.json",
-                       env={"SCENARIO_SLEEP_SECONDS": "4"})
+    first = spawn_step(
+        "migrate", url=database.url, cwd=app_dir("slow"), term=tmp_path / "a.json", env={"SCENARIO_SLEEP_SECONDS": "4"}
+    )
     try:
         _wait_for_advisory_lock(database)
-        second = run_cli("migrate", "--lock-wait-seconds", "0.5", url=database.url, cwd=app_dir("slow"),
-                         tmp_path=tmp_path)
+        second = run_cli(
+            "migrate", "--lock-wait-seconds", "0.5", url=database.url, cwd=app_dir("slow"), tmp_path=tmp_path
+        )
     finally:
         done = finish(first, tmp_path / "a.json")
     assert second.code == 21
@@ -112,21 +129,40 @@ def test_a_migrate_that_cannot_get_the_lock_in_time_fails_with_lock_timeout(data
 
 
 def test_lock_timeout_stops_a_migration_queued_behind_a_long_transaction(database, monkeypatch, capsys, tmp_path):
-    assert run_step(monkeypatch, capsys, tmp_path, "migrate", "--target", "0003", url=database.url,
-                    cwd=app_dir()).code == 0
+    assert (
+        run_step(monkeypatch, capsys, tmp_path, "migrate", "--target", "0003", url=database.url, cwd=app_dir()).code
+        == 0
+    )
     server = database.server
-    holder = subprocess.Popen([str(server.tool("psql")), "-X", "-q", "-d", database.name, "-c",
-                               "BEGIN; LOCK TABLE task IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(30);"],
-                              env=server.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    holder = subprocess.Popen(
+        [
+            str(server.tool("psql")),
+            "-X",
+            "-q",
+            "-d",
+            database.name,
+            "-c",
+            "BEGIN; LOCK TABLE task IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(30);",
+        ],
+        env=server.env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 20
-        while database.scalar("SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' "
-                              "AND relation = 'task'::regclass AND granted") == "0":
+        while (
+            database.scalar(
+                "SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' "
+                "AND relation = 'task'::regclass AND granted"
+            )
+            == "0"
+        ):
             assert time.monotonic() < deadline
             time.sleep(0.05)
         started = time.monotonic()
-        run = run_step(monkeypatch, capsys, tmp_path, "migrate", "--lock-timeout", "500ms", url=database.url,
-                       cwd=app_dir())
+        run = run_step(
+            monkeypatch, capsys, tmp_path, "migrate", "--lock-timeout", "500ms", url=database.url, cwd=app_dir()
+        )
         elapsed = time.monotonic() - started
     finally:
         holder.kill()
@@ -139,16 +175,20 @@ def test_lock_timeout_stops_a_migration_queued_behind_a_long_transaction(databas
 
 
 def test_an_unknown_database_revision_is_refused_and_nothing_changes(database, monkeypatch, capsys, tmp_path):
-    assert run_step(monkeypatch, capsys, tmp_path, "migrate", "--target", "0002", url=database.url,
-                    cwd=app_dir()).code == 0
+    assert (
+        run_step(monkeypatch, capsys, tmp_path, "migrate", "--target", "0002", url=database.url, cwd=app_dir()).code
+        == 0
+    )
     database.execute("UPDATE alembic_version SET version_num = '9f9f9f'")
     before = schema_dump(database)
 
     run = run_cli("migrate", url=database.url, cwd=app_dir(), tmp_path=tmp_path)
 
     assert run.code == 20
-    assert error_line(run.stderr) == ("alembic-operator migrate: RevisionError: database is at revision 9f9f9f "
-                                      "which this image's scripts do not contain; heads are 0004")
+    assert error_line(run.stderr) == (
+        "alembic-operator migrate: RevisionError: database is at revision 9f9f9f "
+        "which this image's scripts do not contain; heads are 0004"
+    )
     assert run.stderr.count("\n") == 1
     assert schema_dump(database) == before
 
@@ -174,7 +214,9 @@ def test_a_bad_database_url_is_one_line_without_the_password(database, tmp_path)
     run = run_cli("migrate", url=url, cwd=app_dir(), tmp_path=tmp_path)
     assert run.code == 3
     line = error_line(run.stderr)
-    assert line.startswith("alembic-operator migrate: DatabaseUnreachable: cannot connect to postgresql://postgres:***@")
+    assert line.startswith(
+        "alembic-operator migrate: DatabaseUnreachable: cannot connect to postgresql://postgres:***@"
+    )
     assert "password authentication failed" in line
     assert secret not in run.stderr + run.stdout + str(run.result)
     assert "Traceback" not in run.stderr and run.stderr.count("\n") == 1
@@ -191,8 +233,9 @@ def test_a_failing_migration_prints_one_error_line_and_no_traceback(database, tm
     assert run.code == 22
     assert "Traceback" not in run.stderr
     assert database.server.password not in run.stderr + run.stdout
-    assert error_line(run.stderr).startswith("alembic-operator migrate: MigrationFailed: migration failed in "
-                                             "revision 0005: RuntimeError: scenario raises")
+    assert error_line(run.stderr).startswith(
+        "alembic-operator migrate: MigrationFailed: migration failed in revision 0005: RuntimeError: scenario raises"
+    )
     assert run.result["changedDatabase"] is False
     assert revision(database) is None  # 0001-0005 ran in one transaction and all rolled back
 
@@ -210,12 +253,14 @@ def test_a_commit_inside_a_failed_revision_counts_as_a_change(database, monkeypa
     example = app_dir()
     (app / "alembic.ini").write_text(
         f"[alembic]\nscript_location = {example}/migrations\nprepend_sys_path = {example}\npath_separator = os\n"
-        f"version_locations = {example}/migrations/versions:{app}/versions\nmodels_package = taskapp.models\n")
+        f"version_locations = {example}/migrations/versions:{app}/versions\nmodels_package = taskapp.models\n"
+    )
     (app / "versions" / "0005_autocommit.py").write_text(
         "from alembic import op\nrevision = '0005'\ndown_revision = '0004'\nbranch_labels = None\n"
         "depends_on = None\n\n\ndef upgrade():\n    with op.get_context().autocommit_block():\n"
         "        op.execute(\"INSERT INTO project (name, created_at) VALUES ('autocommitted', now())\")\n"
-        "    raise RuntimeError('fails after an autocommit block')\n\n\ndef downgrade():\n    pass\n")
+        "    raise RuntimeError('fails after an autocommit block')\n\n\ndef downgrade():\n    pass\n"
+    )
     assert run_step(monkeypatch, capsys, tmp_path, "migrate", url=database.url, cwd=app_dir()).code == 0
 
     run = run_step(monkeypatch, capsys, tmp_path, "migrate", url=database.url, cwd=app)

@@ -19,10 +19,13 @@ def test_plan_of_an_empty_database_lists_every_revision_and_writes_nothing(datab
 
 
 def test_plan_reads_the_current_revision_from_the_database(database, monkeypatch, capsys, tmp_path):
-    assert run_step(monkeypatch, capsys, tmp_path, "migrate", "--target", "0002", url=database.url,
-                    cwd=app_dir()).code == 0
-    run = run_step(monkeypatch, capsys, tmp_path, "plan", "--output", str(tmp_path / "plan.sql"),
-                   url=database.url, cwd=app_dir())
+    assert (
+        run_step(monkeypatch, capsys, tmp_path, "migrate", "--target", "0002", url=database.url, cwd=app_dir()).code
+        == 0
+    )
+    run = run_step(
+        monkeypatch, capsys, tmp_path, "plan", "--output", str(tmp_path / "plan.sql"), url=database.url, cwd=app_dir()
+    )
     assert run.code == 0
     assert (run.data["fromRevision"], run.data["pending"]) == ("0002", ["0003", "0004"])
     sql = (tmp_path / "plan.sql").read_text()
@@ -48,19 +51,21 @@ def test_destructive_statements_are_marked_and_listed_under_warn(monkeypatch, ca
 
 
 def test_the_block_policy_refuses_a_destructive_plan_in_one_line(tmp_path):
-    run = run_cli("plan", "--from", HEAD, "--policy", "block", url=None, cwd=app_dir("destructive"),
-                  tmp_path=tmp_path)
+    run = run_cli("plan", "--from", HEAD, "--policy", "block", url=None, cwd=app_dir("destructive"), tmp_path=tmp_path)
     assert run.code == 23
     line = error_line(run.stderr)
-    assert line.startswith("alembic-operator plan: DestructiveChange: 5 destructive statements in the plan "
-                           "(policy block): 0005 drop_column: ALTER TABLE project DROP COLUMN description")
+    assert line.startswith(
+        "alembic-operator plan: DestructiveChange: 5 destructive statements in the plan "
+        "(policy block): 0005 drop_column: ALTER TABLE project DROP COLUMN description"
+    )
     assert run.result["data"]["destructiveCount"] == 5
     assert "Traceback" not in run.stderr
 
 
 def test_the_block_policy_passes_a_safe_plan(monkeypatch, capsys, tmp_path):
-    run = run_step(monkeypatch, capsys, tmp_path, "plan", "--from", "base", "--policy", "block", url=None,
-                   cwd=app_dir())
+    run = run_step(
+        monkeypatch, capsys, tmp_path, "plan", "--from", "base", "--policy", "block", url=None, cwd=app_dir()
+    )
     assert run.code == 0 and run.data["destructive"] == []
 
 
@@ -71,10 +76,13 @@ def test_plan_at_the_target_is_empty(database, monkeypatch, capsys, tmp_path):
     assert "nothing to plan" in run.message
 
 
-@pytest.mark.parametrize(("args", "expected"), [
-    (("--from", "abc123"), "--from 'abc123' is not a revision of these scripts; heads are 0004"),
-    (("--from", "base", "--target", "nope"), "unknown target revision 'nope'"),
-])
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--from", "abc123"), "--from 'abc123' is not a revision of these scripts; heads are 0004"),
+        (("--from", "base", "--target", "nope"), "unknown target revision 'nope'"),
+    ],
+)
 def test_plan_refuses_unknown_revisions(args, expected, tmp_path):
     run = run_cli("plan", *args, url=None, cwd=app_dir(), tmp_path=tmp_path)
     assert run.code == 20 and expected in error_line(run.stderr)
@@ -95,8 +103,19 @@ def test_plan_refuses_multiple_heads(tmp_path):
 
 def test_plan_uploads_to_s3(s3, bucket, monkeypatch, capsys, tmp_path):
     env = {**s3.env(), "S3_ENDPOINT": s3.endpoint, "S3_REGION": s3.region, "S3_FORCE_PATH_STYLE": "true"}
-    run = run_step(monkeypatch, capsys, tmp_path, "plan", "--from", HEAD, "--location", f"s3://{bucket}/shop/run-7/",
-                   url=None, cwd=app_dir("destructive"), env=env)
+    run = run_step(
+        monkeypatch,
+        capsys,
+        tmp_path,
+        "plan",
+        "--from",
+        HEAD,
+        "--location",
+        f"s3://{bucket}/shop/run-7/",
+        url=None,
+        cwd=app_dir("destructive"),
+        env=env,
+    )
     assert run.code == 0, run.stderr
     assert run.data["location"] == f"s3://{bucket}/shop/run-7/plan.sql"
     body = s3.client().get_object(Bucket=bucket, Key="shop/run-7/plan.sql")["Body"].read().decode()
@@ -106,12 +125,13 @@ def test_plan_uploads_to_s3(s3, bucket, monkeypatch, capsys, tmp_path):
 def test_plan_without_a_database_or_a_starting_revision_says_what_to_pass(tmp_path):
     run = run_cli("plan", url=None, cwd=app_dir(), tmp_path=tmp_path)
     assert run.code == 2
-    assert error_line(run.stderr) == ("alembic-operator plan: InvalidInput: DATABASE_URL is not set; "
-                                      "set it or pass --from REV to plan without a database")
+    assert error_line(run.stderr) == (
+        "alembic-operator plan: InvalidInput: DATABASE_URL is not set; "
+        "set it or pass --from REV to plan without a database"
+    )
 
 
-def test_a_revision_that_cannot_render_offline_is_reported_but_does_not_stop_a_warn_plan(monkeypatch, capsys,
-                                                                                        tmp_path):
+def test_a_revision_that_cannot_render_offline_is_reported_but_does_not_stop_a_warn_plan(monkeypatch, capsys, tmp_path):
     run = run_step(monkeypatch, capsys, tmp_path, "plan", "--from", HEAD, url=None, cwd=app_dir("raises"))
     assert run.code == 0, run.stderr
     assert run.data["rendered"] is False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -9,8 +10,18 @@ import pytest
 
 from alembic_operator.api import errors
 
-from . import (REVISION, SAMPLE_ROWS, bin_dirs, checksums, location_for, make_sample, read_json, run_main,
-               run_step, step_env)
+from . import (
+    REVISION,
+    SAMPLE_ROWS,
+    assert_parses_into_its_model,
+    bin_dirs,
+    checksums,
+    location_for,
+    make_sample,
+    read_json,
+    run_step,
+    step_env,
+)
 
 pytestmark = pytest.mark.testbed
 
@@ -18,17 +29,22 @@ RUN = "shop/migrations/run-1/"
 
 
 def _backup(database: Any, s3: Any, bucket: str, tmp_path: Path, *flags: str) -> dict[str, Any]:
-    code, result, _, stderr = run_step(["backup", "--location", location_for(bucket), *flags],
-                                       env=step_env(database_url=database.url, s3=s3), tmp_path=tmp_path)
+    code, result, _, stderr = run_step(
+        ["backup", "--location", location_for(bucket), *flags],
+        env=step_env(database_url=database.url, s3=s3),
+        tmp_path=tmp_path,
+    )
     assert code == 0, stderr
     assert result is not None
     return result["data"]
 
 
-def _restore(database: Any, s3: Any, bucket: str, tmp_path: Path, *flags: str,
-             **env: str) -> tuple[int, Any, str]:
-    code, result, _, stderr = run_step(["restore", "--location", location_for(bucket), *flags],
-                                       env=step_env(database_url=database.url, s3=s3, **env), tmp_path=tmp_path)
+def _restore(database: Any, s3: Any, bucket: str, tmp_path: Path, *flags: str, **env: str) -> tuple[int, Any, str]:
+    code, result, _, stderr = run_step(
+        ["restore", "--location", location_for(bucket), *flags],
+        env=step_env(database_url=database.url, s3=s3, **env),
+        tmp_path=tmp_path,
+    )
     return code, result, stderr
 
 
@@ -48,14 +64,18 @@ def _failed_migration(database: Any) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["custom", "directory"])
-def test_restore_brings_back_exactly_the_backed_up_rows(fmt: str, database: Any, s3: Any, bucket: str,
-                                                        tmp_path: Path) -> None:
+def test_restore_brings_back_exactly_the_backed_up_rows(
+    fmt: str, database: Any, s3: Any, bucket: str, tmp_path: Path
+) -> None:
     make_sample(database)
     before = checksums(database)
     _backup(database, s3, bucket, tmp_path, "--format", fmt)
     _failed_migration(database)
-    code, _, _, stderr = run_step(["verify", "--location", location_for(bucket)],
-                                  env=step_env(database_url=database.url, s3=s3), tmp_path=tmp_path)
+    code, _, _, stderr = run_step(
+        ["verify", "--location", location_for(bucket)],
+        env=step_env(database_url=database.url, s3=s3),
+        tmp_path=tmp_path,
+    )
     assert code == errors.RowCountViolation.exit_code and "task lost" in stderr and "comment lost" in stderr
 
     code, result, stderr = _restore(database, s3, bucket, tmp_path)
@@ -63,22 +83,30 @@ def test_restore_brings_back_exactly_the_backed_up_rows(fmt: str, database: Any,
     assert result["data"]["sha256Verified"] is True
     assert result["data"]["tablesRestored"] == 4 and result["data"]["rows"] == sum(SAMPLE_ROWS.values())
     assert checksums(database) == before  # every row, JSONB value and sequence position
-    assert database.scalar("SELECT to_regclass('label') IS NULL AND to_regnamespace('reporting') IS NULL "
-                           "OR to_regclass('label') IS NULL") == "t"
+    assert (
+        database.scalar(
+            "SELECT to_regclass('label') IS NULL AND to_regnamespace('reporting') IS NULL "
+            "OR to_regclass('label') IS NULL"
+        )
+        == "t"
+    )
     assert database.query("SELECT 1 FROM pg_namespace WHERE nspname = 'reporting'") == []
     assert database.scalar("SELECT count(*) FROM information_schema.columns WHERE column_name = 'archived'") == "0"
     assert database.scalar("SELECT version_num FROM alembic_version") == REVISION
     # indexes and the foreign key came back too
-    assert database.scalar("SELECT count(*) FROM pg_indexes WHERE indexname IN ('task_payload_gin', "
-                           "'task_project')") == "2"
+    assert (
+        database.scalar("SELECT count(*) FROM pg_indexes WHERE indexname IN ('task_payload_gin', 'task_project')")
+        == "2"
+    )
     assert database.scalar("SELECT count(*) FROM pg_constraint WHERE contype = 'f'") == "2"
     report = read_json(s3.client(), bucket, RUN + "restore.json")
     assert report["ok"] is True and report["tables"]["public.task"] == {"expected": 3000, "actual": 3000}
 
 
 @pytest.mark.parametrize("fmt", ["custom", "directory"])
-def test_a_corrupted_dump_is_refused_before_the_database_is_touched(fmt: str, database: Any, s3: Any, bucket: str,
-                                                                    tmp_path: Path) -> None:
+def test_a_corrupted_dump_is_refused_before_the_database_is_touched(
+    fmt: str, database: Any, s3: Any, bucket: str, tmp_path: Path
+) -> None:
     make_sample(database)
     data = _backup(database, s3, bucket, tmp_path, "--format", fmt)
     key = data["uri"].split(f"s3://{bucket}/", 1)[1]
@@ -93,6 +121,7 @@ def test_a_corrupted_dump_is_refused_before_the_database_is_touched(fmt: str, da
     assert "does not match its manifest" in stderr and "nothing was restored" in stderr
     assert len(stderr.strip().splitlines()) == 1
     assert result["changedDatabase"] is False
+    assert assert_parses_into_its_model(json.dumps(result)).data.retryable is False  # the same dump fails again
     assert checksums(database) == after_migration
 
 
@@ -101,13 +130,15 @@ def test_a_missing_dump_is_refused(database: Any, s3: Any, bucket: str, tmp_path
     data = _backup(database, s3, bucket, tmp_path)
     s3.client().delete_object(Bucket=bucket, Key=data["uri"].split(f"s3://{bucket}/", 1)[1])
     before = checksums(database)
-    code, _, stderr = _restore(database, s3, bucket, tmp_path)
+    code, result, stderr = _restore(database, s3, bucket, tmp_path)
     assert code == errors.StorageError.exit_code and "dump.pgdump named by the manifest is missing" in stderr
+    assert assert_parses_into_its_model(json.dumps(result)).data.retryable is True  # S3 may come back
     assert checksums(database) == before
 
 
-def test_restore_of_chosen_tables_leaves_the_others_untouched(database: Any, s3: Any, bucket: str,
-                                                              tmp_path: Path) -> None:
+def test_restore_of_chosen_tables_leaves_the_others_untouched(
+    database: Any, s3: Any, bucket: str, tmp_path: Path
+) -> None:
     make_sample(database)
     before = checksums(database)
     _backup(database, s3, bucket, tmp_path)
@@ -125,13 +156,14 @@ def test_restore_of_a_dropped_table_recreates_it(database: Any, s3: Any, bucket:
     before = checksums(database)
     _backup(database, s3, bucket, tmp_path)
     database.execute("DROP TABLE audit.comment")
-    code, result, stderr = _restore(database, s3, bucket, tmp_path, "--table", "audit.comment")
+    code, _result, stderr = _restore(database, s3, bucket, tmp_path, "--table", "audit.comment")
     assert code == 0, stderr
     assert checksums(database)["audit.comment"] == before["audit.comment"]
 
 
-def test_restore_of_a_table_not_in_the_backup_is_invalid_input(database: Any, s3: Any, bucket: str,
-                                                              tmp_path: Path) -> None:
+def test_restore_of_a_table_not_in_the_backup_is_invalid_input(
+    database: Any, s3: Any, bucket: str, tmp_path: Path
+) -> None:
     make_sample(database)
     _backup(database, s3, bucket, tmp_path)
     code, _, stderr = _restore(database, s3, bucket, tmp_path, "--table", "nope")
@@ -159,8 +191,9 @@ def test_restore_into_another_database(database: Any, s3: Any, bucket: str, tmp_
         database.server.drop_database(other)
 
 
-def test_pg15_restores_with_pg15_tools_even_when_pg18_tools_come_first(pg15: Any, s3: Any, bucket: str,
-                                                                      tmp_path: Path) -> None:
+def test_pg15_restores_with_pg15_tools_even_when_pg18_tools_come_first(
+    pg15: Any, s3: Any, bucket: str, tmp_path: Path
+) -> None:
     """The pitfall: pg_restore 18's script sets transaction_timeout, which PostgreSQL 15 rejects."""
     from testbed.pytest_data import Database
 
@@ -181,8 +214,7 @@ def test_pg15_restores_with_pg15_tools_even_when_pg18_tools_come_first(pg15: Any
         pg15.drop_database(name)
 
 
-def test_a_restore_that_fails_midway_rolls_everything_back(database: Any, s3: Any, bucket: str,
-                                                           tmp_path: Path) -> None:
+def test_a_restore_that_fails_midway_rolls_everything_back(database: Any, s3: Any, bucket: str, tmp_path: Path) -> None:
     """A role the archive needs is gone: psql stops on the error and nothing of the restore stays."""
     database.server.execute("DROP ROLE IF EXISTS app_owner_tmp; CREATE ROLE app_owner_tmp")
     make_sample(database)
@@ -196,4 +228,5 @@ def test_a_restore_that_fails_midway_rolls_everything_back(database: Any, s3: An
     assert code == errors.RestoreFailed.exit_code
     assert "rolled back" in stderr and "app_owner_tmp" in stderr
     assert result["changedDatabase"] is False
+    assert assert_parses_into_its_model(json.dumps(result)).data.retryable is True  # atomic: safe to try again
     assert checksums(database) == after_migration

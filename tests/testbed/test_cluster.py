@@ -34,16 +34,25 @@ def widget_crd() -> dict[str, Any]:
             "group": GROUP,
             "scope": "Namespaced",
             "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
-            "versions": [{
-                "name": "v1", "served": True, "storage": True,
-                "schema": {"openAPIV3Schema": {
-                    "type": "object",
-                    "properties": {"spec": {
-                        "type": "object", "required": ["replicas"],
-                        "properties": {"replicas": {"type": "integer", "minimum": 1}},
-                    }},
-                }},
-            }],
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {
+                                "spec": {
+                                    "type": "object",
+                                    "required": ["replicas"],
+                                    "properties": {"replicas": {"type": "integer", "minimum": 1}},
+                                }
+                            },
+                        }
+                    },
+                }
+            ],
         },
     }
 
@@ -53,15 +62,21 @@ def widget(name: str, replicas: int) -> dict[str, Any]:
 
 
 def test_crd_schema_rejects_an_invalid_object_with_422_and_accepts_a_valid_one(
-        cluster: Cluster, namespace: str) -> None:
+    cluster: Cluster, namespace: str
+) -> None:
     with cluster.api_client() as api:
         extensions = kubernetes.client.ApiextensionsV1Api(api)
         custom = kubernetes.client.CustomObjectsApi(api)
         extensions.create_custom_resource_definition(widget_crd())
         try:
-            procs.wait_until(lambda: any(c.type == "Established" and c.status == "True" for c in (
-                extensions.read_custom_resource_definition(f"widgets.{GROUP}").status.conditions or [])),
-                30, "the CRD to be established")
+            procs.wait_until(
+                lambda: any(
+                    c.type == "Established" and c.status == "True"
+                    for c in (extensions.read_custom_resource_definition(f"widgets.{GROUP}").status.conditions or [])
+                ),
+                30,
+                "the CRD to be established",
+            )
 
             def rejection() -> ApiException | None:
                 try:
@@ -75,8 +90,9 @@ def test_crd_schema_rejects_an_invalid_object_with_422_and_accepts_a_valid_one(
             assert "spec.replicas" in error.body and "greater than or equal to 1" in error.body
 
             with pytest.raises(ApiException) as missing:
-                custom.create_namespaced_custom_object(GROUP, "v1", namespace, "widgets",
-                                                       {**widget("empty", 1), "spec": {}})
+                custom.create_namespaced_custom_object(
+                    GROUP, "v1", namespace, "widgets", {**widget("empty", 1), "spec": {}}
+                )
             assert missing.value.status == 422 and "spec.replicas" in missing.value.body
 
             created = custom.create_namespaced_custom_object(GROUP, "v1", namespace, "widgets", widget("good", 2))
@@ -89,12 +105,23 @@ def test_deleting_the_owner_garbage_collects_the_owned_job(cluster: Cluster, nam
     with cluster.api_client() as api:
         core, batch = kubernetes.client.CoreV1Api(api), kubernetes.client.BatchV1Api(api)
         owner = core.create_namespaced_config_map(namespace, {"metadata": {"name": "owner"}})
-        batch.create_namespaced_job(namespace, {
-            "metadata": {"name": "owned", "ownerReferences": [{
-                "apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner.metadata.uid}]},
-            "spec": {"suspend": True, "template": {"spec": {
-                "restartPolicy": "Never", "containers": [{"name": "main", "image": "busybox"}]}}},
-        })
+        batch.create_namespaced_job(
+            namespace,
+            {
+                "metadata": {
+                    "name": "owned",
+                    "ownerReferences": [
+                        {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner.metadata.uid}
+                    ],
+                },
+                "spec": {
+                    "suspend": True,
+                    "template": {
+                        "spec": {"restartPolicy": "Never", "containers": [{"name": "main", "image": "busybox"}]}
+                    },
+                },
+            },
+        )
         core.delete_namespaced_config_map("owner", namespace, propagation_policy="Background")
 
         def job_gone() -> bool:
@@ -108,7 +135,8 @@ def test_deleting_the_owner_garbage_collects_the_owned_job(cluster: Cluster, nam
 
 
 def test_service_account_is_forbidden_to_list_pods_until_a_role_binding_allows_it(
-        cluster: Cluster, namespace: str, tmp_path: Path) -> None:
+    cluster: Cluster, namespace: str, tmp_path: Path
+) -> None:
     with cluster.api_client() as api:
         core, rbac = kubernetes.client.CoreV1Api(api), kubernetes.client.RbacAuthorizationV1Api(api)
         core.create_namespaced_service_account(namespace, {"metadata": {"name": "reader"}})
@@ -123,17 +151,27 @@ def test_service_account_is_forbidden_to_list_pods_until_a_role_binding_allows_i
                 kubernetes.client.CoreV1Api(reader_api).list_namespaced_pod(namespace)
             assert forbidden.value.status == 403
 
-            rbac.create_namespaced_role(namespace, {
-                "metadata": {"name": "pod-reader"},
-                "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]})
-            rbac.create_namespaced_role_binding(namespace, {
-                "metadata": {"name": "reader-reads-pods"},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pod-reader"},
-                "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": namespace}]})
+            rbac.create_namespaced_role(
+                namespace,
+                {
+                    "metadata": {"name": "pod-reader"},
+                    "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}],
+                },
+            )
+            rbac.create_namespaced_role_binding(
+                namespace,
+                {
+                    "metadata": {"name": "reader-reads-pods"},
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pod-reader"},
+                    "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": namespace}],
+                },
+            )
 
             allowed = procs.wait_until(
                 lambda: cluster.kubectl("get", "pods", "-n", namespace, "-o", "json", kubeconfig=kubeconfig),
-                30, "RBAC to allow the ServiceAccount")
+                30,
+                "RBAC to allow the ServiceAccount",
+            )
             assert json.loads(allowed.stdout)["items"] == []
             _, status, _ = kubernetes.client.CoreV1Api(reader_api).list_namespaced_pod_with_http_info(namespace)
             assert status == 200

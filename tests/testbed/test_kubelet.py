@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import kubernetes.client
 import pytest
@@ -24,25 +25,47 @@ def api(cluster: Cluster, kubelet: ProcessKubelet) -> Iterator[kubernetes.client
         yield client
 
 
-def job(name: str, script: str, *, backoff_limit: int = 0, env: list[dict[str, Any]] | None = None,
-        **container: Any) -> dict[str, Any]:
+def job(
+    name: str, script: str, *, backoff_limit: int = 0, env: list[dict[str, Any]] | None = None, **container: Any
+) -> dict[str, Any]:
     return {
         "metadata": {"name": name},
-        "spec": {"backoffLimit": backoff_limit, "template": {"spec": {
-            "restartPolicy": "Never", "terminationGracePeriodSeconds": 1,
-            "containers": [{"name": "main", "image": "test-shell:dev", "command": ["sh", "-c", script],
-                            "env": env or [], **container}]}}},
+        "spec": {
+            "backoffLimit": backoff_limit,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "terminationGracePeriodSeconds": 1,
+                    "containers": [
+                        {
+                            "name": "main",
+                            "image": "test-shell:dev",
+                            "command": ["sh", "-c", script],
+                            "env": env or [],
+                            **container,
+                        }
+                    ],
+                }
+            },
+        },
     }
 
 
 def pod(name: str, script: str, *, image: str = "test-shell:dev", **spec: Any) -> dict[str, Any]:
-    return {"metadata": {"name": name}, "spec": {
-        "restartPolicy": "Never", "terminationGracePeriodSeconds": 30,
-        "containers": [{"name": "main", "image": image, "command": ["sh", "-c", script]}], **spec}}
+    return {
+        "metadata": {"name": name},
+        "spec": {
+            "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 30,
+            "containers": [{"name": "main", "image": image, "command": ["sh", "-c", script]}],
+            **spec,
+        },
+    }
 
 
-def wait_for_job_condition(api: kubernetes.client.ApiClient, namespace: str, name: str, kind: str,
-                           timeout: float = 60) -> Any:
+def wait_for_job_condition(
+    api: kubernetes.client.ApiClient, namespace: str, name: str, kind: str, timeout: float = 60
+) -> Any:
     batch = kubernetes.client.BatchV1Api(api)
 
     def condition() -> Any:
@@ -57,20 +80,28 @@ def wait_for_job_condition(api: kubernetes.client.ApiClient, namespace: str, nam
 
 
 def job_pods(api: kubernetes.client.ApiClient, namespace: str, name: str) -> list[Any]:
-    return kubernetes.client.CoreV1Api(api).list_namespaced_pod(
-        namespace, label_selector=f"batch.kubernetes.io/job-name={name}").items
+    return (
+        kubernetes.client.CoreV1Api(api)
+        .list_namespaced_pod(namespace, label_selector=f"batch.kubernetes.io/job-name={name}")
+        .items
+    )
 
 
-def wait_for_pod_phase(api: kubernetes.client.ApiClient, namespace: str, name: str, phase: str,
-                       timeout: float = 30) -> Any:
+def wait_for_pod_phase(
+    api: kubernetes.client.ApiClient, namespace: str, name: str, phase: str, timeout: float = 30
+) -> Any:
     core = kubernetes.client.CoreV1Api(api)
     return procs.wait_until(
         lambda: (p := core.read_namespaced_pod(name, namespace)).status.phase == phase and p,
-        timeout, f"pod {namespace}/{name} to be {phase}", interval=0.2)
+        timeout,
+        f"pod {namespace}/{name} to be {phase}",
+        interval=0.2,
+    )
 
 
 def test_job_completes_with_its_termination_message_and_env_from_secret_and_config_map(
-        api: kubernetes.client.ApiClient, kubelet: ProcessKubelet, namespace: str) -> None:
+    api: kubernetes.client.ApiClient, kubelet: ProcessKubelet, namespace: str
+) -> None:
     core = kubernetes.client.CoreV1Api(api)
     core.create_namespaced_secret(namespace, {"metadata": {"name": "creds"}, "stringData": {"password": "s3cret"}})
     core.create_namespaced_config_map(namespace, {"metadata": {"name": "settings"}, "data": {"greeting": "hello"}})
@@ -98,10 +129,17 @@ def test_job_completes_with_its_termination_message_and_env_from_secret_and_conf
 
 
 def test_failing_job_fails_after_its_backoff_limit_with_the_log_tail_as_message(
-        api: kubernetes.client.ApiClient, namespace: str) -> None:
-    kubernetes.client.BatchV1Api(api).create_namespaced_job(namespace, job(
-        "boom", "echo starting; echo boom >&2; exit 3", backoff_limit=1,
-        terminationMessagePolicy="FallbackToLogsOnError"))
+    api: kubernetes.client.ApiClient, namespace: str
+) -> None:
+    kubernetes.client.BatchV1Api(api).create_namespaced_job(
+        namespace,
+        job(
+            "boom",
+            "echo starting; echo boom >&2; exit 3",
+            backoff_limit=1,
+            terminationMessagePolicy="FallbackToLogsOnError",
+        ),
+    )
 
     failed = wait_for_job_condition(api, namespace, "boom", "Failed", timeout=90)
 
@@ -115,11 +153,14 @@ def test_failing_job_fails_after_its_backoff_limit_with_the_log_tail_as_message(
 
 
 def test_pod_process_authenticates_with_its_projected_service_account_token(
-        api: kubernetes.client.ApiClient, namespace: str) -> None:
+    api: kubernetes.client.ApiClient, namespace: str
+) -> None:
     core = kubernetes.client.CoreV1Api(api)
     core.create_namespaced_service_account(namespace, {"metadata": {"name": "migrator"}})
-    script = ('kubectl --kubeconfig "$KUBECONFIG" auth whoami -o json > "$TERMINATION_MESSAGE_PATH"; '
-              'echo "$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT"')
+    script = (
+        'kubectl --kubeconfig "$KUBECONFIG" auth whoami -o json > "$TERMINATION_MESSAGE_PATH"; '
+        'echo "$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT"'
+    )
     core.create_namespaced_pod(namespace, pod("whoami", script, serviceAccountName="migrator"))
 
     done = wait_for_pod_phase(api, namespace, "whoami", "Succeeded")
@@ -131,8 +172,14 @@ def test_pod_process_authenticates_with_its_projected_service_account_token(
 
 def test_pod_without_automounted_token_gets_no_kubeconfig(api: kubernetes.client.ApiClient, namespace: str) -> None:
     core = kubernetes.client.CoreV1Api(api)
-    core.create_namespaced_pod(namespace, pod("no-token", 'printf "[${KUBECONFIG-none}]" > "$TERMINATION_MESSAGE_PATH"',
-                                              automountServiceAccountToken=False))
+    core.create_namespaced_pod(
+        namespace,
+        pod(
+            "no-token",
+            'printf "[${KUBECONFIG-none}]" > "$TERMINATION_MESSAGE_PATH"',
+            automountServiceAccountToken=False,
+        ),
+    )
 
     done = wait_for_pod_phase(api, namespace, "no-token", "Succeeded")
 
@@ -140,14 +187,15 @@ def test_pod_without_automounted_token_gets_no_kubeconfig(api: kubernetes.client
 
 
 def test_image_missing_from_the_table_leaves_the_pod_pending_until_it_is_registered(
-        api: kubernetes.client.ApiClient, kubelet: ProcessKubelet, namespace: str) -> None:
+    api: kubernetes.client.ApiClient, kubelet: ProcessKubelet, namespace: str
+) -> None:
     core = kubernetes.client.CoreV1Api(api)
     image = f"not-pulled-{secrets.token_hex(3)}:1.0"
     core.create_namespaced_pod(namespace, pod("unpulled", "printf ran > $TERMINATION_MESSAGE_PATH", image=image))
 
     def backing_off() -> Any:
         current = core.read_namespaced_pod("unpulled", namespace)
-        waiting = ((current.status.container_statuses or [None])[0] or None)
+        waiting = (current.status.container_statuses or [None])[0] or None
         waiting = waiting and waiting.state.waiting
         return waiting and waiting.reason == "ImagePullBackOff" and (current, waiting)
 
@@ -162,14 +210,19 @@ def test_image_missing_from_the_table_leaves_the_pod_pending_until_it_is_registe
 
 
 def test_deleting_a_running_pod_kills_its_process_and_removes_the_pod(
-        api: kubernetes.client.ApiClient, namespace: str) -> None:
+    api: kubernetes.client.ApiClient, namespace: str
+) -> None:
     core = kubernetes.client.CoreV1Api(api)
     core.create_namespaced_pod(namespace, pod("sleeper", "exec sleep 300"))
     running = wait_for_pod_phase(api, namespace, "sleeper", "Running")
     status = running.status.container_statuses[0]
     assert status.ready and status.state.running.started_at
     assert {c.type for c in running.status.conditions if c.status == "True"} >= {
-        "PodScheduled", "Initialized", "ContainersReady", "Ready"}
+        "PodScheduled",
+        "Initialized",
+        "ContainersReady",
+        "Ready",
+    }
     pid = int(status.container_id.removeprefix("process://"))
     started = process_start_time(pid)
     assert started is not None and Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"sleep")
@@ -187,8 +240,7 @@ def test_deleting_a_running_pod_kills_its_process_and_removes_the_pod(
     assert process_start_time(pid) != started, f"process {pid} outlived its pod"
 
 
-def test_active_deadline_fails_the_pod_with_deadline_exceeded(api: kubernetes.client.ApiClient,
-                                                              namespace: str) -> None:
+def test_active_deadline_fails_the_pod_with_deadline_exceeded(api: kubernetes.client.ApiClient, namespace: str) -> None:
     core = kubernetes.client.CoreV1Api(api)
     core.create_namespaced_pod(namespace, pod("slow", "exec sleep 300", activeDeadlineSeconds=2))
 
@@ -198,8 +250,9 @@ def test_active_deadline_fails_the_pod_with_deadline_exceeded(api: kubernetes.cl
     assert failed.status.container_statuses[0].state.terminated.exit_code in (137, 143)
 
 
-def test_on_failure_restarts_the_container_and_counts_restarts(api: kubernetes.client.ApiClient,
-                                                               namespace: str) -> None:
+def test_on_failure_restarts_the_container_and_counts_restarts(
+    api: kubernetes.client.ApiClient, namespace: str
+) -> None:
     core = kubernetes.client.CoreV1Api(api)
     script = 'n=$(cat count 2>/dev/null || echo 0); echo $((n+1)) > count; [ "$n" -ge 1 ]'
     core.create_namespaced_pod(namespace, pod("flaky", script, restartPolicy="OnFailure"))
@@ -213,7 +266,8 @@ def test_on_failure_restarts_the_container_and_counts_restarts(api: kubernetes.c
 
 
 def test_restarted_kubelet_kills_orphaned_processes_and_marks_their_pod_node_lost(
-        api: kubernetes.client.ApiClient, kubelet: ProcessKubelet, namespace: str) -> None:
+    api: kubernetes.client.ApiClient, kubelet: ProcessKubelet, namespace: str
+) -> None:
     core = kubernetes.client.CoreV1Api(api)
     core.create_namespaced_pod(namespace, pod("survivor", "exec sleep 300"))
     running = wait_for_pod_phase(api, namespace, "survivor", "Running")
@@ -232,19 +286,36 @@ def test_restarted_kubelet_kills_orphaned_processes_and_marks_their_pod_node_los
 
 
 def test_deployment_pods_run_become_available_and_restart_when_they_exit(
-        api: kubernetes.client.ApiClient, namespace: str) -> None:
+    api: kubernetes.client.ApiClient, namespace: str
+) -> None:
     apps, core = kubernetes.client.AppsV1Api(api), kubernetes.client.CoreV1Api(api)
     labels = {"app": "web"}
-    apps.create_namespaced_deployment(namespace, {
-        "metadata": {"name": "web"},
-        "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {
-            "metadata": {"labels": labels},
-            "spec": {"terminationGracePeriodSeconds": 1, "containers": [
-                {"name": "main", "image": "test-shell:dev", "command": ["sh", "-c", "sleep 3; exit 1"]}]}}},
-    })
+    apps.create_namespaced_deployment(
+        namespace,
+        {
+            "metadata": {"name": "web"},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "terminationGracePeriodSeconds": 1,
+                        "containers": [
+                            {"name": "main", "image": "test-shell:dev", "command": ["sh", "-c", "sleep 3; exit 1"]}
+                        ],
+                    },
+                },
+            },
+        },
+    )
 
-    procs.wait_until(lambda: apps.read_namespaced_deployment("web", namespace).status.ready_replicas, 30,
-                     "the Deployment to have a ready replica", interval=0.2)
+    procs.wait_until(
+        lambda: apps.read_namespaced_deployment("web", namespace).status.ready_replicas,
+        30,
+        "the Deployment to have a ready replica",
+        interval=0.2,
+    )
     [web] = core.list_namespaced_pod(namespace, label_selector="app=web").items
 
     def restarted() -> Any:
@@ -257,13 +328,19 @@ def test_deployment_pods_run_become_available_and_restart_when_they_exit(
 
 
 def test_init_containers_run_first_and_report_their_own_termination_message(
-        api: kubernetes.client.ApiClient, kubelet: ProcessKubelet, namespace: str) -> None:
+    api: kubernetes.client.ApiClient, kubelet: ProcessKubelet, namespace: str
+) -> None:
     core = kubernetes.client.CoreV1Api(api)
     spec = pod("with-init", 'pwd; printf "main after $(cat /tmp/$MARKER)" > "$TERMINATION_MESSAGE_PATH"')["spec"]
     marker = f"bed-init-{secrets.token_hex(4)}"
     spec["containers"][0].update(workingDir="/", env=[{"name": "MARKER", "value": marker}])
-    spec["initContainers"] = [{"name": "prepare", "image": "busybox", "command": [
-        "sh", "-c", f'printf prepared > /tmp/{marker}; printf ok > "$TERMINATION_MESSAGE_PATH"']}]
+    spec["initContainers"] = [
+        {
+            "name": "prepare",
+            "image": "busybox",
+            "command": ["sh", "-c", f'printf prepared > /tmp/{marker}; printf ok > "$TERMINATION_MESSAGE_PATH"'],
+        }
+    ]
     core.create_namespaced_pod(namespace, {"metadata": {"name": "with-init"}, "spec": spec})
 
     try:
@@ -278,7 +355,8 @@ def test_init_containers_run_first_and_report_their_own_termination_message(
 
 
 def test_missing_secret_holds_the_container_in_create_container_config_error_until_it_exists(
-        api: kubernetes.client.ApiClient, namespace: str) -> None:
+    api: kubernetes.client.ApiClient, namespace: str
+) -> None:
     core = kubernetes.client.CoreV1Api(api)
     spec = pod("needs-secret", 'printf "$DSN" > "$TERMINATION_MESSAGE_PATH"')["spec"]
     spec["containers"][0]["envFrom"] = [{"secretRef": {"name": "db"}, "prefix": "DB_"}]
@@ -299,12 +377,15 @@ def test_missing_secret_holds_the_container_in_create_container_config_error_unt
     assert done.status.container_statuses[0].state.terminated.message == "app@db"
 
 
-def test_deleting_a_job_in_background_kills_its_running_pod(api: kubernetes.client.ApiClient,
-                                                            namespace: str) -> None:
-    batch, core = kubernetes.client.BatchV1Api(api), kubernetes.client.CoreV1Api(api)
+def test_deleting_a_job_in_background_kills_its_running_pod(api: kubernetes.client.ApiClient, namespace: str) -> None:
+    batch = kubernetes.client.BatchV1Api(api)
     batch.create_namespaced_job(namespace, job("long", "exec sleep 300"))
-    running = procs.wait_until(lambda: [p for p in job_pods(api, namespace, "long") if p.status.phase == "Running"],
-                               30, "the Job's pod to run", interval=0.2)[0]
+    running = procs.wait_until(
+        lambda: [p for p in job_pods(api, namespace, "long") if p.status.phase == "Running"],
+        30,
+        "the Job's pod to run",
+        interval=0.2,
+    )[0]
     pid = int(running.status.container_statuses[0].container_id.removeprefix("process://"))
     started = process_start_time(pid)
 

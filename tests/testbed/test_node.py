@@ -13,16 +13,17 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import kubernetes.client
 import pytest
 
-from testbed import netns, node as node_module, procs
+from testbed import netns, procs
+from testbed import node as node_module
 from testbed.node import NodeBed
 from testbed.ociimage import BUSYBOX_IMAGE
-
 from tests.testbed.test_cluster import pinned_kubernetes_version
 
 HOST_BEFORE: dict[str, Any] = {}
@@ -32,12 +33,17 @@ def host_state() -> dict[str, Any]:
     """What the bed must not change on the machine: its interfaces, iptables rules and the
     sysctls the kubelet (and the CNI bridge, for ip_forward) would set."""
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
-    rules = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout if shutil.which(
-        "iptables-save") else ""
+    rules = (
+        subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+        if shutil.which("iptables-save")
+        else ""
+    )
     keys = [*node_module.KUBELET_SYSCTLS, "net/ipv4/ip_forward"]
-    return {"links": sorted(line.split(":")[1].strip() for line in links.splitlines()),
-            "iptables": [line for line in rules.splitlines() if line.startswith(("-A", "-N", "-I"))],
-            "sysctls": {key: Path("/proc/sys", key).read_text().strip() for key in keys}}
+    return {
+        "links": sorted(line.split(":")[1].strip() for line in links.splitlines()),
+        "iptables": [line for line in rules.splitlines() if line.startswith(("-A", "-N", "-I"))],
+        "sysctls": {key: Path("/proc/sys", key).read_text().strip() for key in keys},
+    }
 
 
 def report(name: str, value: float | str) -> None:
@@ -88,17 +94,31 @@ def pod(name: str, command: str, **container: Any) -> dict[str, Any]:
             "restartPolicy": container.pop("restartPolicy", "Never"),
             "terminationGracePeriodSeconds": 1,
             "volumes": container.pop("volumes", []),
-            "containers": [{"name": "main", "image": BUSYBOX_IMAGE, "imagePullPolicy": "Never",
-                            "command": ["sh", "-c", command], **container}],
+            "containers": [
+                {
+                    "name": "main",
+                    "image": BUSYBOX_IMAGE,
+                    "imagePullPolicy": "Never",
+                    "command": ["sh", "-c", command],
+                    **container,
+                }
+            ],
         },
     }
 
 
-def wait_pod(core: kubernetes.client.CoreV1Api, ns: str, name: str, what: str,
-             predicate: Callable[[Any], bool], timeout: float = 60) -> Any:
+def wait_pod(
+    core: kubernetes.client.CoreV1Api,
+    ns: str,
+    name: str,
+    what: str,
+    predicate: Callable[[Any], bool],
+    timeout: float = 60,
+) -> Any:
     def check() -> Any:
         found = core.read_namespaced_pod(name, ns)
         return found if predicate(found) else None
+
     try:
         return procs.wait_until(check, timeout, f"pod {ns}/{name}: {what}", interval=0.1)
     except TimeoutError:
@@ -129,13 +149,15 @@ def test_kubectl_get_nodes_shows_the_real_kubelet_ready(bed: NodeBed, core: kube
     assert info.container_runtime_version.startswith("containerd://1.")
     # the kubelet authenticated as system:node:<name> (Node authorization): its lease is its own
     coordination = kubernetes.client.CoordinationV1Api(core.api_client)
-    lease = procs.wait_until(lambda: coordination.read_namespaced_lease(bed.node.name, "kube-node-lease"), 30,
-                             "the node's Lease")
+    lease = procs.wait_until(
+        lambda: coordination.read_namespaced_lease(bed.node.name, "kube-node-lease"), 30, "the node's Lease"
+    )
     assert lease.spec.holder_identity == bed.node.name
 
 
-def test_a_pod_runs_and_its_log_is_read_through_the_kubelet(bed: NodeBed, core: kubernetes.client.CoreV1Api,
-                                                            ns: str) -> None:
+def test_a_pod_runs_and_its_log_is_read_through_the_kubelet(
+    bed: NodeBed, core: kubernetes.client.CoreV1Api, ns: str
+) -> None:
     assert bed.cluster is not None and bed.node is not None
     created = time.monotonic()
     core.create_namespaced_pod(ns, pod("sleeper", "echo started; hostname; sleep 3600"))
@@ -148,28 +170,37 @@ def test_a_pod_runs_and_its_log_is_read_through_the_kubelet(bed: NodeBed, core: 
     report("memory KiB with one pod", json.dumps(bed.node.memory()))
 
 
-def test_a_pod_reaches_the_apiserver_at_the_node_ip(bed: NodeBed, core: kubernetes.client.CoreV1Api,
-                                                   ns: str) -> None:
+def test_a_pod_reaches_the_apiserver_at_the_node_ip(bed: NodeBed, core: kubernetes.client.CoreV1Api, ns: str) -> None:
     """Pods on the CNI bridge reach bed services on the node IP (what later pieces rely on)."""
     assert bed.cluster is not None
-    core.create_namespaced_pod(ns, pod("caller", f"nc -w 3 {netns.NODE_IP} {bed.cluster.apiserver_port} </dev/null"
-                                                 " && echo reached"))
+    core.create_namespaced_pod(
+        ns, pod("caller", f"nc -w 3 {netns.NODE_IP} {bed.cluster.apiserver_port} </dev/null && echo reached")
+    )
     found = wait_pod(core, ns, "caller", "done", lambda p: p.status.phase in ("Succeeded", "Failed"))
     assert found.status.phase == "Succeeded"
     assert pod_log(core, ns, "caller") == "reached\n"
 
 
-def test_secret_and_configmap_volumes_are_mounted_with_their_contents(core: kubernetes.client.CoreV1Api,
-                                                                       ns: str) -> None:
+def test_secret_and_configmap_volumes_are_mounted_with_their_contents(
+    core: kubernetes.client.CoreV1Api, ns: str
+) -> None:
     core.create_namespaced_secret(ns, {"metadata": {"name": "creds"}, "stringData": {"password": "s3cr3t-Ω"}})
-    core.create_namespaced_config_map(ns, {"metadata": {"name": "settings"},
-                                           "data": {"app.ini": "[db]\nurl = postgresql://x\n"}})
-    spec = pod("reader", "cat /secret/password; echo; echo ---; cat /config/app.ini; "
-                         "grep -q ' /secret tmpfs ' /proc/mounts && echo secret-on-tmpfs",
-               volumeMounts=[{"name": "s", "mountPath": "/secret", "readOnly": True},
-                             {"name": "c", "mountPath": "/config", "readOnly": True}],
-               volumes=[{"name": "s", "secret": {"secretName": "creds", "defaultMode": 0o400}},
-                        {"name": "c", "configMap": {"name": "settings"}}])
+    core.create_namespaced_config_map(
+        ns, {"metadata": {"name": "settings"}, "data": {"app.ini": "[db]\nurl = postgresql://x\n"}}
+    )
+    spec = pod(
+        "reader",
+        "cat /secret/password; echo; echo ---; cat /config/app.ini; "
+        "grep -q ' /secret tmpfs ' /proc/mounts && echo secret-on-tmpfs",
+        volumeMounts=[
+            {"name": "s", "mountPath": "/secret", "readOnly": True},
+            {"name": "c", "mountPath": "/config", "readOnly": True},
+        ],
+        volumes=[
+            {"name": "s", "secret": {"secretName": "creds", "defaultMode": 0o400}},
+            {"name": "c", "configMap": {"name": "settings"}},
+        ],
+    )
     core.create_namespaced_pod(ns, spec)
     found = wait_pod(core, ns, "reader", "Succeeded", lambda p: p.status.phase in ("Succeeded", "Failed"))
     assert found.status.phase == "Succeeded"
@@ -179,8 +210,11 @@ def test_secret_and_configmap_volumes_are_mounted_with_their_contents(core: kube
 
 def test_a_memory_limit_ooms_the_container_with_exit_137(core: kubernetes.client.CoreV1Api, ns: str) -> None:
     # exec: the OOM killer picks the biggest process; were it a child of sh, sh would exit 0 ("OOMKilled", 0)
-    spec = pod("hog", "exec dd if=/dev/zero of=/dev/null bs=256M count=1",
-               resources={"limits": {"memory": "32Mi"}, "requests": {"memory": "32Mi"}})
+    spec = pod(
+        "hog",
+        "exec dd if=/dev/zero of=/dev/null bs=256M count=1",
+        resources={"limits": {"memory": "32Mi"}, "requests": {"memory": "32Mi"}},
+    )
     core.create_namespaced_pod(ns, spec)
     found = wait_pod(core, ns, "hog", "Failed", lambda p: p.status.phase == "Failed" and terminated(p))
     state = found.status.container_statuses[0].state.terminated
@@ -188,13 +222,28 @@ def test_a_memory_limit_ooms_the_container_with_exit_137(core: kubernetes.client
 
 
 def test_a_failing_liveness_probe_restarts_the_container(core: kubernetes.client.CoreV1Api, ns: str) -> None:
-    spec = pod("unhealthy", "sleep 3600", restartPolicy="Always",
-               livenessProbe={"exec": {"command": ["cat", "/tmp/healthy"]}, "periodSeconds": 1,
-                              "failureThreshold": 1, "timeoutSeconds": 1})
+    spec = pod(
+        "unhealthy",
+        "sleep 3600",
+        restartPolicy="Always",
+        livenessProbe={
+            "exec": {"command": ["cat", "/tmp/healthy"]},
+            "periodSeconds": 1,
+            "failureThreshold": 1,
+            "timeoutSeconds": 1,
+        },
+    )
     core.create_namespaced_pod(ns, spec)
-    found = wait_pod(core, ns, "unhealthy", "restarted twice",
-                     lambda p: (p.status.container_statuses or [None])[0] is not None
-                     and p.status.container_statuses[0].restart_count >= 2, timeout=90)
+    found = wait_pod(
+        core,
+        ns,
+        "unhealthy",
+        "restarted twice",
+        lambda p: (
+            (p.status.container_statuses or [None])[0] is not None and p.status.container_statuses[0].restart_count >= 2
+        ),
+        timeout=90,
+    )
     last = found.status.container_statuses[0].last_state.terminated
     assert last is not None and last.exit_code == 137  # killed by the kubelet after the probe failed
     events = core.list_namespaced_event(ns, field_selector="involvedObject.name=unhealthy").items

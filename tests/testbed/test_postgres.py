@@ -42,8 +42,13 @@ DIGEST_SQL = "SELECT count(*) || ':' || md5(string_agg(t::text, '|' ORDER BY id)
 
 def run_tool(server: PostgresServer, tool: str, *args: str) -> subprocess.CompletedProcess[str]:
     """Run a client tool of ``server``'s major version, password via the environment."""
-    return subprocess.run([str(server.tool(tool)), *args], env=server.env(), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, timeout=120)
+    return subprocess.run(
+        [str(server.tool(tool)), *args],
+        env=server.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def dump(server: PostgresServer, database: str, path: Path) -> None:
@@ -72,34 +77,48 @@ def test_dump_restore_round_trip_is_exact(pg: PostgresServer, database: Database
         assert proc.returncode == 0, proc.stderr
         assert pg.scalar(DIGEST_SQL, target) == before
         # The sequence came back too: new rows do not collide with restored ones.
-        assert pg.scalar("INSERT INTO items (sku, price, created, attrs) "
-                         "VALUES ('new', 1, now(), '{}') RETURNING id", target) == str(ROWS + 1)
+        assert pg.scalar(
+            "INSERT INTO items (sku, price, created, attrs) VALUES ('new', 1, now(), '{}') RETURNING id", target
+        ) == str(ROWS + 1)
     finally:
         pg.drop_database(target)
 
 
-def test_pg18_restore_into_pg15_fails_on_transaction_timeout(pg15: PostgresServer, pg18: PostgresServer,
-                                                             tmp_path: Path) -> None:
+def test_pg18_restore_into_pg15_fails_on_transaction_timeout(
+    pg15: PostgresServer, pg18: PostgresServer, tmp_path: Path
+) -> None:
     """Known pitfall: pg_dump >= 17 writes ``SET transaction_timeout``, which a 15 server rejects,
     so a single-transaction restore with 18's tools aborts and restores nothing; and 15's
     pg_restore cannot read 18's archive at all. Hence: the tools of the server's major."""
     source = pg18.create_database()
     target = pg15.create_database()
     try:
-        pg18.execute("CREATE TABLE t (id int PRIMARY KEY, doc jsonb); "
-                     "INSERT INTO t SELECT g, jsonb_build_object('g', g) FROM generate_series(1, 100) g", source)
+        pg18.execute(
+            "CREATE TABLE t (id int PRIMARY KEY, doc jsonb); "
+            "INSERT INTO t SELECT g, jsonb_build_object('g', g) FROM generate_series(1, 100) g",
+            source,
+        )
         archive = tmp_path / "pg18.dump"
         dump(pg18, source, archive)
 
-        proc = subprocess.run([str(pg18.tool("pg_restore")), "--single-transaction", "--no-owner",
-                               "-d", target, str(archive)], env=pg15.env(), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, timeout=60)
+        proc = subprocess.run(
+            [str(pg18.tool("pg_restore")), "--single-transaction", "--no-owner", "-d", target, str(archive)],
+            env=pg15.env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert proc.returncode != 0
         assert 'unrecognized configuration parameter "transaction_timeout"' in proc.stderr, proc.stderr
         assert pg15.scalar("SELECT count(*) FROM pg_tables WHERE tablename = 't'", target) == "0"
 
-        old = subprocess.run([str(pg15.tool("pg_restore")), "--single-transaction", "-d", target, str(archive)],
-                             env=pg15.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+        old = subprocess.run(
+            [str(pg15.tool("pg_restore")), "--single-transaction", "-d", target, str(archive)],
+            env=pg15.env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert old.returncode != 0
         assert "unsupported version" in old.stderr, old.stderr
     finally:
@@ -114,12 +133,19 @@ def test_password_is_checked_and_url_quoting_works(pg: PostgresServer, database:
     try:
         url = database.url_for(role, password)
         assert password not in url  # it is percent-encoded, as in a real URL
-        ok = subprocess.run([str(pg.tool("psql")), "-X", "-At", "-c", "SELECT current_user", url],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+        ok = subprocess.run(
+            [str(pg.tool("psql")), "-X", "-At", "-c", "SELECT current_user", url],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert ok.stdout.strip() == role, ok.stderr
-        bad = subprocess.run([str(pg.tool("psql")), "-X", "-At", "-c", "SELECT 1",
-                              database.url_for(role, "wrong")],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+        bad = subprocess.run(
+            [str(pg.tool("psql")), "-X", "-At", "-c", "SELECT 1", database.url_for(role, "wrong")],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert bad.returncode != 0
         assert "password authentication failed" in bad.stderr
     finally:
@@ -130,9 +156,21 @@ def test_restart_keeps_committed_data_and_drops_sessions(pg: PostgresServer, dat
     """What fault tests rely on: restart() ends open sessions (their transaction is lost),
     and committed data survives, on the same port."""
     database.execute("CREATE TABLE kept (v int); INSERT INTO kept VALUES (1)")
-    session = subprocess.Popen([str(pg.tool("psql")), "-X", "-q", "-d", database.name, "-c",
-                                "BEGIN; INSERT INTO kept VALUES (2); SELECT pg_sleep(60); COMMIT;"],
-                               env=pg.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    session = subprocess.Popen(
+        [
+            str(pg.tool("psql")),
+            "-X",
+            "-q",
+            "-d",
+            database.name,
+            "-c",
+            "BEGIN; INSERT INTO kept VALUES (2); SELECT pg_sleep(60); COMMIT;",
+        ],
+        env=pg.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_for_sleeper(pg, database.name)
         port = pg.port
@@ -163,6 +201,14 @@ def test_crash_recovers(pg: PostgresServer) -> None:
 def _wait_for_sleeper(pg: PostgresServer, database: str) -> None:
     from testbed.procs import wait_until
 
-    wait_until(lambda: pg.scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                                 f"'{database}' AND query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()") == "1",
-               10, "the long transaction to start")
+    wait_until(
+        lambda: (
+            pg.scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                f"'{database}' AND query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()"
+            )
+            == "1"
+        ),
+        10,
+        "the long transaction to start",
+    )

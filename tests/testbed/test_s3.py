@@ -84,7 +84,10 @@ def test_unknown_access_key_is_refused(s3: S3Server, bucket: str) -> None:
     must not recognise bad credentials by a 403 alone."""
     error = _refused_put(s3.client(access_key="AKUNKNOWN"), bucket)
     assert (error.response["ResponseMetadata"]["HTTPStatusCode"], error.response["Error"]["Code"]) in {
-        (403, "InvalidAccessKeyId"), (403, "AccessDenied"), (404, "XAdminUserNotFound")}
+        (403, "InvalidAccessKeyId"),
+        (403, "AccessDenied"),
+        (404, "XAdminUserNotFound"),
+    }
     assert s3.keys(bucket) == []
 
 

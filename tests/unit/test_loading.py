@@ -21,7 +21,8 @@ def test_before_15_public_is_recreated_with_the_old_defaults() -> None:
 
 def test_a_table_restore_truncates_only_the_chosen_existing_tables() -> None:
     assert loading.preamble_tables(existing=["public.task", "audit.comment"]) == (
-        'TRUNCATE ONLY "audit"."comment", "public"."task";\n')
+        'TRUNCATE ONLY "audit"."comment", "public"."task";\n'
+    )
     assert loading.preamble_tables(existing=[]) == ""
 
 
@@ -40,12 +41,21 @@ def test_a_rolled_back_restore_says_the_database_did_not_change() -> None:
 
 def test_pg_dump_argv_uses_the_snapshot_and_never_the_password() -> None:
     tool = pgtools.Tool(name="pg_dump", path="/pg/bin/pg_dump", version="15.18", major=15)
-    argv = dumping.dump_argv(tool=tool, conninfo="postgresql://app@db:5432/shop", snapshot="00000003-1",
-                             fmt="custom", compression="gzip:1")
-    assert argv == ["/pg/bin/pg_dump", "-w", "--format=custom", "-d", "postgresql://app@db:5432/shop",
-                    "--snapshot=00000003-1", "--compress=gzip:1"]
-    argv = dumping.dump_argv(tool=tool, conninfo="c", snapshot=None, fmt="directory", compression=None, jobs=4,
-                             output="/tmp/x/dump")
+    argv = dumping.dump_argv(
+        tool=tool, conninfo="postgresql://app@db:5432/shop", snapshot="00000003-1", fmt="custom", compression="gzip:1"
+    )
+    assert argv == [
+        "/pg/bin/pg_dump",
+        "-w",
+        "--format=custom",
+        "-d",
+        "postgresql://app@db:5432/shop",
+        "--snapshot=00000003-1",
+        "--compress=gzip:1",
+    ]
+    argv = dumping.dump_argv(
+        tool=tool, conninfo="c", snapshot=None, fmt="directory", compression=None, jobs=4, output="/tmp/x/dump"
+    )
     assert argv[-2:] == ["--jobs=4", "--file=/tmp/x/dump"] and "--compress" not in " ".join(argv)
 
 

@@ -29,18 +29,21 @@ def test_a_sibling_is_a_location_in_the_same_bucket() -> None:
     assert sib == location.Location(bucket="bkt", prefix="shop/run-3/")
 
 
-@pytest.mark.parametrize("uri, words", [
-    (None, "no backup location"),
-    ("", "no backup location"),
-    ("gs://bucket/run/", "must be an s3:// URI"),
-    ("/tmp/backups/run", "must be an s3:// URI"),
-    ("s3://", "invalid bucket name"),
-    ("s3://Upper/run/", "invalid bucket name"),
-    ("s3://ab/run/", "invalid bucket name"),
-    ("s3://bucket", "names no run folder"),
-    ("s3://bucket/", "names no run folder"),
-    ("s3://bucket/a/../b/", "'..'"),
-])
+@pytest.mark.parametrize(
+    "uri, words",
+    [
+        (None, "no backup location"),
+        ("", "no backup location"),
+        ("gs://bucket/run/", "must be an s3:// URI"),
+        ("/tmp/backups/run", "must be an s3:// URI"),
+        ("s3://", "invalid bucket name"),
+        ("s3://Upper/run/", "invalid bucket name"),
+        ("s3://ab/run/", "invalid bucket name"),
+        ("s3://bucket", "names no run folder"),
+        ("s3://bucket/", "names no run folder"),
+        ("s3://bucket/a/../b/", "'..'"),
+    ],
+)
 def test_bad_locations_are_invalid_input_naming_the_problem(uri: str | None, words: str) -> None:
     with pytest.raises(errors.InvalidInput) as err:
         location.Location.parse(uri)

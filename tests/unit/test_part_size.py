@@ -39,16 +39,29 @@ def test_settings_default_to_aws_in_us_east_1() -> None:
 
 
 def test_settings_read_endpoint_region_path_style_and_sse() -> None:
-    settings = s3.settings_from_env({"S3_ENDPOINT": "http://127.0.0.1:9000", "S3_REGION": "eu-west-1",
-                                     "S3_FORCE_PATH_STYLE": "TRUE", "S3_SSE": "AES256"})
+    settings = s3.settings_from_env(
+        {
+            "S3_ENDPOINT": "http://127.0.0.1:9000",
+            "S3_REGION": "eu-west-1",
+            "S3_FORCE_PATH_STYLE": "TRUE",
+            "S3_SSE": "AES256",
+        }
+    )
     assert (settings.endpoint, settings.region, settings.force_path_style, settings.sse) == (
-        "http://127.0.0.1:9000", "eu-west-1", True, "AES256")
+        "http://127.0.0.1:9000",
+        "eu-west-1",
+        True,
+        "AES256",
+    )
 
 
-@pytest.mark.parametrize("env, words", [
-    ({"S3_ENDPOINT": "127.0.0.1:9000"}, "must start with http"),
-    ({"S3_FORCE_PATH_STYLE": "maybe"}, "must be true or false"),
-])
+@pytest.mark.parametrize(
+    "env, words",
+    [
+        ({"S3_ENDPOINT": "127.0.0.1:9000"}, "must start with http"),
+        ({"S3_FORCE_PATH_STYLE": "maybe"}, "must be true or false"),
+    ],
+)
 def test_bad_settings_are_invalid_input(env: dict[str, str], words: str) -> None:
     with pytest.raises(errors.InvalidInput) as err:
         s3.settings_from_env(env)

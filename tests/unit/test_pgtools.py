@@ -9,16 +9,20 @@ from alembic_operator.job.database import pgtools, urls
 
 
 def _tool(major: int, minor: int = 1, where: str = "") -> pgtools.Tool:
-    return pgtools.Tool(name="pg_restore", path=f"{where or f'/pg{major}'}/pg_restore", version=f"{major}.{minor}",
-                        major=major)
+    return pgtools.Tool(
+        name="pg_restore", path=f"{where or f'/pg{major}'}/pg_restore", version=f"{major}.{minor}", major=major
+    )
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)", ("15.18", 15)),
-    ("pg_restore (PostgreSQL) 18.6", ("18.6", 18)),
-    ("psql (PostgreSQL) 17beta1", ("17", 17)),
-    ("something else", None),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)", ("15.18", 15)),
+        ("pg_restore (PostgreSQL) 18.6", ("18.6", 18)),
+        ("psql (PostgreSQL) 17beta1", ("17", 17)),
+        ("something else", None),
+    ],
+)
 def test_versions_are_parsed_from_the_version_line(text: str, expected: tuple[str, int] | None) -> None:
     assert pgtools.parse_version(text) == expected
 

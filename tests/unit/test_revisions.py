@@ -29,14 +29,17 @@ def test_the_example_has_one_head(script):
     assert revisions.single_head(script) == "0004"
 
 
-@pytest.mark.parametrize(("current", "target", "pending"), [
-    ((), "head", ("0001", "0002", "0003", "0004")),
-    (("0002",), "head", ("0003", "0004")),
-    (("0004",), "head", ()),
-    (("0001",), "0003", ("0002", "0003")),
-    (("0002",), "0002", ()),
-    ((), "heads", ("0001", "0002", "0003", "0004")),
-])
+@pytest.mark.parametrize(
+    ("current", "target", "pending"),
+    [
+        ((), "head", ("0001", "0002", "0003", "0004")),
+        (("0002",), "head", ("0003", "0004")),
+        (("0004",), "head", ()),
+        (("0001",), "0003", ("0002", "0003")),
+        (("0002",), "0002", ()),
+        ((), "heads", ("0001", "0002", "0003", "0004")),
+    ],
+)
 def test_the_upgrade_path_lists_pending_revisions_in_order(script, current, target, pending):
     path = revisions.upgrade_path(script, current, target)
     assert path.pending == pending
@@ -46,8 +49,9 @@ def test_the_upgrade_path_lists_pending_revisions_in_order(script, current, targ
 def test_an_unknown_database_revision_is_named_with_the_heads(script):
     with pytest.raises(errors.RevisionError) as info:
         revisions.upgrade_path(script, ("ffff",), "head")
-    assert info.value.message == ("database is at revision ffff which this image's scripts do not contain; "
-                                  "heads are 0004")
+    assert info.value.message == (
+        "database is at revision ffff which this image's scripts do not contain; heads are 0004"
+    )
 
 
 @pytest.mark.parametrize("target", ["nope", "+1", "0009"])
@@ -77,10 +81,17 @@ def test_between_lists_what_moved_the_database(script):
     assert revisions.between(script, ("0004",), ()) == []
 
 
-@pytest.mark.parametrize(("name", "head"), [
-    ("raises", "0005"), ("per-migration-tx", "0006"), ("deletes-rows", "0005"),
-    ("creates-table-then-fails-verify", "0005"), ("slow", "0005"), ("destructive", "0005"),
-])
+@pytest.mark.parametrize(
+    ("name", "head"),
+    [
+        ("raises", "0005"),
+        ("per-migration-tx", "0006"),
+        ("deletes-rows", "0005"),
+        ("creates-table-then-fails-verify", "0005"),
+        ("slow", "0005"),
+        ("destructive", "0005"),
+    ],
+)
 def test_each_scenario_adds_its_revisions_on_top_of_the_example(name, head):
     scripts = scenario(name)
     assert revisions.heads(scripts) == (head,)
@@ -114,8 +125,10 @@ def test_a_broken_revision_file_is_a_revision_error(tmp_path):
     versions.mkdir()
     (versions / "0005_broken.py").write_text("revision = '0005'\ndown_revision = '0004'\nthis is not python\n")
     ini = tmp_path / "alembic.ini"
-    ini.write_text(f"[alembic]\nscript_location = {REPO}/alembic/example/migrations\npath_separator = os\n"
-                   f"version_locations = {REPO}/alembic/example/migrations/versions:{versions}\n")
+    ini.write_text(
+        f"[alembic]\nscript_location = {REPO}/alembic/example/migrations\npath_separator = os\n"
+        f"version_locations = {REPO}/alembic/example/migrations/versions:{versions}\n"
+    )
     with pytest.raises(errors.RevisionError, match="a revision file does not import: NameError"):
         revisions.load_scripts(revisions.load_config(ini))
 
@@ -123,7 +136,7 @@ def test_a_broken_revision_file_is_a_revision_error(tmp_path):
 def test_lock_keys_separate_databases_and_schemas_and_fit_a_bigint():
     keys = {locking.lock_key(db, schema) for db in ("shop", "shop2") for schema in ("public", "billing")}
     assert len(keys) == 4
-    assert all(-(2 ** 63) <= k < 2 ** 63 for k in keys)
+    assert all(-(2**63) <= k < 2**63 for k in keys)
     assert locking.lock_key("shop", "public") == locking.lock_key("shop", "public")
 
 

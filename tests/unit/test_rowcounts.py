@@ -9,17 +9,20 @@ from alembic_operator.job.checks import rowcounts
 BEFORE = {"public.task": 3000, "public.comment": 500, "audit.log": 10, "public.alembic_version": 1}
 
 
-@pytest.mark.parametrize("name, pattern, expected", [
-    ("public.task", "task", True),
-    ("audit.task", "task", True),
-    ("public.task", "public.task", True),
-    ("audit.task", "public.task", False),
-    ("public.task_2024", "task_*", True),
-    ("audit.log", "audit.*", True),
-    ("public.log", "audit.*", False),
-    ("public.task", "", False),
-    ("public.Task", "task", False),
-])
+@pytest.mark.parametrize(
+    "name, pattern, expected",
+    [
+        ("public.task", "task", True),
+        ("audit.task", "task", True),
+        ("public.task", "public.task", True),
+        ("audit.task", "public.task", False),
+        ("public.task_2024", "task_*", True),
+        ("audit.log", "audit.*", True),
+        ("public.log", "audit.*", False),
+        ("public.task", "", False),
+        ("public.Task", "task", False),
+    ],
+)
 def test_patterns_match_schema_table_or_bare_table_names(name: str, pattern: str, expected: bool) -> None:
     assert rowcounts.matches(name, pattern) is expected
 
@@ -43,8 +46,10 @@ def test_lost_rows_and_missing_tables_are_violations_in_name_order() -> None:
     after = dict(BEFORE, **{"public.task": 2880})
     del after["public.comment"]
     _, violations = rowcounts.check_policy(before=BEFORE, after=after)
-    assert [v.as_dict() for v in violations] == [{"table": "public.comment", "before": 500, "after": None},
-                                                 {"table": "public.task", "before": 3000, "after": 2880}]
+    assert [v.as_dict() for v in violations] == [
+        {"table": "public.comment", "before": 500, "after": None},
+        {"table": "public.task", "before": 3000, "after": 2880},
+    ]
     assert rowcounts.summarize(violations) == "comment disappeared; task lost 120 rows (3000 → 2880)"
 
 
@@ -57,8 +62,9 @@ def test_allowed_tables_may_shrink_or_vanish() -> None:
 
 def test_exclude_and_include_choose_the_tables_checked() -> None:
     after = {"public.alembic_version": 1}
-    checks, violations = rowcounts.check_policy(before=BEFORE, after=after, exclude=["public.*"],
-                                                include=["audit.*", "task"])
+    checks, violations = rowcounts.check_policy(
+        before=BEFORE, after=after, exclude=["public.*"], include=["audit.*", "task"]
+    )
     assert [v.table for v in violations] == ["audit.log"]
     assert {c.table: c.status for c in checks}["public.task"] == "excluded"
     assert {c.table: c.status for c in checks}["public.comment"] == "excluded"
@@ -84,21 +90,27 @@ def test_a_message_names_at_most_ten_tables() -> None:
 
 
 def test_exact_comparison_reports_every_difference() -> None:
-    mismatches = rowcounts.compare_exact(expected={"public.a": 1, "public.b": 2, "public.c": 3},
-                                         actual={"public.a": 1, "public.b": 3, "public.d": 4})
-    assert [m.describe() for m in mismatches] == ["public.b has 3 rows, expected 2", "public.c is missing",
-                                                  "public.d is not in the backup"]
+    mismatches = rowcounts.compare_exact(
+        expected={"public.a": 1, "public.b": 2, "public.c": 3}, actual={"public.a": 1, "public.b": 3, "public.d": 4}
+    )
+    assert [m.describe() for m in mismatches] == [
+        "public.b has 3 rows, expected 2",
+        "public.c is missing",
+        "public.d is not in the backup",
+    ]
 
 
 def test_exact_comparison_limited_to_chosen_tables() -> None:
-    mismatches = rowcounts.compare_exact(expected={"public.a": 1, "public.b": 2}, actual={"public.a": 1},
-                                         only=["public.a"])
+    mismatches = rowcounts.compare_exact(
+        expected={"public.a": 1, "public.b": 2}, actual={"public.a": 1}, only=["public.a"]
+    )
     assert mismatches == []
 
 
 def test_a_doctored_manifest_fails_the_restore_verification_naming_the_table() -> None:
     from alembic_operator.job.commands import backup
 
-    mismatches = backup.check_restored(expected={"public.task": 3001, "public.project": 40},
-                                       actual={"public.task": 3000, "public.project": 40})
+    mismatches = backup.check_restored(
+        expected={"public.task": 3001, "public.project": 40}, actual={"public.task": 3000, "public.project": 40}
+    )
     assert rowcounts.describe_mismatches(mismatches) == "public.task has 3000 rows, expected 3001"

@@ -25,8 +25,7 @@ def test_a_table_whose_counters_went_down_was_recreated_and_counts_from_zero():
 
 
 def test_a_table_created_after_the_backup_counts_everything_it_got():
-    assert writecounters.foreign(backup={}, now={"public.new": c(4)}, own={"public.new": c(1)}) == \
-        {"public.new": c(3)}
+    assert writecounters.foreign(backup={}, now={"public.new": c(4)}, own={"public.new": c(1)}) == {"public.new": c(3)}
 
 
 def test_own_writes_larger_than_the_growth_never_go_negative():
@@ -42,8 +41,13 @@ def test_own_writes_accumulate_over_commits():
 def test_the_report_lists_most_written_tables_first_with_a_total():
     rep = writecounters.report({"public.a": c(1), "public.b": c(100, 20)}, own_known=True, stats_uri="s3://b/x")
     assert [t["table"] for t in rep["tables"]] == ["public.b", "public.a"]
-    assert rep["rows"] == 121 and rep["tables"][0] == {"table": "public.b", "rows": 120, "inserted": 100,
-                                                        "updated": 20, "deleted": 0}
+    assert rep["rows"] == 121 and rep["tables"][0] == {
+        "table": "public.b",
+        "rows": 120,
+        "inserted": 100,
+        "updated": 20,
+        "deleted": 0,
+    }
     assert writecounters.describe(rep) == "public.b: ~120 rows, public.a: ~1 rows"
 
 

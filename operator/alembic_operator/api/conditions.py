@@ -10,15 +10,18 @@ kstatus (what Flux, Argo CD health checks and ``kstatus`` read):
   changes only when the status flips (:func:`set_condition`).
 
 Per-step conditions (Planned, BackedUp, Migrated, Verified, RolledBack) appear
-once their step starts: ``Unknown``/InProgress, then True or False.
+once their step starts: ``Unknown``/InProgress, then True or False; which step
+sets which is in :data:`alembic_operator.api.steps.STEPS` (``condition``), as are
+the steps' Event reasons.
 
 Must not: do I/O, read the clock (callers pass ``now``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Iterable, Literal
+from typing import Literal
 
 from alembic_operator.api.model import Condition, Phase
 
@@ -40,16 +43,6 @@ class ConditionType:
     ALL = (READY, RECONCILING, STALLED, PLANNED, BACKED_UP, MIGRATED, VERIFIED, ROLLED_BACK)
 
 
-#: Step → its condition type.
-STEP_CONDITION = {
-    "plan": ConditionType.PLANNED,
-    "backup": ConditionType.BACKED_UP,
-    "migrate": ConditionType.MIGRATED,
-    "verify": ConditionType.VERIFIED,
-    "restore": ConditionType.ROLLED_BACK,
-}
-
-
 class Reason:
     """Condition reasons; each constant's comment says what it means."""
 
@@ -60,11 +53,9 @@ class Reason:
     DESTRUCTIVE_CHANGE_BLOCKED = "DestructiveChangeBlocked"  #: the plan found statements the policy blocks
     BACKUP_FAILED = "BackupFailed"  #: the backup failed; the database is unchanged
     MIGRATION_FAILED = "MigrationFailed"  #: the migration failed
-    VERIFICATION_FAILED = "VerificationFailed"  #: the verification failed
     ROLLED_BACK = "RolledBack"  #: the database was restored after a failure
     ROLLBACK_FAILED = "RollbackFailed"  #: the restore failed; a person must act
     ROLLBACK_HELD = "RollbackHeld"  #: a restore waits for a person's approval
-    ROLLBACK_DISABLED = "RollbackDisabled"  #: a restore was needed but spec.rollback.onFailure is none
     PARTIALLY_MIGRATED = "PartiallyMigrated"  #: the database may be partially migrated and was left as is
     QUEUED = "Queued"  #: another run on the same database goes first
     INVALID_SPEC = "InvalidSpec"  #: the spec failed validation; nothing was started
@@ -74,13 +65,14 @@ class Reason:
     IN_PROGRESS = "InProgress"  #: the step's Job runs
     STEP_SUCCEEDED = "StepSucceeded"  #: the step succeeded
     STEP_FAILED = "StepFailed"  #: the step failed (details in the message and status.steps)
-    DESTRUCTIVE_CHANGES_WARNED = "DestructiveChangesWarned"  #: the plan found destructive statements, allowed with a warning
+    DESTRUCTIVE_CHANGES_WARNED = "DestructiveChangesWarned"  #: destructive statements found, allowed with a warning
     DEADLINE_EXCEEDED = "DeadlineExceeded"  #: the step ran past its deadline
     POD_NOT_STARTED = "PodNotStarted"  #: the step's pod never started (image pull, scheduling) in time
     POD_CONFIG_ERROR = "PodConfigError"  #: the pod cannot start: missing Secret or key, bad image name
     POD_EVICTED = "PodEvicted"  #: the step's pod was evicted
     JOB_VANISHED = "JobVanished"  #: the step's Job disappeared before it finished
-    NO_RESULT = "NoResult"  #: the step succeeded but left no readable result
+    NO_RESULT = "NoResult"  #: the step succeeded without a result, or one missing what the run needs (backup URI)
+    UNREADABLE_RESULT = "UnreadableResult"  #: the step left a result that is not one of ours; it counts as failed
     FOREIGN_WRITES_DETECTED = "ForeignWritesDetected"  #: the restore found other sessions' writes and did not start
 
 
@@ -114,19 +106,20 @@ class EventReason:
     WRITE_FENCE_FAILED = "WriteFenceFailed"  #: the write fence could not be raised; the run stops
     RUN_SUCCEEDED = "RunSucceeded"  #: the run ended Succeeded
 
-    STARTED = {"plan": PLAN_STARTED, "backup": BACKUP_STARTED, "migrate": MIGRATION_STARTED,
-               "verify": VERIFY_STARTED, "restore": RESTORE_STARTED}
-    SUCCEEDED = {"plan": PLAN_SUCCEEDED, "backup": BACKUP_SUCCEEDED, "migrate": MIGRATION_SUCCEEDED,
-                 "verify": VERIFY_SUCCEEDED, "restore": RESTORE_SUCCEEDED}
-    FAILED = {"plan": PLAN_FAILED, "backup": BACKUP_FAILED, "migrate": MIGRATION_FAILED,
-              "verify": VERIFY_FAILED, "restore": RESTORE_FAILED}
-
 
 # --------------------------------------------------------------------------- factories
 
 
-def set_condition(conditions: Iterable[Condition], *, type: str, status: ConditionStatus, reason: str,
-                  message: str, generation: int | None, now: datetime) -> list[Condition]:
+def set_condition(
+    conditions: Iterable[Condition],
+    *,
+    type: str,
+    status: ConditionStatus,
+    reason: str,
+    message: str,
+    generation: int | None,
+    now: datetime,
+) -> list[Condition]:
     """Return ``conditions`` with ``type`` set; keep lastTransitionTime unless the status flips."""
     result: list[Condition] = []
     found = False
@@ -136,44 +129,59 @@ def set_condition(conditions: Iterable[Condition], *, type: str, status: Conditi
             continue
         found = True
         ltt = cond.last_transition_time if cond.status == status else now
-        result.append(Condition(type=type, status=status, reason=reason, message=message,
-                                last_transition_time=ltt, observed_generation=generation))
+        result.append(
+            Condition(
+                type=type,
+                status=status,
+                reason=reason,
+                message=message,
+                last_transition_time=ltt,
+                observed_generation=generation,
+            )
+        )
     if not found:
-        result.append(Condition(type=type, status=status, reason=reason, message=message,
-                                last_transition_time=now, observed_generation=generation))
+        result.append(
+            Condition(
+                type=type,
+                status=status,
+                reason=reason,
+                message=message,
+                last_transition_time=now,
+                observed_generation=generation,
+            )
+        )
     return result
 
 
-def get_condition(conditions: Iterable[Condition], type: str) -> Condition | None:
-    """The condition of ``type``, if present."""
-    return next((c for c in conditions if c.type == type), None)
-
-
-def kstatus_conditions(conditions: Iterable[Condition], *, phase: Phase, reason: str, message: str,
-                       generation: int | None, now: datetime) -> list[Condition]:
+def kstatus_conditions(
+    conditions: Iterable[Condition], *, phase: Phase, reason: str, message: str, generation: int | None, now: datetime
+) -> list[Condition]:
     """Set Ready, Reconciling and Stalled for ``phase`` (``reason`` applies to Stalled/Ready when failing)."""
-    conds = list(conditions)
-    kw = dict(generation=generation, now=now, message=message)
+    rows: list[tuple[str, ConditionStatus, str]]
     if phase == Phase.SUCCEEDED:
-        conds = set_condition(conds, type=ConditionType.READY, status="True", reason=Reason.SUCCEEDED, **kw)
-        conds = set_condition(conds, type=ConditionType.RECONCILING, status="False", reason=Reason.SUCCEEDED, **kw)
-        conds = set_condition(conds, type=ConditionType.STALLED, status="False", reason=Reason.SUCCEEDED, **kw)
+        rows = [
+            (ConditionType.READY, "True", Reason.SUCCEEDED),
+            (ConditionType.RECONCILING, "False", Reason.SUCCEEDED),
+            (ConditionType.STALLED, "False", Reason.SUCCEEDED),
+        ]
     elif phase in (Phase.FAILED, Phase.ROLLED_BACK, Phase.ROLLBACK_FAILED, Phase.ROLLBACK_HELD):
-        conds = set_condition(conds, type=ConditionType.READY, status="False", reason=reason, **kw)
-        conds = set_condition(conds, type=ConditionType.RECONCILING, status="False", reason=reason, **kw)
-        conds = set_condition(conds, type=ConditionType.STALLED, status="True", reason=reason, **kw)
+        rows = [
+            (ConditionType.READY, "False", reason),
+            (ConditionType.RECONCILING, "False", reason),
+            (ConditionType.STALLED, "True", reason),
+        ]
     else:
-        conds = set_condition(conds, type=ConditionType.READY, status="False", reason=Reason.PROGRESSING, **kw)
-        conds = set_condition(conds, type=ConditionType.RECONCILING, status="True", reason=reason, **kw)
-        conds = set_condition(conds, type=ConditionType.STALLED, status="False", reason=Reason.PROGRESSING, **kw)
+        rows = [
+            (ConditionType.READY, "False", Reason.PROGRESSING),
+            (ConditionType.RECONCILING, "True", reason),
+            (ConditionType.STALLED, "False", Reason.PROGRESSING),
+        ]
+    conds = list(conditions)
+    for type_, status, why in rows:
+        conds = set_condition(
+            conds, type=type_, status=status, reason=why, message=message, generation=generation, now=now
+        )
     return conds
-
-
-def step_condition(conditions: Iterable[Condition], *, step: str, status: ConditionStatus, reason: str,
-                   message: str, generation: int | None, now: datetime) -> list[Condition]:
-    """Set the per-step condition of ``step`` (Planned, BackedUp, Migrated, Verified, RolledBack)."""
-    return set_condition(conditions, type=STEP_CONDITION[step], status=status, reason=reason,
-                         message=message, generation=generation, now=now)
 
 
 def restamp_generation(conditions: Iterable[Condition], generation: int | None) -> list[Condition]:

@@ -42,14 +42,27 @@ _DROP = {"title", "$defs"}
 
 PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase", "description": "Where the run is."},
-    {"name": "From", "type": "string", "jsonPath": ".status.fromRevision",
-     "description": "Alembic revision before the migration."},
-    {"name": "To", "type": "string", "jsonPath": ".status.toRevision",
-     "description": "Alembic revision after the migration."},
+    {
+        "name": "From",
+        "type": "string",
+        "jsonPath": ".status.fromRevision",
+        "description": "Alembic revision before the migration.",
+    },
+    {
+        "name": "To",
+        "type": "string",
+        "jsonPath": ".status.toRevision",
+        "description": "Alembic revision after the migration.",
+    },
     {"name": "Backup", "type": "string", "jsonPath": ".status.backup.size", "description": "Size of the backup."},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-    {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1,
-     "description": "What happened."},
+    {
+        "name": "Message",
+        "type": "string",
+        "jsonPath": ".status.message",
+        "priority": 1,
+        "description": "What happened.",
+    },
 ]
 
 
@@ -57,8 +70,9 @@ class SchemaError(ValueError):
     """The model produced a schema Kubernetes cannot take (e.g. a union of two types)."""
 
 
-def structural(schema: dict[str, Any], defs: dict[str, Any], *, keep_defaults: bool = True,
-               path: str = "") -> dict[str, Any]:
+def structural(
+    schema: dict[str, Any], defs: dict[str, Any], *, keep_defaults: bool = True, path: str = ""
+) -> dict[str, Any]:
     """Turn one pydantic JSON-schema node into a structural-schema node (recursively)."""
     node = dict(schema)
     # 1. inline $ref / single allOf / Optional anyOf, keeping sibling keys (they win).
@@ -83,15 +97,16 @@ def structural(schema: dict[str, Any], defs: dict[str, Any], *, keep_defaults: b
     for key, value in node.items():
         if key in _DROP:
             continue
-        if key == "default":
-            if value is None or not keep_defaults:
-                continue
+        if key == "default" and (value is None or not keep_defaults):
+            continue
         if key == "const":
             out["enum"] = [value]
             continue
         if key == "properties":
-            out["properties"] = {name: structural(sub, defs, keep_defaults=keep_defaults, path=f"{path}.{name}")
-                                 for name, sub in value.items()}
+            out["properties"] = {
+                name: structural(sub, defs, keep_defaults=keep_defaults, path=f"{path}.{name}")
+                for name, sub in value.items()
+            }
             continue
         if key == "items":
             out["items"] = structural(value, defs, keep_defaults=keep_defaults, path=f"{path}[]")
@@ -102,8 +117,7 @@ def structural(schema: dict[str, Any], defs: dict[str, Any], *, keep_defaults: b
             elif value is False:
                 continue  # not allowed in structural schemas; the apiserver prunes unknown fields anyway
             else:
-                out["additionalProperties"] = structural(value, defs, keep_defaults=keep_defaults,
-                                                         path=f"{path}{{}}")
+                out["additionalProperties"] = structural(value, defs, keep_defaults=keep_defaults, path=f"{path}{{}}")
             continue
         out[key] = value
     if "type" not in out:
@@ -118,8 +132,23 @@ def structural(schema: dict[str, Any], defs: dict[str, Any], *, keep_defaults: b
     return _ordered(out)
 
 
-_ORDER = ["description", "type", "format", "enum", "default", "minimum", "maximum", "minLength", "maxLength",
-          "minItems", "pattern", "items", "additionalProperties", "properties", "required"]
+_ORDER = [
+    "description",
+    "type",
+    "format",
+    "enum",
+    "default",
+    "minimum",
+    "maximum",
+    "minLength",
+    "maxLength",
+    "minItems",
+    "pattern",
+    "items",
+    "additionalProperties",
+    "properties",
+    "required",
+]
 
 
 def _ordered(node: dict[str, Any]) -> dict[str, Any]:
@@ -151,22 +180,31 @@ def build_crd() -> dict[str, Any]:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{constants.PLURAL}.{constants.GROUP}",
-                     "labels": {"app.kubernetes.io/name": "alembic-operator"}},
+        "metadata": {
+            "name": f"{constants.PLURAL}.{constants.GROUP}",
+            "labels": {"app.kubernetes.io/name": "alembic-operator"},
+        },
         "spec": {
             "group": constants.GROUP,
-            "names": {"kind": constants.KIND, "listKind": f"{constants.KIND}List", "plural": constants.PLURAL,
-                      "singular": constants.SINGULAR, "shortNames": list(constants.SHORT_NAMES),
-                      "categories": ["alembic-operator"]},
+            "names": {
+                "kind": constants.KIND,
+                "listKind": f"{constants.KIND}List",
+                "plural": constants.PLURAL,
+                "singular": constants.SINGULAR,
+                "shortNames": list(constants.SHORT_NAMES),
+                "categories": ["alembic-operator"],
+            },
             "scope": "Namespaced",
-            "versions": [{
-                "name": constants.VERSION,
-                "served": True,
-                "storage": True,
-                "subresources": {"status": {}},
-                "additionalPrinterColumns": PRINTER_COLUMNS,
-                "schema": {"openAPIV3Schema": root},
-            }],
+            "versions": [
+                {
+                    "name": constants.VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": PRINTER_COLUMNS,
+                    "schema": {"openAPIV3Schema": root},
+                }
+            ],
         },
     }
 
@@ -190,8 +228,11 @@ def main(argv: list[str] | None = None) -> int:
         current = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
         if current == text:
             return 0
-        sys.stdout.writelines(difflib.unified_diff(current.splitlines(True), text.splitlines(True),
-                                                   str(args.output), "generated from the model"))
+        sys.stdout.writelines(
+            difflib.unified_diff(
+                current.splitlines(True), text.splitlines(True), str(args.output), "generated from the model"
+            )
+        )
         print(f"\n{args.output} drifts from the model: run `python -m alembic_operator.api.crd`", file=sys.stderr)
         return 1
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -37,7 +37,7 @@ class Location:
     prefix: str
 
     @classmethod
-    def parse(cls, uri: str | None) -> "Location":
+    def parse(cls, uri: str | None) -> Location:
         """Validate ``uri``; raise InvalidInput naming what is wrong."""
         if not uri or not uri.strip():
             raise errors.InvalidInput(f"no backup location: pass --location s3://BUCKET/PREFIX/RUN/ or set {ENV}")
@@ -45,7 +45,7 @@ class Location:
         if not uri.startswith("s3://"):
             scheme = uri.split("://", 1)[0] + "://" if "://" in uri else uri[:20]
             raise errors.InvalidInput(f"backup location must be an s3:// URI, not {scheme!r}")
-        rest = uri[len("s3://"):]
+        rest = uri[len("s3://") :]
         bucket, _, key = rest.partition("/")
         if not _valid_bucket(bucket):
             raise errors.InvalidInput(f"backup location has an invalid bucket name {bucket!r}")
@@ -75,7 +75,7 @@ class Location:
         """``s3://bucket/prefix/name`` (the folder itself when ``name`` is empty)."""
         return f"s3://{self.bucket}/{self.prefix}{name}"
 
-    def sibling(self, prefix: str) -> "Location":
+    def sibling(self, prefix: str) -> Location:
         """Another run folder in the same bucket (``prefix`` as S3 lists it)."""
         return Location(bucket=self.bucket, prefix=prefix if prefix.endswith("/") else prefix + "/")
 

@@ -24,8 +24,8 @@ from typing import Any
 import yaml
 from kubernetes.client.exceptions import ApiException
 
-from alembic_operator.api import constants, errors
 from alembic_operator import kube
+from alembic_operator.api import constants, errors, results
 
 HELP = """Create a MigrationRun and follow it until it ends (exit 0 only when it Succeeded).
 
@@ -36,8 +36,9 @@ TERMINAL_FAILED = {"Failed", "RolledBack", "RollbackFailed"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--manifest", required=True, type=Path,
-                        help="YAML file with the MigrationRun (apiVersion/kind may be omitted)")
+    parser.add_argument(
+        "--manifest", required=True, type=Path, help="YAML file with the MigrationRun (apiVersion/kind may be omitted)"
+    )
     parser.add_argument("--name", help="run name (overrides metadata.name); name it after the release revision")
     parser.add_argument("--namespace", help="namespace (overrides metadata.namespace; default: the pod's)")
     parser.add_argument("--timeout-seconds", type=float, default=3600.0, help="give up after this long")
@@ -93,29 +94,34 @@ def follow(*, namespace: str, name: str, timeout: float, interval: float) -> dic
         if phase == "Succeeded":
             return status
         if phase in TERMINAL_FAILED:
-            raise errors.RunFailed(f"MigrationRun {name} ended {phase}: {status.get('message', '')}",
-                                   phase=phase)
+            raise errors.RunFailed(f"MigrationRun {name} ended {phase}: {status.get('message', '')}", phase=phase)
         if phase == "RollbackHeld":
-            raise errors.RunHeld(f"MigrationRun {name} is RollbackHeld and needs a person: "
-                                 f"{status.get('message', '')}", phase=phase)
+            raise errors.RunHeld(
+                f"MigrationRun {name} is RollbackHeld and needs a person: {status.get('message', '')}", phase=phase
+            )
         if time.monotonic() > deadline:
             raise errors.RunTimeout(f"MigrationRun {name} still {phase} after {timeout:.0f}s")
         time.sleep(interval)
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: argparse.Namespace) -> results.RunResult:
     manifest = load_manifest(path=args.manifest, name=args.name, namespace=args.namespace)
     meta = manifest["metadata"]
     try:
         created = kube.create_run(namespace=meta["namespace"], manifest=manifest)
     except ApiException as exc:
-        raise errors.InvalidInput(f"the apiserver refused MigrationRun {meta['name']}: "
-                                  f"{exc.status} {kube.api_message(exc)}") from None
+        raise errors.InvalidInput(
+            f"the apiserver refused MigrationRun {meta['name']}: {exc.status} {kube.api_message(exc)}"
+        ) from None
     existed = created.get("metadata", {}).get("uid") and (created.get("status") or {}).get("phase")
     _say(f"{'following existing' if existed else 'created'} MigrationRun {meta['namespace']}/{meta['name']}")
-    status = follow(namespace=meta["namespace"], name=meta["name"],
-                    timeout=args.timeout_seconds, interval=args.interval_seconds)
-    return {"message": f"MigrationRun {meta['name']} Succeeded", "phase": "Succeeded",
-            "fromRevision": status.get("fromRevision"), "toRevision": status.get("toRevision"),
-            "backup": (status.get("backup") or {}).get("uri")}
-
+    status = follow(
+        namespace=meta["namespace"], name=meta["name"], timeout=args.timeout_seconds, interval=args.interval_seconds
+    )
+    return results.RunResult(
+        message=f"MigrationRun {meta['name']} Succeeded",
+        phase="Succeeded",
+        from_revision=status.get("fromRevision"),
+        to_revision=status.get("toRevision"),
+        backup=(status.get("backup") or {}).get("uri"),
+    )

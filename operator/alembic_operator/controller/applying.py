@@ -10,11 +10,12 @@ reconcile decides the same create again. Must not: decide anything.
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-from alembic_operator.api import model
-from alembic_operator.controller import metrics, reconciler
 from alembic_operator import kube
+from alembic_operator.api import model, text
+from alembic_operator.controller import metrics, reconciler
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +27,14 @@ def apply(decision: reconciler.Decision, *, body: Mapping[str, Any]) -> dict[str
     # Write fence (issue #9): before the status, so a failed scale is decided again next time.
     for scale in decision.scales:
         found = kube.set_replicas(namespace=namespace, kind=scale.kind, name=scale.name, replicas=scale.replicas)
-        log.info("%s/%s: write fence: %s/%s %s", namespace, name, scale.kind, scale.name,
-                 f"scaled to {scale.replicas}" if found else "is gone; nothing to scale")
+        log.info(
+            "%s/%s: write fence: %s/%s %s",
+            namespace,
+            name,
+            scale.kind,
+            scale.name,
+            f"scaled to {scale.replicas}" if found else "is gone; nothing to scale",
+        )
     for create in decision.creates:
         created = kube.create_job(namespace=namespace, manifest=create.manifest)
         log.info("%s/%s: %s Job %s", namespace, name, "created" if created else "adopted", create.name)
@@ -37,8 +44,9 @@ def apply(decision: reconciler.Decision, *, body: Mapping[str, Any]) -> dict[str
     new_status = model.dump(decision.status)
     patched = None
     if new_status != (body.get("status") or {}):
-        patched = kube.patch_run_status(namespace=namespace, name=name, status=_with_removals(
-            old=body.get("status") or {}, new=new_status))
+        patched = kube.patch_run_status(
+            namespace=namespace, name=name, status=_with_removals(old=body.get("status") or {}, new=new_status)
+        )
     for event in decision.events:
         kube.emit_event(run=dict(body), type_=event.type, reason=event.reason, message=event.message)
     _observe_metrics(old=body.get("status") or {}, new=new_status)
@@ -69,11 +77,12 @@ def _observe_metrics(*, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
     old_steps, new_steps = old.get("steps") or {}, new.get("steps") or {}
     for step, info in new_steps.items():
         if info.get("finishedAt") and not (old_steps.get(step) or {}).get("finishedAt") and info.get("startedAt"):
-            started = reconciler._time(info["startedAt"])
-            finished = reconciler._time(info["finishedAt"])
+            started = text.parse_timestamp(info["startedAt"])
+            finished = text.parse_timestamp(info["finishedAt"])
             if started and finished:
                 metrics.STEP_DURATION.labels(step=step, outcome=info.get("outcome") or "Unknown").observe(
-                    (finished - started).total_seconds())
+                    (finished - started).total_seconds()
+                )
     size = (new.get("backup") or {}).get("sizeBytes")
     if size and not (old.get("backup") or {}).get("sizeBytes"):
         metrics.BACKUP_BYTES.inc(size)

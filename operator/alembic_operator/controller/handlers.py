@@ -4,7 +4,7 @@ Must not: decide anything (that is :mod:`alembic_operator.controller.reconciler`
 talk to the API directly (that is :mod:`alembic_operator.kube`).
 
 1. A change of a MigrationRun, of one of its Jobs or of their Pods, a
-   scheduled re-check (the Decision's Requeue) or the periodic sweep calls
+   scheduled re-check (the Decision's Requeue) or the safety-net timer calls
    :func:`reconcile_run` for that run.
 2. ``reconcile_run`` runs one reconcile per run at a time (events meanwhile coalesce into one more pass),
    reads the run fresh, lists its Jobs and Pods, asks the index which run
@@ -14,138 +14,210 @@ talk to the API directly (that is :mod:`alembic_operator.kube`).
    step finish (a restore is never cut short), starts no further step, lifts
    the write fence (:func:`reconciler.release`), then releases the run; its
    Jobs go with it by owner reference. The backup in S3 stays.
+
+State lives in one :class:`ControllerMemo`, passed to ``kopf.operator(memo=...)`` by
+:mod:`alembic_operator.controller.main` and handed to every handler as Kopf's ``memo``
+(see Kopf's ``docs/memos.rst``): no module globals.
+
+Why our own per-run coalescing: Kopf serialises handlers per *object*, but a run's
+Jobs and Pods are other objects than the run, so their events reach
+:func:`_on_step_object` concurrently with the run's own :func:`_on_run`, the
+scheduled re-checks and the timer. Without :func:`reconcile_run`'s guard two
+reconciles of one run could decide at once (e.g. both create the next Job's
+status entry), and a burst of N Pod events would queue N full passes; with it they
+become at most one more pass, which reads everything fresh.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 import kopf
 import pydantic
 
-from alembic_operator.api import constants, model
-from alembic_operator.controller import applying, metrics, naming, observing, reconciler, settings as settings_mod
 from alembic_operator import kube
+from alembic_operator.api import constants, model
+from alembic_operator.controller import applying, metrics, naming, observing, reconciler
+from alembic_operator.controller import settings as settings_mod
 
 log = logging.getLogger(__name__)
 
-_settings = settings_mod.Settings()
-#: Runs with a reconcile under way, and those that changed meanwhile (one more pass due).
-_running: set[tuple[str, str]] = set()
-_dirty: set[tuple[str, str]] = set()
-_timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
-#: The live index of runs (namespace, database label) → summaries; set on first use.
-_index: Any = None
+RunKey = tuple[str, str]
+"""(namespace, name) of a MigrationRun."""
 
-SWEEP_SECONDS = 60.0
+RunIndex = kopf.Index[RunKey, reconciler.RunSummary]
+"""Kopf's live index :func:`runs_by_database`: (namespace, database label) → summaries of its runs."""
+
+SAFETY_NET_SECONDS = 60.0
+"""Interval of :func:`_safety_net`: how long a lost wake-up can delay an unfinished run at most."""
+
+RETRY_SECONDS = 5.0
+"""Seconds before a reconcile that raised is tried again."""
+
+DELETION_POLL_SECONDS = 5.0
+"""Seconds between checks while a deleted run waits for its running step to finish."""
+
+_TERMINAL = frozenset(phase.value for phase in model.TERMINAL_PHASES)
 
 
-def configure(settings: settings_mod.Settings) -> None:
-    """Set the settings before ``kopf.operator`` starts (called by the ``operator`` command)."""
-    global _settings
-    _settings = settings
+@dataclasses.dataclass
+class ControllerMemo:
+    """The operator's in-memory state: one instance shared by every handler (never copied per object)."""
 
+    settings: settings_mod.Settings = dataclasses.field(default_factory=settings_mod.Settings)
+    running: set[RunKey] = dataclasses.field(default_factory=set)
+    """Runs with a reconcile under way."""
+    dirty: set[RunKey] = dataclasses.field(default_factory=set)
+    """Runs that changed during their reconcile: one more pass is due."""
+    timers: dict[RunKey, asyncio.TimerHandle] = dataclasses.field(default_factory=dict)
+    """The scheduled re-check of each run (the Decision's requeue)."""
+    index: RunIndex | None = None
+    """Kopf's live index of runs, stored at start-up."""
 
-@kopf.on.startup()
-async def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
-    settings.posting.level = logging.WARNING
-    settings.watching.server_timeout = 300
-    settings.watching.client_timeout = 330
-    asyncio.get_running_loop().create_task(_sweep())
+    def __copy__(self) -> ControllerMemo:
+        # Kopf copies the operator's memo into each object's memo; the runs' coalescing needs one shared state.
+        return self
 
 
 @kopf.index(constants.GROUP, constants.VERSION, constants.PLURAL)
-def runs_by_database(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str], reconciler.RunSummary]:
+def runs_by_database(body: kopf.Body, namespace: str | None, **_: Any) -> dict[tuple[str, str], reconciler.RunSummary]:
     """Index every run under its database, so a run can see who goes first without listing."""
     summary = observing.run_summary(body)
-    if summary is None:
+    if summary is None or namespace is None:
         return {}
     return {(namespace, summary.database): summary}
 
 
+@kopf.on.startup()
+async def _startup(settings: kopf.OperatorSettings, memo: ControllerMemo, **indices: Any) -> None:
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    # Kopf passes its indices to start-up handlers too; the object is live (filled as runs are listed).
+    memo.index = indices["runs_by_database"]  # an index is passed under its function's name
+
+
 @kopf.on.event(constants.GROUP, constants.VERSION, constants.PLURAL)
-async def _on_run(event: Mapping[str, Any], namespace: str, name: str, runs_by_database: kopf.Index,
-                  **_: Any) -> None:
-    _remember_index(runs_by_database)
-    if event.get("type") == "DELETED":
-        _forget(namespace, name)
+async def _on_run(type: str, namespace: str | None, name: str, memo: ControllerMemo, **_: Any) -> None:
+    if namespace is None:
         return
-    await reconcile_run(namespace=namespace, name=name)
+    # Kopf updates the index before the handlers of the same event: the gauge sees this change already.
+    _count_active_runs(memo)
+    if type == "DELETED":
+        _forget(memo, namespace, name)
+        return
+    await reconcile_run(memo, namespace=namespace, name=name)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={constants.LABEL_MANAGED_BY: constants.MANAGED_BY})
 @kopf.on.event("", "v1", "pods", labels={constants.LABEL_MANAGED_BY: constants.MANAGED_BY})
-async def _on_step_object(body: kopf.Body, namespace: str, runs_by_database: kopf.Index, **_: Any) -> None:
+async def _on_step_object(body: kopf.Body, namespace: str | None, memo: ControllerMemo, **_: Any) -> None:
     # Pods matter as well as Jobs: a Pod stuck in ErrImagePull or CreateContainerConfigError
     # (a missing Secret) changes nothing on its Job.
-    _remember_index(runs_by_database)
-    run_name = _owning_run(body, namespace)
+    if namespace is None:
+        return
+    run_name = _owning_run(memo, body, namespace)
     if run_name:
-        await reconcile_run(namespace=namespace, name=run_name)
+        await reconcile_run(memo, namespace=namespace, name=run_name)
 
 
-def _remember_index(index: Any) -> None:
-    global _index
-    _index = index
+def _is_unfinished(status: kopf.Status, **_: Any) -> bool:
+    return status.get("phase") not in _TERMINAL
 
 
-def _summaries(namespace: str) -> list[reconciler.RunSummary]:
-    if _index is None:
-        return []
-    found = []
-    for (ns, _db), store in _index.items():
+@kopf.timer(
+    constants.GROUP,
+    constants.VERSION,
+    constants.PLURAL,
+    when=_is_unfinished,
+    interval=SAFETY_NET_SECONDS,
+    idle=SAFETY_NET_SECONDS,
+)
+async def _safety_net(namespace: str | None, name: str, memo: ControllerMemo, **_: Any) -> None:
+    """Reconcile an unfinished run that has been quiet for a minute: a safety net for lost wake-ups.
+
+    Events and the Decision's requeue drive every run; this only catches a wake-up that got lost
+    (e.g. a watch that broke between an event and its re-list). A minute bounds that delay
+    while costing one reconcile per quiet run per minute. ``idle`` skips runs whose object changed
+    within the interval (they were just reconciled). The filter stops the timer once a run is
+    terminal, and Kopf stops it when a run is deleted: the deletion path re-checks itself every
+    :data:`DELETION_POLL_SECONDS`. A timer makes Kopf keep its own finalizer on unfinished runs
+    while the timer lives, next to ours.
+    """
+    if namespace is not None:
+        await reconcile_run(memo, namespace=namespace, name=name)
+
+
+def _summaries(memo: ControllerMemo, namespace: str) -> list[reconciler.RunSummary]:
+    found: list[reconciler.RunSummary] = []
+    for (ns, _db), store in (memo.index or {}).items():
         if ns == namespace:
             found.extend(store)
     return found
 
 
-def _owning_run(body: Mapping[str, Any], namespace: str) -> str | None:
+def _count_active_runs(memo: ControllerMemo) -> None:
+    """Set the runs_active gauge from the index: unfinished runs by phase (no phase yet counts as Pending)."""
+    active: dict[str, int] = {}
+    for store in list((memo.index or {}).values()):
+        for summary in list(store):
+            if summary.phase not in model.TERMINAL_PHASES:
+                phase = summary.phase.value if summary.phase else model.Phase.PENDING.value
+                active[phase] = active.get(phase, 0) + 1
+    for phase in model.Phase:
+        metrics.RUNS_ACTIVE.labels(phase=phase.value).set(active.get(phase.value, 0))
+
+
+def _owning_run(memo: ControllerMemo, body: Mapping[str, Any], namespace: str) -> str | None:
     """The run of a Job (owner reference) or Pod (run label, mapped back through the index)."""
     direct = observing.run_name_of(body)
     if direct is None:
         return None
-    for summary in _summaries(namespace):
+    for summary in _summaries(memo, namespace):
         if naming.label_value(summary.name) == direct:
             return summary.name
     return direct
 
 
-async def reconcile_run(*, namespace: str, name: str) -> None:
+async def reconcile_run(memo: ControllerMemo, *, namespace: str, name: str) -> None:
     """Reconcile one run now, serialised with any other reconcile of the same run.
 
     Events that arrive while a reconcile of the run is under way are coalesced into
     one more pass (it reads everything fresh), instead of queueing one pass each:
     a run's Job and Pod produce a burst of events per step, and under load the
-    queue would otherwise grow with every event.
+    queue would otherwise grow with every event. Kopf's per-object workers do not
+    do this for us: the Job and Pod events are about other objects than the run.
     """
     key = (namespace, name)
-    if key in _running:
-        _dirty.add(key)
+    if key in memo.running:
+        memo.dirty.add(key)
         return
-    _running.add(key)
+    memo.running.add(key)
     try:
         after: float | None = None
         while True:
-            _dirty.discard(key)
+            memo.dirty.discard(key)
             try:
-                after = await asyncio.to_thread(_reconcile_blocking, namespace, name)
+                after = await asyncio.to_thread(_reconcile_blocking, memo, namespace, name)
                 metrics.RECONCILES.labels(result="ok").inc()
-            except Exception:  # noqa: BLE001 - retry later, never crash the operator
+            except Exception:
                 metrics.RECONCILES.labels(result="error").inc()
-                log.exception("reconcile of %s/%s failed; retrying in 5s", namespace, name)
-                after = 5.0
-            if key not in _dirty:
+                log.exception("reconcile of %s/%s failed; retrying in %ss", namespace, name, RETRY_SECONDS)
+                after = RETRY_SECONDS
+            if key not in memo.dirty:
                 break
     finally:
-        _running.discard(key)
+        memo.running.discard(key)
     if after is not None:
-        _schedule(namespace, name, after)
+        _schedule(memo, namespace, name, after)
 
 
-def _reconcile_blocking(namespace: str, name: str) -> float | None:
+def _reconcile_blocking(memo: ControllerMemo, namespace: str, name: str) -> float | None:
     """Read, decide, apply; return seconds until the next check (None: nothing to wait for)."""
     body = kube.get_run(namespace=namespace, name=name)
     if body is None:
@@ -154,27 +226,41 @@ def _reconcile_blocking(namespace: str, name: str) -> float | None:
     jobs = kube.list_run_jobs(namespace=namespace, run_name=naming.label_value(name))
     if meta.get("deletionTimestamp"):
         return _finish_deletion(body, jobs)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     try:
         view = observing.run_view(body)
     except pydantic.ValidationError as exc:
-        decision = reconciler.reject(status=model.parse_status(body.get("status")),
-                                     generation=int(meta.get("generation") or 1),
-                                     message=model.explain(exc), now=now)
+        decision = reconciler.reject(
+            status=model.parse_status(body.get("status")),
+            generation=int(meta.get("generation") or 1),
+            message=model.explain(exc),
+            now=now,
+        )
         applying.apply(decision, body=body)
         return None
     pods = kube.list_run_pods(namespace=namespace, run_name=naming.label_value(name))
     # Write fence (issue #9): read the fenced workloads only while the fence is being raised.
-    workloads = {reconciler.workload_key(kind, wname): kube.read_workload(namespace=namespace, kind=kind, name=wname)
-                 for kind, wname in observing.fence_to_read(view)}
+    workloads = {
+        reconciler.workload_key(kind, wname): kube.read_workload(namespace=namespace, kind=kind, name=wname)
+        for kind, wname in observing.fence_to_read(view)
+    }
     summary = observing.run_summary(body)
     blocked_by, position = (None, None)
     if summary is not None and summary.phase in (None, model.Phase.PENDING, model.Phase.QUEUED):
         blocked_by, position = reconciler.find_blocker(
-            name=name, database=summary.database, creation_timestamp=summary.creation_timestamp,
-            others=_summaries(namespace))
-    decision = reconciler.reconcile(run=view, observed=observing.observed(jobs, pods, workloads), now=now,
-                                    settings=_settings, blocked_by=blocked_by, queue_position=position)
+            name=name,
+            database=summary.database,
+            creation_timestamp=summary.creation_timestamp,
+            others=_summaries(memo, namespace),
+        )
+    decision = reconciler.reconcile(
+        run=view,
+        observed=observing.observed(jobs, pods, workloads),
+        now=now,
+        settings=memo.settings,
+        blocked_by=blocked_by,
+        queue_position=position,
+    )
     terminal = decision.status.phase in model.TERMINAL_PHASES
     if not terminal:
         _set_finalizer(body, wanted=True)
@@ -192,7 +278,7 @@ def _reconcile_blocking(namespace: str, name: str) -> float | None:
         # stored, so a run deleted at that instant cannot leave its fence up.
         _set_finalizer(patched or body, wanted=False)
         return None
-    return decision.requeue_after or float(_settings.reconcile.poll_seconds)
+    return decision.requeue_after or float(memo.settings.reconcile.poll_seconds)
 
 
 def _set_finalizer(body: Mapping[str, Any], *, wanted: bool) -> None:
@@ -205,20 +291,27 @@ def _set_finalizer(body: Mapping[str, Any], *, wanted: bool) -> None:
         finalizers.remove(constants.FINALIZER)
     else:
         return
-    kube.patch_run_metadata(namespace=meta["namespace"], name=meta["name"],
-                            metadata={"finalizers": finalizers, "resourceVersion": meta["resourceVersion"]})
+    kube.patch_run_metadata(
+        namespace=meta["namespace"],
+        name=meta["name"],
+        metadata={"finalizers": finalizers, "resourceVersion": meta["resourceVersion"]},
+    )
 
 
 def _finish_deletion(body: Mapping[str, Any], jobs: list[dict[str, Any]]) -> float | None:
     """Release a deleted run once no step Job is running; until then check again soon."""
     running = [j["metadata"]["name"] for j in jobs if (j.get("status") or {}).get("active")]
     if running:
-        log.info("%s/%s is being deleted; waiting for %s to finish", body["metadata"]["namespace"],
-                 body["metadata"]["name"], ", ".join(running))
-        return 5.0
+        log.info(
+            "%s/%s is being deleted; waiting for %s to finish",
+            body["metadata"]["namespace"],
+            body["metadata"]["name"],
+            ", ".join(running),
+        )
+        return DELETION_POLL_SECONDS
     # Write fence (issue #9): a deleted run puts the workloads back; the database is left as it is.
     if (body.get("status") or {}).get("fence"):
-        decision = reconciler.release(status=model.parse_status(body.get("status")), now=datetime.now(timezone.utc))
+        decision = reconciler.release(status=model.parse_status(body.get("status")), now=datetime.now(UTC))
         if decision.actions:
             applying.apply(decision, body=body)
             fresh = kube.get_run(namespace=body["metadata"]["namespace"], name=body["metadata"]["name"])
@@ -229,32 +322,20 @@ def _finish_deletion(body: Mapping[str, Any], jobs: list[dict[str, Any]]) -> flo
     return None
 
 
-def _schedule(namespace: str, name: str, after: float) -> None:
+def _schedule(memo: ControllerMemo, namespace: str, name: str, after: float) -> None:
+    """Re-check the run in ``after`` seconds, replacing any earlier re-check of it."""
     key = (namespace, name)
-    old = _timers.pop(key, None)
+    old = memo.timers.pop(key, None)
     if old is not None:
         old.cancel()
     loop = asyncio.get_running_loop()
-    _timers[key] = loop.call_later(after, lambda: loop.create_task(reconcile_run(namespace=namespace, name=name)))
+    memo.timers[key] = loop.call_later(
+        after, lambda: loop.create_task(reconcile_run(memo, namespace=namespace, name=name))
+    )
 
 
-def _forget(namespace: str, name: str) -> None:
-    timer = _timers.pop((namespace, name), None)
+def _forget(memo: ControllerMemo, namespace: str, name: str) -> None:
+    timer = memo.timers.pop((namespace, name), None)
     if timer is not None:
         timer.cancel()
-    _dirty.discard((namespace, name))
-
-
-async def _sweep() -> None:
-    """Every minute, reconcile each unfinished run: a safety net for lost wake-ups."""
-    while True:
-        await asyncio.sleep(SWEEP_SECONDS)
-        active: dict[str, int] = {}
-        for (namespace, _db), store in list((_index or {}).items()):
-            for summary in list(store):
-                phase = summary.phase.value if summary.phase else "Pending"
-                if summary.phase not in model.TERMINAL_PHASES:
-                    active[phase] = active.get(phase, 0) + 1
-                    await reconcile_run(namespace=namespace, name=summary.name)
-        for phase in model.Phase:
-            metrics.RUNS_ACTIVE.labels(phase=phase.value).set(active.get(phase.value, 0))
+    memo.dirty.discard((namespace, name))

@@ -1,7 +1,8 @@
 """Run the controller: ``alembic-operator operator``.
 
 Starts Kopf with the handlers in :mod:`alembic_operator.controller.handlers`, the
-Prometheus metrics server and Kopf's liveness endpoint. One replica is the
+Prometheus metrics server and Kopf's liveness endpoint. The settings are read once
+here and reach the handlers in their shared memo (:class:`handlers.ControllerMemo`). One replica is the
 supported shape (Kopf has no Lease-based leader election); two processes
 started at once coordinate through Kopf peering when ``--peering`` is given.
 """
@@ -17,31 +18,40 @@ HELP = """Run the MigrationRun controller (Kopf) with metrics and a liveness end
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--namespace", action="append", default=[],
-                        help="watch only this namespace (repeatable); default: all namespaces")
+    parser.add_argument(
+        "--namespace",
+        action="append",
+        default=[],
+        help="watch only this namespace (repeatable); default: all namespaces",
+    )
     parser.add_argument("--metrics-port", type=int, default=None, help="Prometheus port (default 8080; 0 = off)")
-    parser.add_argument("--liveness", default="http://0.0.0.0:8081/healthz",
-                        help="Kopf liveness endpoint URL ('' = off)")
-    parser.add_argument("--peering", default=None,
-                        help="Kopf peering name (requires the KopfPeering CRDs); default: standalone")
+    parser.add_argument(
+        "--liveness", default="http://0.0.0.0:8081/healthz", help="Kopf liveness endpoint URL ('' = off)"
+    )
+    parser.add_argument(
+        "--peering", default=None, help="Kopf peering name (requires the KopfPeering CRDs); default: standalone"
+    )
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import kopf
 
-    from alembic_operator.controller import handlers, metrics, settings as settings_mod
+    from alembic_operator.controller import handlers, metrics
+    from alembic_operator.controller import settings as settings_mod
 
     settings = settings_mod.Settings.from_env()
     port = settings.metrics.port if args.metrics_port is None else args.metrics_port
     if port:
         metrics.serve(port)
-    handlers.configure(settings)
     logging.getLogger("kubernetes").setLevel(logging.WARNING)
-    asyncio.run(kopf.operator(
-        clusterwide=not args.namespace,
-        namespaces=args.namespace,
-        liveness_endpoint=args.liveness or None,
-        standalone=args.peering is None,
-        peering_name=args.peering,
-    ))
+    asyncio.run(
+        kopf.operator(
+            clusterwide=not args.namespace,
+            namespaces=args.namespace,
+            liveness_endpoint=args.liveness or None,
+            standalone=args.peering is None,
+            peering_name=args.peering,
+            memo=handlers.ControllerMemo(settings=settings),
+        )
+    )
     return {}

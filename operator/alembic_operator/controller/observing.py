@@ -5,30 +5,27 @@ Must not: call the API (the handler passes the lists in) or decide anything.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 import pydantic
 
-from alembic_operator.api import constants, model
+from alembic_operator.api import constants, model, text
 from alembic_operator.controller import naming, reconciler
-
-
-def _timestamp(value: Any) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
 def run_view(body: Mapping[str, Any]) -> model.RunView:
     """The RunView of a MigrationRun object; raises pydantic.ValidationError on a bad spec."""
     meta = body["metadata"]
     return model.RunView(
-        name=meta["name"], namespace=meta["namespace"], uid=meta["uid"],
+        name=meta["name"],
+        namespace=meta["namespace"],
+        uid=meta["uid"],
         spec=model.parse_spec(dict(body.get("spec") or {})),
         status=model.parse_status(dict(body.get("status") or {})),
         generation=int(meta.get("generation") or 1),
-        creation_timestamp=_timestamp(meta.get("creationTimestamp")),
+        creation_timestamp=text.parse_timestamp(meta.get("creationTimestamp")),
         annotations=dict(meta.get("annotations") or {}),
     )
 
@@ -40,18 +37,27 @@ def observed_jobs(jobs: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str,
         for ref in pod.get("metadata", {}).get("ownerReferences") or []:
             if ref.get("kind") == "Job":
                 by_job.setdefault(ref["name"], []).append(pod)
-    return reconciler.Observed.of(*(
-        reconciler.JobObservation.from_manifests(job, by_job.get(job["metadata"]["name"], ())) for job in jobs))
+    return reconciler.Observed.of(
+        *(reconciler.JobObservation.from_manifests(job, by_job.get(job["metadata"]["name"], ())) for job in jobs)
+    )
 
 
-def observed(jobs: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]],
-             workloads: Mapping[str, Mapping[str, int] | None] | None = None) -> reconciler.Observed:
+def observed(
+    jobs: Iterable[Mapping[str, Any]],
+    pods: Iterable[Mapping[str, Any]],
+    workloads: Mapping[str, Mapping[str, int] | None] | None = None,
+) -> reconciler.Observed:
     """Jobs with their Pods, plus fenced workloads as :func:`adapters.kube.read_workload` returned them
     (keyed by :func:`reconciler.workload_key`; None = the workload does not exist)."""
     base = observed_jobs(jobs, pods)
-    seen = {key: reconciler.WorkloadObservation(exists=False) if read is None else reconciler.WorkloadObservation(
-        replicas=int(read.get("replicas", 0)), current=int(read.get("current", 0)), pods=int(read.get("pods", 0)))
-        for key, read in (workloads or {}).items()}
+    seen = {
+        key: reconciler.WorkloadObservation(exists=False)
+        if read is None
+        else reconciler.WorkloadObservation(
+            replicas=int(read.get("replicas", 0)), current=int(read.get("current", 0)), pods=int(read.get("pods", 0))
+        )
+        for key, read in (workloads or {}).items()
+    }
     return reconciler.Observed(jobs=base.jobs, workloads=seen)
 
 
@@ -75,9 +81,11 @@ def run_summary(body: Mapping[str, Any]) -> reconciler.RunSummary | None:
         return None
     phase = (body.get("status") or {}).get("phase")
     return reconciler.RunSummary(
-        name=meta["name"], database=naming.database_label(spec, meta["namespace"]),
-        creation_timestamp=_timestamp(meta.get("creationTimestamp")) or datetime.min,
-        phase=model.Phase(phase) if phase else None)
+        name=meta["name"],
+        database=naming.database_label(spec, meta["namespace"]),
+        creation_timestamp=text.parse_timestamp(meta.get("creationTimestamp")) or datetime.min.replace(tzinfo=UTC),
+        phase=model.Phase(phase) if phase else None,
+    )
 
 
 def run_name_of(obj: Mapping[str, Any]) -> str | None:

@@ -15,10 +15,12 @@ OPERATOR_RULES: list[dict[str, list[str]]] = [
     # Kopf discovers the resources it serves by watching CRDs (read only).
     {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": ["list", "watch"]},
     # The runs: watch them, keep a finalizer on them, write their status.
-    {"apiGroups": [constants.GROUP], "resources": [constants.PLURAL],
-     "verbs": ["get", "list", "watch", "patch", "update"]},
-    {"apiGroups": [constants.GROUP], "resources": [f"{constants.PLURAL}/status"],
-     "verbs": ["get", "patch", "update"]},
+    {
+        "apiGroups": [constants.GROUP],
+        "resources": [constants.PLURAL],
+        "verbs": ["get", "list", "watch", "patch", "update"],
+    },
+    {"apiGroups": [constants.GROUP], "resources": [f"{constants.PLURAL}/status"], "verbs": ["get", "patch", "update"]},
     # Owner references with blockOwnerDeletion need this where OwnerReferencesPermissionEnforcement is on.
     {"apiGroups": [constants.GROUP], "resources": [f"{constants.PLURAL}/finalizers"], "verbs": ["update"]},
     # The step Jobs it creates, and deletes when a step must be abandoned.
@@ -29,8 +31,11 @@ OPERATOR_RULES: list[dict[str, list[str]]] = [
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
     {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
     # The opt-in write fence: only the scale subresource of the workloads it names.
-    {"apiGroups": ["apps"], "resources": ["deployments/scale", "statefulsets/scale"],
-     "verbs": ["get", "patch", "update"]},
+    {
+        "apiGroups": ["apps"],
+        "resources": ["deployments/scale", "statefulsets/scale"],
+        "verbs": ["get", "patch", "update"],
+    },
 ]
 
 #: What an application's hook Job needs to run `alembic-operator run` (create and follow one run).

@@ -9,8 +9,8 @@ Must not: do I/O beyond reading the given environment mapping.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping, Optional
 
 
 @dataclass(frozen=True)
@@ -20,16 +20,17 @@ class JobSettings:
     operator_image: str = "alembic-operator:dev"
     """Image of the backup, verify and restore steps (the operator's own). Env ALEMBIC_OPERATOR_IMAGE."""
 
-    image_pull_policy: Optional[str] = None
-    """imagePullPolicy of every step container; None leaves the Kubernetes default. Env ALEMBIC_OPERATOR_IMAGE_PULL_POLICY."""
+    image_pull_policy: str | None = None
+    """imagePullPolicy of every step container; None leaves the Kubernetes default.
+    Env ALEMBIC_OPERATOR_IMAGE_PULL_POLICY."""
 
-    run_as_user: Optional[int] = None
+    run_as_user: int | None = None
     """runAsUser of step pods (uid); None relies on the image's non-root USER. Env ALEMBIC_OPERATOR_RUN_AS_USER."""
 
-    run_as_group: Optional[int] = None
+    run_as_group: int | None = None
     """runAsGroup of step pods (gid); None leaves the image's. Env ALEMBIC_OPERATOR_RUN_AS_GROUP."""
 
-    fs_group: Optional[int] = None
+    fs_group: int | None = None
     """fsGroup of step pods (gid) for mounted volumes; None leaves it unset. Env ALEMBIC_OPERATOR_FS_GROUP."""
 
     deadline_slack_seconds: int = 60
@@ -54,6 +55,21 @@ class ReconcileSettings:
 
     held_poll_seconds: int = 60
     """Seconds between re-checks while a restore is held for approval."""
+
+    fence_read_poll_seconds: float = 2
+    """Seconds between re-checks while the fenced workloads have not been read yet (the handler reads them)."""
+
+    fence_poll_seconds: float = 1
+    """Seconds between re-checks while the write fence is raised: the record stored, then the pods stopping."""
+
+    migrate_pod_poll_seconds: float = 5
+    """Seconds between re-checks while a failed migration's pod stops (it may hold locks) before the restore."""
+
+    restore_retry_seconds: int = 5
+    """Seconds before restore attempt N+1 is N times this: time for PostgreSQL or S3 to come back."""
+
+    min_requeue_seconds: float = 1
+    """Shortest requeue the reconciler asks for, in seconds (Kopf's timers and the API need not spin)."""
 
 
 @dataclass(frozen=True)
@@ -87,11 +103,11 @@ class Settings:
         return self.jobs.operator_image
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read ALEMBIC_OPERATOR_* variables; anything unset keeps its default."""
         env = os.environ if environ is None else environ
 
-        def opt_int(name: str) -> Optional[int]:
+        def opt_int(name: str) -> int | None:
             value = env.get(name, "").strip()
             return int(value) if value else None
 
@@ -104,5 +120,8 @@ class Settings:
         )
         namespaces = tuple(n.strip() for n in env.get("ALEMBIC_OPERATOR_NAMESPACES", "").split(",") if n.strip())
         port = opt_int("ALEMBIC_OPERATOR_METRICS_PORT")
-        return cls(jobs=jobs, watch=WatchSettings(namespaces=namespaces),
-                   metrics=MetricsSettings(port=MetricsSettings.port if port is None else port))
+        return cls(
+            jobs=jobs,
+            watch=WatchSettings(namespaces=namespaces),
+            metrics=MetricsSettings(port=MetricsSettings.port if port is None else port),
+        )

@@ -1,7 +1,7 @@
 """Step Jobs, one builder per step, all sharing :func:`builders.pods.build_pod_template`.
 
-Pure: each ``build_<step>_job`` returns the Job manifest as a dict; creating it
-is the handler's business (``applying.py``). Keyword-only arguments.
+Pure: :func:`build_step_job` returns a step's Job manifest as a dict; creating
+it is the handler's business (``applying.py``). Keyword-only arguments.
 
 Every Job:
 
@@ -17,7 +17,8 @@ Container contracts (the flags the steps parse):
 * plan     (app image):      alembic-operator plan --target T --location L --policy P
 * backup   (operator image): alembic-operator backup --location L --format F [--jobs N] [--compression C]
                              --retention-keep-last N [--retention-max-age-seconds S] [--verify restore]
-* migrate  (app image):      spec.migrate.command + [--target T --lock-timeout X if the default command] + spec.migrate.args
+* migrate  (app image):      spec.migrate.command + [--target T --lock-timeout X if the default command]
+                             + spec.migrate.args
 * verify   (operator image): alembic-operator verify --location L --mode M [--allow-decrease a,b]
                              [--include G]... [--exclude G]... [--expect-revision R]
 * restore  (operator image): alembic-operator restore --location L --on-foreign-writes hold|restore
@@ -27,12 +28,14 @@ Container contracts (the flags the steps parse):
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from alembic_operator.api import constants
+from alembic_operator.api.model import DEFAULT_MIGRATE_COMMAND, RunView
+from alembic_operator.api.steps import STEPS, Step
 from alembic_operator.controller import naming
 from alembic_operator.controller.builders import pods
-from alembic_operator.api.model import DEFAULT_MIGRATE_COMMAND, RunView
 from alembic_operator.controller.settings import Settings
 
 CLI = "alembic-operator"
@@ -40,18 +43,34 @@ CLI = "alembic-operator"
 
 def build_owner_reference(*, run: RunView) -> dict[str, Any]:
     """The ownerReference that ties a Job to its MigrationRun (garbage-collected with it)."""
-    return {"apiVersion": constants.API_VERSION, "kind": constants.KIND, "name": run.name, "uid": run.uid,
-            "controller": True, "blockOwnerDeletion": True}
+    return {
+        "apiVersion": constants.API_VERSION,
+        "kind": constants.KIND,
+        "name": run.name,
+        "uid": run.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
 
 
 def _location(run: RunView) -> str:
     return naming.location(spec=run.spec, namespace=run.namespace, run_name=run.name, run_uid=run.uid)
 
 
-def _job(*, run: RunView, step: str, attempt: int, image: str, command: Sequence[str], args: Sequence[str] = (),
-         working_dir: str | None = None, settings: Settings) -> dict[str, Any]:
-    template = pods.build_pod_template(run=run, step=step, image=image, command=command, args=args,
-                                       working_dir=working_dir, settings=settings)
+def _job(
+    *,
+    run: RunView,
+    step: str,
+    attempt: int,
+    image: str,
+    command: Sequence[str],
+    args: Sequence[str] = (),
+    working_dir: str | None = None,
+    settings: Settings,
+) -> dict[str, Any]:
+    template = pods.build_pod_template(
+        run=run, step=step, image=image, command=command, args=args, working_dir=working_dir, settings=settings
+    )
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -74,8 +93,16 @@ def _job(*, run: RunView, step: str, attempt: int, image: str, command: Sequence
 
 def plan_command(*, run: RunView) -> list[str]:
     """The plan container's command."""
-    return [CLI, "plan", "--target", run.spec.migrate.target, "--location", _location(run),
-            "--policy", run.spec.plan.destructive]
+    return [
+        CLI,
+        "plan",
+        "--target",
+        run.spec.migrate.target,
+        "--location",
+        _location(run),
+        "--policy",
+        run.spec.plan.destructive,
+    ]
 
 
 def backup_command(*, run: RunView) -> list[str]:
@@ -130,45 +157,42 @@ def restore_command(*, run: RunView) -> list[str]:
     return [CLI, "restore", "--location", _location(run), "--on-foreign-writes", "restore" if discard else "hold"]
 
 
-def build_plan_job(*, run: RunView, settings: Settings, attempt: int = 1) -> dict[str, Any]:
-    """The plan Job: renders the upgrade's SQL offline in the app image and marks destructive statements."""
-    return _job(run=run, step="plan", attempt=attempt, image=run.spec.migrate.image,
-                command=plan_command(run=run), working_dir=run.spec.migrate.working_dir, settings=settings)
+def build_step_job(
+    *, run: RunView, step: str, settings: Settings, attempt: int = 1, expect_revision: str | None = None
+) -> dict[str, Any]:
+    """The Job of ``step`` (a :class:`Step`): its command, in the image :data:`STEPS` names for it.
+
+    The application's image (plan, migrate) runs in ``spec.migrate.workingDir``;
+    ``expect_revision`` is what the verify step must find (the migrate step's to-revision).
+    """
+    try:
+        step = Step(step)
+    except ValueError:
+        raise ValueError(f"unknown step {step!r}; expected one of {', '.join(Step)}") from None
+    command, args = _step_command(run=run, step=step, expect_revision=expect_revision)
+    app = STEPS[step].image == "app"
+    return _job(
+        run=run,
+        step=step,
+        attempt=attempt,
+        image=run.spec.migrate.image if app else settings.operator_image,
+        command=command,
+        args=args,
+        working_dir=run.spec.migrate.working_dir if app else None,
+        settings=settings,
+    )
 
 
-def build_backup_job(*, run: RunView, settings: Settings, attempt: int = 1) -> dict[str, Any]:
-    """The backup Job: pg_dump streamed to the run's S3 folder, in the operator image."""
-    return _job(run=run, step="backup", attempt=attempt, image=settings.operator_image,
-                command=backup_command(run=run), settings=settings)
-
-
-def build_migrate_job(*, run: RunView, settings: Settings, attempt: int = 1) -> dict[str, Any]:
-    """The migrate Job: alembic upgrade in the app image."""
-    command, args = migrate_command(run=run)
-    return _job(run=run, step="migrate", attempt=attempt, image=run.spec.migrate.image, command=command,
-                args=args, working_dir=run.spec.migrate.working_dir, settings=settings)
-
-
-def build_verify_job(*, run: RunView, settings: Settings, attempt: int = 1,
-                     expect_revision: str | None = None) -> dict[str, Any]:
-    """The verify Job: row counts and revision against the backup manifest, in the operator image."""
-    return _job(run=run, step="verify", attempt=attempt, image=settings.operator_image,
-                command=verify_command(run=run, expect_revision=expect_revision), settings=settings)
-
-
-def build_restore_job(*, run: RunView, settings: Settings, attempt: int = 1) -> dict[str, Any]:
-    """The restore Job: checksum, restore to exactly the backed-up state, prove it, in the operator image."""
-    return _job(run=run, step="restore", attempt=attempt, image=settings.operator_image,
-                command=restore_command(run=run), settings=settings)
-
-
-def build_step_job(*, run: RunView, step: str, settings: Settings, attempt: int = 1,
-                   expect_revision: str | None = None) -> dict[str, Any]:
-    """Dispatch to ``build_<step>_job``."""
-    if step == "verify":
-        return build_verify_job(run=run, settings=settings, attempt=attempt, expect_revision=expect_revision)
-    builders = {"plan": build_plan_job, "backup": build_backup_job, "migrate": build_migrate_job,
-                "restore": build_restore_job}
-    if step not in builders:
-        raise ValueError(f"unknown step {step!r}; expected one of {', '.join(constants.STEPS)}")
-    return builders[step](run=run, settings=settings, attempt=attempt)
+def _step_command(*, run: RunView, step: Step, expect_revision: str | None) -> tuple[list[str], list[str]]:
+    """(command, args) of the step's container."""
+    match step:
+        case Step.PLAN:
+            return plan_command(run=run), []
+        case Step.BACKUP:
+            return backup_command(run=run), []
+        case Step.MIGRATE:
+            return migrate_command(run=run)
+        case Step.VERIFY:
+            return verify_command(run=run, expect_revision=expect_revision), []
+        case Step.RESTORE:
+            return restore_command(run=run), []

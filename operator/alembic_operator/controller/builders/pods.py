@@ -14,11 +14,12 @@ writable emptyDir at /tmp. ``spec.podTemplate.securityContext`` and
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from alembic_operator.api import constants
-from alembic_operator.controller import naming
 from alembic_operator.api.model import RunView
+from alembic_operator.controller import naming
 from alembic_operator.controller.settings import Settings
 
 CONTAINER_NAME = "step"
@@ -57,11 +58,15 @@ def build_env(*, run: RunView) -> list[dict[str, Any]]:
     if creds is not None:
         env.append(_secret_env("AWS_ACCESS_KEY_ID", creds.name, creds.access_key_id_key))
         env.append(_secret_env("AWS_SECRET_ACCESS_KEY", creds.name, creds.secret_access_key_key))
-    # botocore >= 1.36 sends checksums many S3-compatible servers reject (DESIGN.md, pitfalls).
+    # botocore >= 1.36 sends checksums many S3-compatible servers reject (docs/design.md, "Known pitfalls").
     env.append({"name": "AWS_REQUEST_CHECKSUM_CALCULATION", "value": "when_required"})
     env.append({"name": "AWS_RESPONSE_CHECKSUM_VALIDATION", "value": "when_required"})
-    env.append({"name": LOCATION_ENV, "value": naming.location(spec=spec, namespace=run.namespace,
-                                                               run_name=run.name, run_uid=run.uid)})
+    env.append(
+        {
+            "name": LOCATION_ENV,
+            "value": naming.location(spec=spec, namespace=run.namespace, run_name=run.name, run_uid=run.uid),
+        }
+    )
     env.append({"name": "TMPDIR", "value": TMP_PATH})
     env.append({"name": "HOME", "value": TMP_PATH})
     return env
@@ -85,13 +90,25 @@ def build_container_security_context(*, run: RunView) -> dict[str, Any]:
     """The container's security context: the user's, or the restricted default."""
     if run.spec.pod_template.container_security_context is not None:
         return dict(run.spec.pod_template.container_security_context)
-    return {"runAsNonRoot": True, "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
+    return {
+        "runAsNonRoot": True,
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
 
 
-def build_pod_template(*, run: RunView, step: str, image: str, command: Sequence[str],
-                       args: Sequence[str] = (), working_dir: str | None = None,
-                       settings: Settings) -> dict[str, Any]:
+def build_pod_template(
+    *,
+    run: RunView,
+    step: str,
+    image: str,
+    command: Sequence[str],
+    args: Sequence[str] = (),
+    working_dir: str | None = None,
+    settings: Settings,
+) -> dict[str, Any]:
     """A Job's ``spec.template``: one container, restartPolicy Never, the user's podTemplate applied."""
     pt = run.spec.pod_template
     container: dict[str, Any] = {

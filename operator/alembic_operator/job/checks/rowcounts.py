@@ -49,7 +49,7 @@ class Violation:
     after: int | None
 
     def describe(self) -> str:
-        short = self.table[len("public."):] if self.table.startswith("public.") else self.table
+        short = self.table[len("public.") :] if self.table.startswith("public.") else self.table
         if self.after is None:
             return f"{short} disappeared"
         return f"{short} lost {self.before - self.after} rows ({self.before} → {self.after})"
@@ -67,9 +67,15 @@ class TableCheck:
     """ok | lost | disappeared | allowed | excluded"""
 
 
-def check_policy(*, before: dict[str, int], after: dict[str, int], include: list[str] | None = None,
-                 exclude: list[str] | None = None, allow_decrease: list[str] | None = None,
-                 tolerance: float = 0.0) -> tuple[list[TableCheck], list[Violation]]:
+def check_policy(
+    *,
+    before: dict[str, int],
+    after: dict[str, int],
+    include: list[str] | None = None,
+    exclude: list[str] | None = None,
+    allow_decrease: list[str] | None = None,
+    tolerance: float = 0.0,
+) -> tuple[list[TableCheck], list[Violation]]:
     """Apply the verify policy; ``tolerance`` (a fraction) forgives small drops of estimates."""
     include, exclude, allowed = include or [], exclude or [], allow_decrease or []
     checks: list[TableCheck] = []
@@ -85,8 +91,7 @@ def check_policy(*, before: dict[str, int], after: dict[str, int], include: list
         elif any(matches(table, p) for p in allowed):
             checks.append(TableCheck(table, rows_before, rows_after, "allowed"))
         else:
-            checks.append(TableCheck(table, rows_before, rows_after,
-                                     "disappeared" if rows_after is None else "lost"))
+            checks.append(TableCheck(table, rows_before, rows_after, "disappeared" if rows_after is None else "lost"))
             violations.append(Violation(table, rows_before, rows_after))
     return checks, violations
 
@@ -118,8 +123,7 @@ class Mismatch:
         return {"table": self.table, "expected": self.expected, "actual": self.actual}
 
 
-def compare_exact(*, expected: dict[str, int], actual: dict[str, int],
-                  only: list[str] | None = None) -> list[Mismatch]:
+def compare_exact(*, expected: dict[str, int], actual: dict[str, int], only: list[str] | None = None) -> list[Mismatch]:
     """Every difference between manifest and database; ``only`` limits to those tables."""
     names = sorted(set(only) if only is not None else set(expected) | set(actual))
     return [Mismatch(t, expected.get(t), actual.get(t)) for t in names if expected.get(t) != actual.get(t)]

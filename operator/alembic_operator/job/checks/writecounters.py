@@ -23,16 +23,18 @@ second while busy (up to ~10 s later when it then goes idle; at once when it
 disconnects), which is why the readers poll until the counters stop moving
 (:data:`SETTLE_INTERVAL_SECONDS`). A table whose counters went down was
 dropped and re-created, or the statistics were reset: everything it now
-shows counts; tables are matched by OID, so a rename is not a new table. When the migration's own writes are unknown (a custom migrate
-command, an env.py that ignores the shared connection, an autocommit block)
-they count as foreign too, and the result says so.
+shows counts; tables are matched by OID, so a rename is not a new table.
+When the migration's own writes are unknown (a custom migrate command, an
+env.py that ignores the shared connection, an autocommit block) they count
+as foreign too, and the result says so.
 
 Must not: read the clock or do I/O; the steps bring the numbers.
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any, TypedDict
 
 #: The counters compared, as pg_stat_user_tables names them.
 COUNTERS = ("n_tup_ins", "n_tup_upd", "n_tup_del")
@@ -47,6 +49,16 @@ SETTLE_MAX_POLLS = 4
 MAX_LISTED = 20
 
 Counters = Mapping[str, Mapping[str, int]]
+
+
+class TableWrites(TypedDict):
+    """One table's line in ``foreignWrites.tables``: rows written since the backup, by kind."""
+
+    table: str
+    rows: int
+    inserted: int
+    updated: int
+    deleted: int
 
 
 def delta(before: Counters, after: Counters) -> dict[str, dict[str, int]]:
@@ -92,25 +104,40 @@ def add(into: dict[str, dict[str, int]], more: Counters) -> dict[str, dict[str, 
     return into
 
 
-def foreign(*, backup: Counters, now: Counters, own: Optional[Counters]) -> dict[str, dict[str, int]]:
+def foreign(*, backup: Counters, now: Counters, own: Counters | None) -> dict[str, dict[str, int]]:
     """What other sessions wrote since the backup: growth since ``backup`` minus the migration's ``own``."""
     return subtract(delta(backup, now), own or {})
 
 
-def settled(previous: Optional[Counters], current: Counters) -> bool:
+def settled(previous: Counters | None, current: Counters) -> bool:
     """Whether two polls agree (the counters stopped moving)."""
-    return previous is not None and {k: dict(v) for k, v in previous.items()} == \
-        {k: dict(v) for k, v in current.items()}
+    return previous is not None and {k: dict(v) for k, v in previous.items()} == {
+        k: dict(v) for k, v in current.items()
+    }
 
 
-def report(found: Mapping[str, Mapping[str, int]], *, own_known: bool, stats_uri: Optional[str]) -> dict[str, Any]:
+def report(found: Mapping[str, Mapping[str, int]], *, own_known: bool, stats_uri: str | None) -> dict[str, Any]:
     """The restore result's ``foreignWrites`` (what status.foreignWrites is made of), most rows first."""
-    tables = sorted(({"table": t, "rows": sum(int(c.get(k, 0)) for k in COUNTERS),
-                      "inserted": int(c.get("n_tup_ins", 0)), "updated": int(c.get("n_tup_upd", 0)),
-                      "deleted": int(c.get("n_tup_del", 0))} for t, c in found.items()),
-                    key=lambda item: (-item["rows"], item["table"]))
-    return {"tables": tables[:MAX_LISTED], "tablesTotal": len(tables), "rows": sum(t["rows"] for t in tables),
-            "ownWritesKnown": own_known, "statsUri": stats_uri}
+    tables = sorted(
+        (
+            TableWrites(
+                table=t,
+                rows=sum(int(c.get(k, 0)) for k in COUNTERS),
+                inserted=int(c.get("n_tup_ins", 0)),
+                updated=int(c.get("n_tup_upd", 0)),
+                deleted=int(c.get("n_tup_del", 0)),
+            )
+            for t, c in found.items()
+        ),
+        key=lambda item: (-item["rows"], item["table"]),
+    )
+    return {
+        "tables": tables[:MAX_LISTED],
+        "tablesTotal": len(tables),
+        "rows": sum(t["rows"] for t in tables),
+        "ownWritesKnown": own_known,
+        "statsUri": stats_uri,
+    }
 
 
 def describe(rep: Mapping[str, Any], limit: int = 5) -> str:
@@ -125,11 +152,16 @@ def describe(rep: Mapping[str, Any], limit: int = 5) -> str:
 
 def document(*, stage: str, taken_at: str, stats: Counters, **extra: Any) -> dict[str, Any]:
     """A stats-*.json document: the counters of every table at one moment, plus what the stage adds."""
-    return {"v": VERSION, "stage": stage, "takenAt": taken_at,
-            "stats": {t: dict(c) for t, c in sorted(stats.items())}, **extra}
+    return {
+        "v": VERSION,
+        "stage": stage,
+        "takenAt": taken_at,
+        "stats": {t: dict(c) for t, c in sorted(stats.items())},
+        **extra,
+    }
 
 
-def own_writes(doc: Any) -> Optional[dict[str, dict[str, int]]]:
+def own_writes(doc: Any) -> dict[str, dict[str, int]] | None:
     """The migration's own writes from stats-migrate-end.json; None when unknown or incomplete."""
     if not isinstance(doc, dict) or not doc.get("ownWritesComplete"):
         return None

@@ -27,15 +27,13 @@ import logging
 import os
 import secrets
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from alembic_operator.api import errors, location
+from alembic_operator.api import errors, location, results
 from alembic_operator.job.checks import rowcounts
-from alembic_operator.job.database import dumping, pgtools, urls
-from alembic_operator.job.storage import archives, manifest, retention
-from alembic_operator.job.database import postgres
-from alembic_operator.job.storage import s3
+from alembic_operator.job.database import dumping, pgtools, postgres, urls
+from alembic_operator.job.storage import archives, manifest, retention, s3
 
 HELP = """Back the database up to S3 with pg_dump, recording size, SHA-256 and row counts.
 
@@ -47,25 +45,54 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--location", default=os.environ.get(location.ENV),
-                        help=f"run folder s3://BUCKET/PREFIX/RUN/ (default ${location.ENV})")
-    parser.add_argument("--format", choices=("custom", "directory"), default="custom",
-                        help="custom: streamed, no local disk (default); directory: pg_dump -Fd -j N in a "
-                             "temp dir (uses local disk), uploaded as a tar")
+    parser.add_argument(
+        "--location",
+        default=os.environ.get(location.ENV),
+        help=f"run folder s3://BUCKET/PREFIX/RUN/ (default ${location.ENV})",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("custom", "directory"),
+        default="custom",
+        help="custom: streamed, no local disk (default); directory: pg_dump -Fd -j N in a "
+        "temp dir (uses local disk), uploaded as a tar",
+    )
     parser.add_argument("--jobs", type=int, default=2, help="parallel pg_dump jobs for --format directory")
-    parser.add_argument("--compression", default=None,
-                        help="passed to pg_dump --compress (e.g. 0, 6, gzip:1); default: pg_dump's")
-    parser.add_argument("--row-counts", choices=("exact", "estimated"), default="exact",
-                        help="exact count(*) per table (default) or planner estimates for huge databases")
-    parser.add_argument("--verify", choices=("checksum", "restore"), default="checksum",
-                        help="restore: also restore into a scratch database and compare row counts")
-    parser.add_argument("--scratch-url", default=os.environ.get("SCRATCH_DATABASE_URL"),
-                        help="database to restore into for --verify restore (WIPED; default $SCRATCH_DATABASE_URL, "
-                             "else a temporary database created on the same server and dropped afterwards)")
-    parser.add_argument("--retention-keep-last", type=int, default=None, metavar="N",
-                        help="after success, keep only the newest N good backups in the parent folder")
-    parser.add_argument("--retention-max-age-seconds", type=float, default=None, metavar="S",
-                        help="after success, delete good backups older than S seconds")
+    parser.add_argument(
+        "--compression", default=None, help="passed to pg_dump --compress (e.g. 0, 6, gzip:1); default: pg_dump's"
+    )
+    parser.add_argument(
+        "--row-counts",
+        choices=("exact", "estimated"),
+        default="exact",
+        help="exact count(*) per table (default) or planner estimates for huge databases",
+    )
+    parser.add_argument(
+        "--verify",
+        choices=("checksum", "restore"),
+        default="checksum",
+        help="restore: also restore into a scratch database and compare row counts",
+    )
+    parser.add_argument(
+        "--scratch-url",
+        default=os.environ.get("SCRATCH_DATABASE_URL"),
+        help="database to restore into for --verify restore (WIPED; default $SCRATCH_DATABASE_URL, "
+        "else a temporary database created on the same server and dropped afterwards)",
+    )
+    parser.add_argument(
+        "--retention-keep-last",
+        type=int,
+        default=None,
+        metavar="N",
+        help="after success, keep only the newest N good backups in the parent folder",
+    )
+    parser.add_argument(
+        "--retention-max-age-seconds",
+        type=float,
+        default=None,
+        metavar="S",
+        help="after success, delete good backups older than S seconds",
+    )
 
 
 def _validate(args: argparse.Namespace) -> None:
@@ -79,7 +106,7 @@ def _validate(args: argparse.Namespace) -> None:
         raise errors.InvalidInput(f"--compression {args.compression!r} is not a pg_dump compression spec")
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: argparse.Namespace) -> results.BackupResult:
     _validate(args)
     loc = location.Location.parse(args.location)
     url = urls.DatabaseURL.parse(os.environ.get("DATABASE_URL"))
@@ -89,7 +116,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     dump_key = loc.key(location.dump_name(args.format))
     manifest_key = loc.key(location.MANIFEST)
 
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     clock = time.monotonic()
     with postgres.connect(url=url) as conn:
         server_version = postgres.server_version(conn)
@@ -98,10 +125,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         bucket.check()
         if bucket.exists(manifest_key):
             existing = manifest.validate(bucket.get_json(manifest_key), uri=loc.uri(location.MANIFEST))
-            data = manifest.summary(existing, uri=f"s3://{loc.bucket}/{existing['key']}",
-                                    manifest_uri=loc.uri(location.MANIFEST))
-            data["message"] = f"a complete backup already exists at {loc.uri()}; kept it"
-            return data
+            data = manifest.summary(
+                existing, uri=f"s3://{loc.bucket}/{existing['key']}", manifest_uri=loc.uri(location.MANIFEST)
+            )
+            return results.BackupResult.model_validate(
+                {**data, "message": f"a complete backup already exists at {loc.uri()}; kept it"}
+            )
         part = s3.part_size(database_bytes=postgres.database_size(conn))
         writer = bucket.multipart(dump_key, part_bytes=part)
         stats = postgres.settled_write_stats(conn)
@@ -110,47 +139,64 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             snapshot = str(conn.fetchval("SELECT pg_export_snapshot()"))
             revision = postgres.alembic_revision(conn)
-            tables = (postgres.exact_counts(conn) if args.row_counts == "exact"
-                      else postgres.estimated_counts(conn))
+            tables = postgres.exact_counts(conn) if args.row_counts == "exact" else postgres.estimated_counts(conn)
             if args.format == "custom":
-                dumping.dump_custom(tool=tool, url=url, snapshot=snapshot, compression=args.compression,
-                                    sink=writer)
+                dumping.dump_custom(tool=tool, url=url, snapshot=snapshot, compression=args.compression, sink=writer)
             else:
-                dumping.dump_directory(tool=tool, url=url, snapshot=snapshot, compression=args.compression,
-                                       jobs=args.jobs, sink=writer)
+                dumping.dump_directory(
+                    tool=tool, url=url, snapshot=snapshot, compression=args.compression, jobs=args.jobs, sink=writer
+                )
             sha256 = writer.complete()
         except BaseException:
             writer.abort()
             raise
         conn.execute("COMMIT")
-    finished = datetime.now(timezone.utc)
+    finished = datetime.now(UTC)
 
-    doc = manifest.build(fmt=args.format, compression=args.compression, key=dump_key, size_bytes=writer.size,
-                         sha256=sha256, server_version=server_version, pg_dump_version=tool.version,
-                         revision=revision, database=url.redacted(), started_at=started, finished_at=finished,
-                         row_count_mode=args.row_counts, tables=tables, write_stats=stats)
+    doc = manifest.build(
+        fmt=args.format,
+        compression=args.compression,
+        key=dump_key,
+        size_bytes=writer.size,
+        sha256=sha256,
+        server_version=server_version,
+        pg_dump_version=tool.version,
+        revision=revision,
+        database=url.redacted(),
+        started_at=started,
+        finished_at=finished,
+        row_count_mode=args.row_counts,
+        tables=tables,
+        write_stats=stats,
+    )
     doc["durationSeconds"] = round(time.monotonic() - clock, 3)
     bucket.put_json(manifest_key, doc)
     log.info("backup of %s complete: %s (%d bytes)", url.redacted(), loc.uri(), writer.size)
 
     if args.verify == "restore":
-        mismatches = verify_by_restore(url=scratch or url, create=scratch is None, bucket=bucket, loc=loc,
-                                       doc=doc, server_major=major)
-        doc["verification"] = {"method": "restore", "ok": not mismatches,
-                               "mismatches": [m.as_dict() for m in mismatches[:rowcounts.MAX_LISTED]]}
+        mismatches = verify_by_restore(
+            url=scratch or url, create=scratch is None, bucket=bucket, loc=loc, doc=doc, server_major=major
+        )
+        doc["verification"] = {
+            "method": "restore",
+            "ok": not mismatches,
+            "mismatches": [m.as_dict() for m in mismatches[: rowcounts.MAX_LISTED]],
+        }
         bucket.put_json(manifest_key, doc)
         if mismatches:
-            raise errors.BackupFailed(f"restore verification failed: {rowcounts.describe_mismatches(mismatches)}",
-                                      mismatches=[m.as_dict() for m in mismatches[:rowcounts.MAX_LISTED]])
+            raise errors.BackupFailed(
+                f"restore verification failed: {rowcounts.describe_mismatches(mismatches)}",
+                mismatches=[m.as_dict() for m in mismatches[: rowcounts.MAX_LISTED]],
+            )
 
-    deleted = apply_retention(bucket=bucket, loc=loc, keep_last=args.retention_keep_last,
-                              max_age_seconds=args.retention_max_age_seconds)
+    deleted = apply_retention(
+        bucket=bucket, loc=loc, keep_last=args.retention_keep_last, max_age_seconds=args.retention_max_age_seconds
+    )
     data = manifest.summary(doc, uri=f"s3://{loc.bucket}/{dump_key}", manifest_uri=loc.uri(location.MANIFEST))
     if deleted:
         data["retentionDeleted"] = len(deleted)
-    data["message"] = (f"backed up {data['tables']} tables ({data['rows']} rows, {writer.size} bytes) "
-                       f"to {data['uri']}")
-    return data
+    message = f"backed up {data['tables']} tables ({data['rows']} rows, {writer.size} bytes) to {data['uri']}"
+    return results.BackupResult.model_validate({**data, "message": message})
 
 
 def check_restored(*, expected: dict[str, int], actual: dict[str, int]) -> list[rowcounts.Mismatch]:
@@ -158,8 +204,15 @@ def check_restored(*, expected: dict[str, int], actual: dict[str, int]) -> list[
     return rowcounts.compare_exact(expected=expected, actual=actual)
 
 
-def verify_by_restore(*, url: urls.DatabaseURL, create: bool, bucket: s3.Bucket, loc: location.Location,
-                      doc: dict[str, Any], server_major: int) -> list[rowcounts.Mismatch]:
+def verify_by_restore(
+    *,
+    url: urls.DatabaseURL,
+    create: bool,
+    bucket: s3.Bucket,
+    loc: location.Location,
+    doc: dict[str, Any],
+    server_major: int,
+) -> list[rowcounts.Mismatch]:
     """Restore the fresh dump (read back from S3) into a scratch database and compare counts."""
     name = f"alembic_operator_verify_{secrets.token_hex(4)}" if create else url.database
     archive = archives.Archive(manifest=doc, key=doc["key"], uri=f"s3://{loc.bucket}/{doc['key']}")
@@ -178,8 +231,9 @@ def verify_by_restore(*, url: urls.DatabaseURL, create: bool, bucket: s3.Bucket,
                 archives.fetch_directory(bucket=bucket, archive=archive, workdir=tmp)
             elif not archives.fetch_custom(bucket=bucket, archive=archive, workdir=tmp):
                 archives.check_stream(bucket=bucket, archive=archive)
-            archives.load_full(url=url, database=name, bucket=bucket, archive=archive, tools=tools,
-                               server_major=major, guard=False)
+            archives.load_full(
+                url=url, database=name, bucket=bucket, archive=archive, tools=tools, server_major=major, guard=False
+            )
         with postgres.connect(url=url, database=name) as conn:
             actual = postgres.exact_counts(conn)
     finally:
@@ -189,8 +243,9 @@ def verify_by_restore(*, url: urls.DatabaseURL, create: bool, bucket: s3.Bucket,
     return check_restored(expected=doc["tables"], actual=actual)
 
 
-def apply_retention(*, bucket: s3.Bucket, loc: location.Location, keep_last: int | None,
-                    max_age_seconds: float | None) -> list[str]:
+def apply_retention(
+    *, bucket: s3.Bucket, loc: location.Location, keep_last: int | None, max_age_seconds: float | None
+) -> list[str]:
     """Delete sibling run folders the policy selects; returns the deleted prefixes."""
     if keep_last is None and max_age_seconds is None:
         return []
@@ -206,8 +261,9 @@ def apply_retention(*, bucket: s3.Bucket, loc: location.Location, keep_last: int
             if manifest.is_good(doc):
                 finished = manifest.parse_timestamp(doc.get("finishedAt"))
         backups.append(retention.Backup(prefix=prefix, finished_at=finished))
-    doomed = retention.select_for_deletion(backups=backups, current=loc.prefix, now=datetime.now(timezone.utc),
-                                           keep_last=keep_last, max_age_seconds=max_age_seconds)
+    doomed = retention.select_for_deletion(
+        backups=backups, current=loc.prefix, now=datetime.now(UTC), keep_last=keep_last, max_age_seconds=max_age_seconds
+    )
     for prefix in doomed:
         log.info("retention: deleting s3://%s/%s", loc.bucket, prefix)
         bucket.delete_folder(prefix)

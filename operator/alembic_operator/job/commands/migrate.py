@@ -30,18 +30,16 @@ import asyncio
 import logging
 import os
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import event
 
-from alembic_operator.api import errors, location
+from alembic_operator.api import errors, location, results
 from alembic_operator.job.checks import writecounters
-from alembic_operator.job.database import fingerprint, locking, urls
+from alembic_operator.job.database import fingerprint, locking, postgres, urls
 from alembic_operator.job.migrations import alembic_runtime, revisions
-from alembic_operator.job.storage import manifest
-from alembic_operator.job.database import postgres
-from alembic_operator.job.storage import s3
+from alembic_operator.job.storage import manifest, s3
 
 HELP = """Apply the pending Alembic revisions to DATABASE_URL under an advisory lock.
 
@@ -56,16 +54,26 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", default="alembic.ini", metavar="PATH",
-                        help="Alembic config file (default ./alembic.ini)")
+    parser.add_argument(
+        "--config", default="alembic.ini", metavar="PATH", help="Alembic config file (default ./alembic.ini)"
+    )
     parser.add_argument("--target", default="head", help="revision to upgrade to (default head)")
-    parser.add_argument("--lock-timeout", default="10s", metavar="DURATION",
-                        help="PostgreSQL lock_timeout for the migration's statements (default 10s; 0 = none)")
-    parser.add_argument("--lock-wait-seconds", type=float, default=60.0, metavar="SECONDS",
-                        help="how long to wait for another migration of the same schema (default 60)")
+    parser.add_argument(
+        "--lock-timeout",
+        default="10s",
+        metavar="DURATION",
+        help="PostgreSQL lock_timeout for the migration's statements (default 10s; 0 = none)",
+    )
+    parser.add_argument(
+        "--lock-wait-seconds",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to wait for another migration of the same schema (default 60)",
+    )
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: argparse.Namespace) -> results.MigrateResult:
     url = urls.DatabaseURL.parse(os.environ.get("DATABASE_URL"))
     lock_timeout = alembic_runtime.validate_lock_timeout(args.lock_timeout)
     if args.lock_wait_seconds < 0:
@@ -73,52 +81,89 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     config = revisions.load_config(args.config)
     script = revisions.load_scripts(config)
     revisions.resolve_target(script, args.target)  # unknown target / multiple heads: before connecting
-    return asyncio.run(_migrate(url=url, config=config, script=script, target=args.target,
-                                lock_timeout=lock_timeout, lock_wait=args.lock_wait_seconds))
+    return asyncio.run(
+        _migrate(
+            url=url,
+            config=config,
+            script=script,
+            target=args.target,
+            lock_timeout=lock_timeout,
+            lock_wait=args.lock_wait_seconds,
+        )
+    )
 
 
-async def _migrate(*, url: urls.DatabaseURL, config: Any, script: Any, target: str, lock_timeout: str,
-                   lock_wait: float) -> dict[str, Any]:
+async def _migrate(
+    *, url: urls.DatabaseURL, config: Any, script: Any, target: str, lock_timeout: str, lock_wait: float
+) -> results.MigrateResult:
     table, schema = revisions.version_table(config)
-    conn = await alembic_runtime.connect(url, application="alembic-operator migrate (lock)",
-                                         settings={"lock_timeout": lock_timeout})
+    conn = await alembic_runtime.connect(
+        url, application="alembic-operator migrate (lock)", settings={"lock_timeout": lock_timeout}
+    )
     key: int | None = None
     try:
         lock_schema = schema or await conn.fetchval("SELECT current_schema()") or "public"
         key = locking.lock_key(url.database, lock_schema)
-        waited = await locking.acquire(conn, key=key, wait_seconds=lock_wait,
-                                       what=f"database {url.database!r} (schema {lock_schema!r})")
+        waited = await locking.acquire(
+            conn, key=key, wait_seconds=lock_wait, what=f"database {url.database!r} (schema {lock_schema!r})"
+        )
         current = await revisions.read_database_heads(conn, table=table, schema=schema) or ()
         path = revisions.upgrade_path(script, current, target)
         if not path.pending:
             now = revisions.describe(current)
-            return {"message": f"database already at {now}; nothing to migrate",
-                    "fromRevision": now, "toRevision": now, "applied": [], "durationSeconds": 0.0,
-                    "noop": True, "lockWaitSeconds": round(waited, 3)}
+            return results.MigrateResult(
+                message=f"database already at {now}; nothing to migrate",
+                from_revision=now,
+                to_revision=now,
+                applied=[],
+                duration_seconds=0.0,
+                noop=True,
+                lock_wait_seconds=round(waited, 3),
+            )
         before = await fingerprint.take(conn)
         watch = _Watch()
         stats = _Stats.from_env()
         await stats.record_start(conn)
         started = time.monotonic()
-        log.info("migrating %s from %s to %s (%s)", url.redacted(), path.from_revision or "base",
-                 path.to_revision, ", ".join(path.pending))
+        log.info(
+            "migrating %s from %s to %s (%s)",
+            url.redacted(),
+            path.from_revision or "base",
+            path.to_revision,
+            ", ".join(path.pending),
+        )
         try:
             await alembic_runtime.upgrade(config, url=url, target=target, lock_timeout=lock_timeout, watch=watch)
         except Exception as exc:  # noqa: BLE001 - every failure of the scripts is a MigrationFailed
             duration = time.monotonic() - started
-            failure = await _failure(exc, conn=conn, script=script, path=path, before=before, watch=watch,
-                                     table=table, schema=schema, lock_timeout=lock_timeout, duration=duration)
+            failure = await _failure(
+                exc,
+                conn=conn,
+                script=script,
+                path=path,
+                before=before,
+                watch=watch,
+                table=table,
+                schema=schema,
+                lock_timeout=lock_timeout,
+                duration=duration,
+            )
             await stats.record_end(conn, watch=watch, failed=True)
             raise failure from None
         duration = time.monotonic() - started
         await stats.record_end(conn, watch=watch, failed=False)
         after = await revisions.read_database_heads(conn, table=table, schema=schema) or ()
         applied = revisions.between(script, current, after)
-        return {"message": f"migrated from {path.from_revision or 'base'} to {revisions.describe(after)} "
-                           f"({len(applied)} revision{'s' if len(applied) != 1 else ''}) in {duration:.1f}s",
-                "fromRevision": path.from_revision, "toRevision": revisions.describe(after),
-                "applied": applied, "durationSeconds": round(duration, 3), "noop": False,
-                "lockWaitSeconds": round(waited, 3)}
+        return results.MigrateResult(
+            message=f"migrated from {path.from_revision or 'base'} to {revisions.describe(after)} "
+            f"({len(applied)} revision{'s' if len(applied) != 1 else ''}) in {duration:.1f}s",
+            from_revision=path.from_revision,
+            to_revision=revisions.describe(after),
+            applied=applied,
+            duration_seconds=round(duration, 3),
+            noop=False,
+            lock_wait_seconds=round(waited, 3),
+        )
     finally:
         try:
             if key is not None and not conn.is_closed():
@@ -136,7 +181,7 @@ class _Stats:
         self.bucket = s3.Bucket(settings=s3.settings_from_env(), bucket=loc.bucket) if loc else None
 
     @classmethod
-    def from_env(cls) -> "_Stats":
+    def from_env(cls) -> _Stats:
         uri = os.environ.get(location.ENV)
         if not uri:
             log.info("no %s: write counters are not recorded", location.ENV)
@@ -150,18 +195,28 @@ class _Stats:
     async def record_start(self, conn: Any) -> None:
         await self._record(location.STATS_MIGRATE_START, conn)
 
-    async def record_end(self, conn: Any, *, watch: "_Watch", failed: bool) -> None:
+    async def record_end(self, conn: Any, *, watch: _Watch, failed: bool) -> None:
         complete = watch.used and watch.own_writes_complete and not failed
-        await self._record(location.STATS_MIGRATE_END, conn, ownWrites=watch.own_writes,
-                           ownWritesComplete=complete, sharedConnection=watch.used, failed=failed)
+        await self._record(
+            location.STATS_MIGRATE_END,
+            conn,
+            ownWrites=watch.own_writes,
+            ownWritesComplete=complete,
+            sharedConnection=watch.used,
+            failed=failed,
+        )
 
     async def _record(self, name: str, conn: Any, **extra: Any) -> None:
         if self.loc is None or self.bucket is None:
             return
         try:
             counters = await postgres.settled_write_stats_async(conn, polls=2)
-            doc = writecounters.document(stage=name.removesuffix(".json"), stats=counters,
-                                         taken_at=manifest.timestamp(datetime.now(timezone.utc)), **extra)
+            doc = writecounters.document(
+                stage=name.removesuffix(".json"),
+                stats=counters,
+                taken_at=manifest.timestamp(datetime.now(UTC)),
+                **extra,
+            )
             self.bucket.put_json(self.loc.key(name), doc)
         except Exception as exc:  # noqa: BLE001 - bookkeeping never fails a migration
             log.warning("could not record %s: %s: %s", name, type(exc).__name__, exc)
@@ -181,15 +236,27 @@ class _Watch(alembic_runtime.CommitWatch):
         event.listen(connection, "before_cursor_execute", on_execute)
 
 
-async def _failure(exc: BaseException, *, conn: Any, script: Any, path: revisions.UpgradePath,
-                   before: dict[str, str], watch: _Watch, table: str, schema: str | None,
-                   lock_timeout: str, duration: float) -> errors.MigrationFailed:
+async def _failure(
+    exc: BaseException,
+    *,
+    conn: Any,
+    script: Any,
+    path: revisions.UpgradePath,
+    before: dict[str, str],
+    watch: _Watch,
+    table: str,
+    schema: str | None,
+    lock_timeout: str,
+    duration: float,
+) -> errors.MigrationFailed:
     """Build the MigrationFailed for ``exc``, deciding whether the database changed."""
     cause = alembic_runtime.describe_failure(exc)
     failed = watch.running or (path.pending[0] if path.pending else None)
     if alembic_runtime.is_lock_timeout(exc):
-        cause = (f"waited longer than lock_timeout {lock_timeout} for a table lock "
-                 f"(a long transaction holds a conflicting lock); {cause}")
+        cause = (
+            f"waited longer than lock_timeout {lock_timeout} for a table lock "
+            f"(a long transaction holds a conflicting lock); {cause}"
+        )
     after: tuple[str, ...] | None
     changed_objects: list[str] | None
     try:
@@ -221,8 +288,13 @@ async def _failure(exc: BaseException, *, conn: Any, script: Any, path: revision
         tail = "changes were committed: " + "; ".join(what or ["unknown"])
     error = errors.MigrationFailed(
         f"{head}; {tail}",
-        fromRevision=path.from_revision, toRevision=now, targetRevision=path.to_revision,
-        applied=applied, failedRevision=failed, durationSeconds=round(duration, 3),
-        sharedConnection=watch.used)
+        fromRevision=path.from_revision,
+        toRevision=now,
+        targetRevision=path.to_revision,
+        applied=applied,
+        failedRevision=failed,
+        durationSeconds=round(duration, 3),
+        sharedConnection=watch.used,
+    )
     error.changed_database = changed
     return error

@@ -22,7 +22,7 @@ from typing import Any
 
 from alembic.util import CommandError
 
-from alembic_operator.api import errors
+from alembic_operator.api import errors, results, text
 from alembic_operator.job.database import urls
 from alembic_operator.job.migrations import alembic_runtime, destructive, revisions
 
@@ -41,19 +41,33 @@ POLICIES = ("allow", "warn", "block")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", default="alembic.ini", metavar="PATH",
-                        help="Alembic config file (default ./alembic.ini)")
+    parser.add_argument(
+        "--config", default="alembic.ini", metavar="PATH", help="Alembic config file (default ./alembic.ini)"
+    )
     parser.add_argument("--target", default="head", help="revision to plan the upgrade to (default head)")
-    parser.add_argument("--from", dest="from_revision", default=None, metavar="REV",
-                        help="plan from this revision ('base' for an empty database) instead of reading DATABASE_URL")
+    parser.add_argument(
+        "--from",
+        dest="from_revision",
+        default=None,
+        metavar="REV",
+        help="plan from this revision ('base' for an empty database) instead of reading DATABASE_URL",
+    )
     parser.add_argument("--output", default="-", metavar="FILE", help="write the plan here ('-' = stdout, default)")
-    parser.add_argument("--location", default=None, metavar="S3_URI",
-                        help=f"also upload the plan as {PLAN_OBJECT} under this s3://BUCKET/PREFIX/")
-    parser.add_argument("--policy", choices=POLICIES, default="warn",
-                        help="destructive statements: allow, warn (list them; default) or block (fail)")
+    parser.add_argument(
+        "--location",
+        default=None,
+        metavar="S3_URI",
+        help=f"also upload the plan as {PLAN_OBJECT} under this s3://BUCKET/PREFIX/",
+    )
+    parser.add_argument(
+        "--policy",
+        choices=POLICIES,
+        default="warn",
+        help="destructive statements: allow, warn (list them; default) or block (fail)",
+    )
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: argparse.Namespace) -> results.PlanResult:
     config = revisions.load_config(args.config)
     script = revisions.load_scripts(config)
     target_ids = revisions.resolve_target(script, args.target)
@@ -69,40 +83,51 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         try:
             sql = alembic_runtime.offline_sql(config, start=start, target=target)
         except CommandError as exc:
-            raise errors.RevisionError(f"cannot render the plan: {_one_line(exc)}") from None
+            raise errors.RevisionError(f"cannot render the plan: {text.first_line(exc)}") from None
         except Exception as exc:  # noqa: BLE001 - a script that cannot run offline
             # Data migrations that query the database cannot render offline. Under `block`
             # that means the policy cannot be checked, so the run must stop; otherwise the
             # plan says what it could not check and the run goes on.
-            unrendered = f"a revision cannot be rendered as SQL (offline mode): {type(exc).__name__}: {_one_line(exc)}"
+            unrendered = (
+                f"a revision cannot be rendered as SQL (offline mode): {type(exc).__name__}: {text.first_line(exc)}"
+            )
             if args.policy == "block":
                 raise errors.RevisionError(f"{unrendered}; policy block cannot be checked") from None
     findings = destructive.scan(sql)
     statements = _count_statements(sql)
-    text = _header(path, statements, findings) + destructive.annotate(sql)
-    written = _write(text, output=args.output, location=args.location)
+    plan_sql = _header(path, statements, findings) + destructive.annotate(sql)
+    written = _write(plan_sql, output=args.output, location=args.location)
     data: dict[str, Any] = {
-        "fromRevision": path.from_revision, "toRevision": path.to_revision, "pending": list(path.pending),
-        "statements": statements, "destructiveCount": len(findings),
-        "destructive": [f.as_dict() for f in findings[:MAX_LISTED]], "policy": args.policy, **written,
+        "fromRevision": path.from_revision,
+        "toRevision": path.to_revision,
+        "pending": list(path.pending),
+        "statements": statements,
+        "destructiveCount": len(findings),
+        "destructive": [f.as_dict() for f in findings[:MAX_LISTED]],
+        "policy": args.policy,
+        **written,
     }
     if findings and args.policy == "block":
         listed = "; ".join(f"{f.revision} {f.kind}: {destructive.shorten(f.statement, 80)}" for f in findings[:3])
         more = f"; and {len(findings) - 3} more" if len(findings) > 3 else ""
         raise errors.DestructiveChange(
             f"{len(findings)} destructive statement{'s' if len(findings) != 1 else ''} in the plan "
-            f"(policy block): {listed}{more}", **data)
+            f"(policy block): {listed}{more}",
+            **data,
+        )
     if unrendered:
         data["rendered"] = False
         data["message"] = f"{unrendered}; destructive statements not checked"
     elif not path.pending:
         data["message"] = f"database at {path.from_revision or 'base'} is already at the target; nothing to plan"
     elif findings and args.policy == "warn":
-        data["message"] = (f"plan from {path.from_revision or 'base'} to {path.to_revision}: {statements} statements, "
-                           f"{len(findings)} destructive ({', '.join(sorted({f.kind for f in findings}))})")
+        data["message"] = (
+            f"plan from {path.from_revision or 'base'} to {path.to_revision}: {statements} statements, "
+            f"{len(findings)} destructive ({', '.join(sorted({f.kind for f in findings}))})"
+        )
     else:
         data["message"] = f"plan from {path.from_revision or 'base'} to {path.to_revision}: {statements} statements"
-    return data
+    return results.PlanResult.model_validate(data)
 
 
 def _starting_point(args: argparse.Namespace, config: Any, script: Any) -> tuple[str, ...]:
@@ -115,8 +140,10 @@ def _starting_point(args: argparse.Namespace, config: Any, script: Any) -> tuple
         except CommandError:
             found = None
         if found is None:
-            raise errors.RevisionError(f"--from {args.from_revision!r} is not a revision of these scripts; "
-                                       f"heads are {', '.join(revisions.heads(script))}")
+            raise errors.RevisionError(
+                f"--from {args.from_revision!r} is not a revision of these scripts; "
+                f"heads are {', '.join(revisions.heads(script))}"
+            )
         return (found.revision,)
     if not os.environ.get("DATABASE_URL"):
         raise errors.InvalidInput("DATABASE_URL is not set; set it or pass --from REV to plan without a database")
@@ -149,9 +176,11 @@ def _count_statements(sql: str) -> int:
 
 
 def _header(path: revisions.UpgradePath, statements: int, findings: list[destructive.Finding]) -> str:
-    lines = [f"-- alembic-operator plan: {path.from_revision or 'base'} -> {path.to_revision}",
-             f"-- revisions: {', '.join(path.pending) or '(none: already at target)'}",
-             f"-- statements: {statements}; destructive: {len(findings)}"]
+    lines = [
+        f"-- alembic-operator plan: {path.from_revision or 'base'} -> {path.to_revision}",
+        f"-- revisions: {', '.join(path.pending) or '(none: already at target)'}",
+        f"-- statements: {statements}; destructive: {len(findings)}",
+    ]
     for f in findings:
         lines.append(f"--   {f.revision} {f.kind}: {destructive.shorten(f.statement, 120)}")
     return "\n".join(lines) + "\n\n"
@@ -186,13 +215,7 @@ def _upload(text: str, location: str) -> str:
         client = s3.client(settings=settings)
         # Like every object of the run folder: encrypted when spec.backup.s3.serverSideEncryption asks.
         sse = {"ServerSideEncryption": settings.sse} if settings.sse else {}
-        client.put_object(Bucket=loc.bucket, Key=key, Body=text.encode("utf-8"), ContentType="application/sql",
-                          **sse)
+        client.put_object(Bucket=loc.bucket, Key=key, Body=text.encode("utf-8"), ContentType="application/sql", **sse)
     except s3.S3_ERRORS as exc:
         raise errors.StorageError(s3.describe(exc, bucket=loc.bucket, key=key, endpoint=settings.endpoint)) from None
     return loc.uri(PLAN_OBJECT)
-
-
-def _one_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__

@@ -30,15 +30,13 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from alembic_operator.api import errors, location
+from alembic_operator.api import errors, location, results
 from alembic_operator.job.checks import rowcounts, writecounters
-from alembic_operator.job.database import pgtools, urls
-from alembic_operator.job.storage import archives, manifest
-from alembic_operator.job.database import postgres
-from alembic_operator.job.storage import s3
+from alembic_operator.job.database import pgtools, postgres, urls
+from alembic_operator.job.storage import archives, manifest, s3
 
 HELP = """Restore the database to exactly the backed-up state, checking the dump's SHA-256 first.
 
@@ -50,17 +48,32 @@ it): --on-foreign-writes hold stops then, changing nothing (exit code 42).
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--location", default=os.environ.get(location.ENV),
-                        help=f"run folder s3://BUCKET/PREFIX/RUN/ holding the backup (default ${location.ENV})")
-    parser.add_argument("--table", action="append", default=[], metavar="[SCHEMA.]TABLE",
-                        help="restore only this table (repeatable); other tables are left untouched")
-    parser.add_argument("--into-url", default=os.environ.get("RESTORE_INTO_DATABASE_URL"),
-                        help="restore into this database instead of DATABASE_URL "
-                             "(default $RESTORE_INTO_DATABASE_URL; prefer the variable: argv is visible to ps)")
-    parser.add_argument("--on-foreign-writes", choices=("hold", "restore"), default="restore",
-                        help="when other sessions wrote since the backup: hold = stop before touching the "
-                             "database (ForeignWritesDetected, exit code 42); restore = discard them and list "
-                             "them in the result (default)")
+    parser.add_argument(
+        "--location",
+        default=os.environ.get(location.ENV),
+        help=f"run folder s3://BUCKET/PREFIX/RUN/ holding the backup (default ${location.ENV})",
+    )
+    parser.add_argument(
+        "--table",
+        action="append",
+        default=[],
+        metavar="[SCHEMA.]TABLE",
+        help="restore only this table (repeatable); other tables are left untouched",
+    )
+    parser.add_argument(
+        "--into-url",
+        default=os.environ.get("RESTORE_INTO_DATABASE_URL"),
+        help="restore into this database instead of DATABASE_URL "
+        "(default $RESTORE_INTO_DATABASE_URL; prefer the variable: argv is visible to ps)",
+    )
+    parser.add_argument(
+        "--on-foreign-writes",
+        choices=("hold", "restore"),
+        default="restore",
+        help="when other sessions wrote since the backup: hold = stop before touching the "
+        "database (ForeignWritesDetected, exit code 42); restore = discard them and list "
+        "them in the result (default)",
+    )
 
 
 def normalize_tables(names: list[str], *, known: dict[str, int]) -> list[str]:
@@ -75,11 +88,32 @@ def normalize_tables(names: list[str], *, known: dict[str, int]) -> list[str]:
     return tables
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: argparse.Namespace) -> results.RestoreResult:
+    try:
+        return _restore(args)
+    except errors.StepError as exc:
+        exc.details["retryable"] = retryable(exc)
+        raise
+
+
+def retryable(exc: errors.StepError) -> bool:
+    """Whether a new attempt may pass: the cause may go away, and the result's ``retryable`` says so.
+
+    The server or S3 was away (DatabaseUnreachable, StorageError), or the restore's one transaction
+    rolled back (:func:`alembic_operator.job.database.loading.rolled_back`). A new attempt is safe: the
+    restore is atomic and checks the dump and foreign writes again. Not a checksum mismatch, a count
+    mismatch after COMMIT, bad input, a missing tool or a hold for foreign writes.
+    """
+    if isinstance(exc, (errors.DatabaseUnreachable, errors.StorageError)):
+        return True
+    return isinstance(exc, errors.RestoreFailed) and exc.details.get("rolledBack") is True
+
+
+def _restore(args: argparse.Namespace) -> results.RestoreResult:
     loc = location.Location.parse(args.location)
     url = urls.DatabaseURL.parse(args.into_url or os.environ.get("DATABASE_URL"))
     bucket = s3.Bucket(settings=s3.settings_from_env(), bucket=loc.bucket)
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     clock = time.monotonic()
 
     with postgres.connect(url=url) as conn:
@@ -95,8 +129,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     archive = archives.Archive(manifest=doc, key=doc["key"], uri=f"s3://{loc.bucket}/{doc['key']}")
     if not bucket.exists(archive.key):
         raise errors.StorageError(f"the dump {archive.uri} named by the manifest is missing")
-    foreign = check_foreign_writes(url=url, bucket=bucket, loc=loc, doc=doc, tables=tables,
-                                   hold=args.on_foreign_writes == "hold")
+    foreign = check_foreign_writes(
+        url=url, bucket=bucket, loc=loc, doc=doc, tables=tables, hold=args.on_foreign_writes == "hold"
+    )
 
     recreated: list[str] = []
     with archives.temp_dir() as tmp:
@@ -110,11 +145,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # The checksum is proven: from here on the database may change.
         if tables:
             source = archive.directory or os.path.join(tmp, location.DUMP_CUSTOM)
-            recreated = archives.load_tables(url=url, database=None, archive_path=source, tables=tables,
-                                             tools=tools, expected={t: expected[t] for t in tables})
+            recreated = archives.load_tables(
+                url=url,
+                database=None,
+                archive_path=source,
+                tables=tables,
+                tools=tools,
+                expected={t: expected[t] for t in tables},
+            )
         else:
-            archives.load_full(url=url, database=None, bucket=bucket, archive=archive, tools=tools,
-                               server_major=major, guard=True)
+            archives.load_full(
+                url=url, database=None, bucket=bucket, archive=archive, tools=tools, server_major=major, guard=True
+            )
 
     with postgres.connect(url=url) as conn:
         actual = postgres.exact_counts(conn)
@@ -123,32 +165,59 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # application writing again (no write fence), not a bad restore: recorded, not fatal.
     grown = [m for m in differences if m.expected is not None and m.actual is not None and m.actual > m.expected]
     mismatches = [m for m in differences if m not in grown]
-    finished = datetime.now(timezone.utc)
+    finished = datetime.now(UTC)
     scope = tables or sorted(expected)
-    report = {"v": 1, "mode": "tables" if tables else "full", "startedAt": manifest.timestamp(started),
-              "finishedAt": manifest.timestamp(finished), "durationSeconds": round(time.monotonic() - clock, 3),
-              "sha256": doc["sha256"], "sha256Verified": True, "database": url.redacted(),
-              "recreatedTables": recreated, "ok": not mismatches, "pgRestoreVersion": tools[0].version,
-              "tables": {t: {"expected": expected.get(t), "actual": actual.get(t)} for t in scope},
-              "mismatches": [m.as_dict() for m in mismatches],
-              "writtenSinceRestore": [m.as_dict() for m in grown]}
+    report = {
+        "v": 1,
+        "mode": "tables" if tables else "full",
+        "startedAt": manifest.timestamp(started),
+        "finishedAt": manifest.timestamp(finished),
+        "durationSeconds": round(time.monotonic() - clock, 3),
+        "sha256": doc["sha256"],
+        "sha256Verified": True,
+        "database": url.redacted(),
+        "recreatedTables": recreated,
+        "ok": not mismatches,
+        "pgRestoreVersion": tools[0].version,
+        "tables": {t: {"expected": expected.get(t), "actual": actual.get(t)} for t in scope},
+        "mismatches": [m.as_dict() for m in mismatches],
+        "writtenSinceRestore": [m.as_dict() for m in grown],
+    }
     bucket.put_json(loc.key(location.RESTORE), report)
     if mismatches:
-        raise errors.RestoreFailed(f"restored row counts differ from the backup: "
-                                   f"{rowcounts.describe_mismatches(mismatches)}",
-                                   mismatches=[m.as_dict() for m in mismatches[:rowcounts.MAX_LISTED]])
+        raise errors.RestoreFailed(
+            f"restored row counts differ from the backup: {rowcounts.describe_mismatches(mismatches)}",
+            mismatches=[m.as_dict() for m in mismatches[: rowcounts.MAX_LISTED]],
+        )
     rows = sum(expected[t] for t in scope)
     message = f"restored {len(scope)} tables ({rows} rows) from {archive.uri}"
     if foreign and foreign["rows"]:
-        message += (f", discarding ~{foreign['rows']} rows other sessions wrote since the backup "
-                    f"({writecounters.describe(foreign)})")
-    return {"uri": archive.uri, "sha256Verified": True, "tablesRestored": len(scope), "rows": rows,
-            "durationSeconds": report["durationSeconds"], "restoreUri": loc.uri(location.RESTORE),
-            "pgRestoreVersion": tools[0].version, "foreignWrites": foreign, "message": message}
+        message += (
+            f", discarding ~{foreign['rows']} rows other sessions wrote since the backup "
+            f"({writecounters.describe(foreign)})"
+        )
+    return results.RestoreResult(
+        uri=archive.uri,
+        sha256_verified=True,
+        tables_restored=len(scope),
+        rows=rows,
+        duration_seconds=report["durationSeconds"],
+        restore_uri=loc.uri(location.RESTORE),
+        pg_restore_version=tools[0].version,
+        foreign_writes=foreign,
+        message=message,
+    )
 
 
-def check_foreign_writes(*, url: urls.DatabaseURL, bucket: s3.Bucket, loc: location.Location, doc: dict[str, Any],
-                         tables: list[str], hold: bool) -> dict[str, Any] | None:
+def check_foreign_writes(
+    *,
+    url: urls.DatabaseURL,
+    bucket: s3.Bucket,
+    loc: location.Location,
+    doc: dict[str, Any],
+    tables: list[str],
+    hold: bool,
+) -> dict[str, Any] | None:
     """Count other sessions' writes since the backup, record them, and stop if told to hold.
 
     Returns the ``foreignWrites`` report (None when the backup has no write
@@ -172,12 +241,22 @@ def check_foreign_writes(*, url: urls.DatabaseURL, bucket: s3.Bucket, loc: locat
         found = {t: c for t, c in found.items() if t in tables}
     stats_uri = loc.uri(location.STATS_PRE_RESTORE)
     report = writecounters.report(found, own_known=own is not None, stats_uri=stats_uri)
-    bucket.put_json(loc.key(location.STATS_PRE_RESTORE), writecounters.document(
-        stage="pre-restore", taken_at=manifest.timestamp(datetime.now(timezone.utc)), stats=now,
-        foreignWrites=report, foreignWritesByTable=found, ownWrites=own))
+    bucket.put_json(
+        loc.key(location.STATS_PRE_RESTORE),
+        writecounters.document(
+            stage="pre-restore",
+            taken_at=manifest.timestamp(datetime.now(UTC)),
+            stats=now,
+            foreignWrites=report,
+            foreignWritesByTable=found,
+            ownWrites=own,
+        ),
+    )
     if hold and report["rows"]:
         unknown = "" if own is not None else " (the migration's own writes could not be told apart)"
         raise errors.ForeignWritesDetected(
             f"other sessions wrote ~{report['rows']} rows since the backup ({writecounters.describe(report)})"
-            f"{unknown}; a restore would discard them, so nothing was restored", foreignWrites=report)
+            f"{unknown}; a restore would discard them, so nothing was restored",
+            foreignWrites=report,
+        )
     return report

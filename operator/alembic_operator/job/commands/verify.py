@@ -17,15 +17,12 @@ from __future__ import annotations
 
 import argparse
 import os
-from datetime import datetime, timezone
-from typing import Any
+from datetime import UTC, datetime
 
-from alembic_operator.api import errors, location
+from alembic_operator.api import errors, location, results
 from alembic_operator.job.checks import rowcounts
-from alembic_operator.job.database import urls
-from alembic_operator.job.storage import manifest
-from alembic_operator.job.database import postgres
-from alembic_operator.job.storage import s3
+from alembic_operator.job.database import postgres, urls
+from alembic_operator.job.storage import manifest, s3
 
 HELP = """Check that no table lost rows or disappeared since the backup, and optionally the revision.
 
@@ -38,21 +35,43 @@ ESTIMATE_TOLERANCE = 0.05
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--location", default=os.environ.get(location.ENV),
-                        help=f"run folder s3://BUCKET/PREFIX/RUN/ holding manifest.json (default ${location.ENV})")
-    parser.add_argument("--mode", choices=("exact", "estimated", "off"), default="exact",
-                        help="exact count(*) (default), planner estimates, or off (revision check only)")
-    parser.add_argument("--include", action="append", default=[], metavar="GLOB[,GLOB]",
-                        help="check only tables matching (schema.table, or table in any schema); repeatable")
-    parser.add_argument("--exclude", action="append", default=[], metavar="GLOB[,GLOB]",
-                        help="do not check tables matching; repeatable")
-    parser.add_argument("--allow-decrease", action="append", default=[], metavar="TABLE[,TABLE]",
-                        help="tables allowed to lose rows or disappear (globs); repeatable")
-    parser.add_argument("--expect-revision", default=None, metavar="REV",
-                        help="fail with RevisionMismatch unless alembic_version holds REV")
+    parser.add_argument(
+        "--location",
+        default=os.environ.get(location.ENV),
+        help=f"run folder s3://BUCKET/PREFIX/RUN/ holding manifest.json (default ${location.ENV})",
+    )
+    parser.add_argument(
+        "--mode",
+        choices=("exact", "estimated", "off"),
+        default="exact",
+        help="exact count(*) (default), planner estimates, or off (revision check only)",
+    )
+    parser.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="GLOB[,GLOB]",
+        help="check only tables matching (schema.table, or table in any schema); repeatable",
+    )
+    parser.add_argument(
+        "--exclude", action="append", default=[], metavar="GLOB[,GLOB]", help="do not check tables matching; repeatable"
+    )
+    parser.add_argument(
+        "--allow-decrease",
+        action="append",
+        default=[],
+        metavar="TABLE[,TABLE]",
+        help="tables allowed to lose rows or disappear (globs); repeatable",
+    )
+    parser.add_argument(
+        "--expect-revision",
+        default=None,
+        metavar="REV",
+        help="fail with RevisionMismatch unless alembic_version holds REV",
+    )
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: argparse.Namespace) -> results.VerifyResult:
     loc = location.Location.parse(args.location)
     url = urls.DatabaseURL.parse(os.environ.get("DATABASE_URL"))
     bucket = s3.Bucket(settings=s3.settings_from_env(), bucket=loc.bucket)
@@ -63,8 +82,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with postgres.connect(url=url) as conn:
         bucket.check()
         if not bucket.exists(loc.key(location.MANIFEST)):
-            raise errors.StorageError(f"no backup manifest at {loc.uri(location.MANIFEST)}: "
-                                      "nothing to verify against")
+            raise errors.StorageError(f"no backup manifest at {loc.uri(location.MANIFEST)}: nothing to verify against")
         doc = manifest.validate(bucket.get_json(loc.key(location.MANIFEST)), uri=loc.uri(location.MANIFEST))
         revision = postgres.alembic_revision(conn)
         if args.mode == "exact":
@@ -75,29 +93,59 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             after = {}
 
     before = {str(k): int(v) for k, v in doc["tables"].items()}
-    if args.mode == "off":
-        checks, violations = [], []
-    else:
+    checks: list[rowcounts.TableCheck] = []
+    violations: list[rowcounts.Violation] = []
+    if args.mode != "off":
         checks, violations = rowcounts.check_policy(
-            before=before, after=after, include=include, exclude=exclude, allow_decrease=allowed,
-            tolerance=ESTIMATE_TOLERANCE if args.mode == "estimated" else 0.0)
+            before=before,
+            after=after,
+            include=include,
+            exclude=exclude,
+            allow_decrease=allowed,
+            tolerance=ESTIMATE_TOLERANCE if args.mode == "estimated" else 0.0,
+        )
     new_tables = sorted(set(after) - set(before))
-    report = {"v": 1, "checkedAt": manifest.timestamp(datetime.now(timezone.utc)), "mode": args.mode,
-              "revision": revision, "expectRevision": args.expect_revision, "backupRevision": doc.get("revision"),
-              "tables": {c.table: {"before": c.before, "after": c.after, "status": c.status} for c in checks},
-              "newTables": {t: after[t] for t in new_tables},
-              "violations": [v.as_dict() for v in violations]}
+    report = {
+        "v": 1,
+        "checkedAt": manifest.timestamp(datetime.now(UTC)),
+        "mode": args.mode,
+        "revision": revision,
+        "expectRevision": args.expect_revision,
+        "backupRevision": doc.get("revision"),
+        "tables": {c.table: {"before": c.before, "after": c.after, "status": c.status} for c in checks},
+        "newTables": {t: after[t] for t in new_tables},
+        "violations": [v.as_dict() for v in violations],
+    }
     bucket.put_json(loc.key(location.VERIFY), report)
 
-    listed = [v.as_dict() for v in violations[:rowcounts.MAX_LISTED]]
+    listed = [v.as_dict() for v in violations[: rowcounts.MAX_LISTED]]
+    totals = _row_totals(checks) if args.mode != "off" else {}
     if violations:
-        raise errors.RowCountViolation(rowcounts.summarize(violations), violations=listed,
-                                       tablesChecked=len(checks), verifyUri=loc.uri(location.VERIFY))
+        raise errors.RowCountViolation(
+            rowcounts.summarize(violations),
+            violations=listed,
+            tablesChecked=len(checks),
+            verifyUri=loc.uri(location.VERIFY),
+            **totals,
+        )
     if args.expect_revision is not None and revision != args.expect_revision:
-        raise errors.RevisionMismatch(f"database is at revision {revision or 'none'}, "
-                                      f"expected {args.expect_revision}", revision=revision)
+        raise errors.RevisionMismatch(
+            f"database is at revision {revision or 'none'}, expected {args.expect_revision}", revision=revision
+        )
     checked = sum(1 for c in checks if c.status != "excluded")
-    return {"tablesChecked": checked, "violations": listed, "revision": revision,
-            "verifyUri": loc.uri(location.VERIFY),
-            "message": (f"{checked} tables checked, no rows lost" if args.mode != "off"
-                        else "row counts not checked (--mode off)")}
+    return results.VerifyResult(
+        tables_checked=checked,
+        violations=listed,
+        revision=revision,
+        verify_uri=loc.uri(location.VERIFY),
+        **totals,
+        message=(
+            f"{checked} tables checked, no rows lost" if args.mode != "off" else "row counts not checked (--mode off)"
+        ),
+    )
+
+
+def _row_totals(checks: list[rowcounts.TableCheck]) -> dict[str, int]:
+    """status.rowCounts.rowsBefore/rowsAfter: the rows of the checked tables then and now (a vanished table: 0)."""
+    checked = [c for c in checks if c.status != "excluded"]
+    return {"rowsBefore": sum(c.before for c in checked), "rowsAfter": sum(c.after or 0 for c in checked)}

@@ -20,7 +20,7 @@ import os
 import time
 from typing import Any
 
-from alembic_operator.api import errors
+from alembic_operator.api import errors, results
 from alembic_operator.job.database import urls
 from alembic_operator.job.migrations import alembic_runtime, revisions
 
@@ -33,15 +33,18 @@ with WaitTimeout after --timeout-seconds.
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", default="alembic.ini", metavar="PATH",
-                        help="Alembic config file (default ./alembic.ini)")
-    parser.add_argument("--timeout-seconds", type=float, default=300.0, metavar="SECONDS",
-                        help="give up after this long (default 300)")
-    parser.add_argument("--interval-seconds", type=float, default=2.0, metavar="SECONDS",
-                        help="time between checks (default 2)")
+    parser.add_argument(
+        "--config", default="alembic.ini", metavar="PATH", help="Alembic config file (default ./alembic.ini)"
+    )
+    parser.add_argument(
+        "--timeout-seconds", type=float, default=300.0, metavar="SECONDS", help="give up after this long (default 300)"
+    )
+    parser.add_argument(
+        "--interval-seconds", type=float, default=2.0, metavar="SECONDS", help="time between checks (default 2)"
+    )
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: argparse.Namespace) -> results.WaitResult:
     url = urls.DatabaseURL.parse(os.environ.get("DATABASE_URL"))
     if args.timeout_seconds < 0 or args.interval_seconds <= 0:
         raise errors.InvalidInput("--timeout-seconds must be >= 0 and --interval-seconds > 0")
@@ -49,12 +52,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     script = revisions.load_scripts(config)
     head = revisions.single_head(script)
     table, schema = revisions.version_table(config)
-    return asyncio.run(_wait(url=url, script=script, head=head, table=table, schema=schema,
-                             timeout=args.timeout_seconds, interval=args.interval_seconds))
+    return asyncio.run(
+        _wait(
+            url=url,
+            script=script,
+            head=head,
+            table=table,
+            schema=schema,
+            timeout=args.timeout_seconds,
+            interval=args.interval_seconds,
+        )
+    )
 
 
-async def _wait(*, url: urls.DatabaseURL, script: Any, head: str, table: str, schema: str | None,
-                timeout: float, interval: float) -> dict[str, Any]:
+async def _wait(
+    *, url: urls.DatabaseURL, script: Any, head: str, table: str, schema: str | None, timeout: float, interval: float
+) -> results.WaitResult:
     started = time.monotonic()
     deadline = started + timeout
     checks = 0
@@ -64,18 +77,22 @@ async def _wait(*, url: urls.DatabaseURL, script: Any, head: str, table: str, sc
         state, at_head = await _check(url=url, script=script, head=head, table=table, schema=schema)
         if at_head:
             waited = time.monotonic() - started
-            return {"message": f"database at {head}, the head of this image's scripts"
-                               + (f" (waited {waited:.0f}s)" if waited >= 1 else ""),
-                    "revision": head, "waitedSeconds": round(waited, 3), "checks": checks}
+            return results.WaitResult(
+                message=f"database at {head}, the head of this image's scripts"
+                + (f" (waited {waited:.0f}s)" if waited >= 1 else ""),
+                revision=head,
+                waited_seconds=round(waited, 3),
+                checks=checks,
+            )
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise errors.WaitTimeout(f"database {state}, image expects {head} after {timeout:g}s",
-                                     expectedRevision=head, checks=checks)
+            raise errors.WaitTimeout(
+                f"database {state}, image expects {head} after {timeout:g}s", expectedRevision=head, checks=checks
+            )
         await asyncio.sleep(min(interval, remaining))
 
 
-async def _check(*, url: urls.DatabaseURL, script: Any, head: str, table: str,
-                 schema: str | None) -> tuple[str, bool]:
+async def _check(*, url: urls.DatabaseURL, script: Any, head: str, table: str, schema: str | None) -> tuple[str, bool]:
     """(a description of where the database is, whether it is at ``head``)."""
     try:
         conn = await alembic_runtime.connect(url, application="alembic-operator wait")

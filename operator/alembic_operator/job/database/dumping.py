@@ -27,8 +27,16 @@ CHUNK = 1024 * 1024
 TAR_ROOT = "dump"
 
 
-def dump_argv(*, tool: pgtools.Tool, conninfo: str, snapshot: str | None, fmt: str, compression: str | None,
-              jobs: int = 1, output: str | None = None) -> list[str]:
+def dump_argv(
+    *,
+    tool: pgtools.Tool,
+    conninfo: str,
+    snapshot: str | None,
+    fmt: str,
+    compression: str | None,
+    jobs: int = 1,
+    output: str | None = None,
+) -> list[str]:
     """pg_dump's argv: never prompts (-w), never carries the password."""
     argv = [tool.path, "-w", f"--format={'custom' if fmt == 'custom' else 'directory'}", "-d", conninfo]
     if snapshot:
@@ -51,8 +59,9 @@ def _stderr_tail(handle: IO[bytes], limit: int = 400) -> str:
     return redact.redact(text)[:limit]
 
 
-def dump_custom(*, tool: pgtools.Tool, url: urls.DatabaseURL, snapshot: str | None, compression: str | None,
-                sink: Any) -> None:
+def dump_custom(
+    *, tool: pgtools.Tool, url: urls.DatabaseURL, snapshot: str | None, compression: str | None, sink: Any
+) -> None:
     """Stream ``pg_dump -Fc`` into ``sink.write``; BackupFailed if pg_dump fails or dies."""
     conninfo, env = pgtools.libpq_env(url=url)
     argv = dump_argv(tool=tool, conninfo=conninfo, snapshot=snapshot, fmt="custom", compression=compression)
@@ -77,14 +86,29 @@ def dump_custom(*, tool: pgtools.Tool, url: urls.DatabaseURL, snapshot: str | No
             raise errors.BackupFailed(f"pg_dump {how}: {_stderr_tail(err)}")
 
 
-def dump_directory(*, tool: pgtools.Tool, url: urls.DatabaseURL, snapshot: str | None, compression: str | None,
-                   jobs: int, sink: Any, workdir: str | None = None) -> None:
+def dump_directory(
+    *,
+    tool: pgtools.Tool,
+    url: urls.DatabaseURL,
+    snapshot: str | None,
+    compression: str | None,
+    jobs: int,
+    sink: Any,
+    workdir: str | None = None,
+) -> None:
     """``pg_dump -Fd -j N`` into a temp dir, then a tar stream into ``sink``."""
     conninfo, env = pgtools.libpq_env(url=url)
     with tempfile.TemporaryDirectory(prefix="alembic-operator-dump-", dir=workdir) as tmp:
         out = os.path.join(tmp, TAR_ROOT)
-        argv = dump_argv(tool=tool, conninfo=conninfo, snapshot=snapshot, fmt="directory",
-                         compression=compression, jobs=jobs, output=out)
+        argv = dump_argv(
+            tool=tool,
+            conninfo=conninfo,
+            snapshot=snapshot,
+            fmt="directory",
+            compression=compression,
+            jobs=jobs,
+            output=out,
+        )
         with tempfile.TemporaryFile() as err:
             code = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=err, env=env).returncode
             if code != 0:

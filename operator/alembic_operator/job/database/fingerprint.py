@@ -24,8 +24,10 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-_USER_NS = ("n.nspname NOT IN ('pg_catalog', 'information_schema') "
-            "AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'")
+_USER_NS = (
+    "n.nspname NOT IN ('pg_catalog', 'information_schema') "
+    "AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'"
+)
 
 #: One query per object class; each returns text rows, sorted for stability.
 QUERIES: dict[str, str] = {

@@ -21,14 +21,15 @@ Must not: decide what to restore (the restore step does) or talk to S3.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import tempfile
 import threading
-from typing import IO, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import IO
 
 from alembic_operator.api import errors, redact
-from alembic_operator.job.database import pgtools, urls
-from alembic_operator.job.database import postgres
+from alembic_operator.job.database import pgtools, postgres, urls
 
 CHUNK = 1024 * 1024
 
@@ -39,8 +40,7 @@ def preamble_full(*, schemas: list[str], server_major: int) -> str:
     lines += [f"DROP SCHEMA IF EXISTS {postgres.quote_ident(s)} CASCADE;" for s in sorted(schemas)]
     lines.append("SELECT pg_catalog.lo_unlink(oid) FROM pg_catalog.pg_largeobject_metadata;")
     if server_major >= 15:
-        lines += ["CREATE SCHEMA public AUTHORIZATION pg_database_owner;",
-                  "GRANT USAGE ON SCHEMA public TO PUBLIC;"]
+        lines += ["CREATE SCHEMA public AUTHORIZATION pg_database_owner;", "GRANT USAGE ON SCHEMA public TO PUBLIC;"]
     else:
         lines += ["CREATE SCHEMA public;", "GRANT ALL ON SCHEMA public TO PUBLIC;"]
     lines += ["COMMENT ON SCHEMA public IS 'standard public schema';", "RESET client_min_messages;", ""]
@@ -63,11 +63,15 @@ def count_guard(*, expected: dict[str, int]) -> str:
     for table, rows in sorted(expected.items()):
         schema, name = table.split(".", 1)
         lit = table.replace("'", "''")
-        body.append(f"  IF to_regclass('{postgres.qualified(schema, name).replace(chr(39), chr(39) * 2)}') IS NULL "
-                    f"THEN RAISE EXCEPTION 'row count check: % is missing', '{lit}'; END IF;")
+        body.append(
+            f"  IF to_regclass('{postgres.qualified(schema, name).replace(chr(39), chr(39) * 2)}') IS NULL "
+            f"THEN RAISE EXCEPTION 'row count check: % is missing', '{lit}'; END IF;"
+        )
         body.append(f"  SELECT count(*) INTO n FROM {postgres.qualified(schema, name)};")
-        body.append(f"  IF n <> {int(rows)} THEN RAISE EXCEPTION 'row count check: % has % rows, expected %', "
-                    f"'{lit}', n, {int(rows)}; END IF;")
+        body.append(
+            f"  IF n <> {int(rows)} THEN RAISE EXCEPTION 'row count check: % has % rows, expected %', "
+            f"'{lit}', n, {int(rows)}; END IF;"
+        )
     body.append("END $alembic_operator$;")
     return "\n".join(body) + "\n"
 
@@ -88,9 +92,17 @@ def _first_error(handle: IO[bytes], limit: int = 400) -> str:
     return redact.redact(lines[-1])[:limit] if lines else "no message"
 
 
-def load(*, url: urls.DatabaseURL, database: str | None, restore_tool: pgtools.Tool, psql_tool: pgtools.Tool,
-         sections: list[tuple[str, list[str]]], feed: Iterable[bytes] | None, guard_sql: str,
-         accept: Callable[[], None]) -> None:
+def load(
+    *,
+    url: urls.DatabaseURL,
+    database: str | None,
+    restore_tool: pgtools.Tool,
+    psql_tool: pgtools.Tool,
+    sections: list[tuple[str, list[str]]],
+    feed: Iterable[bytes] | None,
+    guard_sql: str,
+    accept: Callable[[], None],
+) -> None:
     """Run the transaction described in the module docstring.
 
     ``sections`` is a list of (SQL to send first, pg_restore arguments); each
@@ -102,16 +114,21 @@ def load(*, url: urls.DatabaseURL, database: str | None, restore_tool: pgtools.T
     conninfo, env = pgtools.libpq_env(url=url, database=database)
     psql_argv = [psql_tool.path, "-X", "-q", "-w", "-v", "ON_ERROR_STOP=1", "-d", conninfo, "-f", "-"]
     with tempfile.TemporaryFile() as psql_err, tempfile.TemporaryFile() as restore_err:
-        psql = subprocess.Popen(psql_argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=psql_err,
-                                env=env)
+        psql = subprocess.Popen(psql_argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=psql_err, env=env)
         assert psql.stdin is not None
         committed = False
         try:
             psql.stdin.write(b"BEGIN;\n")
             for sql, restore_args in sections:
                 psql.stdin.write(sql.encode())
-                _pipe_restore(argv=[restore_tool.path, "-f", "-", *restore_args], feed=feed, env=env,
-                              into=psql.stdin, err=restore_err, reader=psql)
+                _pipe_restore(
+                    argv=[restore_tool.path, "-f", "-", *restore_args],
+                    feed=feed,
+                    env=env,
+                    into=psql.stdin,
+                    err=restore_err,
+                    reader=psql,
+                )
             accept()
             psql.stdin.write(guard_sql.encode() + b"COMMIT;\n")
             psql.stdin.close()
@@ -130,8 +147,15 @@ def load(*, url: urls.DatabaseURL, database: str | None, restore_tool: pgtools.T
             raise rolled_back(f"restore rolled back, the database is unchanged: {_first_error(psql_err)}")
 
 
-def _pipe_restore(*, argv: list[str], feed: Iterable[bytes] | None, env: dict[str, str], into: IO[bytes],
-                  err: IO[bytes], reader: "subprocess.Popen[bytes] | None" = None) -> None:
+def _pipe_restore(
+    *,
+    argv: list[str],
+    feed: Iterable[bytes] | None,
+    env: dict[str, str],
+    into: IO[bytes],
+    err: IO[bytes],
+    reader: subprocess.Popen[bytes] | None = None,
+) -> None:
     """Have pg_restore write its script straight into psql's stdin; RestoreFailed if pg_restore fails.
 
     pg_restore's stdout *is* psql's stdin pipe (no copy through this process);
@@ -140,8 +164,13 @@ def _pipe_restore(*, argv: list[str], feed: Iterable[bytes] | None, env: dict[st
     exited 0 — or kills psql.
     """
     into.flush()  # BEGIN and the section's SQL must reach psql before pg_restore's script
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE if feed is not None else subprocess.DEVNULL,
-                            stdout=into.fileno(), stderr=err, env=env)
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE if feed is not None else subprocess.DEVNULL,
+        stdout=into.fileno(),
+        stderr=err,
+        env=env,
+    )
     failure: list[BaseException] = []
 
     def pump() -> None:
@@ -155,10 +184,8 @@ def _pipe_restore(*, argv: list[str], feed: Iterable[bytes] | None, env: dict[st
             failure.append(exc)
             proc.kill()
         finally:
-            try:
+            with contextlib.suppress(OSError):
                 proc.stdin.close()
-            except OSError:
-                pass
 
     feeder = threading.Thread(target=pump, name="restore-feed", daemon=True) if feed is not None else None
     if feeder:
@@ -177,14 +204,13 @@ def _pipe_restore(*, argv: list[str], feed: Iterable[bytes] | None, env: dict[st
     if code != 0:
         err.seek(0)
         lines = [ln for ln in err.read().decode(errors="replace").splitlines() if ln.strip()]
-        if reader is not None and (code == -13 or any("could not write" in ln or "Broken pipe" in ln
-                                                      for ln in lines)):
+        if reader is not None and (code == -13 or any("could not write" in ln or "Broken pipe" in ln for ln in lines)):
             # psql closed its stdin: it stopped on an SQL error, which its stderr names better.
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 reader.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
             if reader.poll() is not None:
                 raise BrokenPipeError("psql stopped reading")
-        raise rolled_back(f"pg_restore exited with {code}, nothing was restored: "
-                          f"{redact.redact(lines[-1] if lines else 'no message')[:300]}")
+        raise rolled_back(
+            f"pg_restore exited with {code}, nothing was restored: "
+            f"{redact.redact(lines[-1] if lines else 'no message')[:300]}"
+        )

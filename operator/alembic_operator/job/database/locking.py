@@ -45,7 +45,8 @@ async def acquire(conn: Any, *, key: int, wait_seconds: float, what: str) -> flo
             holder = await holder_description(conn, key)
             raise errors.LockTimeout(
                 f"another migration of {what} holds the migration lock{holder}; "
-                f"gave up after {wait_seconds:g}s (--lock-wait-seconds)")
+                f"gave up after {wait_seconds:g}s (--lock-wait-seconds)"
+            )
         await asyncio.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())) or 0.01)
 
 
@@ -57,7 +58,9 @@ async def holder_description(conn: Any, key: int) -> str:
            WHERE l.locktype = 'advisory' AND l.granted
              AND l.classid = (($1::bigint >> 32) & 4294967295)::oid
              AND l.objid = ($1::bigint & 4294967295)::oid AND l.objsubid = 1
-           LIMIT 1""", key)
+           LIMIT 1""",
+        key,
+    )
     if row is None:
         return ""
     app = f", application {row['application_name']!r}" if row["application_name"] else ""

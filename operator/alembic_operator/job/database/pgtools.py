@@ -74,8 +74,9 @@ def discover(name: str, *, environ: dict[str, str] | None = None) -> list[Tool]:
         if not (os.path.isfile(path) and os.access(path, os.X_OK)):
             continue
         try:
-            out = subprocess.run([path, "--version"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                 text=True, timeout=10).stdout
+            out = subprocess.run(
+                [path, "--version"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, timeout=10
+            ).stdout
         except (OSError, subprocess.SubprocessError):
             continue
         parsed = parse_version(out)
@@ -98,8 +99,10 @@ def choose(tools: list[Tool], *, name: str, server_major: int, newer_ok: bool) -
             return newer[0]
     have = ", ".join(sorted({t.version for t in tools})) or "none"
     need = f"{server_major} or newer" if newer_ok else f"exactly {server_major}"
-    raise errors.ToolMissing(f"no usable {name} for PostgreSQL {server_major} (need major {need}; found: {have}); "
-                             "add its bin directory to PG_BIN_DIRS")
+    raise errors.ToolMissing(
+        f"no usable {name} for PostgreSQL {server_major} (need major {need}; found: {have}); "
+        "add its bin directory to PG_BIN_DIRS"
+    )
 
 
 def pg_dump(*, server_major: int) -> Tool:
@@ -122,6 +125,7 @@ def libpq_env(*, url: urls.DatabaseURL, database: str | None = None) -> tuple[st
     env["PGCONNECT_TIMEOUT"] = env.get("PGCONNECT_TIMEOUT", "10")
     if url.password is not None:
         env["PGPASSWORD"] = url.password
-    bare = urls.DatabaseURL(user=url.user, password=None, host=url.host, port=url.port,
-                            database=database or url.database, query=url.query)
+    bare = urls.DatabaseURL(
+        user=url.user, password=None, host=url.host, port=url.port, database=database or url.database, query=url.query
+    )
     return bare.libpq(), env

@@ -18,15 +18,17 @@ from typing import Any
 
 import asyncpg
 
-from alembic_operator.api import errors
+from alembic_operator.api import errors, text
 from alembic_operator.job.checks import writecounters
 from alembic_operator.job.database import urls
 
 CONNECT_TIMEOUT = 10.0
 
 #: Schemas that belong to PostgreSQL itself; everything else is the application's.
-SYSTEM_SCHEMAS_SQL = ("n.nspname NOT IN ('pg_catalog', 'information_schema') "
-                      "AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'")
+SYSTEM_SCHEMAS_SQL = (
+    "n.nspname NOT IN ('pg_catalog', 'information_schema') "
+    "AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'"
+)
 
 #: Ordinary tables of the application (partitions counted, partitioned parents not,
 #: so totals never double count; extension member tables are the extension's).
@@ -51,8 +53,9 @@ def qualified(schema: str, table: str) -> str:
 class Connection:
     """One asyncpg connection driven synchronously."""
 
-    def __init__(self, *, loop: asyncio.AbstractEventLoop, conn: asyncpg.Connection, url: urls.DatabaseURL,
-                 database: str) -> None:
+    def __init__(
+        self, *, loop: asyncio.AbstractEventLoop, conn: asyncpg.Connection, url: urls.DatabaseURL, database: str
+    ) -> None:
         self._loop = loop
         self._conn = conn
         self.url = url
@@ -62,11 +65,13 @@ class Connection:
         try:
             return self._loop.run_until_complete(coro)
         except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise errors.StepError(f"database {self.database!r}: {type(exc).__name__}: "
-                                   f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
-        except (OSError, asyncio.TimeoutError) as exc:
-            raise errors.DatabaseUnreachable(f"lost the connection to {self.url.host}:{self.url.port}: "
-                                             f"{type(exc).__name__}") from None
+            raise errors.StepError(
+                f"database {self.database!r}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            ) from None
+        except (TimeoutError, OSError) as exc:
+            raise errors.DatabaseUnreachable(
+                f"lost the connection to {self.url.host}:{self.url.port}: {type(exc).__name__}"
+            ) from None
 
     def fetch(self, sql: str, *params: Any) -> list[asyncpg.Record]:
         return list(self._run(self._conn.fetch(sql, *params)))
@@ -85,15 +90,14 @@ class Connection:
         finally:
             self._loop.close()
 
-    def __enter__(self) -> "Connection":
+    def __enter__(self) -> Connection:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-def connect(*, url: urls.DatabaseURL, database: str | None = None,
-            timeout: float = CONNECT_TIMEOUT) -> Connection:
+def connect(*, url: urls.DatabaseURL, database: str | None = None, timeout: float = CONNECT_TIMEOUT) -> Connection:
     """Connect or raise DatabaseUnreachable naming host, port, database and the cause."""
     name = database or url.database
     where = f"{url.host}:{url.port}/{name}"
@@ -108,9 +112,8 @@ def connect(*, url: urls.DatabaseURL, database: str | None = None,
         raise errors.DatabaseUnreachable(f"database {name!r} does not exist on {url.host}:{url.port}") from None
     except asyncpg.PostgresError as exc:
         loop.close()
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise errors.DatabaseUnreachable(f"cannot connect to {where}: {first}") from None
-    except (asyncio.TimeoutError, TimeoutError):
+        raise errors.DatabaseUnreachable(f"cannot connect to {where}: {text.first_line(exc)}") from None
+    except TimeoutError:
         loop.close()
         raise errors.DatabaseUnreachable(f"timed out after {timeout:.0f}s connecting to {where}") from None
     except socket.gaierror:
@@ -124,6 +127,7 @@ def connect(*, url: urls.DatabaseURL, database: str | None = None,
 
 
 # ---- queries the steps share ------------------------------------------------
+
 
 def server_version_num(conn: Connection) -> int:
     """E.g. 150018 for 15.18 (SHOW server_version_num)."""
@@ -174,10 +178,16 @@ FROM pg_stat_xact_user_tables WHERE n_tup_ins + n_tup_upd + n_tup_del > 0"""
 
 
 def _stats_rows(rows: Any) -> dict[str, dict[str, int]]:
-    return {f"{r['schema']}.{r['name']}": {"n_tup_ins": int(r["n_tup_ins"]), "n_tup_upd": int(r["n_tup_upd"]),
-                                            "n_tup_del": int(r["n_tup_del"]), "n_live_tup": int(r["n_live_tup"]),
-                                            "relid": int(r["oid"])}
-            for r in rows}
+    return {
+        f"{r['schema']}.{r['name']}": {
+            "n_tup_ins": int(r["n_tup_ins"]),
+            "n_tup_upd": int(r["n_tup_upd"]),
+            "n_tup_del": int(r["n_tup_del"]),
+            "n_live_tup": int(r["n_live_tup"]),
+            "relid": int(r["oid"]),
+        }
+        for r in rows
+    }
 
 
 def write_stats(conn: Connection) -> dict[str, dict[str, int]]:
@@ -193,24 +203,26 @@ def settled_write_stats(conn: Connection) -> dict[str, dict[str, int]]:
 
     Call it outside a transaction, or it reads one cached snapshot (stats_fetch_consistency).
     """
-    previous: dict[str, dict[str, int]] | None = None
+    previous: writecounters.Counters | None = None
     current: dict[str, dict[str, int]] = {}
     for poll in range(writecounters.SETTLE_MAX_POLLS):
         if poll:
             time.sleep(writecounters.SETTLE_INTERVAL_SECONDS)
         conn.execute("SELECT pg_stat_clear_snapshot()")
         current = write_stats(conn)
-        if writecounters.settled(_counters_only(previous), _counters_only(current)):
+        counters = _counters_only(current)
+        if writecounters.settled(previous, counters):
             break
-        previous = current
+        previous = counters
     return current
 
 
-async def settled_write_stats_async(conn: asyncpg.Connection, *,
-                                    polls: int = writecounters.SETTLE_MAX_POLLS) -> dict[str, dict[str, int]]:
+async def settled_write_stats_async(
+    conn: asyncpg.Connection, *, polls: int = writecounters.SETTLE_MAX_POLLS
+) -> dict[str, dict[str, int]]:
     """:func:`settled_write_stats` on a plain asyncpg connection (the migrate step's), at most ``polls`` reads."""
     version = int(await conn.fetchval("SHOW server_version_num"))
-    previous: dict[str, dict[str, int]] | None = None
+    previous: writecounters.Counters | None = None
     current: dict[str, dict[str, int]] = {}
     for poll in range(max(1, polls)):
         if poll:
@@ -219,16 +231,15 @@ async def settled_write_stats_async(conn: asyncpg.Connection, *,
             await conn.execute("SELECT pg_stat_force_next_flush()")
         await conn.execute("SELECT pg_stat_clear_snapshot()")
         current = _stats_rows(await conn.fetch(WRITE_STATS_SQL))
-        if writecounters.settled(_counters_only(previous), _counters_only(current)):
+        counters = _counters_only(current)
+        if writecounters.settled(previous, counters):
             break
-        previous = current
+        previous = counters
     return current
 
 
-def _counters_only(stats: dict[str, dict[str, int]] | None) -> dict[str, dict[str, int]] | None:
+def _counters_only(stats: writecounters.Counters) -> dict[str, dict[str, int]]:
     """n_live_tup moves with vacuum; only the write counters decide whether the figures settled."""
-    if stats is None:
-        return None
     return {t: {c: v[c] for c in writecounters.COUNTERS} for t, v in stats.items()}
 
 
@@ -244,8 +255,9 @@ def create_database(conn: Connection, *, name: str) -> None:
     try:
         conn.execute(f"CREATE DATABASE {quote_ident(name)}")
     except errors.StepError as exc:
-        raise errors.StepError(f"cannot create scratch database {name!r} ({exc.message}); "
-                               "grant CREATEDB or pass --scratch-url") from None
+        raise errors.StepError(
+            f"cannot create scratch database {name!r} ({exc.message}); grant CREATEDB or pass --scratch-url"
+        ) from None
 
 
 def drop_database(conn: Connection, *, name: str) -> None:

@@ -28,7 +28,7 @@ class DatabaseURL:
     query: str
 
     @classmethod
-    def parse(cls, url: str | None) -> "DatabaseURL":
+    def parse(cls, url: str | None) -> DatabaseURL:
         """Validate ``url``; raise InvalidInput naming what is wrong (never echoing the password)."""
         if not url:
             raise errors.InvalidInput("DATABASE_URL is not set")
@@ -40,14 +40,21 @@ class DatabaseURL:
         if parts.scheme not in _SCHEMES:
             raise errors.InvalidInput(
                 f"DATABASE_URL scheme {parts.scheme or '(none)'!r} is not PostgreSQL; "
-                "use postgresql:// or postgresql+asyncpg://")
+                "use postgresql:// or postgresql+asyncpg://"
+            )
         database = unquote(parts.path.lstrip("/"))
         if not parts.hostname:
             raise errors.InvalidInput("DATABASE_URL has no host")
         if not database:
             raise errors.InvalidInput("DATABASE_URL names no database (postgresql://user@host/DBNAME)")
-        return cls(user=unquote(parts.username or ""), password=unquote(parts.password) if parts.password else None,
-                   host=parts.hostname, port=port, database=database, query=parts.query)
+        return cls(
+            user=unquote(parts.username or ""),
+            password=unquote(parts.password) if parts.password else None,
+            host=parts.hostname,
+            port=port,
+            database=database,
+            query=parts.query,
+        )
 
     def _netloc(self, with_password: bool, password_mask: str | None = None) -> str:
         from urllib.parse import quote

@@ -26,7 +26,6 @@ Must not: decide policy (what a failure means for the run is migrate's job).
 
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
 import re
@@ -41,10 +40,10 @@ from sqlalchemy import event, pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from alembic_operator.api import errors, redact
+from alembic_operator.api import errors, redact, text
 from alembic_operator.job.checks import writecounters
-from alembic_operator.job.database import urls
 from alembic_operator.job.database import postgres as pg
+from alembic_operator.job.database import urls
 
 CONNECT_TIMEOUT = 10.0
 APPLICATION_NAME = "alembic-operator"
@@ -54,30 +53,38 @@ _LOCK_TIMEOUT = re.compile(r"^\d+(\.\d+)?\s*(us|ms|s|min|h|d)?$")
 
 def validate_lock_timeout(value: str) -> str:
     """``10s``, ``500ms``, ``1min``, ``0`` (no limit): InvalidInput otherwise."""
-    text = value.strip()
-    if not _LOCK_TIMEOUT.match(text):
+    duration = value.strip()
+    if not _LOCK_TIMEOUT.match(duration):
         raise errors.InvalidInput(f"--lock-timeout {value!r} is not a duration like 10s, 500ms or 1min")
-    return text
+    return duration
 
 
-async def connect(url: urls.DatabaseURL, *, application: str = APPLICATION_NAME,
-                  settings: dict[str, str] | None = None) -> Any:
+async def connect(
+    url: urls.DatabaseURL, *, application: str = APPLICATION_NAME, settings: dict[str, str] | None = None
+) -> Any:
     """An asyncpg connection; DatabaseUnreachable (naming host, port, database, user; never the password)."""
     where = f"{url.redacted()}"
     try:
-        return await asyncpg.connect(host=url.host, port=url.port, user=url.user or None, password=url.password,
-                                     database=url.database, timeout=CONNECT_TIMEOUT,
-                                     server_settings={"application_name": application, **(settings or {})})
+        return await asyncpg.connect(
+            host=url.host,
+            port=url.port,
+            user=url.user or None,
+            password=url.password,
+            database=url.database,
+            timeout=CONNECT_TIMEOUT,
+            server_settings={"application_name": application, **(settings or {})},
+        )
     except asyncpg.InvalidPasswordError:
-        raise errors.DatabaseUnreachable(f"cannot connect to {where}: password authentication failed "
-                                         f"for user {url.user!r}") from None
+        raise errors.DatabaseUnreachable(
+            f"cannot connect to {where}: password authentication failed for user {url.user!r}"
+        ) from None
     except asyncpg.InvalidCatalogNameError:
-        raise errors.DatabaseUnreachable(f"cannot connect to {where}: database {url.database!r} "
-                                         "does not exist") from None
-    except (OSError, socket.gaierror, asyncio.TimeoutError, asyncpg.PostgresError,
-            asyncpg.InterfaceError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise errors.DatabaseUnreachable(f"cannot connect to {where}: {redact.redact(reason)}") from None
+        raise errors.DatabaseUnreachable(
+            f"cannot connect to {where}: database {url.database!r} does not exist"
+        ) from None
+    except (TimeoutError, OSError, socket.gaierror, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        reason = redact.redact(text.first_line(exc))
+        raise errors.DatabaseUnreachable(f"cannot connect to {where}: {reason}") from None
 
 
 @dataclass
@@ -119,8 +126,13 @@ class CommitWatch:
                     cursor.execute("SELECT pg_stat_force_next_flush()")
             finally:
                 cursor.close()
-            writecounters.add(self.own_writes, {f"{r[0]}.{r[1]}": {"n_tup_ins": int(r[2]), "n_tup_upd": int(r[3]),
-                                                                    "n_tup_del": int(r[4])} for r in rows})
+            writecounters.add(
+                self.own_writes,
+                {
+                    f"{r[0]}.{r[1]}": {"n_tup_ins": int(r[2]), "n_tup_upd": int(r[3]), "n_tup_del": int(r[4])}
+                    for r in rows
+                },
+            )
         except Exception:  # noqa: BLE001 - never break the migration over bookkeeping; count it all as foreign
             self.own_writes_failed = True
 
@@ -154,18 +166,20 @@ class _RunningHandler(logging.Handler):
             self.watch.started.append(match.group("to"))
 
 
-async def upgrade(config: Config, *, url: urls.DatabaseURL, target: str, lock_timeout: str,
-                  watch: CommitWatch) -> None:
+async def upgrade(config: Config, *, url: urls.DatabaseURL, target: str, lock_timeout: str, watch: CommitWatch) -> None:
     """``alembic upgrade target`` on a connection of ours with ``lock_timeout`` set.
 
     Exceptions from Alembic, SQLAlchemy or the scripts propagate unchanged;
     ``watch`` says afterwards what was committed and which revision was running.
     """
     engine = create_async_engine(
-        url.asyncpg(), poolclass=pool.NullPool,
-        connect_args={"timeout": CONNECT_TIMEOUT,
-                      "server_settings": {"lock_timeout": lock_timeout,
-                                          "application_name": f"{APPLICATION_NAME} migrate"}})
+        url.asyncpg(),
+        poolclass=pool.NullPool,
+        connect_args={
+            "timeout": CONNECT_TIMEOUT,
+            "server_settings": {"lock_timeout": lock_timeout, "application_name": f"{APPLICATION_NAME} migrate"},
+        },
+    )
     handler = _RunningHandler(watch)
     migration_log = logging.getLogger("alembic.runtime.migration")
     previous_level = migration_log.level
@@ -207,9 +221,9 @@ def describe_failure(exc: BaseException) -> str:
     cause = getattr(orig, "__cause__", None) or orig
     if cause is not None and isinstance(cause, asyncpg.PostgresError):
         sqlstate = getattr(cause, "sqlstate", None)
-        text = (getattr(cause, "message", None) or str(cause)).strip()
+        detail = (getattr(cause, "message", None) or str(cause)).strip()
         name = type(cause).__name__
-        return _first_line(f"{name} ({sqlstate}): {text}" if sqlstate else f"{name}: {text}")
+        return _first_line(f"{name} ({sqlstate}): {detail}" if sqlstate else f"{name}: {detail}")
     if cause is not None and cause is not exc:
         return _first_line(f"{type(cause).__name__}: {cause}")
     return _first_line(f"{type(exc).__name__}: {exc}")

@@ -59,7 +59,6 @@ def shorten(statement: str, limit: int = 160) -> str:
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
-
 def _quoted_end(sql: str, start: int) -> int:
     """Index just past the quoted string or identifier opening at ``start`` (doubled quotes escape)."""
     quote, j, n = sql[start], start + 1, len(sql)
@@ -71,6 +70,7 @@ def _quoted_end(sql: str, start: int) -> int:
         else:
             j += 1
     return n
+
 
 def _blank(sql: str) -> tuple[str, list[int]]:
     """Return ``sql`` with comments and literals replaced by spaces, and the offsets of top-level ``;``."""
@@ -124,7 +124,7 @@ def split_statements(sql: str) -> list[str]:
     blanked, ends = _blank(sql)
     pieces: list[str] = []
     start = 0
-    for end in ends + [len(sql)]:
+    for end in [*ends, len(sql)]:
         text = sql[start:end]
         if blanked[start:end].strip():
             pieces.append(text.strip())
@@ -182,7 +182,7 @@ def _alter_table_kinds(actions: list[list[str]]) -> list[str]:
         elif head == "ALTER":
             # ALTER [COLUMN] name [SET DATA] TYPE ...
             i = 2 if action[1:2] == ["COLUMN"] else 1
-            after = action[_skip_name(action, i):]
+            after = action[_skip_name(action, i) :]
             if after[:1] == ["TYPE"] or after[:3] == ["SET", "DATA", "TYPE"]:
                 kinds.append("alter_column_type")
         elif head == "RENAME" and action[1:2] != ["CONSTRAINT"]:
@@ -201,7 +201,7 @@ def classify(statement: str) -> list[str]:
     if verb == "WITH":
         # the main statement is the first top-level DML keyword after the CTE list
         verb = next((t for t in top[1:] if t in {"SELECT", "INSERT", "UPDATE", "DELETE", "MERGE"}), "WITH")
-        top = top[top.index(verb):] if verb in top else top
+        top = top[top.index(verb) :] if verb in top else top
     if verb == "DROP" and len(top) > 1:
         obj = top[1]
         if obj == "MATERIALIZED" and len(top) > 2:
@@ -222,7 +222,7 @@ def classify(statement: str) -> list[str]:
             while i < len(top) and top[i] in {"IF", "EXISTS", "ONLY"}:
                 i += 1
             i = _skip_name(top, i)
-            return _alter_table_kinds(_split_top_commas(tokens[_nth_top_index(tokens, i):]))
+            return _alter_table_kinds(_split_top_commas(tokens[_nth_top_index(tokens, i) :]))
         if "RENAME" in top:
             return ["rename"]
     return []
@@ -258,7 +258,7 @@ def attributed_statements(sql: str) -> list[tuple[str | None, str]]:
     markers = [(m.start(), m.group("to")) for m in _RUNNING.finditer(sql)]
     blanked, ends = _blank(sql)
     start = 0
-    for end in ends + [len(sql)]:
+    for end in [*ends, len(sql)]:
         if blanked[start:end].strip():
             revision = None
             for pos, rev in markers:
@@ -279,8 +279,8 @@ def annotate(sql: str) -> str:
     blanked, ends = _blank(sql)
     out: list[str] = []
     start = 0
-    for end in ends + [len(sql)]:
-        chunk = sql[start:end + 1] if end < len(sql) else sql[start:]
+    for end in [*ends, len(sql)]:
+        chunk = sql[start : end + 1] if end < len(sql) else sql[start:]
         body = sql[start:end]
         kinds = classify(body) if blanked[start:end].strip() else []
         if kinds:

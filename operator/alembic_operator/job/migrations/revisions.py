@@ -21,7 +21,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
-from alembic_operator.api import errors
+from alembic_operator.api import errors, text
 
 DEFAULT_VERSION_TABLE = "alembic_version"
 
@@ -33,8 +33,9 @@ def load_config(path: str | os.PathLike[str] = "alembic.ini") -> Config:
     """
     ini = Path(path)
     if not ini.is_file():
-        raise errors.InvalidInput(f"Alembic config {str(ini)!r} not found (working directory {os.getcwd()!r}); "
-                                  "pass --config PATH")
+        raise errors.InvalidInput(
+            f"Alembic config {str(ini)!r} not found (working directory {os.getcwd()!r}); pass --config PATH"
+        )
     config = Config(str(ini))
     if not config.get_main_option("script_location"):
         raise errors.InvalidInput(f"Alembic config {str(ini)!r} has no script_location in its [alembic] section")
@@ -46,11 +47,13 @@ def load_scripts(config: Config) -> ScriptDirectory:
     """The script directory; RevisionError when the revision files do not form a valid graph."""
     try:
         script = ScriptDirectory.from_config(config)
-        script.revision_map.heads  # force loading every revision file now
+        _ = script.revision_map.heads  # force loading every revision file now
     except CommandError as exc:
-        raise errors.RevisionError(f"cannot load the Alembic scripts: {_one_line(exc)}") from None
+        raise errors.RevisionError(f"cannot load the Alembic scripts: {text.first_line(exc)}") from None
     except Exception as exc:  # noqa: BLE001 - a revision file that fails on import (SyntaxError, NameError...)
-        raise errors.RevisionError(f"a revision file does not import: {type(exc).__name__}: {_one_line(exc)}") from None
+        raise errors.RevisionError(
+            f"a revision file does not import: {type(exc).__name__}: {text.first_line(exc)}"
+        ) from None
     return script
 
 
@@ -72,8 +75,7 @@ def single_head(script: ScriptDirectory, hint: str = "merge them (alembic merge 
     if not found:
         raise errors.RevisionError("the Alembic scripts contain no revisions")
     if len(found) > 1:
-        raise errors.RevisionError(
-            f"the scripts have multiple heads ({', '.join(found)}); {hint}")
+        raise errors.RevisionError(f"the scripts have multiple heads ({', '.join(found)}); {hint}")
     return found[0]
 
 
@@ -89,8 +91,10 @@ def resolve_target(script: ScriptDirectory, target: str) -> tuple[str, ...]:
     try:
         found = script.get_revisions(target)
     except CommandError as exc:
-        raise errors.RevisionError(f"unknown target revision {target!r}: {_one_line(exc)}; "
-                                   f"heads are {', '.join(heads(script)) or '(none)'}") from None
+        raise errors.RevisionError(
+            f"unknown target revision {target!r}: {text.first_line(exc)}; "
+            f"heads are {', '.join(heads(script)) or '(none)'}"
+        ) from None
     ids = tuple(sorted(s.revision for s in found if s is not None))
     if not ids:
         raise errors.RevisionError(f"target {target!r} names no revision (use head or a revision id)")
@@ -111,7 +115,8 @@ def check_known(script: ScriptDirectory, current: tuple[str, ...]) -> None:
         if found is None or found.revision != rev:
             raise errors.RevisionError(
                 f"database is at revision {rev} which this image's scripts do not contain; "
-                f"heads are {', '.join(heads(script)) or '(none)'}")
+                f"heads are {', '.join(heads(script)) or '(none)'}"
+            )
 
 
 def is_ancestor_or_same(script: ScriptDirectory, ancestor: str, descendant: str) -> bool:
@@ -157,13 +162,15 @@ def upgrade_path(script: ScriptDirectory, current: tuple[str, ...], target: str)
         for cur in current:
             if cur != tid and is_ancestor_or_same(script, tid, cur):
                 raise errors.RevisionError(
-                    f"target {tid} is below the database's revision {cur}; migrate only upgrades")
+                    f"target {tid} is below the database's revision {cur}; migrate only upgrades"
+                )
     lower: Any = current if current else "base"
     try:
         steps = list(script.iterate_revisions(target_ids, lower))
     except CommandError as exc:
-        raise errors.RevisionError(f"cannot upgrade from {describe(current) or 'base'} to {target}: "
-                                   f"{_one_line(exc)}") from None
+        raise errors.RevisionError(
+            f"cannot upgrade from {describe(current) or 'base'} to {target}: {text.first_line(exc)}"
+        ) from None
     pending = tuple(s.revision for s in reversed(steps) if s.revision not in current)
     return UpgradePath(current=current, target=target_ids, pending=pending)
 
@@ -179,8 +186,9 @@ def between(script: ScriptDirectory, before: tuple[str, ...], after: tuple[str, 
     return [s.revision for s in reversed(steps) if s.revision not in before]
 
 
-async def read_database_heads(conn: Any, *, table: str = DEFAULT_VERSION_TABLE,
-                              schema: str | None = None) -> tuple[str, ...] | None:
+async def read_database_heads(
+    conn: Any, *, table: str = DEFAULT_VERSION_TABLE, schema: str | None = None
+) -> tuple[str, ...] | None:
     """The revisions in the version table (sorted); ``None`` when the table does not exist yet.
 
     ``conn`` is an asyncpg connection. The table is looked up with ``to_regclass``
@@ -196,8 +204,3 @@ async def read_database_heads(conn: Any, *, table: str = DEFAULT_VERSION_TABLE,
 
 def _quote(ident: str) -> str:
     return '"' + ident.replace('"', '""') + '"'
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

@@ -24,12 +24,12 @@ import os
 import shutil
 import tarfile
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from alembic_operator.api import errors
-from alembic_operator.job.database import dumping, loading, pgtools, urls
-from alembic_operator.job.database import postgres
+from alembic_operator.job.database import dumping, loading, pgtools, postgres, urls
 from alembic_operator.job.storage import s3
 
 
@@ -87,7 +87,10 @@ def _compare(*, archive: Archive, sha256: str, size: int) -> None:
     if sha256 != want_sha or size != want_size:
         raise errors.ChecksumMismatch(
             f"{archive.uri} does not match its manifest (sha256 {sha256[:12]}… vs {str(want_sha)[:12]}…, "
-            f"{size} vs {want_size} bytes); nothing was restored", expected=want_sha, actual=sha256)
+            f"{size} vs {want_size} bytes); nothing was restored",
+            expected=want_sha,
+            actual=sha256,
+        )
 
 
 def check_stream(*, bucket: s3.Bucket, archive: Archive) -> None:
@@ -157,26 +160,49 @@ def _source(*, bucket: s3.Bucket, archive: Archive) -> tuple[Hashing | None, lis
     return Hashing(bucket.stream(archive.key, etag=archive.etag)), []
 
 
-def load_full(*, url: urls.DatabaseURL, database: str | None, bucket: s3.Bucket, archive: Archive,
-              tools: tuple[pgtools.Tool, pgtools.Tool], server_major: int, guard: bool) -> None:
+def load_full(
+    *,
+    url: urls.DatabaseURL,
+    database: str | None,
+    bucket: s3.Bucket,
+    archive: Archive,
+    tools: tuple[pgtools.Tool, pgtools.Tool],
+    server_major: int,
+    guard: bool,
+) -> None:
     """Replace the whole database with the archive, in one transaction."""
     with postgres.connect(url=url, database=database) as conn:
-        schemas = [r["nspname"] for r in conn.fetch(
-            f"SELECT n.nspname FROM pg_namespace n WHERE {postgres.SYSTEM_SCHEMAS_SQL}")]
+        schemas = [
+            r["nspname"]
+            for r in conn.fetch(f"SELECT n.nspname FROM pg_namespace n WHERE {postgres.SYSTEM_SCHEMAS_SQL}")
+        ]
     feed, args = _source(bucket=bucket, archive=archive)
 
     def accept() -> None:
         if feed is not None:
             _compare(archive=archive, sha256=feed.sha256.hexdigest(), size=feed.size)
 
-    loading.load(url=url, database=database, restore_tool=tools[0], psql_tool=tools[1],
-                 sections=[(loading.preamble_full(schemas=schemas, server_major=server_major), args)],
-                 feed=feed, accept=accept,
-                 guard_sql=loading.count_guard(expected=archive.manifest["tables"]) if guard else "")
+    loading.load(
+        url=url,
+        database=database,
+        restore_tool=tools[0],
+        psql_tool=tools[1],
+        sections=[(loading.preamble_full(schemas=schemas, server_major=server_major), args)],
+        feed=feed,
+        accept=accept,
+        guard_sql=loading.count_guard(expected=archive.manifest["tables"]) if guard else "",
+    )
 
 
-def load_tables(*, url: urls.DatabaseURL, database: str | None, archive_path: str, tables: list[str],
-                tools: tuple[pgtools.Tool, pgtools.Tool], expected: dict[str, int]) -> list[str]:
+def load_tables(
+    *,
+    url: urls.DatabaseURL,
+    database: str | None,
+    archive_path: str,
+    tables: list[str],
+    tools: tuple[pgtools.Tool, pgtools.Tool],
+    expected: dict[str, int],
+) -> list[str]:
     """Restore only ``tables`` (schema.table): existing ones are emptied and refilled with the
     archive's data; missing ones are recreated (definition and data, without indexes or
     constraints: pg_restore -t restores the table alone). Returns the tables recreated."""
@@ -190,8 +216,16 @@ def load_tables(*, url: urls.DatabaseURL, database: str | None, archive_path: st
         args = ["-n", schema, "-t", name] + (["--data-only"] if table in existing else []) + [archive_path]
         sections.append((first_sql, args))
         first_sql = ""
-    loading.load(url=url, database=database, restore_tool=tools[0], psql_tool=tools[1], sections=sections,
-                 feed=None, accept=lambda: None, guard_sql=loading.count_guard(expected=expected))
+    loading.load(
+        url=url,
+        database=database,
+        restore_tool=tools[0],
+        psql_tool=tools[1],
+        sections=sections,
+        feed=None,
+        accept=lambda: None,
+        guard_sql=loading.count_guard(expected=expected),
+    )
     return [t for t in tables if t not in present]
 
 

@@ -13,10 +13,11 @@ backup is good (unless ``verification.ok`` is false). Shape (version 1)::
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from alembic_operator.api import errors
+from alembic_operator.api.text import parse_timestamp as parse_timestamp  # read what timestamp() writes
 
 VERSION = 1
 REQUIRED = ("format", "key", "sizeBytes", "sha256", "tables")
@@ -24,29 +25,45 @@ REQUIRED = ("format", "key", "sizeBytes", "sha256", "tables")
 
 def timestamp(moment: datetime) -> str:
     """UTC ISO-8601 with a Z, to the millisecond."""
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def parse_timestamp(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def build(*, fmt: str, compression: str | None, key: str, size_bytes: int, sha256: str, server_version: str,
-          pg_dump_version: str, revision: str | None, database: str, started_at: datetime,
-          finished_at: datetime, row_count_mode: str, tables: dict[str, int],
-          write_stats: dict[str, dict[str, int]]) -> dict[str, Any]:
-    return {"v": VERSION, "format": fmt, "compression": compression, "key": key, "sizeBytes": size_bytes,
-            "sha256": sha256, "serverVersion": server_version, "pgDumpVersion": pg_dump_version,
-            "revision": revision, "database": database, "startedAt": timestamp(started_at),
-            "finishedAt": timestamp(finished_at),
-            "durationSeconds": round((finished_at - started_at).total_seconds(), 3),
-            "rowCountMode": row_count_mode, "tables": dict(sorted(tables.items())),
-            "writeStats": dict(sorted(write_stats.items())), "verification": None}
+def build(
+    *,
+    fmt: str,
+    compression: str | None,
+    key: str,
+    size_bytes: int,
+    sha256: str,
+    server_version: str,
+    pg_dump_version: str,
+    revision: str | None,
+    database: str,
+    started_at: datetime,
+    finished_at: datetime,
+    row_count_mode: str,
+    tables: dict[str, int],
+    write_stats: dict[str, dict[str, int]],
+) -> dict[str, Any]:
+    return {
+        "v": VERSION,
+        "format": fmt,
+        "compression": compression,
+        "key": key,
+        "sizeBytes": size_bytes,
+        "sha256": sha256,
+        "serverVersion": server_version,
+        "pgDumpVersion": pg_dump_version,
+        "revision": revision,
+        "database": database,
+        "startedAt": timestamp(started_at),
+        "finishedAt": timestamp(finished_at),
+        "durationSeconds": round((finished_at - started_at).total_seconds(), 3),
+        "rowCountMode": row_count_mode,
+        "tables": dict(sorted(tables.items())),
+        "writeStats": dict(sorted(write_stats.items())),
+        "verification": None,
+    }
 
 
 def validate(value: Any, *, uri: str) -> dict[str, Any]:
@@ -72,11 +89,19 @@ def is_good(value: Any) -> bool:
 def summary(value: dict[str, Any], *, uri: str, manifest_uri: str) -> dict[str, Any]:
     """The backup step's compact result data (fits the 4 KiB termination message)."""
     tables = value.get("tables") or {}
-    data = {"uri": uri, "sizeBytes": value["sizeBytes"], "sha256": value["sha256"], "format": value["format"],
-            "durationSeconds": value.get("durationSeconds"), "serverVersion": value.get("serverVersion"),
-            "pgDumpVersion": value.get("pgDumpVersion"), "revision": value.get("revision"),
-            "tables": len(tables), "rows": sum(int(v) for v in tables.values()), "manifestUri": manifest_uri}
+    data = {
+        "uri": uri,
+        "sizeBytes": value["sizeBytes"],
+        "sha256": value["sha256"],
+        "format": value["format"],
+        "durationSeconds": value.get("durationSeconds"),
+        "serverVersion": value.get("serverVersion"),
+        "pgDumpVersion": value.get("pgDumpVersion"),
+        "revision": value.get("revision"),
+        "tables": len(tables),
+        "rows": sum(int(v) for v in tables.values()),
+        "manifestUri": manifest_uri,
+    }
     if value.get("verification") is not None:
-        data["verification"] = {"method": value["verification"].get("method"),
-                                "ok": value["verification"].get("ok")}
+        data["verification"] = {"method": value["verification"].get("method"), "ok": value["verification"].get("ok")}
     return data

@@ -26,8 +26,14 @@ class Backup:
         return self.finished_at is not None
 
 
-def select_for_deletion(*, backups: list[Backup], current: str, now: datetime, keep_last: int | None = None,
-                        max_age_seconds: float | None = None) -> list[str]:
+def select_for_deletion(
+    *,
+    backups: list[Backup],
+    current: str,
+    now: datetime,
+    keep_last: int | None = None,
+    max_age_seconds: float | None = None,
+) -> list[str]:
     """Prefixes to delete, oldest first."""
     if keep_last is None and max_age_seconds is None:
         return []

@@ -24,8 +24,9 @@ import logging
 import math
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 import botocore.config
@@ -86,9 +87,12 @@ def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
     raw_style = (env.get("S3_FORCE_PATH_STYLE") or "false").strip().lower()
     if raw_style not in ("true", "false", "1", "0", "yes", "no"):
         raise errors.InvalidInput(f"S3_FORCE_PATH_STYLE must be true or false, not {raw_style!r}")
-    return Settings(endpoint=endpoint, region=(env.get("S3_REGION") or "us-east-1").strip(),
-                    force_path_style=raw_style in ("true", "1", "yes"),
-                    sse=(env.get("S3_SSE") or "").strip() or None)
+    return Settings(
+        endpoint=endpoint,
+        region=(env.get("S3_REGION") or "us-east-1").strip(),
+        force_path_style=raw_style in ("true", "1", "yes"),
+        sse=(env.get("S3_SSE") or "").strip() or None,
+    )
 
 
 def part_size(*, database_bytes: int) -> int:
@@ -125,16 +129,28 @@ def describe(exc: BaseException, *, bucket: str, key: str | None = None, endpoin
             return f"S3 bucket {bucket!r} does not exist"
         if code in ("NoSuchKey", "404", "NotFound"):
             return f"{where} does not exist"
-        if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AuthorizationHeaderMalformed",
-                    "InvalidToken", "ExpiredToken"):
+        if code in (
+            "InvalidAccessKeyId",
+            "SignatureDoesNotMatch",
+            "AuthorizationHeaderMalformed",
+            "InvalidToken",
+            "ExpiredToken",
+        ):
             return f"S3 rejected the credentials ({code}) for {where}"
         if code in ("AccessDenied", "403", "Forbidden"):
             return f"S3 denied access to {where} (check the credentials and bucket policy)"
         return f"S3 error {code or status} on {where}: {err.get('Message') or 'no message'}"
     if isinstance(exc, botocore.exceptions.NoCredentialsError):
         return "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-    if isinstance(exc, (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError,
-                        botocore.exceptions.ConnectionClosedError, botocore.exceptions.ReadTimeoutError)):
+    if isinstance(
+        exc,
+        (
+            botocore.exceptions.EndpointConnectionError,
+            botocore.exceptions.ConnectTimeoutError,
+            botocore.exceptions.ConnectionClosedError,
+            botocore.exceptions.ReadTimeoutError,
+        ),
+    ):
         return f"cannot reach S3 endpoint {endpoint or 'AWS'}: {type(exc).__name__}"
     return f"S3 request on {where} failed: {type(exc).__name__}"
 
@@ -188,8 +204,7 @@ class Bucket:
     def put_json(self, key: str, value: Any) -> None:
         body = json.dumps(value, indent=1, sort_keys=True, default=str).encode()
         try:
-            self.client.put_object(Bucket=self.name, Key=key, Body=body, ContentType="application/json",
-                                   **self._sse())
+            self.client.put_object(Bucket=self.name, Key=key, Body=body, ContentType="application/json", **self._sse())
         except S3_ERRORS as exc:
             raise self._fail(exc, key) from None
 
@@ -222,7 +237,8 @@ class Bucket:
         found: list[str] = []
         try:
             pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.name, Prefix=prefix, Delimiter="/")
+                Bucket=self.name, Prefix=prefix, Delimiter="/"
+            )
             for page in pages:
                 found.extend(p["Prefix"] for p in page.get("CommonPrefixes", []))
         except S3_ERRORS as exc:
@@ -246,7 +262,7 @@ class Bucket:
             raise self._fail(exc, prefix) from None
         return deleted
 
-    def multipart(self, key: str, *, part_bytes: int) -> "MultipartWriter":
+    def multipart(self, key: str, *, part_bytes: int) -> MultipartWriter:
         """Start a multipart upload at ``key`` (this also proves the bucket is writable)."""
         try:
             upload = self.client.create_multipart_upload(Bucket=self.name, Key=key, **self._sse())
@@ -307,8 +323,9 @@ class MultipartWriter:
         self._futures.append(future)
 
     def _upload(self, number: int, chunk: bytes) -> dict[str, Any]:
-        response = self.bucket.client.upload_part(Bucket=self.bucket.name, Key=self.key, UploadId=self.upload_id,
-                                                  PartNumber=number, Body=chunk)
+        response = self.bucket.client.upload_part(
+            Bucket=self.bucket.name, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=chunk
+        )
         return {"PartNumber": number, "ETag": response["ETag"]}
 
     def _raise_failed(self) -> None:
@@ -332,9 +349,9 @@ class MultipartWriter:
         if len(parts) > MAX_PARTS:
             raise errors.BackupFailed(f"the dump needed {len(parts)} parts, more than S3's {MAX_PARTS}")
         try:
-            self.bucket.client.complete_multipart_upload(Bucket=self.bucket.name, Key=self.key,
-                                                         UploadId=self.upload_id,
-                                                         MultipartUpload={"Parts": parts})
+            self.bucket.client.complete_multipart_upload(
+                Bucket=self.bucket.name, Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": parts}
+            )
         except S3_ERRORS as exc:
             raise self.bucket._fail(exc, self.key) from None
         finally:
@@ -351,5 +368,8 @@ class MultipartWriter:
         try:
             self.bucket.client.abort_multipart_upload(Bucket=self.bucket.name, Key=self.key, UploadId=self.upload_id)
         except S3_ERRORS as exc:
-            log.warning("could not abort multipart upload of %s: %s", self.key,
-                        describe(exc, bucket=self.bucket.name, key=self.key))
+            log.warning(
+                "could not abort multipart upload of %s: %s",
+                self.key,
+                describe(exc, bucket=self.bucket.name, key=self.key),
+            )

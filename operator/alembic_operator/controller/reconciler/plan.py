@@ -1,0 +1,59 @@
+"""Planning: the plan step renders the upgrade's SQL offline; the destructive policy decides what follows.
+
+block + destructive statements → Failed (nothing was changed); warn → an
+Event and on to the backup; a failed plan → Failed. ``allow`` never gets
+here (:func:`~.queue.pending` skips the plan).
+
+Must not: start anything but the backup (through :func:`~.fence.to_backup`).
+"""
+
+from __future__ import annotations
+
+from alembic_operator.api import errors, results, text
+from alembic_operator.api.conditions import EventReason, Reason
+from alembic_operator.api.model import Phase, PlanStatus
+from alembic_operator.api.steps import Step
+from alembic_operator.controller.reconciler import fence, jobs
+from alembic_operator.controller.reconciler.context import Context, quote
+from alembic_operator.controller.reconciler.outcomes import Outcome
+
+
+def follow(ctx: Context) -> None:
+    jobs.follow(ctx, Step.PLAN, after)
+
+
+def after(ctx: Context, outcome: Outcome) -> None:
+    """Record the findings, then block, fail or go on to the backup."""
+    data = outcome.data(results.PlanResult)
+    destructive = [_describe(s) for s in data.destructive] if data else []
+    if data is not None:
+        if data.from_revision is not None:  # the backup and migrate steps confirm it later
+            ctx.status.from_revision = data.from_revision
+        if data.statements is not None or destructive:
+            ctx.status.plan = PlanStatus(statements=data.statements, destructive=destructive)
+    listed = quote("; ".join(destructive) or outcome.message, 600)
+    blocked = outcome.ok and destructive and ctx.spec.plan.destructive == "block"
+    if blocked or outcome.reason == errors.DestructiveChange.reason:
+        message = f"blocked by destructive statements: {listed}; nothing was changed"
+        ctx.step_condition(Step.PLAN, "False", Reason.DESTRUCTIVE_CHANGE_BLOCKED, message)
+        ctx.end(Phase.FAILED, Reason.DESTRUCTIVE_CHANGE_BLOCKED, message)
+        return
+    if not outcome.ok:
+        message = f"plan failed: {outcome.message}; the database is unchanged"
+        ctx.step_condition(Step.PLAN, "False", outcome.reason or Reason.STEP_FAILED, message)
+        ctx.end(Phase.FAILED, Reason.FAILED, message)
+        return
+    if destructive:
+        message = f"the plan has {len(destructive)} destructive statement(s): {listed}"
+        ctx.event("Warning", EventReason.DESTRUCTIVE_CHANGES, message)
+        ctx.step_condition(Step.PLAN, "True", Reason.DESTRUCTIVE_CHANGES_WARNED, message)
+    else:
+        ctx.step_condition(Step.PLAN, "True", Reason.STEP_SUCCEEDED, outcome.message)
+    fence.to_backup(ctx)
+
+
+def _describe(found: results.DestructiveStatement) -> str:
+    """A plan finding as one short line: ``b2 DROP COLUMN: ALTER TABLE t DROP COLUMN c``."""
+    head = " ".join(part for part in (found.revision, found.kind) if part)
+    statement = text.one_line(found.statement, 160)
+    return f"{head}: {statement}" if head else statement

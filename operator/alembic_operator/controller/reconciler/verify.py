@@ -1,0 +1,57 @@
+"""Verifying: row counts and the revision against the backup's manifest; success ends the run.
+
+A failed verification rolls back (:func:`~.rollback.begin`): the migration
+committed, so the database changed.
+
+Must not: judge row counts itself (the verify step does; this records its verdict).
+"""
+
+from __future__ import annotations
+
+from alembic_operator.api import results
+from alembic_operator.api.conditions import EventReason, Reason
+from alembic_operator.api.model import Phase, RowCountsStatus
+from alembic_operator.api.steps import Step
+from alembic_operator.controller.reconciler import jobs, rollback
+from alembic_operator.controller.reconciler.context import Context
+from alembic_operator.controller.reconciler.outcomes import Outcome
+
+
+def follow(ctx: Context) -> None:
+    jobs.follow(ctx, Step.VERIFY, after)
+
+
+def after(ctx: Context, outcome: Outcome) -> None:
+    """Record the row counts; end Succeeded or roll back."""
+    st = ctx.status
+    data = outcome.data(results.VerifyResult)
+    if data is not None:
+        counted = (data.tables_checked, data.rows_before, data.rows_after)
+        if data.violations or any(n is not None for n in counted):
+            st.row_counts = RowCountsStatus(
+                tables=data.tables_checked,
+                rows_before=data.rows_before,
+                rows_after=data.rows_after,
+                violations=[_describe(v) for v in data.violations],
+            )
+        if data.revision is not None and st.to_revision is None:
+            st.to_revision = data.revision
+    if not outcome.ok:
+        cause = f"verification failed: {outcome.message}"
+        ctx.step_condition(Step.VERIFY, "False", outcome.reason or Reason.STEP_FAILED, cause)
+        rollback.begin(ctx, cause)
+        return
+    ctx.step_condition(Step.VERIFY, "True", Reason.STEP_SUCCEEDED, outcome.message)
+    tables = st.row_counts.tables if st.row_counts else None
+    what = f"{tables} tables" if tables is not None else "the database"
+    message = (
+        f"migrated {st.from_revision or '(base)'} → {st.to_revision or st.target_revision} "
+        f"and verified {what}; backup at {ctx.backup_uri()}"
+    )
+    ctx.end(Phase.SUCCEEDED, Reason.SUCCEEDED, message, event_reason=EventReason.RUN_SUCCEEDED, event_type="Normal")
+
+
+def _describe(violation: results.RowCountViolation) -> str:
+    """``public.orders: 10 → 7 rows`` (a vanished table: ``→ gone``)."""
+    after = "gone" if violation.after is None else f"{violation.after} rows"
+    return f"{violation.table}: {violation.before} → {after}"

@@ -1,0 +1,105 @@
+"""A result the operator cannot read fails its step, and the run goes on as for any failure of that step.
+
+Whatever a step leaves in its termination message — a mistyped field, a list
+where the data should be, a text that is not JSON — the reconcile never raises
+(which would make Kopf retry it forever): the step ends Failed with reason
+UnreadableResult and a message naming the problem. A plan or backup then ends
+the run Failed (nothing changed), a migrate or verify rolls back (the database
+may have changed), a restore ends RollbackFailed (never retried: it is not
+known to have changed nothing).
+"""
+
+import dataclasses
+import json
+
+import pytest
+
+from alembic_operator.api import results
+from alembic_operator.api.model import Phase
+
+from .world import BACKUP_DATA, MIGRATE_DATA, NOW, World, condition, failed, succeeded
+
+#: Where each step's failure leads, and the phase the run is in while the step runs.
+AFTER_FAILURE = {
+    "plan": (Phase.PLANNING, Phase.FAILED),
+    "backup": (Phase.BACKING_UP, Phase.FAILED),
+    "migrate": (Phase.MIGRATING, Phase.ROLLING_BACK),
+    "verify": (Phase.VERIFYING, Phase.ROLLING_BACK),
+    "restore": (Phase.ROLLING_BACK, Phase.ROLLBACK_FAILED),
+}
+DATA = {
+    "plan": {"statements": 1},
+    "backup": BACKUP_DATA,
+    "migrate": MIGRATE_DATA,
+    "verify": {"tablesChecked": 4},
+    "restore": {"uri": "s3://b/x/dump.pgdump"},
+}
+
+
+def _envelope(step: str, **over: object) -> str:
+    return json.dumps({**results.build(step=step, ok=True, message="done", data=DATA[step]), **over})
+
+
+#: Results that are JSON but not one of ours, and what the message says about them.
+MALFORMED = {
+    "message is a number": (lambda step: _envelope(step, message=5), "message"),
+    "data is a list": (lambda step: _envelope(step, data=[]), "data"),
+    "not JSON": (lambda step: "{Traceback (most recent call last): ...", "not JSON"),
+}
+
+
+def _at(step: str) -> World:
+    """A default run whose ``step`` Job runs (for the restore: after a failed migration)."""
+    world = World()
+    if step == "restore":
+        world.run_to(Phase.MIGRATING)
+        world.finish("migrate", ok=False, message="boom", changed=True)
+        world.tick()
+    else:
+        world.run_to(AFTER_FAILURE[step][0])
+    assert world.phase == AFTER_FAILURE[step][0]
+    return world
+
+
+def _settled(world: World) -> None:
+    """Reconcile until nothing changes; every reconcile returns (none raises)."""
+    for _ in range(3):
+        world.tick()
+
+
+@pytest.mark.parametrize("kind", MALFORMED)
+@pytest.mark.parametrize("job_ok", [True, False], ids=["job-succeeded", "job-failed"])
+@pytest.mark.parametrize("step", AFTER_FAILURE)
+def test_a_malformed_result_fails_the_step_and_the_run_goes_on_as_for_its_failure(step, job_ok, kind):
+    make, named = MALFORMED[kind]
+    world = _at(step)
+    name = world.job(step)
+    job = succeeded(name, step) if job_ok else failed(name, step)
+    world.jobs[name] = dataclasses.replace(job, pod=dataclasses.replace(job.pod, termination_message=make(step)))
+    _settled(world)
+    assert world.phase == AFTER_FAILURE[step][1]
+    record = world.status.steps.get(step)
+    assert record.outcome == "Failed" and record.retry is not True
+    assert record.reason == "UnreadableResult"
+    assert f"the {step} step left an unreadable result" in record.message and named in record.message
+
+
+@pytest.mark.parametrize("step", AFTER_FAILURE)
+def test_a_failed_step_whose_message_is_its_log_tail_reports_the_exit_code_and_the_tail(step):
+    world = _at(step)
+    world.finish(step, ok=False, raw="psycopg.OperationalError: connection refused")
+    _settled(world)
+    assert world.phase == AFTER_FAILURE[step][1]
+    record = world.status.steps.get(step)
+    assert record.reason == "StepFailed"
+    assert record.message == f"the {step} container exited with code 1: psycopg.OperationalError: connection refused"
+
+
+def test_a_step_of_another_name_in_the_result_is_unreadable_not_trusted():
+    world = _at("backup")
+    name = world.job("backup")
+    world.jobs[name] = dataclasses.replace(succeeded(name, "verify", {"tablesChecked": 4}), start_time=NOW)
+    _settled(world)
+    assert world.phase == Phase.FAILED
+    assert "not 'backup'" in world.status.steps.backup.message
+    assert condition(world.status, "BackedUp").reason == "UnreadableResult"
