@@ -200,7 +200,8 @@ class Cluster:
 
     def _start_apiserver(self, apiserver: Path, etcd_url: str) -> None:
         assert self.workdir is not None and self.certs is not None
-        self.apiserver_port = ports.free_port()
+        # With a node: the bed's own namespace, where 443 is free and the kubernetes Service's IP is local.
+        self.apiserver_port = 443 if self.node_ip else ports.free_port()
         self.server = f"https://127.0.0.1:{self.apiserver_port}"
         token_file = self.workdir / "tokens.csv"
         token_file.write_text(f'{self.admin_token},{ADMIN_USER},{ADMIN_USER},"system:masters"\n')

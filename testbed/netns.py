@@ -31,8 +31,14 @@ NODE_PREFIX = 24
 NODE_LINK = "albed0"
 """Interface with the node IP every bed namespace has; :func:`testbed.node.leftovers` looks for it."""
 PEER = "albed1"
+SERVICE_IP = "10.0.0.1"
+"""The ``kubernetes`` Service's ClusterIP (first of :data:`testbed.cluster.SERVICE_CIDR`), also on
+``albed0``: no kube-proxy runs, so in-cluster clients (the operator from its chart, the hook Job)
+reach the apiserver, which listens on port 443 of every address of the namespace, there directly."""
 
 _libc = ctypes.CDLL(None, use_errno=True)
+_active: BedNetwork | None = None
+"""The namespace :func:`enter` made and no :meth:`BedNetwork.leave` ended yet."""
 
 
 def _check(result: int, what: str) -> None:
@@ -64,6 +70,9 @@ class BedNetwork:
         _check(_libc.setns(self._original, CLONE_NEWNET), "setns back to the original network namespace")
         os.close(self._original)
         self._original = -1
+        global _active
+        if _active is self:
+            _active = None
 
     def __enter__(self) -> BedNetwork:
         return self
@@ -90,6 +99,7 @@ def enter(node_ip: str = NODE_IP) -> BedNetwork:
             ["link", "set", "lo", "up"],
             ["link", "add", NODE_LINK, "type", "veth", "peer", "name", PEER],
             ["addr", "add", f"{node_ip}/{NODE_PREFIX}", "dev", NODE_LINK],
+            ["addr", "add", f"{SERVICE_IP}/32", "dev", NODE_LINK],
             ["link", "set", PEER, "up"],
             ["link", "set", NODE_LINK, "up"],
         ):
@@ -97,7 +107,23 @@ def enter(node_ip: str = NODE_IP) -> BedNetwork:
     except BaseException:
         bed.leave()
         raise
+    global _active
+    _active = bed
     return bed
+
+
+def active() -> BedNetwork | None:
+    """The bed namespace the calling thread is in, if any."""
+    if _active is not None and _active._original >= 0 and namespace_inode("thread-self") == _active.inode:
+        return _active
+    return None
+
+
+def service_host() -> str:
+    """Where a server the bed starts now should listen so pods reach it: the node IP inside the
+    bed's namespace (the node's pods route to it over their bridge), else loopback."""
+    bed = active()
+    return bed.node_ip if bed is not None else "127.0.0.1"
 
 
 def processes_in(inode: int, kind: str = "net") -> list[int]:

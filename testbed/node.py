@@ -144,6 +144,7 @@ class Node:
         self.timings: dict[str, float] = {}
         self.socket = workdir / "containerd" / "containerd.sock"
         self.restrict_oom_score_adj = not has_bounding_capability(CAP_SYS_RESOURCE)
+        self._imported_layouts: set[str] = set()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -384,6 +385,53 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         listed = self.ctr(None, "images", "ls", "-q").stdout.split()
         if name not in listed:
             raise RuntimeError(f"{layout} imported, but {name} is not among the images: {listed}")
+
+    def register_image(
+        self,
+        image: str,
+        *,
+        built_image: str | None = None,
+        workingDir: str | None = None,
+        env: dict[str, str] | None = None,
+        runtime: str | None = None,
+    ) -> None:
+        """Make ``image`` a real image of this node: the one ``make image`` built as ``built_image``
+        (``example-app:dev`` -> the ``example-app`` layout), its WORKDIR and ENV changed as given
+        (what a Dockerfile ``FROM built_image`` with ``WORKDIR``/``ENV`` lines would make), imported
+        into containerd under the name the kubelet asks for. ``runtime`` is accepted for the
+        emulated kubelet's signature and ignored: every pod here runs under runc."""
+        self.register_images({image: {"workingDir": workingDir, "env": env or {}}}, built_image=built_image or image)
+
+    def register_images(self, variants: dict[str, dict[str, Any]], *, built_image: str) -> None:
+        """Several :meth:`register_image` of one built image in one ``ctr images import``."""
+        layout = ociimage.built_layout(built_image.split("/")[-1].split(":")[0])
+        named = {ociimage.normalized(image): change for image, change in variants.items()}
+        first = str(layout.resolve()) not in self._imported_layouts
+        argv = [
+            str(tools.system_binary("ctr", DEBIAN_HINT)),
+            f"--address={self.socket}",
+            "--namespace=k8s.io",
+            "images",
+            "import",
+            "--snapshotter=overlayfs",
+            "-",
+        ]
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdin is not None
+        ociimage.write_stream(proc.stdin, ociimage.variant_stream(layout, named, with_layers=first))
+        _, err = proc.communicate(timeout=300)
+        if proc.returncode != 0:
+            raise RuntimeError(f"ctr images import of {sorted(named)} from {layout} failed:\n{err.decode()}")
+        self._imported_layouts.add(str(layout.resolve()))
+        listed = set(self.ctr(None, "images", "ls", "-q").stdout.split())
+        missing = set(named) - listed
+        if missing:
+            raise RuntimeError(f"imported from {layout}, but {sorted(missing)} are not among the images")
+
+    def pod_log(self, namespace: str, pod: str, container: str | None = None, *, previous: bool = False) -> str:
+        """The container's output as ``kubectl logs`` gives it (apiserver -> kubelet -> containerd)."""
+        args = ["logs", "-n", namespace, pod, *(["-c", container] if container else [])]
+        return self.cluster.kubectl(*args, *(["--previous"] if previous else [])).stdout
 
     def _start_scheduler(self, scheduler: Path) -> None:
         kubeconfig = self.cluster.kubeconfig

@@ -17,6 +17,7 @@ import io
 import json
 import subprocess
 import tarfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,3 +160,82 @@ def _is_dynamic(binary: Path) -> bool:
         if int.from_bytes(data[start : start + 4], "little") == 3:  # PT_INTERP
             return True
     return False
+
+
+def built_layout(name: str) -> Path:
+    """The OCI layout ``make image`` left for image ``name`` (``alembic-operator``, ``example-app``)."""
+    layout = Path.home() / ".cache" / "alembic-operator" / "images" / f"{name}-current" / "oci"
+    if not (layout / "index.json").exists():
+        raise tools.MissingTool(f"{layout} not found: build the images first (make image)")
+    return layout
+
+
+def normalized(name: str) -> str:
+    """``name`` as containerd's CRI plugin stores it (``example-app:dev`` -> ``docker.io/library/example-app:dev``)."""
+    repo, _, tag = name.rpartition(":") if ":" in name.rsplit("/", 1)[-1] else (name, "", "latest")
+    first = repo.split("/", 1)[0]
+    if "/" not in repo:
+        repo = f"docker.io/library/{repo}"
+    elif "." not in first and ":" not in first and first != "localhost":
+        repo = f"docker.io/{repo}"
+    return f"{repo}:{tag}"
+
+
+def variant_stream(
+    layout: Path, variants: dict[str, dict[str, Any]], *, with_layers: bool
+) -> Iterator[tuple[str, bytes | Path]]:
+    """Members of an OCI archive holding one image per ``variants`` entry (name -> changes), each
+    the layout's image with its config changed: ``WorkingDir`` replaced, ``Env`` (a mapping) set over
+    the image's ENV. Layers are the layout's own blobs, included only ``with_layers`` (an import into
+    a content store that has them already needs only the new config and manifest)."""
+    index = json.loads((layout / "index.json").read_text())
+    blobs = layout / "blobs" / "sha256"
+    manifest_digest = index["manifests"][0]["digest"].split(":", 1)[1]
+    manifest = json.loads((blobs / manifest_digest).read_bytes())
+    config = json.loads((blobs / manifest["config"]["digest"].split(":", 1)[1]).read_bytes())
+    entries = []
+    if with_layers:
+        for layer in manifest["layers"]:
+            digest = layer["digest"].split(":", 1)[1]
+            yield f"blobs/sha256/{digest}", blobs / digest
+    for name, change in sorted(variants.items()):
+        cfg = json.loads(json.dumps(config))
+        inner = cfg.setdefault("config", {})
+        if change.get("workingDir"):
+            inner["WorkingDir"] = change["workingDir"]
+        env = dict(item.split("=", 1) for item in inner.get("Env", []))
+        env.update(change.get("env") or {})
+        inner["Env"] = [f"{key}={value}" for key, value in env.items()]
+        cfg_bytes = json.dumps(cfg, sort_keys=True).encode()
+        cfg_digest = hashlib.sha256(cfg_bytes).hexdigest()
+        yield f"blobs/sha256/{cfg_digest}", cfg_bytes
+        new_manifest = dict(
+            manifest, config=dict(manifest["config"], digest=f"sha256:{cfg_digest}", size=len(cfg_bytes))
+        )
+        man_bytes = json.dumps(new_manifest, sort_keys=True).encode()
+        man_digest = hashlib.sha256(man_bytes).hexdigest()
+        yield f"blobs/sha256/{man_digest}", man_bytes
+        entries.append(
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": f"sha256:{man_digest}",
+                "size": len(man_bytes),
+                "annotations": {"io.containerd.image.name": name, "org.opencontainers.image.ref.name": name},
+            }
+        )
+    yield "oci-layout", b'{"imageLayoutVersion":"1.0.0"}'
+    yield "index.json", json.dumps({"schemaVersion": 2, "manifests": entries}, sort_keys=True).encode()
+
+
+def write_stream(fileobj: Any, members: Iterator[tuple[str, bytes | Path]]) -> None:
+    """Write ``members`` (name -> bytes or a file) as a tar stream to ``fileobj``."""
+    with tarfile.open(fileobj=fileobj, mode="w|") as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            if isinstance(data, Path):
+                info.size = data.stat().st_size
+                with data.open("rb") as handle:
+                    tar.addfile(info, handle)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))

@@ -35,16 +35,19 @@ def image_env() -> dict[str, str]:
 
 
 RUNTIME_ENV = "ALEMBIC_OPERATOR_BED_RUNTIME"
-"""``process`` (default: images map to local commands) or ``runc`` (step Pods run from the built images)."""
+"""``node`` (default: the real node, :mod:`testbed.node`, runs every Pod from the built images),
+``process`` (the emulated kubelet maps images to local commands) or ``runc`` (the emulated kubelet
+runs step Pods from the built images under runc)."""
+RUNTIMES = ("node", "process", "runc")
 IMAGE_APP_DIR = "/app"
 """Where examples/app-image/Dockerfile copies alembic/ (example/, scenarios/<name>/)."""
 
 
 def bed_runtime() -> str:
     """The runtime the session's images use, from ``$ALEMBIC_OPERATOR_BED_RUNTIME``."""
-    runtime = os.environ.get(RUNTIME_ENV, "process") or "process"
-    if runtime not in ("process", "runc"):
-        raise ValueError(f"{RUNTIME_ENV}={runtime!r}: use 'process' or 'runc'")
+    runtime = os.environ.get(RUNTIME_ENV, "node") or "node"
+    if runtime not in RUNTIMES:
+        raise ValueError(f"{RUNTIME_ENV}={runtime!r}: use one of {RUNTIMES}")
     return runtime
 
 
@@ -64,6 +67,17 @@ def register_images(kubelet, runtime: str | None = None) -> None:  # type: ignor
     runtime = runtime or bed_runtime()
     # the `slow` scenario sleeps this long in its migration, so a test can act mid-phase
     sleep = {"SCENARIO_SLEEP_SECONDS": "6"}
+    if runtime == "node":  # real images, their config changed as a Dockerfile FROM them would
+        kubelet.register_images({"alembic-operator:dev": {"env": sleep}}, built_image="alembic-operator:dev")
+        app = {"example-app:dev": {"env": sleep}}
+        for name in scenarios():
+            workdir = f"{IMAGE_APP_DIR}/scenarios/{name}"
+            app[f"example-app:{name}"] = {
+                "workingDir": workdir,
+                "env": {**sleep, "ALEMBIC_CONFIG": f"{workdir}/alembic.ini"},
+            }
+        kubelet.register_images(app, built_image="example-app:dev")
+        return
     if runtime == "runc":
         kubelet.register_image("alembic-operator:dev", runtime="runc", built_image="alembic-operator:dev", env=sleep)
         kubelet.register_image("example-app:dev", runtime="runc", built_image="example-app:dev", env=sleep)

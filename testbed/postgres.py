@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from urllib.parse import quote
 
-from testbed import procs
+from testbed import netns, procs
 from testbed.ports import free_port, wait_for_port
 from testbed.tools import MissingTool
 
@@ -50,6 +50,9 @@ SETTINGS: dict[str, str] = {
     "max_wal_size": "'1GB'",
     "checkpoint_timeout": "'30min'",
 }
+
+HBA_NETS = ("10.201.0.0/24", "10.244.0.0/24")
+"""Inside the bed's network namespace: the node IP's net (testbed.netns) and the pods' (testbed.node.POD_SUBNET)."""
 
 # Shutdown modes of the postmaster and the signal that requests each.
 STOP_SIGNALS = {"smart": signal.SIGTERM, "fast": signal.SIGINT, "immediate": signal.SIGQUIT}
@@ -132,7 +135,19 @@ class PostgresServer:
             self._prepare(Path(workdir))
         if not self.port:
             self.port = free_port()
-        argv = [str(self.bin_dir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port), "-k", str(self.run_dir)]
+            self.host = netns.service_host()
+        listen = ",".join(dict.fromkeys(("127.0.0.1", self.host)))
+        argv = [
+            str(self.bin_dir / "postgres"),
+            "-D",
+            str(self.data_dir),
+            "-p",
+            str(self.port),
+            "-k",
+            str(self.run_dir),
+            "-h",
+            listen,
+        ]
         assert self.workdir is not None
         self.server = procs.start(
             f"postgres{self.major}", self._as_pg_user(argv), log_dir=self.workdir, cwd=self.run_dir
@@ -191,6 +206,11 @@ class PostgresServer:
             pwfile.unlink(missing_ok=True)
         with open(self.data_dir / "postgresql.conf", "a") as conf:
             conf.write("\n# test bed\n" + "".join(f"{k} = {v}\n" for k, v in SETTINGS.items()))
+        with open(self.data_dir / "pg_hba.conf", "a") as hba:
+            # inside the bed's network namespace: the node IP and the node's pods (testbed.node.POD_SUBNET)
+            hba.write(
+                "\n# test bed\nhost all all 10.201.0.0/24 scram-sha-256\nhost all all 10.244.0.0/24 scram-sha-256\n"
+            )
 
     def _initdb(self, pwfile: Path) -> None:
         argv = [
@@ -226,7 +246,7 @@ class PostgresServer:
         return ["setpriv", f"--reuid={PG_USER}", f"--regid={PG_USER}", "--init-groups", "--reset-env", "--", *argv]
 
     def _accepts_logins(self) -> bool:
-        wait_for_port(self.port, timeout=0.5)
+        wait_for_port(self.port, timeout=0.5, host=self.host)
         return self.psql("SELECT 1", "postgres", check=False).returncode == 0
 
     # ---- clients ---------------------------------------------------------

