@@ -1,9 +1,10 @@
 """Inject faults for real on the test bed: kill a step's process, kill pg_dump mid-stream,
 corrupt or delete a backup object, wait for a run to reach a point worth breaking.
 
-Used by tests/faults/. Everything here acts on real things: the process the
-process kubelet started for a Pod (its pid is in ``containerStatuses[].containerID``
-as ``process://<pid>``), that process's children (found in ``/proc``), objects in
+Used by tests/faults/. Everything here acts on real things: a container's first process
+(on the real node, ``containerStatuses[].containerID`` is ``containerd://<id>``: the process of
+cgroup ``<id>`` whose parent, the runc shim, is outside it; on the emulated kubelet
+``process://<pid>``), that process's children (found in ``/proc``), objects in
 the S3 server (through its API). Must not: be imported by the operator.
 """
 
@@ -61,6 +62,27 @@ def container_pid(pod: dict[str, Any], container: str = "step") -> int | None:
         cid = status.get("containerID") or ""
         if cid.startswith("process://"):
             return int(cid[len("process://") :])
+        if cid.startswith("containerd://"):
+            return containerd_pid(cid[len("containerd://") :])
+    return None
+
+
+def containerd_pid(container_id: str) -> int | None:
+    """The first process of a real node's container: of the processes in cgroup ``<container_id>``
+    (below the node's cgroupRoot, :data:`testbed.node.CGROUP_PREFIX`), the one whose parent is not."""
+    from testbed.node import CGROUP_PREFIX, cgroup_mounts
+
+    for mount in cgroup_mounts():
+        for path in mount.glob(f"{CGROUP_PREFIX}*/kubepods*/**/{container_id}"):
+            try:
+                pids = {int(p) for p in (path / "cgroup.procs").read_text().split()}
+            except OSError:
+                continue
+            for pid in sorted(pids):
+                info = _ppid_and_comm(pid)
+                if info is not None and info[0] not in pids:
+                    return pid
+            return None  # the hierarchies hold the same tree: the first that has it is enough
     return None
 
 

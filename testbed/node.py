@@ -393,6 +393,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         built_image: str | None = None,
         workingDir: str | None = None,
         env: dict[str, str] | None = None,
+        entrypoint: list[str] | None = None,
         runtime: str | None = None,
     ) -> None:
         """Make ``image`` a real image of this node: the one ``make image`` built as ``built_image``
@@ -400,7 +401,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         (what a Dockerfile ``FROM built_image`` with ``WORKDIR``/``ENV`` lines would make), imported
         into containerd under the name the kubelet asks for. ``runtime`` is accepted for the
         emulated kubelet's signature and ignored: every pod here runs under runc."""
-        self.register_images({image: {"workingDir": workingDir, "env": env or {}}}, built_image=built_image or image)
+        change = {"workingDir": workingDir, "env": env or {}, "entrypoint": entrypoint}
+        self.register_images({image: change}, built_image=built_image or image)
 
     def register_images(self, variants: dict[str, dict[str, Any]], *, built_image: str) -> None:
         """Several :meth:`register_image` of one built image in one ``ctr images import``."""

@@ -185,9 +185,10 @@ def variant_stream(
     layout: Path, variants: dict[str, dict[str, Any]], *, with_layers: bool
 ) -> Iterator[tuple[str, bytes | Path]]:
     """Members of an OCI archive holding one image per ``variants`` entry (name -> changes), each
-    the layout's image with its config changed: ``WorkingDir`` replaced, ``Env`` (a mapping) set over
-    the image's ENV. Layers are the layout's own blobs, included only ``with_layers`` (an import into
-    a content store that has them already needs only the new config and manifest)."""
+    the layout's image with its config changed: ``workingDir`` and ``entrypoint`` (with ``args`` as
+    CMD) replaced, ``env`` (a mapping) set over the image's ENV. Layers are the layout's own blobs,
+    included only ``with_layers`` (an import into a content store that has them needs only the new
+    config and manifest)."""
     index = json.loads((layout / "index.json").read_text())
     blobs = layout / "blobs" / "sha256"
     manifest_digest = index["manifests"][0]["digest"].split(":", 1)[1]
@@ -203,6 +204,8 @@ def variant_stream(
         inner = cfg.setdefault("config", {})
         if change.get("workingDir"):
             inner["WorkingDir"] = change["workingDir"]
+        if change.get("entrypoint") is not None:  # ENTRYPOINT resets CMD, as in a Dockerfile
+            inner["Entrypoint"], inner["Cmd"] = list(change["entrypoint"]), list(change.get("args") or [])
         env = dict(item.split("=", 1) for item in inner.get("Env", []))
         env.update(change.get("env") or {})
         inner["Env"] = [f"{key}={value}" for key, value in env.items()]

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from testbed import procs, tools
+from testbed import operating, procs, tools
 from testbed.apps import TERMINAL
 from tests.e2e import appdb, dbstate
 from tests.e2e.writer import Writer
@@ -68,7 +68,7 @@ def test_a_rollback_that_would_discard_the_apps_writes_holds_until_approved_then
 
 
 def _writer_deployment(namespace: str, log: Path, replicas: int) -> dict:
-    return {
+    deployment = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": "writer", "namespace": namespace},
@@ -98,9 +98,35 @@ def _writer_deployment(namespace: str, log: Path, replicas: int) -> dict:
             },
         },
     }
+    if operating.bed_runtime() == "node":
+        # the writer's source and its log are the host's: hostPath volumes (the log's dir writable by the image's user)
+        log.parent.chmod(0o1777)
+        pod = deployment["spec"]["template"]["spec"]
+        pod["volumes"] = [
+            {"name": "tests", "hostPath": {"path": str(tools.REPO / "tests"), "type": "Directory"}},
+            {"name": "log", "hostPath": {"path": str(log.parent), "type": "Directory"}},
+        ]
+        pod["containers"][0]["volumeMounts"] = [
+            {"name": "tests", "mountPath": f"{WRITER_SOURCE}/tests", "readOnly": True},
+            {"name": "log", "mountPath": str(log.parent)},
+        ]
+    return deployment
+
+
+WRITER_SOURCE = "/writer"
+"""On the real node: where the writer's pod mounts this checkout's tests/ (a hostPath volume)."""
 
 
 def _register_writer_image(kubelet: Any) -> None:
+    if operating.bed_runtime() == "node":  # the example app's image (it has asyncpg) running tests/e2e/writer.py
+        kubelet.register_image(
+            "writer:dev",
+            built_image="example-app:dev",
+            workingDir=WRITER_SOURCE,
+            env={"PYTHONPATH": WRITER_SOURCE},
+            entrypoint=["python", "-m", "tests.e2e.writer"],
+        )
+        return
     python = str(tools.REPO / ".venv" / "bin" / "python")
     kubelet.register_image(
         "writer:dev",

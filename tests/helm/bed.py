@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from testbed import ports
+from testbed import operating, ports
 from testbed.cluster import Cluster
 from testbed.kubelet import ProcessKubelet
+from testbed.node import Node
 from testbed.postgres import PostgresServer
 from testbed.pytest_data import Database
 from testbed.s3 import S3Server
@@ -37,8 +38,21 @@ IMAGES = {
 TERMINAL = ("Succeeded", "Failed", "RolledBack", "RollbackFailed", "RollbackHeld")
 
 
-def register_app_images(kubelet: ProcessKubelet) -> None:
-    """App images of the tests: the project venv with the app's working directory (the image's WORKDIR)."""
+def register_app_images(kubelet: Node | ProcessKubelet) -> None:
+    """App images of the tests. On the real node: the operator's image and variants of the built
+    example-app image, each with its app's directory as WORKDIR (and ALEMBIC_CONFIG), as a
+    ``FROM example-app:dev`` Dockerfile would make them. On the emulated kubelet: the project venv
+    with the app's working directory."""
+    if operating.bed_runtime() == "node":
+        assert isinstance(kubelet, Node)
+        kubelet.register_images({"alembic-operator:dev": {}}, built_image="alembic-operator:dev")
+        variants = {}
+        for image, workdir in IMAGES.items():
+            inside = f"{operating.IMAGE_APP_DIR}/{workdir.relative_to(ALEMBIC)}"
+            env = {"SCENARIO_SLEEP_SECONDS": "0", "ALEMBIC_CONFIG": f"{inside}/alembic.ini"}
+            variants[image] = {"workingDir": inside, "env": env}
+        kubelet.register_images(variants, built_image="example-app:dev")
+        return
     venv = REPO / ".venv"
     for image, workdir in IMAGES.items():
         kubelet.register_image(
@@ -57,11 +71,32 @@ class Operator:
     service_account: str
     metrics_port: int
     liveness_port: int
+    cluster: Cluster | None = None
+
+    def host(self) -> str:
+        """Where the operator's pod listens: its pod IP on the real node (the bed's namespace routes to
+        the pods' bridge), loopback on the emulated kubelet (pods share the host's network)."""
+        if operating.bed_runtime() != "node" or self.cluster is None:
+            return "127.0.0.1"
+        pod = support.wait_for(
+            lambda: (
+                (p := pod_of(self.cluster, self.namespace, "app.kubernetes.io/name=alembic-operator"))  # type: ignore[arg-type]
+                and (p.get("status") or {}).get("podIP")
+                and p
+            ),
+            60,
+            "the operator pod's IP",
+        )
+        return str(pod["status"]["podIP"])
+
+    def url(self, port: int, path: str) -> str:
+        return f"http://{self.host()}:{port}{path}"
 
     def metrics(self) -> str:
         """The /metrics page of the operator's pod (Prometheus text; read values with operating.metric_sample)."""
+        url = self.url(self.metrics_port, "/metrics")
         _code, body = support.wait_for(
-            lambda: (r := http_get(f"http://127.0.0.1:{self.metrics_port}/metrics"))[0] == 200 and r,
+            lambda: (r := http_get(url))[0] == 200 and r,
             60,
             "the operator's /metrics",
         )
@@ -101,6 +136,7 @@ def installed_operator(cluster: Cluster, *extra: str) -> Iterator[Operator]:
             service_account="alembic-operator",
             metrics_port=metrics,
             liveness_port=liveness,
+            cluster=cluster,
         )
     finally:
         helm(

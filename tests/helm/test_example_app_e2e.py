@@ -27,6 +27,7 @@ import yaml
 
 from testbed.cluster import Cluster
 from testbed.kubelet import ProcessKubelet
+from testbed.node import Node
 from testbed.postgres import PostgresServer
 from testbed.s3 import S3Server
 from tests.example import support as app
@@ -48,7 +49,7 @@ def app_namespace(cluster: Cluster) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def operator(cluster: Cluster, kubelet: ProcessKubelet, app_namespace: str) -> Iterator[bed.Operator]:
+def operator(cluster: Cluster, kubelet: Node | ProcessKubelet, app_namespace: str) -> Iterator[bed.Operator]:
     bed.register_app_images(kubelet)
     with bed.installed_operator(cluster, "--set", f"watchNamespaces={{{app_namespace}}}") as op:
         yield op
@@ -88,7 +89,12 @@ def _available(cluster: Cluster, ns: str, name: str, image: str) -> bool:
 
 
 def test_helm_install_and_upgrades_migrate_in_the_hook_and_a_failed_one_stops_the_rollout(
-    cluster: Cluster, kubelet: ProcessKubelet, operator: bed.Operator, data: bed.Data, app_chart: Path, tmp_path: Path
+    cluster: Cluster,
+    kubelet: Node | ProcessKubelet,
+    operator: bed.Operator,
+    data: bed.Data,
+    app_chart: Path,
+    tmp_path: Path,
 ) -> None:
     ns, kc = data.namespace, cluster.kubeconfig
     values = _values(tmp_path, data)
@@ -186,7 +192,7 @@ def test_helm_install_and_upgrades_migrate_in_the_hook_and_a_failed_one_stops_th
     runs = json.loads(kubectl(kc, "-n", ns, "get", "mrun", "-o", "json").stdout)["items"]
     assert sorted(r["metadata"]["name"] for r in runs) == ["shop-1", "shop-2", "shop-3"]
     pod = bed.pod_of(cluster, ns, f"job-name={job_name}")
-    log = kubelet.pod_log_path(ns, pod["metadata"]["name"], "run").read_text()
+    log = kubelet.pod_log(ns, pod["metadata"]["name"], "run")
     assert "following existing" in log and "Succeeded" in log, log
     print(f"\nhelm install {install_s:.1f}s, helm upgrade {upgrade_s:.1f}s, hook re-run {rerun_s:.1f}s")
     helm("uninstall", "shop", "-n", ns, "--wait", kubeconfig=kc, check=False)

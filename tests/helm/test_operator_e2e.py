@@ -2,7 +2,7 @@
 a MigrationRun applied with kubectl (the README's example) Succeeds; real statuses of successful,
 rolled-back and failed runs are classified right by the Argo CD Lua and by kstatus.
 
-The operator is a Pod of the chart's Deployment, run by the process kubelet with the
+The operator is a Pod of the chart's Deployment, run by the bed's node (the real kubelet) with the
 projected token of the chart's ServiceAccount, so the permissions it works with are
 exactly what the chart's ClusterRole grants.
 """
@@ -19,6 +19,7 @@ import yaml
 from testbed import operating
 from testbed.cluster import Cluster
 from testbed.kubelet import ProcessKubelet
+from testbed.node import Node
 from testbed.postgres import PostgresServer
 from testbed.s3 import S3Server
 from tests.example import support as app
@@ -36,7 +37,7 @@ PRODUCT_METRICS = {
 
 
 @pytest.fixture(scope="module")
-def operator(cluster: Cluster, kubelet: ProcessKubelet) -> Iterator[bed.Operator]:
+def operator(cluster: Cluster, kubelet: Node | ProcessKubelet) -> Iterator[bed.Operator]:
     bed.register_app_images(kubelet)
     with bed.installed_operator(cluster) as op:
         yield op
@@ -79,7 +80,7 @@ def test_operator_pod_runs_with_the_charts_service_account_and_only_its_rbac(
     for family, kind in PRODUCT_METRICS.items():
         assert f"# TYPE {family} {kind}" in page, f"{family} is missing from /metrics"
     support.wait_for(
-        lambda: bed.http_get(f"http://127.0.0.1:{operator.liveness_port}/healthz")[0] == 200,
+        lambda: bed.http_get(operator.url(operator.liveness_port, "/healthz"))[0] == 200,
         60,
         "the operator's /healthz",
     )
