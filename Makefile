@@ -33,12 +33,15 @@ crds: $(VENV)/.installed
 crds-check: $(VENV)/.installed
 	$(PY) -m alembic_operator.api.crd --check
 
+EMULATED_KUBELET_TESTS := tests/testbed/test_kubelet.py tests/image/test_runc_pods.py
+
 ## test: everything CI runs — lint first, then unit, test bed, steps, images, operator end to end, faults
 test: lint setup tools image
 	$(PY) -m alembic_operator.api.crd --check
-	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
-	# the same end-to-end runs again with every step Pod run from the built images under runc
-	ALEMBIC_OPERATOR_BED_RUNTIME=runc $(VENV)/bin/pytest -q tests/e2e/test_lifecycle.py $(PYTEST_ARGS)
+	# every pod on the bed's real node (testbed/node.py), from the built images
+	$(VENV)/bin/pytest -q $(EMULATED_KUBELET_TESTS:%=--ignore=%) $(PYTEST_ARGS)
+	# the emulated kubelet's own tests (testbed/kubelet.py, its runc mode), on the emulated kubelet
+	ALEMBIC_OPERATOR_BED_RUNTIME=runc $(VENV)/bin/pytest -q $(EMULATED_KUBELET_TESTS) $(PYTEST_ARGS)
 	# nothing of any bed may be left: process, mount, cgroup, network namespace (testbed/node.py)
 	$(PY) -m testbed.node check
 

@@ -23,4 +23,4 @@ image-lock:
 
 ## image-test: build (cached) and test the images under runc
 image-test: image $(VENV)/.installed
-	$(VENV)/bin/pytest -q tests/image $(PYTEST_ARGS)
+	ALEMBIC_OPERATOR_BED_RUNTIME=runc $(VENV)/bin/pytest -q tests/image $(PYTEST_ARGS)

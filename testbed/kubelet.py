@@ -1652,6 +1652,10 @@ class ProcessKubelet:
         """Where the container's stdout/stderr go (the only way to read them: no ``kubectl logs``)."""
         return pod_log_path(self.root, namespace, pod, container)
 
+    def pod_log_files(self, namespace: str) -> list[Path]:
+        """The log files of every container of ``namespace``'s pods."""
+        return sorted((self.root / "logs").glob(f"{namespace}_*.log"))
+
     def pod_log(self, namespace: str, pod: str, container: str | None = None) -> str:
         """The container's output (what ``kubectl logs`` gives on a real node, :meth:`testbed.node.Node.pod_log`)."""
         return self.pod_log_path(namespace, pod, container).read_text()

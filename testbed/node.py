@@ -430,6 +430,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         if missing:
             raise RuntimeError(f"imported from {layout}, but {sorted(missing)} are not among the images")
 
+    def pod_log_files(self, namespace: str) -> list[Path]:
+        """The kubelet's log files of every container of ``namespace``'s pods (``podLogsDir``)."""
+        return sorted((self.workdir / "pod-logs").glob(f"{namespace}_*/*/*.log"))
+
     def pod_log(self, namespace: str, pod: str, container: str | None = None, *, previous: bool = False) -> str:
         """The container's output as ``kubectl logs`` gives it (apiserver -> kubelet -> containerd)."""
         args = ["logs", "-n", namespace, pod, *(["-c", container] if container else [])]

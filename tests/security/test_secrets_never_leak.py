@@ -4,7 +4,6 @@ S3 secret key appear in no log, Event, status, Job or Pod spec, termination mess
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -23,10 +22,10 @@ def _leftovers(app, operator, kubelet) -> dict[str, str]:
         "jobs": k("-n", ns, "get", "jobs", "-o", "json").stdout,
         "pods (incl. termination messages)": k("-n", ns, "get", "pods", "-o", "json").stdout,
     }
-    logs = sorted(Path(kubelet.root, "logs").glob(f"{ns}_*.log"))
-    assert logs, f"no pod logs of {ns} under {kubelet.root}/logs"
+    logs = kubelet.pod_log_files(ns)
+    assert logs, f"no pod logs of {ns} on the node"
     for path in logs:
-        found[f"pod log {path.name}"] = path.read_text(errors="replace")
+        found[f"pod log {path.parent.parent.name}/{path.parent.name}/{path.name}"] = path.read_text(errors="replace")
     for key in app.s3.keys(app.bucket):
         if key.endswith(".json"):
             body = app.s3.client().get_object(Bucket=app.bucket, Key=key)["Body"].read()
