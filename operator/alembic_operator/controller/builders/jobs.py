@@ -146,9 +146,20 @@ def verify_command(*, run: RunView, expect_revision: str | None = None) -> list[
     return cmd
 
 
+def restore_approver(*, run: RunView) -> str | None:
+    """Who approved discarding foreign writes: the value of annotation approve-restore, None when unset.
+
+    The chart's admission policy admits only the approving user's name as the value
+    (and only from a user with the verb ``approve``); without it, "true" also approves.
+    "false" or an empty value approves nothing.
+    """
+    value = run.annotations.get(constants.ANNOTATION_APPROVE_RESTORE, "").strip()
+    return value if value and value.lower() != "false" else None
+
+
 def restore_approved(*, run: RunView) -> bool:
-    """Whether a person approved discarding foreign writes (annotation approve-restore: "true")."""
-    return run.annotations.get(constants.ANNOTATION_APPROVE_RESTORE, "").strip().lower() == "true"
+    """Whether a person approved discarding foreign writes (see :func:`restore_approver`)."""
+    return restore_approver(run=run) is not None
 
 
 def restore_command(*, run: RunView) -> list[str]:
