@@ -34,9 +34,13 @@ crds-check: $(VENV)/.installed
 	$(PY) -m alembic_operator.api.crd --check
 
 ## test: everything CI runs — lint first, then unit, test bed, steps, images, operator end to end, faults
+##   in PYTEST_WORKERS pytest-xdist workers, each with its own bed (PYTEST_WORKERS=0: one process, serial)
+PYTEST_WORKERS ?= 3
+PYTEST_DIST ?= loadgroup
+PYTEST_XDIST = -n $(PYTEST_WORKERS) --dist $(PYTEST_DIST)
 test: lint setup tools image
 	$(PY) -m alembic_operator.api.crd --check
-	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q $(PYTEST_XDIST) $(PYTEST_ARGS)
 	# the same end-to-end runs again with every step Pod run from the built images under runc
 	ALEMBIC_OPERATOR_BED_RUNTIME=runc $(VENV)/bin/pytest -q tests/e2e/test_lifecycle.py $(PYTEST_ARGS)
 
