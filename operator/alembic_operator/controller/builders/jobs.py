@@ -165,7 +165,11 @@ def restore_approved(*, run: RunView) -> bool:
 def restore_command(*, run: RunView) -> list[str]:
     """The restore container's command; ``--on-foreign-writes`` follows the spec and the approval annotation."""
     discard = run.spec.rollback.on_foreign_writes == "restore" or restore_approved(run=run)
-    return [CLI, "restore", "--location", _location(run), "--on-foreign-writes", "restore" if discard else "hold"]
+    cmd = [CLI, "restore", "--location", _location(run)]
+    backup = run.status.backup
+    if backup is not None and backup.uri and backup.sha256:  # bind the restore to the backup this run took
+        cmd += ["--backup-uri", backup.uri, "--backup-sha256", backup.sha256]
+    return [*cmd, "--on-foreign-writes", "restore" if discard else "hold"]
 
 
 def build_step_job(
