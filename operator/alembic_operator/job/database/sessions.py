@@ -13,10 +13,11 @@ fail the step when ending is not permitted (the lock limit still applies).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from typing import Any
 
-from alembic_operator.api import errors
+from alembic_operator.api import errors, location
 from alembic_operator.job.database import postgres
 
 PREFIX = "alembic-operator:migrate:"
@@ -28,6 +29,8 @@ def migrate_application_name(run_uri: str | None) -> str:
     """``alembic-operator:migrate:<16 hex digits of the run folder's SHA-256>`` (41 bytes)."""
     if not run_uri:
         return "alembic-operator:migrate"
+    with contextlib.suppress(errors.StepError):
+        run_uri = location.Location.parse(run_uri).uri()  # one spelling per run folder
     name = PREFIX + hashlib.sha256(run_uri.encode()).hexdigest()[:16]
     assert len(name.encode()) <= MAX_BYTES
     return name
