@@ -45,7 +45,9 @@ class Runs:
         return done
 
     def alembic(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return self.kubectl("alembic", *args, "-n", self.app.namespace, check=check)
+        done = self.kubectl("alembic", *args, "-n", self.app.namespace, check=check)
+        print(f"\n$ kubectl alembic {' '.join(args)} -n {self.app.namespace}\n{done.stdout}{done.stderr}")  # for -s
+        return done
 
     def status(self, name: str) -> dict[str, Any]:
         return dict(self.app.get(name)["status"])
@@ -142,8 +144,9 @@ def test_logs_prints_the_step_pods_in_step_order(runs: Runs) -> None:
     headers = [line.split(":")[0] for line in done.stdout.splitlines() if line.startswith("==> step ")]
     steps = [h.removeprefix("==> step ") for h in headers]
     assert steps == ["plan", "backup", "migrate", "verify", "restore"], done.stdout
-    # each container's output, or (where no kubelet serves pods/log) its result, is under its header
-    assert '"step": "restore"' in done.stdout or "restore" in done.stdout.split("==> step restore")[1], done.stdout
+    # under each header the container's log, or (the bed's kubelet serves no pods/log) the step's own result
+    for step, section in zip(steps, done.stdout.split("==> step ")[1:], strict=True):
+        assert f'"step":"{step}"' in section or "(log unavailable" not in section, section
 
 
 def test_reject_refuses_a_run_that_holds_nothing_and_leaves_it(runs: Runs) -> None:
