@@ -36,10 +36,14 @@ crds-check: $(VENV)/.installed
 EMULATED_KUBELET_TESTS := tests/testbed/test_kubelet.py tests/image/test_runc_pods.py
 
 ## test: everything CI runs — lint first, then unit, test bed, steps, images, operator end to end, faults
+##   in PYTEST_WORKERS pytest-xdist workers, each with its own bed (PYTEST_WORKERS=0: one process, serial)
+PYTEST_WORKERS ?= 3
+PYTEST_DIST ?= loadgroup
+PYTEST_XDIST = -n $(PYTEST_WORKERS) --dist $(PYTEST_DIST)
 test: lint setup tools image
 	$(PY) -m alembic_operator.api.crd --check
 	# every pod on the bed's real node (testbed/node.py), from the built images
-	$(VENV)/bin/pytest -q $(EMULATED_KUBELET_TESTS:%=--ignore=%) $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q $(PYTEST_XDIST) $(EMULATED_KUBELET_TESTS:%=--ignore=%) $(PYTEST_ARGS)
 	# the emulated kubelet's own tests (testbed/kubelet.py, its runc mode), on the emulated kubelet
 	ALEMBIC_OPERATOR_BED_RUNTIME=runc $(VENV)/bin/pytest -q $(EMULATED_KUBELET_TESTS) $(PYTEST_ARGS)
 	# nothing of any bed may be left: process, mount, cgroup, network namespace (testbed/node.py)

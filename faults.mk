@@ -15,7 +15,7 @@ export FAULTS_RESULTS
 faults: setup tools
 	@rm -f $(FAULTS_RESULTS)
 	@status=0; \
-	$(VENV)/bin/pytest -q -p tests.faults.recording tests/faults tests/e2e/test_operator_restarts.py \
+	$(VENV)/bin/pytest -q $(PYTEST_XDIST) -p tests.faults.recording tests/faults tests/e2e/test_operator_restarts.py \
 		-k "not (test_an_operator_killed and pg18)" $(PYTEST_ARGS) || status=$$?; \
 	echo; $(PY) -m tests.faults.report --write docs/faults.md --readme README.md || status=$${status:-1}; \
 	[ $$status -eq 0 ] || status=1; exit $$status

@@ -181,7 +181,15 @@ def run_restore(b: Bed, *, backups: dict[str, Any], db_bytes: int, repeat: int =
             def product() -> None:
                 db = fresh()
                 row["operator_s"], row["operator_cpu_s"] = timed_cpu(
-                    [VENV_BIN / "alembic-operator", "restore", "--location", src["location"]],
+                    [
+                        VENV_BIN / "alembic-operator",
+                        "restore",
+                        "--location",
+                        src["location"],
+                        "--allow-other-database",  # a fresh database, not the one backed up
+                        "--on-foreign-writes",
+                        "restore",
+                    ],
                     env={**b.step_env(pg.url(db))},
                 )
                 pg.drop_database(db)

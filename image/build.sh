@@ -167,6 +167,22 @@ build_ca_args() {
   echo "-v=$dir/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro"
 }
 
+# tag_build_stage <name> <key>: name the build stage's last layer <name>-build:<key>, which
+# keeps its chain (the pinned dependencies) from the prune. Its id is the last "--> <id>"
+# the build log shows before the final stage's "[n/n] STEP 1/"; without one, nothing is tagged
+# (the next build then installs the dependencies again).
+tag_build_stage() {
+  local name=$1 key=$2 id
+  id=$(awk '/^--> [0-9a-f]+$/ { id = $2 }
+            /^\[[0-9]+\/[0-9]+\] STEP 1\// { split(substr($1, 2), n, "[]/]"); if (n[1] == n[2]) { print id; exit } }' \
+         "$IMAGES/$name-build.log")
+  if [ -n "$id" ]; then
+    "${BUILDAH[@]}" tag "$id" "localhost/$name-build:$key"
+  else
+    log "$name: no build stage found in the build log; its layers are not kept"
+  fi
+}
+
 # build_image <name> <dockerfile> <key> <context files...> -- <buildah bud args...>
 build_image() {
   local name=$1 dockerfile=$2 key=$3; shift 3
@@ -193,12 +209,7 @@ build_image() {
       > "$IMAGES/$name-build.log" 2>&1 \
     || { tail -40 "$IMAGES/$name-build.log" >&2; die "$name: build failed (full log: $IMAGES/$name-build.log)"; }
   build_ms=$(( $(now_ms) - t0 ))
-  # All cache hits: names the build stage's last layer, which keeps its chain from the prune.
-  if [ "${IMAGE_LAYERS:-true}" = true ]; then
-    "${BUILDAH[@]}" bud --isolation chroot --layers=true "${ca_args[@]}" --target build \
-        -f "$ROOT/$dockerfile" -t "localhost/$name-build:$key" "$@" "$ctx" >> "$IMAGES/$name-build.log" 2>&1 \
-      || { tail -20 "$IMAGES/$name-build.log" >&2; die "$name: tagging the build stage failed"; }
-  fi
+  tag_build_stage "$name" "$key"
   rm -rf "$ctx"
   export_image "$name" "$key" "$build_ms"
   report "$name" "$key" built

@@ -151,6 +151,7 @@ class OperatorProcess:
         env = {
             "KUBECONFIG": str(self.kubeconfig),
             "ALEMBIC_OPERATOR_IMAGE": "alembic-operator:dev",
+            "ALEMBIC_OPERATOR_S3_ALLOW_HTTP": "true",  # the bed's S3 is plain http (issue 14 policy)
             "PYTHONUNBUFFERED": "1",
         }
         argv = [

@@ -5,6 +5,7 @@ A missing binary is a loud failure with the command that provides it, never a sk
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import os
 import shutil
@@ -41,7 +42,9 @@ def go_bin_dir() -> Path:
             "Go is not installed: the test bed builds etcd, kube-apiserver, "
             "kube-controller-manager, kubectl, helm and versitygw with it (see README)."
         )
-    proc = subprocess.run(["bash", str(BUILD_SCRIPT)], stdout=subprocess.PIPE, text=True)
+    with open(BUILD_SCRIPT) as script:  # pytest-xdist workers: one builds, the others wait and find it built
+        fcntl.flock(script, fcntl.LOCK_EX)
+        proc = subprocess.run(["bash", str(BUILD_SCRIPT)], stdout=subprocess.PIPE, text=True)
     if proc.returncode != 0:
         raise MissingTool(f"tools/build.sh failed (exit {proc.returncode}); run `make tools` to see why")
     return Path(proc.stdout.strip().splitlines()[-1])

@@ -1,6 +1,36 @@
 """Test-bed fixtures come from plugins in testbed/ (real servers, started lazily, once per session).
 
 A missing tool or server fails the run loudly (testbed.tools.MissingTool); nothing here skips.
+
+Under pytest-xdist (``make test`` runs ``-n $(PYTEST_WORKERS) --dist loadgroup``) a session is
+a worker: each worker starts its own bed. Tests that share a module- or class-scoped fixture (a
+Helm-installed operator, a chart copy) are put in one ``xdist_group`` per module, so that bed is
+set up once, on one worker, and the module's tests run in their written order; every other
+test goes to whichever worker is free.
 """
 
+from __future__ import annotations
+
+import pytest
+
 pytest_plugins = ["testbed.pytest_cluster", "testbed.pytest_data", "testbed.pytest_operator"]
+
+SHARED_SCOPES = frozenset({"module", "class", "package"})
+
+
+def shares_a_scoped_bed(item: pytest.Item) -> bool:
+    """Whether ``item`` uses a fixture set up once for several tests but not for the whole session."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(
+        definition.scope in SHARED_SCOPES
+        for definitions in info.name2fixturedefs.values()
+        for definition in definitions
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if shares_a_scoped_bed(item):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))

@@ -23,8 +23,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
 import importlib
+import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -79,6 +82,34 @@ SUBCOMMANDS: dict[str, Subcommand] = {
 COMMANDS: dict[str, str] = {name: sub.module for name, sub in SUBCOMMANDS.items()}
 
 
+#: Environment variable choosing the log format when ``--log-format`` is not given (``json`` or ``text``).
+LOG_FORMAT_ENV = "ALEMBIC_OPERATOR_LOG_FORMAT"
+TEXT_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per record, with the keys Kopf's JSON format uses (``timestamp``, ``severity``,
+    ``message``, ``exc_info``) plus ``logger``; a traceback stays inside its one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "timestamp": datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat(),
+            "severity": record.levelname.lower(),
+            "logger": record.name,
+            "message": redact.redact(record.getMessage()),
+        }
+        if record.exc_info:
+            entry["exc_info"] = redact.redact(self.formatException(record.exc_info))
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(*, log_format: str, level: str) -> None:
+    """The root handler on stderr: JSON lines (what log collectors parse) or the plain text format."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLines() if log_format == "json" else logging.Formatter(TEXT_LOG_FORMAT))
+    logging.basicConfig(level=level.upper(), handlers=[handler])
+
+
 def _load(name: str) -> Any:
     return importlib.import_module(COMMANDS[name])
 
@@ -87,6 +118,12 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser; only the subcommand ``only`` gets its flags (its module is imported, no other)."""
     parser = argparse.ArgumentParser(prog="alembic-operator", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    parser.add_argument(
+        "--log-format",
+        choices=("json", "text"),
+        default=os.environ.get(LOG_FORMAT_ENV) or "text",
+        help=f"log lines on stderr as JSON objects or plain text (default ${LOG_FORMAT_ENV}, else text)",
+    )
     parser.add_argument(
         "--termination-message-path",
         default=None,
@@ -113,7 +150,10 @@ def _failed(
         ),
         args.termination_message_path,
     )
-    print(f"alembic-operator {args.command}: {reason}: {message}", file=sys.stderr)
+    if args.log_format == "json":
+        logging.getLogger("alembic_operator").error("alembic-operator %s: %s: %s", args.command, reason, message)
+    else:
+        print(f"alembic-operator {args.command}: {reason}: {message}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -126,9 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"alembic-operator: {exc}", file=sys.stderr)
         return 2
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(log_format=args.log_format, level=args.log_level)
     module = _load(args.command)
     try:
         data = module.run(args)

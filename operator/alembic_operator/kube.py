@@ -13,6 +13,7 @@ import datetime
 import functools
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any, cast
 
 from kubernetes import client, config
@@ -92,17 +93,41 @@ class JobRejected(Exception):
     """The apiserver refused a Job as malformed or invalid (400/422): retrying cannot help."""
 
 
+class JobNotOwned(JobRejected):
+    """A Job with the step's deterministic name exists but its controller is not this run: never adopted."""
+
+
 def create_job(*, namespace: str, manifest: dict[str, Any]) -> bool:
-    """Create a Job; ``False`` when it already exists (names are deterministic, so that is a resume)."""
+    """Create a Job; ``False`` when this run's own Job already exists (names are deterministic: a resume).
+
+    An existing Job is adopted only when its controller ownerReference has the run's uid (the one in
+    ``manifest``); anyone able to create Jobs could otherwise forge a step's result (issue 14, finding 5).
+    """
+    name = manifest["metadata"]["name"]
     try:
         _batch().create_namespaced_job(namespace, manifest)
     except ApiException as exc:
         if exc.status == 409:
+            existing = _plain(_batch().read_namespaced_job(name, namespace))
+            if controller_uid(existing) != controller_uid(manifest):
+                raise JobNotOwned(
+                    f"Job {name} already exists and was not created for this run "
+                    f"(its controller uid is {controller_uid(existing) or 'none'}); refusing to adopt it"
+                ) from None
             return False
-        if exc.status in (400, 422):  # 400: undecodable (e.g. a bad quantity), 422: invalid
-            raise JobRejected(f"the apiserver refused Job {manifest['metadata']['name']}: {api_message(exc)}") from None
+        # 400: undecodable (e.g. a bad quantity), 422: invalid, 403 from an admission policy: permanent.
+        if exc.status in (400, 422) or (exc.status == 403 and "ValidatingAdmissionPolicy" in api_message(exc)):
+            raise JobRejected(f"the apiserver refused Job {name}: {api_message(exc)}") from None
         raise
     return True
+
+
+def controller_uid(obj: Mapping[str, Any]) -> str | None:
+    """The uid of an object's controller ownerReference (the one with ``controller: true``), if any."""
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("controller"):
+            return str(ref.get("uid"))
+    return None
 
 
 def api_message(exc: ApiException) -> str:

@@ -85,9 +85,17 @@ def _diff(actual: Any, expected: Any) -> str:
 
 
 def _write(row: dict[str, Any]) -> None:
+    """Append one line with one ``write`` on an ``O_APPEND`` descriptor: under pytest-xdist every
+    worker appends to the same file, and such writes land whole, never interleaved."""
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with open(RESULTS, "a") as out:
-        out.write(json.dumps(row, sort_keys=True) + "\n")
+    line = (json.dumps(row, sort_keys=True) + "\n").encode()
+    fd = os.open(RESULTS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        written = os.write(fd, line)
+    finally:
+        os.close(fd)
+    if written != len(line):
+        raise OSError(f"{RESULTS}: wrote {written} of {len(line)} bytes of a fault row")
 
 
 @pytest.fixture

@@ -127,6 +127,9 @@ def installed_operator(cluster: Cluster, *extra: str) -> Iterator[Operator]:
             f"metrics.port={metrics}",
             "--set",
             f"liveness.port={liveness}",
+            # The bed's S3 speaks plain http: an administrator's explicit allowance (policy.s3.allowHttp).
+            "--set",
+            "policy.s3.allowHttp=true",
             *extra,
             kubeconfig=cluster.kubeconfig,
         )

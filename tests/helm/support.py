@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from testbed import tools
+from testbed import tools, workers
 
 REPO = tools.REPO
 CHARTS = REPO / "charts"
@@ -65,7 +65,7 @@ def helm(
     input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run the real helm; a private HELM_* home so nothing of the user's leaks in or out."""
-    home = Path(tempfile.gettempdir()) / "alembic-operator-helm-home"
+    home = Path(tempfile.gettempdir()) / f"alembic-operator-helm-home-{workers.worker_name()}"  # one per xdist worker
     env = {
         "HELM_CACHE_HOME": str(home / "cache"),
         "HELM_CONFIG_HOME": str(home / "config"),

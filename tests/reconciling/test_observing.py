@@ -110,6 +110,31 @@ def test_fenced_workloads_are_read_only_while_the_fence_is_being_raised():
 def test_a_workload_that_is_gone_is_observed_as_not_existing():
     from alembic_operator.controller import observing
 
-    seen = observing.observed([], [], {"Deployment/a": None, "Deployment/b": {"replicas": 2, "current": 1, "pods": 2}})
+    workloads = {"Deployment/a": None, "Deployment/b": {"replicas": 2, "current": 1, "pods": 2}}
+    seen = observing.observed([], [], workloads, run_uid="u")
     assert seen.workloads["Deployment/a"].exists is False
     assert (seen.workloads["Deployment/b"].replicas, seen.workloads["Deployment/b"].pods) == (2, 2)
+
+
+def _owned(obj: dict, kind: str, name: str, uid: str) -> dict:
+    owner = {"kind": kind, "name": name, "uid": uid, "controller": True}
+    return {**obj, "metadata": {**obj["metadata"], "ownerReferences": [owner]}}
+
+
+def test_only_jobs_the_run_controls_count_and_pods_pair_with_jobs_by_owner_uid_not_by_name():
+    from alembic_operator.controller import observing
+
+    running = {"state": {"running": {"startedAt": "2026-03-01T12:00:01Z"}}}
+    ours = _owned({**JOB, "metadata": {**JOB["metadata"], "uid": "job-1"}}, "MigrationRun", "shop-1", "run-1")
+    # A look-alike: same name and labels, another controller (someone who may create Jobs forged it).
+    forged = _owned(
+        {**JOB, "metadata": {**JOB["metadata"], "name": "shop-1-verify-abcde", "uid": "job-2"}}, "x", "y", "z"
+    )
+    own_pod = _owned(pod("p1", "2026-03-01T12:00:00Z", running), "Job", "shop-1-backup-abcde", "job-1")
+    # A pod naming our Job but owned by another uid (a forged termination message) is not paired.
+    forged_state = {"state": {"running": {"startedAt": "2026-03-01T12:00:09Z"}}}
+    fake_pod = _owned(pod("p2", "2026-03-01T12:00:09Z", forged_state), "Job", "shop-1-backup-abcde", "job-9")
+    seen = observing.observed([ours, forged], [own_pod, fake_pod], run_uid="run-1")
+    assert list(seen.jobs) == ["shop-1-backup-abcde"]
+    paired = seen.jobs["shop-1-backup-abcde"].pod
+    assert paired is not None and paired.phase == "Running" and paired.started_at.second == 1  # p1, not newer p2

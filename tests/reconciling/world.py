@@ -38,7 +38,7 @@ BASE_SPEC: dict[str, Any] = {
         "s3": {
             "bucket": "backups",
             "prefix": "pg",
-            "endpoint": "http://s3.local:9000",
+            "endpoint": "https://s3.local:9000",
             "forcePathStyle": True,
             "credentialsSecretRef": {"name": "s3-creds"},
         }

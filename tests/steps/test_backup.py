@@ -14,6 +14,7 @@ import pytest
 from alembic_operator.api import errors
 from alembic_operator.api import location as locations
 from alembic_operator.job.commands import backup
+from alembic_operator.job.storage import manifest as manifest_doc
 from alembic_operator.job.storage import s3 as s3_adapter
 
 from . import (
@@ -52,7 +53,13 @@ def test_backup_uploads_the_dump_with_its_sha256_and_a_manifest(
     assert data["uri"] == f"s3://{bucket}/{key}"
     assert object_sha256(client, bucket, key) == data["sha256"]
     assert client.head_object(Bucket=bucket, Key=key)["ContentLength"] == data["sizeBytes"]
-    manifest = read_json(client, bucket, "shop/migrations/run-1/manifest.json")
+    stored = read_json(client, bucket, "shop/migrations/run-1/manifest.json")
+    assert stored["v"] == 2 and {"name": ["public", "task"], "rows": 3000} in stored["tables"]  # names as pairs
+    assert stored["identity"]["database"] == database.name
+    assert stored["identity"]["systemIdentifier"] == database.scalar(
+        "SELECT system_identifier FROM pg_control_system()"
+    )
+    manifest = manifest_doc.validate(stored, uri="manifest.json")
     assert manifest["sha256"] == data["sha256"] and manifest["sizeBytes"] == data["sizeBytes"]
     assert manifest["tables"] == SAMPLE_ROWS
     assert manifest["revision"] == REVISION == data["revision"]
@@ -95,7 +102,7 @@ def test_directory_format_is_uploaded_as_a_tar_with_its_checksum(
     assert object_sha256(s3.client(), bucket, "shop/migrations/run-1/dump.tar") == result["data"]["sha256"]
 
 
-def test_rerunning_on_a_folder_with_a_manifest_keeps_the_existing_backup(
+def test_a_folder_with_a_manifest_is_refused_never_adopted(
     database: Any, s3: Any, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     make_sample(database)
@@ -107,9 +114,10 @@ def test_rerunning_on_a_folder_with_a_manifest_keeps_the_existing_backup(
     code, second = run_main(
         ["backup", "--location", location_for(bucket)], env=env, tmp_path=tmp_path, monkeypatch=monkeypatch
     )
-    assert code == 0 and first is not None and second is not None
-    assert second["data"]["sha256"] == first["data"]["sha256"]
-    assert "already exists" in second["message"]
+    assert first is not None and first["ok"] and second is not None
+    assert code == errors.BackupFailed.exit_code and "never adopts a manifest it did not write" in second["message"]
+    stored = read_json(s3.client(), bucket, "shop/migrations/run-1/manifest.json")
+    assert stored["sha256"] == first["data"]["sha256"]  # the first backup is left as it was
 
 
 def test_backup_verify_restore_passes_and_drops_the_scratch_database(
@@ -139,7 +147,7 @@ def test_restore_verification_names_the_table_whose_count_differs(
     )
     assert code == 0
     loc = locations.Location.parse(location_for(bucket))
-    doc = read_json(s3.client(), bucket, loc.key(locations.MANIFEST))
+    doc = manifest_doc.validate(read_json(s3.client(), bucket, loc.key(locations.MANIFEST)), uri="manifest.json")
     doc["tables"]["public.task"] = 3001  # doctored: the real scratch restore holds 3000
     store = s3_adapter.Bucket(settings=s3_adapter.settings_from_env(), bucket=bucket)
     from alembic_operator.job.database import urls
@@ -183,7 +191,7 @@ def test_backup_records_counts_of_the_dumped_snapshot_not_later_writes(
         monkeypatch=monkeypatch,
     )
     assert code == 0, result
-    manifest = read_json(s3.client(), bucket, "shop/migrations/run-1/manifest.json")
+    manifest = manifest_doc.validate(read_json(s3.client(), bucket, "shop/migrations/run-1/manifest.json"), uri="m")
     assert manifest["tables"]["public.project"] == 40
     assert manifest["verification"]["ok"] is True  # the dump holds 40 too
     assert database.scalar("SELECT count(*) FROM project") == "41"

@@ -40,6 +40,9 @@ def _backup(database: Any, s3: Any, bucket: str, tmp_path: Path, *flags: str) ->
 
 
 def _restore(database: Any, s3: Any, bucket: str, tmp_path: Path, *flags: str, **env: str) -> tuple[int, Any, str]:
+    """The restore step; these tests discard the failed migration's writes (the CLI's default holds)."""
+    if "--on-foreign-writes" not in flags:
+        flags = ("--on-foreign-writes", "restore", *flags)
     code, result, _, stderr = run_step(
         ["restore", "--location", location_for(bucket), *flags],
         env=step_env(database_url=database.url, s3=s3, **env),
@@ -176,7 +179,11 @@ def test_restore_into_another_database(database: Any, s3: Any, bucket: str, tmp_
     _backup(database, s3, bucket, tmp_path)
     other = database.server.create_database()
     try:
-        code, _, stderr = _restore(database, s3, bucket, tmp_path, "--into-url", database.server.url(other))
+        into = ("--into-url", database.server.url(other))
+        code, _, stderr = _restore(database, s3, bucket, tmp_path, *into)
+        assert code == errors.InvalidInput.exit_code and "taken from another database" in stderr
+        assert database.server.query("SELECT 1 FROM pg_class WHERE relname = 'task'", other) == []  # untouched
+        code, _, stderr = _restore(database, s3, bucket, tmp_path, *into, "--allow-other-database")
         assert code == 0, stderr
 
         class Other:

@@ -2,36 +2,64 @@
 
 from __future__ import annotations
 
-from alembic_operator.job.database import dumping, loading, pgtools
+import pytest
+
+from alembic_operator.api import errors
+from alembic_operator.job.database import dumping, identifiers, loading, pgtools
+
+HOSTILE = ('we.i"rd', "x'$$$alembic_operator$ $f$ \\! touch /tmp/pwned")
 
 
-def test_the_full_preamble_drops_every_application_schema_and_recreates_public() -> None:
-    sql = loading.preamble_full(schemas=["public", "audit", 'we"ird'], server_major=15)
-    assert 'DROP SCHEMA IF EXISTS "audit" CASCADE;' in sql
-    assert 'DROP SCHEMA IF EXISTS "we""ird" CASCADE;' in sql
+def test_the_full_preamble_finds_the_schemas_on_the_server_and_recreates_public() -> None:
+    sql = loading.preamble_full(server_major=15)
+    assert "EXECUTE pg_catalog.format('DROP SCHEMA %I CASCADE', s);" in sql  # names quoted by the server
     assert "CREATE SCHEMA public AUTHORIZATION pg_database_owner;" in sql
     assert "lo_unlink" in sql
-    assert "BEGIN" not in sql and "COMMIT" not in sql  # the caller owns the transaction
+    assert "BEGIN;" not in sql and "COMMIT" not in sql  # the caller owns the transaction
 
 
 def test_before_15_public_is_recreated_with_the_old_defaults() -> None:
-    sql = loading.preamble_full(schemas=["public"], server_major=14)
+    sql = loading.preamble_full(server_major=14)
     assert "GRANT ALL ON SCHEMA public TO PUBLIC;" in sql and "pg_database_owner" not in sql
 
 
-def test_a_table_restore_truncates_only_the_chosen_existing_tables() -> None:
-    assert loading.preamble_tables(existing=["public.task", "audit.comment"]) == (
-        'TRUNCATE ONLY "audit"."comment", "public"."task";\n'
-    )
-    assert loading.preamble_tables(existing=[]) == ""
+def _hex_only(sql: str) -> None:
+    """Between the hex literal's quotes there is nothing but hex digits; no name reaches the text."""
+    literal = sql.split("decode('", 1)[1].split("'", 1)[0]
+    assert set(literal) <= set("0123456789abcdef")
+    assert "$$" not in sql and "\\" not in sql and "pwned" not in sql
 
 
-def test_the_guard_raises_inside_the_transaction_naming_the_table() -> None:
-    sql = loading.count_guard(expected={"public.task": 3000, "audit.o'brien": 2})
-    assert "IF n <> 3000 THEN RAISE EXCEPTION 'row count check: % has % rows, expected %', 'public.task'" in sql
-    assert "'audit.o''brien'" in sql
-    assert sql.startswith("DO $alembic_operator$") and sql.rstrip().endswith("END $alembic_operator$;")
+def test_table_names_reach_psql_only_as_hex() -> None:
+    sql = loading.preamble_tables(tables=[HOSTILE, ("public", "task")])
+    assert sql.startswith("SELECT pg_temp.alembic_operator_truncate(")
+    _hex_only(sql)
+    assert loading.preamble_tables(tables=[]) == ""
+    guard = loading.count_guard(expected={identifiers.label(*HOSTILE): 2, "public.task": None})
+    _hex_only(guard)
     assert loading.count_guard(expected={}) == ""
+
+
+def test_the_gate_is_armed_in_begin_and_opened_only_by_commit() -> None:
+    token = "ab" * 16
+    begin = loading.begin(lock_timeout_ms=1500, token=token)
+    assert begin.startswith("BEGIN;") and "SET LOCAL lock_timeout = '1500ms';" in begin
+    assert "DEFERRABLE INITIALLY DEFERRED" in begin and "COMMIT" not in begin.replace("ON COMMIT DROP", "")
+    assert loading.commit(token=token).endswith(f"'{token}', true);\nCOMMIT;\n")
+    with pytest.raises(ValueError):
+        loading.begin(lock_timeout_ms=1, token="x'; \\! id")
+
+
+def test_the_script_filter_removes_only_the_final_commit() -> None:
+    body = b"BEGIN;\nCOPY t FROM stdin;\nCOMMIT;\n\\.\n" * 2000
+    trailer = b"\nCOMMIT;\n\n--\n-- PostgreSQL database dump complete\n--\n\n\\unrestrict k1\n\n"
+    f = loading.ScriptFilter(key="k1")
+    out = b"".join(f.feed(body[i : i + 999]) for i in range(0, len(body), 999)) + f.feed(trailer) + f.finish()
+    assert out == body + trailer.replace(b"\nCOMMIT;\n", b"\n", 1)
+    bad = loading.ScriptFilter(key="k1")
+    bad.feed(body + b"\nCOMMIT;\nSELECT 1;\n\\unrestrict k1\n\n")
+    with pytest.raises(errors.RestoreFailed):
+        bad.finish()
 
 
 def test_a_rolled_back_restore_says_the_database_did_not_change() -> None:

@@ -122,6 +122,18 @@ rules:
   - apiGroups: ["alembic-operator.dev"]
     resources: ["migrationruns"]
     verbs: ["create", "get", "list", "watch"]
+  # The operator's admission policy: who creates a MigrationRun must be allowed to create Jobs.
+  - apiGroups: ["batch"]
+    resources: ["jobs"]
+    verbs: ["create"]
+  {{- $fence := dig "writeFence" "scaleDown" list (include "alembic-operator-hook.spec" . | fromYaml) }}
+  {{- range $target := $fence }}
+  # ... and to scale each writeFence target.
+  - apiGroups: ["apps"]
+    resources: [{{ printf "%ss/scale" (lower $target.kind) | quote }}]
+    resourceNames: [{{ $target.name | quote }}]
+    verbs: ["get", "update", "patch"]
+  {{- end }}
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding

@@ -59,6 +59,8 @@ class Reason:
     PARTIALLY_MIGRATED = "PartiallyMigrated"  #: the database may be partially migrated and was left as is
     QUEUED = "Queued"  #: another run on the same database goes first
     INVALID_SPEC = "InvalidSpec"  #: the spec failed validation; nothing was started
+    POLICY_REFUSED = "PolicyRefused"  #: the administrator's policy refused the run; nothing was started
+    JOB_REJECTED = "JobRejected"  #: the apiserver refused a step's Job, or a foreign Job has its name
     WRITE_FENCE_FAILED = "WriteFenceFailed"  #: a fenced workload is missing or its pods did not stop; nothing changed
 
     # per-step

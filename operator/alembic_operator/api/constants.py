@@ -16,8 +16,15 @@ LABEL_DATABASE = f"{GROUP}/database"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "alembic-operator"
 
-#: Annotation a person sets to "true" to approve a held restore.
+#: Annotation a person sets to approve a held restore; its value names them (the chart's admission
+#: policy requires the verb ``approve`` on migrationruns and the approving user's name; "true" without it).
 ANNOTATION_APPROVE_RESTORE = f"{GROUP}/approve-restore"
+#: Reserved: a person's approval of a migration before it starts (same rules as approve-restore).
+ANNOTATION_APPROVE_MIGRATION = f"{GROUP}/approve-migration"
+#: Reserved: a person's rejection of a migration before it starts (same rules as approve-restore).
+ANNOTATION_REJECT_MIGRATION = f"{GROUP}/reject-migration"
+#: Every annotation that approves or rejects: the chart's values.admissionPolicy.approvalAnnotations.
+APPROVAL_ANNOTATIONS = (ANNOTATION_APPROVE_RESTORE, ANNOTATION_APPROVE_MIGRATION, ANNOTATION_REJECT_MIGRATION)
 
 FINALIZER = f"{GROUP}/finalizer"
 

@@ -3,12 +3,14 @@
 This is what a Helm pre-install/pre-upgrade hook Job or a CI job runs: Helm
 waits only for Job and Pod hooks, so the hook Job is what makes
 ``helm upgrade`` stop when the migration fails. Creating a run that already
-exists is not an error: re-running a hook (Argo CD runs PreSync hooks on every
-sync) follows the existing run, and one that already Succeeded returns at once.
+exists is not an error when it asks for the same thing: re-running a hook (Argo CD
+runs PreSync hooks on every sync) follows the existing run, and one that already
+Succeeded returns at once. A run of that name with another spec is refused (issue
+14, finding 5: anyone who may create runs could otherwise answer for this hook).
 
 Flow:
 1. read the manifest, set name/namespace from flags;
-2. create it, or take the existing run of that name;
+2. create it, or take the existing run of that name when its spec is the same;
 3. poll its status, printing each phase change and message;
 4. exit 0 on Succeeded, non-zero (RunFailed/RunHeld/RunTimeout) otherwise.
 """
@@ -21,11 +23,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pydantic
 import yaml
 from kubernetes.client.exceptions import ApiException
 
 from alembic_operator import kube
-from alembic_operator.api import constants, errors, results
+from alembic_operator.api import constants, errors, model, results
 
 HELP = """Create a MigrationRun and follow it until it ends (exit 0 only when it Succeeded).
 
@@ -73,6 +76,21 @@ def load_manifest(*, path: Path, name: str | None, namespace: str | None) -> dic
     return manifest
 
 
+def spec_difference(*, wanted: dict[str, Any], existing: dict[str, Any]) -> str | None:
+    """The spec fields (camelCase, top level) where an existing run differs from ``wanted``; None when equal.
+
+    Both sides are parsed into the model first, so the defaults the apiserver filled in are no difference.
+    A run that does not parse differs everywhere.
+    """
+    try:
+        ours, theirs = model.parse_spec(dict(wanted)), model.parse_spec(dict(existing))
+    except pydantic.ValidationError:
+        return "its spec does not parse"
+    a, b = model.dump(ours), model.dump(theirs)
+    fields = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+    return ", ".join(f"spec.{k}" for k in fields) or None
+
+
 def _say(text: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {text}", file=sys.stderr, flush=True)
 
@@ -113,6 +131,13 @@ def run(args: argparse.Namespace) -> results.RunResult:
         raise errors.InvalidInput(
             f"the apiserver refused MigrationRun {meta['name']}: {exc.status} {kube.api_message(exc)}"
         ) from None
+    differs = spec_difference(wanted=manifest["spec"], existing=created.get("spec") or {})
+    if differs:
+        raise errors.InvalidInput(
+            f"MigrationRun {meta['namespace']}/{meta['name']} already exists with another spec ({differs}): "
+            "refusing to follow a run this hook did not ask for; name the run after the release revision "
+            "or the spec (migration.nameBy), or delete the other run"
+        )
     existed = created.get("metadata", {}).get("uid") and (created.get("status") or {}).get("phase")
     _say(f"{'following existing' if existed else 'created'} MigrationRun {meta['namespace']}/{meta['name']}")
     status = follow(

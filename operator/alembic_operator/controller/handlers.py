@@ -41,7 +41,7 @@ import kopf
 import pydantic
 
 from alembic_operator import kube
-from alembic_operator.api import constants, model
+from alembic_operator.api import conditions, constants, model
 from alembic_operator.controller import applying, metrics, naming, observing, reconciler
 from alembic_operator.controller import settings as settings_mod
 
@@ -255,7 +255,7 @@ def _reconcile_blocking(memo: ControllerMemo, namespace: str, name: str) -> floa
         )
     decision = reconciler.reconcile(
         run=view,
-        observed=observing.observed(jobs, pods, workloads),
+        observed=observing.observed(jobs, pods, workloads, run_uid=view.uid),
         now=now,
         settings=memo.settings,
         blocked_by=blocked_by,
@@ -267,9 +267,16 @@ def _reconcile_blocking(memo: ControllerMemo, namespace: str, name: str) -> floa
     try:
         patched = applying.apply(decision, body=body)
     except kube.JobRejected as exc:
-        # The apiserver will refuse this Job every time (e.g. an invalid podTemplate value):
-        # retrying forever would hide it, so the run ends Failed and says why.
-        decision = reconciler.reject(status=view.status, generation=view.generation, message=str(exc), now=now)
+        # The apiserver will refuse this Job every time (e.g. an invalid podTemplate value, an admission
+        # policy), or a Job of its name belongs to someone else (kube.JobNotOwned): retrying forever would
+        # hide it, so the run ends Failed and says why.
+        decision = reconciler.reject(
+            status=view.status,
+            generation=view.generation,
+            message=str(exc),
+            now=now,
+            reason=conditions.Reason.JOB_REJECTED,
+        )
         patched = applying.apply(decision, body=body)
         _set_finalizer(patched or body, wanted=False)
         return None

@@ -33,6 +33,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def configure_logging(*, log_format: str, level: str) -> None:
+    """Kopf's own format for every log line: JSON objects (with the run's namespace and name under
+    ``object``) for ``--log-format json``, else Kopf's text. Kopf's handler replaces the one
+    ``cli.main`` installed, so no line is written twice."""
+    import kopf
+
+    root = logging.getLogger()
+    ours = list(root.handlers)
+    kopf.configure(log_format=kopf.LogFormat.JSON if log_format == "json" else kopf.LogFormat.FULL)
+    root.handlers[:] = [h for h in root.handlers if h not in ours]
+    root.setLevel(level.upper())
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import kopf
 
@@ -43,6 +56,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     port = settings.metrics.port if args.metrics_port is None else args.metrics_port
     if port:
         metrics.serve(port)
+    configure_logging(log_format=args.log_format, level=args.log_level)
     logging.getLogger("kubernetes").setLevel(logging.WARNING)
     asyncio.run(
         kopf.operator(

@@ -11,6 +11,7 @@ from typing import Any
 
 import pydantic
 
+from alembic_operator import kube
 from alembic_operator.api import constants, model, text
 from alembic_operator.controller import naming, reconciler
 
@@ -30,15 +31,24 @@ def run_view(body: Mapping[str, Any]) -> model.RunView:
     )
 
 
-def observed_jobs(jobs: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]]) -> reconciler.Observed:
-    """Pair each Job with its Pods (by the Job's controller uid) into an Observed."""
+def observed_jobs(
+    jobs: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]], *, run_uid: str
+) -> reconciler.Observed:
+    """This run's Jobs, each with its Pods, into an Observed.
+
+    Ownership, not names (issue 14, finding 5): a Job counts only when its controller is the run
+    (``run_uid``), a Pod only when its controller is one of those Jobs (by uid). A look-alike Job
+    or Pod with the right labels and names is ignored; creating the step's Job then meets it
+    (409) and :func:`kube.create_job` refuses to adopt it.
+    """
+    ours = [job for job in jobs if kube.controller_uid(job) == run_uid]
     by_job: dict[str, list[Mapping[str, Any]]] = {}
     for pod in pods:
-        for ref in pod.get("metadata", {}).get("ownerReferences") or []:
-            if ref.get("kind") == "Job":
-                by_job.setdefault(ref["name"], []).append(pod)
+        owner = kube.controller_uid(pod)
+        if owner is not None:
+            by_job.setdefault(owner, []).append(pod)
     return reconciler.Observed.of(
-        *(reconciler.JobObservation.from_manifests(job, by_job.get(job["metadata"]["name"], ())) for job in jobs)
+        *(reconciler.JobObservation.from_manifests(job, by_job.get(job["metadata"].get("uid", ""), ())) for job in ours)
     )
 
 
@@ -46,10 +56,13 @@ def observed(
     jobs: Iterable[Mapping[str, Any]],
     pods: Iterable[Mapping[str, Any]],
     workloads: Mapping[str, Mapping[str, int] | None] | None = None,
+    *,
+    run_uid: str,
 ) -> reconciler.Observed:
-    """Jobs with their Pods, plus fenced workloads as :func:`adapters.kube.read_workload` returned them
-    (keyed by :func:`reconciler.workload_key`; None = the workload does not exist)."""
-    base = observed_jobs(jobs, pods)
+    """This run's Jobs with their Pods (:func:`observed_jobs`), plus fenced workloads as
+    :func:`kube.read_workload` returned them (keyed by :func:`reconciler.workload_key`; None = the
+    workload does not exist)."""
+    base = observed_jobs(jobs, pods, run_uid=run_uid)
     seen = {
         key: reconciler.WorkloadObservation(exists=False)
         if read is None

@@ -38,7 +38,10 @@ OPERATOR_RULES: list[dict[str, list[str]]] = [
     },
 ]
 
-#: What an application's hook Job needs to run `alembic-operator run` (create and follow one run).
+#: What an application's hook Job needs to run `alembic-operator run` (create and follow one run). Creating
+#: Jobs is what the chart's admission policy asks of whoever creates a MigrationRun (a run starts Jobs);
+#: the chart adds ``update`` on the ``scale`` of each writeFence target, by name, when there are any.
 HOOK_RULES: list[dict[str, list[str]]] = [
     {"apiGroups": [constants.GROUP], "resources": [constants.PLURAL], "verbs": ["create", "get", "list", "watch"]},
+    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create"]},
 ]

@@ -8,6 +8,7 @@ Must not: do I/O beyond reading the given environment mapping.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -89,6 +90,72 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True)
+class S3Allowance:
+    """Where one namespace's runs may back up to; an empty list leaves the global one in force."""
+
+    endpoints: tuple[str, ...] = ()
+    """Allowed ``backup.s3.endpoint`` values (scheme://host[:port]; "" is AWS's default endpoint)."""
+
+    buckets: tuple[str, ...] = ()
+    """Allowed ``backup.s3.bucket`` values."""
+
+
+@dataclass(frozen=True)
+class AdmissionSettings:
+    """The administrator's policy, checked before a run starts anything (:mod:`.reconciler.admission`).
+
+    Empty lists allow anything; a refused run ends Failed naming the rule, with no Job created.
+    """
+
+    s3: S3Allowance = field(default_factory=S3Allowance)
+    """Allowed S3 endpoints and buckets everywhere. Env ALEMBIC_OPERATOR_S3_ALLOWED_ENDPOINTS,
+    ALEMBIC_OPERATOR_S3_ALLOWED_BUCKETS (comma-separated)."""
+
+    s3_by_namespace: Mapping[str, S3Allowance] = field(default_factory=dict)
+    """Per namespace, replacing the global lists there. Env ALEMBIC_OPERATOR_S3_NAMESPACE_POLICY:
+    JSON ``{"ns": {"allowedEndpoints": [...], "allowedBuckets": [...]}}``."""
+
+    s3_allow_http: bool = False
+    """Accept ``http://`` S3 endpoints (request signing then sends the access key id in clear).
+    Env ALEMBIC_OPERATOR_S3_ALLOW_HTTP=true."""
+
+    registries: tuple[str, ...] = ()
+    """Registries ``migrate.image`` may come from (docker.io for names without one).
+    Env ALEMBIC_OPERATOR_ALLOWED_REGISTRIES (comma-separated)."""
+
+    def s3_for(self, namespace: str) -> S3Allowance:
+        """The endpoints and buckets allowed in ``namespace``: its own lists where given, else the global ones."""
+        own = self.s3_by_namespace.get(namespace, S3Allowance())
+        return S3Allowance(endpoints=own.endpoints or self.s3.endpoints, buckets=own.buckets or self.s3.buckets)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> AdmissionSettings:
+        """Read the ALEMBIC_OPERATOR_* variables of the policy; raises ValueError on malformed JSON."""
+
+        def words(name: str) -> tuple[str, ...]:
+            return tuple(w.strip() for w in env.get(name, "").split(",") if w.strip())
+
+        by_namespace = json.loads(env.get("ALEMBIC_OPERATOR_S3_NAMESPACE_POLICY") or "{}")
+        if not isinstance(by_namespace, dict):
+            raise ValueError("ALEMBIC_OPERATOR_S3_NAMESPACE_POLICY must be a JSON object of namespaces")
+        return cls(
+            s3=S3Allowance(
+                endpoints=words("ALEMBIC_OPERATOR_S3_ALLOWED_ENDPOINTS"),
+                buckets=words("ALEMBIC_OPERATOR_S3_ALLOWED_BUCKETS"),
+            ),
+            s3_by_namespace={
+                str(ns): S3Allowance(
+                    endpoints=tuple(str(e) for e in (rule or {}).get("allowedEndpoints") or ()),
+                    buckets=tuple(str(b) for b in (rule or {}).get("allowedBuckets") or ()),
+                )
+                for ns, rule in by_namespace.items()
+            },
+            s3_allow_http=env.get("ALEMBIC_OPERATOR_S3_ALLOW_HTTP", "").strip().lower() == "true",
+            registries=words("ALEMBIC_OPERATOR_ALLOWED_REGISTRIES"),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     """All operator settings."""
 
@@ -96,6 +163,7 @@ class Settings:
     reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)
     watch: WatchSettings = field(default_factory=WatchSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    admission: AdmissionSettings = field(default_factory=AdmissionSettings)
 
     @property
     def operator_image(self) -> str:
@@ -124,4 +192,5 @@ class Settings:
             jobs=jobs,
             watch=WatchSettings(namespaces=namespaces),
             metrics=MetricsSettings(port=MetricsSettings.port if port is None else port),
+            admission=AdmissionSettings.from_env(env),
         )

@@ -146,15 +146,30 @@ def verify_command(*, run: RunView, expect_revision: str | None = None) -> list[
     return cmd
 
 
+def restore_approver(*, run: RunView) -> str | None:
+    """Who approved discarding foreign writes: the value of annotation approve-restore, None when unset.
+
+    The chart's admission policy admits only the approving user's name as the value
+    (and only from a user with the verb ``approve``); without it, "true" also approves.
+    "false" or an empty value approves nothing.
+    """
+    value = run.annotations.get(constants.ANNOTATION_APPROVE_RESTORE, "").strip()
+    return value if value and value.lower() != "false" else None
+
+
 def restore_approved(*, run: RunView) -> bool:
-    """Whether a person approved discarding foreign writes (annotation approve-restore: "true")."""
-    return run.annotations.get(constants.ANNOTATION_APPROVE_RESTORE, "").strip().lower() == "true"
+    """Whether a person approved discarding foreign writes (see :func:`restore_approver`)."""
+    return restore_approver(run=run) is not None
 
 
 def restore_command(*, run: RunView) -> list[str]:
     """The restore container's command; ``--on-foreign-writes`` follows the spec and the approval annotation."""
     discard = run.spec.rollback.on_foreign_writes == "restore" or restore_approved(run=run)
-    return [CLI, "restore", "--location", _location(run), "--on-foreign-writes", "restore" if discard else "hold"]
+    cmd = [CLI, "restore", "--location", _location(run)]
+    backup = run.status.backup
+    if backup is not None and backup.uri and backup.sha256:  # bind the restore to the backup this run took
+        cmd += ["--backup-uri", backup.uri, "--backup-sha256", backup.sha256]
+    return [*cmd, "--on-foreign-writes", "restore" if discard else "hold"]
 
 
 def build_step_job(

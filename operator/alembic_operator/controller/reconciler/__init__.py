@@ -153,10 +153,13 @@ def reconcile(
     return ctx.close()
 
 
-def reject(*, status: MigrationRunStatus, generation: int, message: str, now: datetime) -> Decision:
-    """The Decision for a run whose spec cannot be parsed: Failed, Stalled/InvalidSpec, a Warning Event.
+def reject(
+    *, status: MigrationRunStatus, generation: int, message: str, now: datetime, reason: str = Reason.INVALID_SPEC
+) -> Decision:
+    """The Decision for a run that cannot go on: Failed, Stalled/``reason``, a Warning Event. Nothing is created.
 
-    ``message`` should come from :func:`model.explain`. Nothing is created.
+    InvalidSpec (the spec cannot be parsed; ``message`` from :func:`model.explain`) prefixes "invalid spec: ";
+    JobRejected (the apiserver refused a step's Job, or one of its name is not the run's) keeps ``message``.
     """
     now = whole_seconds(now)
     st = status.model_copy(deep=True)
@@ -164,16 +167,16 @@ def reject(*, status: MigrationRunStatus, generation: int, message: str, now: da
         return Decision(status=st, actions=[])
     st.phase = Phase.FAILED
     st.observed_generation = generation
-    st.message = f"invalid spec: {message}"
+    st.message = f"invalid spec: {message}" if reason == Reason.INVALID_SPEC else message
     st.started_at = st.started_at or now
     st.finished_at = now
     st.conditions = conditions.kstatus_conditions(
         st.conditions,
         phase=Phase.FAILED,
-        reason=Reason.INVALID_SPEC,
+        reason=reason,
         message=st.message,
         generation=generation,
         now=now,
     )
-    actions: list[Action] = [*fence.lift(st, now), EmitEvent("Warning", Reason.INVALID_SPEC, st.message)]
+    actions: list[Action] = [*fence.lift(st, now), EmitEvent("Warning", reason, st.message)]
     return Decision(status=st, actions=actions)

@@ -14,10 +14,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from alembic_operator.api.conditions import EventReason
+from alembic_operator.api.conditions import EventReason, Reason
 from alembic_operator.api.model import PHASE_RANK, TERMINAL_PHASES, Phase, QueueStatus
 from alembic_operator.api.steps import Step
-from alembic_operator.controller.reconciler import fence, jobs
+from alembic_operator.controller.reconciler import admission, fence, jobs
 
 if TYPE_CHECKING:
     from alembic_operator.controller.reconciler.context import Context
@@ -52,8 +52,14 @@ def find_blocker(
 
 
 def pending(ctx: Context) -> None:
-    """Pending or Queued: wait while another run goes first, else start (the plan, or the backup)."""
+    """Pending or Queued: refuse what the administrator's policy forbids; wait while another run goes
+    first; else start (the plan, or the backup)."""
     st = ctx.status
+    refused = admission.refusal(run=ctx.run, policy=ctx.settings.admission)
+    if refused:
+        message = f"refused by the administrator's policy: {refused}; nothing was started"
+        ctx.end(Phase.FAILED, Reason.POLICY_REFUSED, message, event_reason=Reason.POLICY_REFUSED)
+        return
     if ctx.blocked_by:
         if st.phase != Phase.QUEUED:
             ctx.event("Normal", EventReason.QUEUED, f"waiting for run {ctx.blocked_by} on the same database to finish")

@@ -70,7 +70,9 @@ def held(ctx: Context) -> None:
         ctx.status.message = _held_message(ctx)
         ctx.wake(ctx.settings.reconcile.held_poll_seconds)
         return
-    ctx.event("Normal", EventReason.ROLLBACK_APPROVED, "the held restore was approved; restoring")
+    approver = job_builders.restore_approver(run=ctx.run)
+    by = f" by {approver}" if approver and approver.lower() != "true" else ""
+    ctx.event("Normal", EventReason.ROLLBACK_APPROVED, f"the held restore was approved{by}; restoring")
     ctx.status.phase = Phase.ROLLING_BACK
 
 
@@ -177,7 +179,7 @@ def _held_message(ctx: Context) -> str:
         what += " (the migration's own writes could not be told apart and are included)"
     return (
         f"{ctx.cause()}; {what}, which a restore would discard: annotate the run "
-        f"{constants.ANNOTATION_APPROVE_RESTORE}=true to restore from {ctx.backup_uri()} anyway, "
+        f"{constants.ANNOTATION_APPROVE_RESTORE}=<your user name> to restore from {ctx.backup_uri()} anyway, "
         f"or delete the run to leave the database as it is"
     )
 

@@ -1,7 +1,8 @@
 """Compare row counts before and after: the verify policy and the restore proof. Pure: no I/O.
 
-Tables are named ``schema.table``. A pattern without a dot matches the table
-name in any schema; with a dot it matches ``schema.table``; both are globs
+Tables are named by their label (``schema.table``, parts holding a dot quoted:
+see :mod:`alembic_operator.job.database.identifiers`). A pattern without a dot
+matches the table name in any schema; with a dot it matches the label; both are globs
 (``fnmatch``), so ``audit_*`` or ``staging.*`` work.
 
 - :func:`check_policy` (verify): no table may lose rows or disappear unless
@@ -14,6 +15,8 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass
 
+from alembic_operator.job.database import identifiers
+
 #: At most this many violations are named in a message or a result.
 MAX_LISTED = 10
 
@@ -25,7 +28,11 @@ def matches(name: str, pattern: str) -> bool:
         return False
     if "." in pattern:
         return fnmatch.fnmatchcase(name, pattern)
-    return fnmatch.fnmatchcase(name.split(".", 1)[-1], pattern)
+    try:
+        table = identifiers.parse(name)[1]
+    except ValueError:
+        table = name
+    return fnmatch.fnmatchcase(table, pattern)
 
 
 def split_patterns(values: list[str] | None) -> list[str]:

@@ -37,7 +37,7 @@ from sqlalchemy import event
 
 from alembic_operator.api import errors, location, results
 from alembic_operator.job.checks import writecounters
-from alembic_operator.job.database import fingerprint, locking, postgres, urls
+from alembic_operator.job.database import fingerprint, locking, postgres, sessions, urls
 from alembic_operator.job.migrations import alembic_runtime, revisions
 from alembic_operator.job.storage import manifest, s3
 
@@ -97,9 +97,9 @@ async def _migrate(
     *, url: urls.DatabaseURL, config: Any, script: Any, target: str, lock_timeout: str, lock_wait: float
 ) -> results.MigrateResult:
     table, schema = revisions.version_table(config)
-    conn = await alembic_runtime.connect(
-        url, application="alembic-operator migrate (lock)", settings={"lock_timeout": lock_timeout}
-    )
+    # Every session of ours carries the run's name, so the run's restore can end the ones a killed pod left.
+    application = sessions.migrate_application_name(os.environ.get(location.ENV))
+    conn = await alembic_runtime.connect(url, application=application, settings={"lock_timeout": lock_timeout})
     key: int | None = None
     try:
         lock_schema = schema or await conn.fetchval("SELECT current_schema()") or "public"
@@ -133,7 +133,9 @@ async def _migrate(
             ", ".join(path.pending),
         )
         try:
-            await alembic_runtime.upgrade(config, url=url, target=target, lock_timeout=lock_timeout, watch=watch)
+            await alembic_runtime.upgrade(
+                config, url=url, target=target, lock_timeout=lock_timeout, watch=watch, application=application
+            )
         except Exception as exc:  # noqa: BLE001 - every failure of the scripts is a MigrationFailed
             duration = time.monotonic() - started
             failure = await _failure(

@@ -1,24 +1,35 @@
 """Restore the database to exactly the backed-up state, checking the dump's SHA-256 first.
 
 1. Preflight: the database answers, pg_restore and psql of the server's major
-   exist, manifest.json and the dump exist in the run folder.
+   exist, manifest.json and the dump exist in the run folder. Binding: the
+   dump must be the one the caller names (``--backup-uri``, ``--backup-sha256``,
+   from the run's status) and live in the run folder, and the manifest's
+   database identity (server ``system_identifier``, database name) must be the
+   target's — else InvalidInput before anything is touched, unless
+   ``--allow-other-database``. The run's own orphaned migrate sessions
+   (:mod:`alembic_operator.job.database.sessions`) are ended.
 2. Foreign writes (safety rule 3): the tables' write counters now, against
    the backup's (``writeStats``) minus the migration's own writes
    (``stats-migrate-end.json``), say what other sessions wrote since the
    backup (:mod:`alembic_operator.job.checks.writecounters`); the figures go to
    ``stats-pre-restore.json``. With ``--on-foreign-writes hold`` any such
    write stops the step here with ForeignWritesDetected, the database
-   untouched; with ``restore`` (the default by hand) it goes on and the
-   result lists what was discarded.
+   untouched (the default); with ``restore`` it goes on and the result lists
+   what was discarded.
 3. The dump's size and SHA-256 are checked against the manifest before the
    database is touched (ChecksumMismatch otherwise).
 4. One transaction (see :mod:`alembic_operator.job.database.loading`): every application
    schema is dropped (so what the failed migration created goes too), the
    archive's script is replayed, the row counts are checked against the
-   manifest, and only then COMMIT. Any failure rolls all of it back.
+   manifest, and only then COMMIT. Any failure rolls all of it back; a lock
+   wait longer than ``--lock-timeout-seconds`` fails naming the sessions that
+   hold the locks. The result says "unchanged" only when the schema
+   fingerprint and row counts read after the rollback equal those read before.
 5. The counts are read again after commit and written to restore.json; a
    missing table or a lower count is RestoreFailed naming the tables (a higher
    one is the application writing again, recorded as ``writtenSinceRestore``).
+   A backup with estimated counts (``--row-counts estimated``) holds no count
+   to prove: the restore checks that every table is back and says so.
 
 ``--table`` restores only those tables (emptied and refilled with the
 backup's data, or recreated when missing), leaving every other table alone;
@@ -35,15 +46,15 @@ from typing import Any
 
 from alembic_operator.api import errors, location, results
 from alembic_operator.job.checks import rowcounts, writecounters
-from alembic_operator.job.database import pgtools, postgres, urls
-from alembic_operator.job.storage import archives, manifest, s3
+from alembic_operator.job.database import fingerprint, identifiers, loading, pgtools, postgres, sessions, urls
+from alembic_operator.job.storage import archives, binding, manifest, s3
 
 HELP = """Restore the database to exactly the backed-up state, checking the dump's SHA-256 first.
 
 Reads manifest.json and the dump from the run folder given by --location and
 replaces the database (DATABASE_URL, or --into-url) in one transaction.
 First counts what other sessions wrote since the backup (a restore discards
-it): --on-foreign-writes hold stops then, changing nothing (exit code 42).
+it): --on-foreign-writes hold (the default) stops then, changing nothing (exit code 42).
 """
 
 
@@ -58,7 +69,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="[SCHEMA.]TABLE",
-        help="restore only this table (repeatable); other tables are left untouched",
+        help='restore only this table (repeatable; quote a name holding a dot: "my.schema".table); '
+        "other tables are left untouched",
+    )
+    parser.add_argument(
+        "--backup-uri",
+        default=None,
+        help="the dump this restore must use (the run's status.backup.uri); it must live in the run folder",
+    )
+    parser.add_argument(
+        "--backup-sha256",
+        default=None,
+        help="the dump's SHA-256 as the backup step reported it (status.backup.sha256); the manifest must agree",
+    )
+    parser.add_argument(
+        "--allow-other-database",
+        action="store_true",
+        help="restore even when the backup was taken from another server or database (its manifest's identity)",
+    )
+    parser.add_argument(
+        "--lock-timeout-seconds",
+        type=float,
+        default=loading.DEFAULT_LOCK_TIMEOUT_MS / 1000,
+        help="how long to wait for a lock another session holds before failing, naming it (default 60)",
     )
     parser.add_argument(
         "--into-url",
@@ -69,18 +102,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--on-foreign-writes",
         choices=("hold", "restore"),
-        default="restore",
+        default="hold",
         help="when other sessions wrote since the backup: hold = stop before touching the "
-        "database (ForeignWritesDetected, exit code 42); restore = discard them and list "
-        "them in the result (default)",
+        "database (ForeignWritesDetected, exit code 42; the default); restore = discard them "
+        "and list them in the result",
     )
 
 
 def normalize_tables(names: list[str], *, known: dict[str, int]) -> list[str]:
-    """``task`` → ``public.task``; InvalidInput for a table the backup does not hold."""
+    """``task`` → ``public.task`` (labels, see identifiers); InvalidInput for a table the backup does not hold."""
     tables: list[str] = []
-    for raw in rowcounts.split_patterns(names):
-        name = raw if "." in raw else f"public.{raw}"
+    for raw in names:  # not split on commas: a name may hold one
+        try:
+            name = identifiers.label(*identifiers.parse(raw, default_schema=identifiers.DEFAULT_SCHEMA))
+        except ValueError as exc:
+            raise errors.InvalidInput(f"--table {raw!r}: {exc}") from None
         if name not in known:
             raise errors.InvalidInput(f"table {raw!r} is not in the backup")
         if name not in tables:
@@ -112,26 +148,40 @@ def retryable(exc: errors.StepError) -> bool:
 def _restore(args: argparse.Namespace) -> results.RestoreResult:
     loc = location.Location.parse(args.location)
     url = urls.DatabaseURL.parse(args.into_url or os.environ.get("DATABASE_URL"))
+    if not args.lock_timeout_seconds > 0:
+        raise errors.InvalidInput("--lock-timeout-seconds must be positive")
     bucket = s3.Bucket(settings=s3.settings_from_env(), bucket=loc.bucket)
     started = datetime.now(UTC)
     clock = time.monotonic()
 
     with postgres.connect(url=url) as conn:
         major = postgres.server_version_num(conn) // 10000
+        target = postgres.identity(conn)
     tools = pgtools.restore_tools(server_major=major)
     bucket.check()
     manifest_uri = loc.uri(location.MANIFEST)
     if not bucket.exists(loc.key(location.MANIFEST)):
         raise errors.StorageError(f"no backup manifest at {manifest_uri}: nothing to restore from")
     doc = manifest.validate(bucket.get_json(loc.key(location.MANIFEST)), uri=manifest_uri)
-    expected = {str(k): int(v) for k, v in doc["tables"].items()}
-    tables = normalize_tables(args.table, known=expected)
     archive = archives.Archive(manifest=doc, key=doc["key"], uri=f"s3://{loc.bucket}/{doc['key']}")
+    binding.check(
+        loc=loc,
+        doc=doc,
+        archive_uri=archive.uri,
+        backup_uri=args.backup_uri,
+        backup_sha256=args.backup_sha256,
+        target=target,
+        allow_other_database=args.allow_other_database,
+    )
+    expected = {str(k): int(v) for k, v in doc["tables"].items()}
+    exact = doc.get("rowCountMode", "exact") == "exact"
+    tables = normalize_tables(args.table, known=expected)
     if not bucket.exists(archive.key):
         raise errors.StorageError(f"the dump {archive.uri} named by the manifest is missing")
     foreign = check_foreign_writes(
         url=url, bucket=bucket, loc=loc, doc=doc, tables=tables, hold=args.on_foreign_writes == "hold"
     )
+    lock_ms = max(1, round(args.lock_timeout_seconds * 1000))
 
     recreated: list[str] = []
     with archives.temp_dir() as tmp:
@@ -143,24 +193,40 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
         elif not archives.fetch_custom(bucket=bucket, archive=archive, workdir=tmp):
             archives.check_stream(bucket=bucket, archive=archive)  # no room on disk: stream it twice
         # The checksum is proven: from here on the database may change.
-        if tables:
-            source = archive.directory or os.path.join(tmp, location.DUMP_CUSTOM)
-            recreated = archives.load_tables(
-                url=url,
-                database=None,
-                archive_path=source,
-                tables=tables,
-                tools=tools,
-                expected={t: expected[t] for t in tables},
-            )
-        else:
-            archives.load_full(
-                url=url, database=None, bucket=bucket, archive=archive, tools=tools, server_major=major, guard=True
-            )
+        with postgres.connect(url=url) as conn:
+            sessions.end_orphans(conn, application_name=sessions.migrate_application_name(loc.uri()))
+            before = postgres.state(conn)
+        try:
+            if tables:
+                source = archive.directory or os.path.join(tmp, location.DUMP_CUSTOM)
+                recreated = archives.load_tables(
+                    url=url,
+                    database=None,
+                    archive_path=source,
+                    tables=tables,
+                    tools=tools,
+                    expected={t: (expected[t] if exact else None) for t in tables},
+                    lock_timeout_ms=lock_ms,
+                )
+            else:
+                archives.load_full(
+                    url=url,
+                    database=None,
+                    bucket=bucket,
+                    archive=archive,
+                    tools=tools,
+                    server_major=major,
+                    guard=True,
+                    lock_timeout_ms=lock_ms,
+                )
+        except errors.RestoreFailed as exc:
+            raise proven_rollback(exc, url=url, before=before) from None
 
     with postgres.connect(url=url) as conn:
         actual = postgres.exact_counts(conn)
-    differences = rowcounts.compare_exact(expected=expected, actual=actual, only=tables or None)
+    differences = rowcounts.compare_exact(
+        expected=expected if exact else {t: actual.get(t, -1) for t in expected}, actual=actual, only=tables or None
+    )
     # The in-transaction guard already proved the counts before COMMIT; a table that grew since is the
     # application writing again (no write fence), not a bad restore: recorded, not fatal.
     grown = [m for m in differences if m.expected is not None and m.actual is not None and m.actual > m.expected]
@@ -178,6 +244,7 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
         "database": url.redacted(),
         "recreatedTables": recreated,
         "ok": not mismatches,
+        "rowCountMode": doc.get("rowCountMode", "exact"),
         "pgRestoreVersion": tools[0].version,
         "tables": {t: {"expected": expected.get(t), "actual": actual.get(t)} for t in scope},
         "mismatches": [m.as_dict() for m in mismatches],
@@ -189,8 +256,10 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
             f"restored row counts differ from the backup: {rowcounts.describe_mismatches(mismatches)}",
             mismatches=[m.as_dict() for m in mismatches[: rowcounts.MAX_LISTED]],
         )
-    rows = sum(expected[t] for t in scope)
+    rows = sum((expected if exact else actual).get(t, 0) for t in scope)
     message = f"restored {len(scope)} tables ({rows} rows) from {archive.uri}"
+    if not exact:
+        message += " (the backup recorded estimated row counts: every table is back, its count was not provable)"
     if foreign and foreign["rows"]:
         message += (
             f", discarding ~{foreign['rows']} rows other sessions wrote since the backup "
@@ -207,6 +276,40 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
         foreign_writes=foreign,
         message=message,
     )
+
+
+def proven_rollback(exc: errors.RestoreFailed, *, url: urls.DatabaseURL, before: dict[str, Any]) -> errors.StepError:
+    """The failure as reported: "unchanged" only when the state read now equals ``before``.
+
+    A lock wait that ran out names the sessions holding locks. Anything that differs (or
+    cannot be read) makes it "may have changed" (``changedDatabase: true``), naming what.
+    """
+    message = exc.message
+    try:
+        with postgres.connect(url=url) as conn:
+            if "lock timeout" in message:
+                message += f"; waited for: {sessions.describe(sessions.blockers(conn))}"
+            after = postgres.state(conn)
+    except errors.StepError as err:
+        after, message = None, f"{message}; the database state could not be read after it ({err.message})"
+    changed = (
+        ["unreadable"]
+        if after is None
+        else fingerprint.differences(before["schema"], after["schema"])
+        + (["row counts"] if before["rows"] != after["rows"] else [])
+    )
+    if changed:
+        result = errors.RestoreFailed(
+            f"{message}; the database differs from before the restore ({', '.join(changed)}): it may have changed",
+            rolledBack=False,
+        )
+        result.changed_database = True
+        return result
+    proven = loading.rolled_back(
+        f"{message}; the database is unchanged (schema fingerprint and row counts equal those before)"
+    )
+    proven.details.update({k: v for k, v in exc.details.items() if k != "rolledBack"})
+    return proven
 
 
 def check_foreign_writes(

@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> results.VerifyResult:
             include=include,
             exclude=exclude,
             allow_decrease=allowed,
-            tolerance=ESTIMATE_TOLERANCE if args.mode == "estimated" else 0.0,
+            tolerance=ESTIMATE_TOLERANCE if "estimated" in (args.mode, doc.get("rowCountMode")) else 0.0,
         )
     new_tables = sorted(set(after) - set(before))
     report = {

@@ -2,18 +2,40 @@
 
 One psql session (``ON_ERROR_STOP=1``) is fed, by this process:
 
-1. ``BEGIN;`` and a preamble (full restore: drop every non-system schema,
-   recreate ``public`` as initdb makes it, unlink large objects; so objects a
-   failed migration created are gone too — ``pg_restore --clean`` would
-   keep them);
-2. the SQL script ``pg_restore -f -`` makes of the archive, written by
-   pg_restore straight into psql's stdin (the same pipe; no copy through
-   this process);
+1. ``BEGIN;``, a lock limit (``SET LOCAL lock_timeout``: every lock the restore
+   can wait for is taken here, by the preamble's DROP SCHEMA / TRUNCATE; the
+   objects the script creates are new and invisible to everyone else), the
+   commit gate (below), and a preamble: full restore: drop every non-system
+   schema, recreate ``public`` as initdb makes it, unlink large objects;
+   table restore: empty the chosen tables;
+2. the SQL script ``pg_restore --single-transaction --restrict-key=K -f -``
+   makes of the archive, passed through :class:`ScriptFilter`;
 3. a guard that raises inside the transaction when any restored table's
    row count differs from the manifest;
-4. ``COMMIT;`` — written only after pg_restore exited 0 and the caller's
-   check of the bytes (SHA-256 of the stream) passed. On any failure psql is
-   killed before it sees COMMIT, so the server rolls everything back.
+4. the gate's token and ``COMMIT;`` — written only after pg_restore exited 0
+   and the caller's check of the bytes (SHA-256 of the stream) passed. On any
+   failure psql is killed before it sees COMMIT, so the server rolls back.
+
+**Nothing commits early, by construction.** The script may carry transaction
+control: without ``--single-transaction`` pg_restore wraps large objects in
+``BEGIN;``/``COMMIT;``; with it, there is one ``BEGIN;`` at the top (a no-op
+warning inside our transaction) and one ``COMMIT;`` at the very end, which
+:class:`ScriptFilter` removes (it checks that only pg_restore's fixed trailer
+follows it, else the restore fails). And whatever commits anyway meets the
+gate: a deferred constraint trigger on a temporary table raises at COMMIT
+unless the session holds a random per-restore token that only step 4 sets.
+
+**psql is fed nothing a backslash command could hide in.** Names never reach
+psql as text: the preamble finds schemas on the server, and tables for the
+truncate and the guard travel as hex-encoded JSON
+(:func:`alembic_operator.job.database.identifiers.payload`) decoded and quoted
+on the server (``format('%I.%I')``); every other byte of our own SQL is fixed
+text here. pg_restore's script quotes names itself, and runs in psql's
+restricted mode (``\\restrict`` with a random key per pg_restore, PostgreSQL
+15.14+/16.10+/17.6+/18): a meta-command in it is refused, not run. A filter
+parsing pg_restore's output would have to re-implement psql's lexer (quotes,
+dollar quotes, COPY data) to tell script lines from data; psql variables or
+``\\set`` switches would not stop ``\\!``.
 
 pg_restore and psql must be of the server's major (see :mod:`alembic_operator.job.database.pgtools`).
 Must not: decide what to restore (the restore step does) or talk to S3.
@@ -22,6 +44,9 @@ Must not: decide what to restore (the restore step does) or talk to S3.
 from __future__ import annotations
 
 import contextlib
+import os
+import re
+import secrets
 import subprocess
 import tempfile
 import threading
@@ -29,51 +54,115 @@ from collections.abc import Callable, Iterable
 from typing import IO
 
 from alembic_operator.api import errors, redact
-from alembic_operator.job.database import pgtools, postgres, urls
+from alembic_operator.job.database import identifiers, pgtools, urls
 
 CHUNK = 1024 * 1024
+#: Bytes of pg_restore's output held back until its end (the trailer after the final COMMIT).
+TAIL = 4096
+
+#: How long the restore waits for a lock another session holds (``--lock-timeout-seconds``).
+DEFAULT_LOCK_TIMEOUT_MS = 60_000
+
+#: The session setting the gate checks; step 4 sets it to the token, nothing else knows the token.
+GATE_SETTING = "alembic_operator.restore_gate"
+
+_SYSTEM_SCHEMAS = (
+    "n.nspname NOT IN ('pg_catalog', 'information_schema') "
+    "AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'"
+)
+
+#: Fixed functions the transaction uses; names arrive as jsonb arguments, never as text here.
+_HELPERS = """
+CREATE FUNCTION pg_temp.alembic_operator_truncate(tables jsonb) RETURNS void LANGUAGE plpgsql AS $f$
+DECLARE item jsonb;
+BEGIN
+  FOR item IN SELECT * FROM pg_catalog.jsonb_array_elements(tables) LOOP
+    IF pg_catalog.to_regclass(pg_catalog.format('%I.%I', item->>0, item->>1)) IS NOT NULL THEN
+      EXECUTE pg_catalog.format('TRUNCATE ONLY %I.%I', item->>0, item->>1);
+    END IF;
+  END LOOP;
+END $f$;
+CREATE FUNCTION pg_temp.alembic_operator_check_counts(expected jsonb) RETURNS void LANGUAGE plpgsql AS $f$
+DECLARE item jsonb; n bigint;
+BEGIN
+  FOR item IN SELECT * FROM pg_catalog.jsonb_array_elements(expected) LOOP
+    IF pg_catalog.to_regclass(pg_catalog.format('%I.%I', item->'name'->>0, item->'name'->>1)) IS NULL THEN
+      RAISE EXCEPTION 'row count check: % is missing', item->>'label';
+    END IF;
+    CONTINUE WHEN pg_catalog.jsonb_typeof(item->'rows') IS DISTINCT FROM 'number';
+    EXECUTE pg_catalog.format('SELECT count(*) FROM %I.%I', item->'name'->>0, item->'name'->>1) INTO n;
+    IF n <> (item->>'rows')::bigint THEN
+      RAISE EXCEPTION 'row count check: % has % rows, expected %', item->>'label', n, item->>'rows';
+    END IF;
+  END LOOP;
+END $f$;
+"""
 
 
-def preamble_full(*, schemas: list[str], server_major: int) -> str:
-    """SQL that empties the database: every application schema dropped, ``public`` recreated bare."""
-    lines = ["SET client_min_messages = warning;"]
-    lines += [f"DROP SCHEMA IF EXISTS {postgres.quote_ident(s)} CASCADE;" for s in sorted(schemas)]
-    lines.append("SELECT pg_catalog.lo_unlink(oid) FROM pg_catalog.pg_largeobject_metadata;")
+def begin(*, lock_timeout_ms: int, token: str) -> str:
+    """BEGIN, the lock limit, the helpers and the commit gate (see module docstring)."""
+    if not re.fullmatch(r"[0-9a-f]{32}", token):
+        raise ValueError("the gate token must be 32 hex digits")
+    return f"""BEGIN;
+SET LOCAL client_min_messages = warning;
+SET LOCAL lock_timeout = '{int(lock_timeout_ms)}ms';
+{_HELPERS}
+CREATE TEMPORARY TABLE alembic_operator_gate (armed boolean) ON COMMIT DROP;
+CREATE FUNCTION pg_temp.alembic_operator_gate() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+  IF pg_catalog.current_setting('{GATE_SETTING}', true) IS DISTINCT FROM '{token}' THEN
+    RAISE EXCEPTION 'the restore script tried to commit before the restore was complete; everything was rolled back';
+  END IF;
+  RETURN NULL;
+END $f$;
+CREATE CONSTRAINT TRIGGER alembic_operator_gate AFTER INSERT ON pg_temp.alembic_operator_gate
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION pg_temp.alembic_operator_gate();
+INSERT INTO pg_temp.alembic_operator_gate VALUES (true);
+"""
+
+
+def commit(*, token: str) -> str:
+    """Open the gate and COMMIT: the only statement that may end the transaction."""
+    return f"SELECT pg_catalog.set_config('{GATE_SETTING}', '{token}', true);\nCOMMIT;\n"
+
+
+def preamble_full(*, server_major: int) -> str:
+    """SQL that empties the database: every application schema dropped (found on the server), ``public`` bare."""
+    lines = [
+        "DO $f$ DECLARE s name; BEGIN",
+        f"  FOR s IN SELECT n.nspname FROM pg_catalog.pg_namespace n WHERE {_SYSTEM_SCHEMAS} ORDER BY 1 LOOP",
+        "    EXECUTE pg_catalog.format('DROP SCHEMA %I CASCADE', s);",
+        "  END LOOP;",
+        "END $f$;",
+        "SELECT pg_catalog.lo_unlink(oid) FROM pg_catalog.pg_largeobject_metadata;",
+    ]
     if server_major >= 15:
         lines += ["CREATE SCHEMA public AUTHORIZATION pg_database_owner;", "GRANT USAGE ON SCHEMA public TO PUBLIC;"]
     else:
         lines += ["CREATE SCHEMA public;", "GRANT ALL ON SCHEMA public TO PUBLIC;"]
-    lines += ["COMMENT ON SCHEMA public IS 'standard public schema';", "RESET client_min_messages;", ""]
+    lines += ["COMMENT ON SCHEMA public IS 'standard public schema';", ""]
     return "\n".join(lines)
 
 
-def preamble_tables(*, existing: list[str]) -> str:
-    """SQL that empties the chosen tables that exist (the archive's data then refills them)."""
-    if not existing:
+def preamble_tables(*, tables: list[identifiers.Table]) -> str:
+    """SQL that empties those of ``tables`` that exist (the archive's data then refills them)."""
+    if not tables:
         return ""
-    names = ", ".join(postgres.qualified(*t.split(".", 1)) for t in sorted(existing))
-    return f"TRUNCATE ONLY {names};\n"
+    return f"SELECT pg_temp.alembic_operator_truncate({identifiers.payload([list(t) for t in tables])});\n"
 
 
-def count_guard(*, expected: dict[str, int]) -> str:
-    """A DO block that aborts the transaction naming the first table whose count differs."""
+def count_guard(*, expected: dict[str, int | None]) -> str:
+    """A call that aborts the transaction naming the first table missing or whose count differs.
+
+    ``expected`` maps labels to counts; ``None`` checks only that the table exists (an estimate).
+    """
     if not expected:
         return ""
-    body = ["DO $alembic_operator$ DECLARE n bigint; BEGIN"]
-    for table, rows in sorted(expected.items()):
-        schema, name = table.split(".", 1)
-        lit = table.replace("'", "''")
-        body.append(
-            f"  IF to_regclass('{postgres.qualified(schema, name).replace(chr(39), chr(39) * 2)}') IS NULL "
-            f"THEN RAISE EXCEPTION 'row count check: % is missing', '{lit}'; END IF;"
-        )
-        body.append(f"  SELECT count(*) INTO n FROM {postgres.qualified(schema, name)};")
-        body.append(
-            f"  IF n <> {int(rows)} THEN RAISE EXCEPTION 'row count check: % has % rows, expected %', "
-            f"'{lit}', n, {int(rows)}; END IF;"
-        )
-    body.append("END $alembic_operator$;")
-    return "\n".join(body) + "\n"
+    items = [
+        {"name": list(identifiers.parse(label)), "label": label, "rows": rows}
+        for label, rows in sorted(expected.items())
+    ]
+    return f"SELECT pg_temp.alembic_operator_check_counts({identifiers.payload(items)});\n"
 
 
 def rolled_back(message: str) -> errors.RestoreFailed:
@@ -92,6 +181,36 @@ def _first_error(handle: IO[bytes], limit: int = 400) -> str:
     return redact.redact(lines[-1])[:limit] if lines else "no message"
 
 
+class ScriptFilter:
+    """Pass pg_restore's script through, removing its final ``COMMIT;`` (``--single-transaction``).
+
+    Holds back the last :data:`TAIL` bytes; at the end the held bytes must hold
+    ``COMMIT;`` followed only by pg_restore's fixed trailer (comment lines, blank
+    lines and ``\\unrestrict KEY``), else the restore fails: a script this module
+    does not recognise is not committed.
+    """
+
+    def __init__(self, *, key: str) -> None:
+        self._held = b""
+        self._trailer = re.compile(
+            rb"\nCOMMIT;\n((?:--[^\n]*\n|\n)*)(\\unrestrict " + re.escape(key.encode()) + rb"\n(?:\n)*)\Z"
+        )
+
+    def feed(self, chunk: bytes) -> bytes:
+        data = self._held + chunk
+        cut = max(0, len(data) - TAIL)
+        self._held = data[cut:]
+        return data[:cut]
+
+    def finish(self) -> bytes:
+        match = self._trailer.search(self._held)
+        if match is None:
+            raise rolled_back(
+                "pg_restore's script does not end as expected (COMMIT, then its trailer); restore rolled back"
+            )
+        return self._held[: match.start()] + b"\n" + match.group(1) + match.group(2)
+
+
 def load(
     *,
     url: urls.DatabaseURL,
@@ -102,6 +221,7 @@ def load(
     feed: Iterable[bytes] | None,
     guard_sql: str,
     accept: Callable[[], None],
+    lock_timeout_ms: int,
 ) -> None:
     """Run the transaction described in the module docstring.
 
@@ -113,24 +233,27 @@ def load(
     """
     conninfo, env = pgtools.libpq_env(url=url, database=database)
     psql_argv = [psql_tool.path, "-X", "-q", "-w", "-v", "ON_ERROR_STOP=1", "-d", conninfo, "-f", "-"]
+    token = secrets.token_hex(16)
     with tempfile.TemporaryFile() as psql_err, tempfile.TemporaryFile() as restore_err:
         psql = subprocess.Popen(psql_argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=psql_err, env=env)
         assert psql.stdin is not None
         committed = False
         try:
-            psql.stdin.write(b"BEGIN;\n")
+            psql.stdin.write(begin(lock_timeout_ms=lock_timeout_ms, token=token).encode())
             for sql, restore_args in sections:
                 psql.stdin.write(sql.encode())
+                key = secrets.token_hex(16)
                 _pipe_restore(
-                    argv=[restore_tool.path, "-f", "-", *restore_args],
+                    argv=[restore_tool.path, "--single-transaction", f"--restrict-key={key}", "-f", "-", *restore_args],
                     feed=feed,
                     env=env,
                     into=psql.stdin,
+                    script=ScriptFilter(key=key),
                     err=restore_err,
                     reader=psql,
                 )
             accept()
-            psql.stdin.write(guard_sql.encode() + b"COMMIT;\n")
+            psql.stdin.write(guard_sql.encode() + commit(token=token).encode())
             psql.stdin.close()
             committed = True
         except BrokenPipeError:
@@ -144,7 +267,7 @@ def load(
                 psql.kill()  # never let psql see EOF (it would commit): kill it, the server rolls back
         code = psql.wait()
         if not committed or code != 0:
-            raise rolled_back(f"restore rolled back, the database is unchanged: {_first_error(psql_err)}")
+            raise rolled_back(f"restore rolled back: {_first_error(psql_err)}")
 
 
 def _pipe_restore(
@@ -153,13 +276,13 @@ def _pipe_restore(
     feed: Iterable[bytes] | None,
     env: dict[str, str],
     into: IO[bytes],
+    script: ScriptFilter,
     err: IO[bytes],
     reader: subprocess.Popen[bytes] | None = None,
 ) -> None:
-    """Have pg_restore write its script straight into psql's stdin; RestoreFailed if pg_restore fails.
+    """Pass pg_restore's script into psql's stdin through ``script``; RestoreFailed if pg_restore fails.
 
-    pg_restore's stdout *is* psql's stdin pipe (no copy through this process);
-    this process keeps its own write end open, so psql sees no EOF (and never
+    This process keeps psql's stdin open, so psql sees no EOF (and never
     COMMIT) until :func:`load` writes the guard and COMMIT after pg_restore
     exited 0 — or kills psql.
     """
@@ -167,10 +290,11 @@ def _pipe_restore(
     proc = subprocess.Popen(
         argv,
         stdin=subprocess.PIPE if feed is not None else subprocess.DEVNULL,
-        stdout=into.fileno(),
+        stdout=subprocess.PIPE,
         stderr=err,
         env=env,
     )
+    assert proc.stdout is not None
     failure: list[BaseException] = []
 
     def pump() -> None:
@@ -191,12 +315,15 @@ def _pipe_restore(
     if feeder:
         feeder.start()
     try:
+        while chunk := os.read(proc.stdout.fileno(), CHUNK):
+            into.write(script.feed(chunk))
         code = proc.wait()
     except BaseException:
         proc.kill()
         proc.wait()
         raise
     finally:
+        proc.stdout.close()
         if feeder:
             feeder.join()
     if failure:
@@ -204,13 +331,8 @@ def _pipe_restore(
     if code != 0:
         err.seek(0)
         lines = [ln for ln in err.read().decode(errors="replace").splitlines() if ln.strip()]
-        if reader is not None and (code == -13 or any("could not write" in ln or "Broken pipe" in ln for ln in lines)):
-            # psql closed its stdin: it stopped on an SQL error, which its stderr names better.
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                reader.wait(timeout=5)
-            if reader.poll() is not None:
-                raise BrokenPipeError("psql stopped reading")
         raise rolled_back(
             f"pg_restore exited with {code}, nothing was restored: "
             f"{redact.redact(lines[-1] if lines else 'no message')[:300]}"
         )
+    into.write(script.finish())

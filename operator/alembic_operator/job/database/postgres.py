@@ -20,7 +20,7 @@ import asyncpg
 
 from alembic_operator.api import errors, text
 from alembic_operator.job.checks import writecounters
-from alembic_operator.job.database import urls
+from alembic_operator.job.database import fingerprint, identifiers, urls
 
 CONNECT_TIMEOUT = 10.0
 
@@ -43,6 +43,7 @@ ORDER BY 1, 2
 
 
 def quote_ident(name: str) -> str:
+    """A correct client-side quoter for SQL sent over asyncpg (never for psql input: see loading)."""
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -148,10 +149,12 @@ def user_tables(conn: Connection) -> list[tuple[str, str]]:
 
 
 def exact_counts(conn: Connection) -> dict[str, int]:
-    """``{"schema.table": count(*)}`` of every application table, in the current snapshot."""
+    """``{label: count(*)}`` of every application table, in the current snapshot (labels: see identifiers)."""
     counts: dict[str, int] = {}
     for schema, table in user_tables(conn):
-        counts[f"{schema}.{table}"] = int(conn.fetchval(f"SELECT count(*) FROM {qualified(schema, table)}"))
+        counts[identifiers.label(schema, table)] = int(
+            conn.fetchval(f"SELECT count(*) FROM {qualified(schema, table)}")
+        )
     return counts
 
 
@@ -163,7 +166,7 @@ def estimated_counts(conn: Connection) -> dict[str, int]:
                     ELSE coalesce(s.n_live_tup, 0) END AS rows
         FROM ({USER_TABLES_SQL}) t JOIN pg_class c ON c.oid = t.oid
         LEFT JOIN pg_stat_user_tables s ON s.relid = t.oid""")
-    return {f"{r['schema']}.{r['name']}": int(r["rows"]) for r in rows}
+    return {identifiers.label(r["schema"], r["name"]): int(r["rows"]) for r in rows}
 
 
 WRITE_STATS_SQL = f"""
@@ -179,7 +182,7 @@ FROM pg_stat_xact_user_tables WHERE n_tup_ins + n_tup_upd + n_tup_del > 0"""
 
 def _stats_rows(rows: Any) -> dict[str, dict[str, int]]:
     return {
-        f"{r['schema']}.{r['name']}": {
+        identifiers.label(r["schema"], r["name"]): {
             "n_tup_ins": int(r["n_tup_ins"]),
             "n_tup_upd": int(r["n_tup_upd"]),
             "n_tup_del": int(r["n_tup_del"]),
@@ -264,3 +267,21 @@ def drop_database(conn: Connection, *, name: str) -> None:
     """Drop even with sessions left behind (PostgreSQL 13+ FORCE)."""
     force = " WITH (FORCE)" if server_version_num(conn) >= 130000 else ""
     conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)}{force}")
+
+
+def identity(conn: Connection) -> dict[str, str | None]:
+    """Which database this is: the server's ``system_identifier`` (pg_control_system()) and the database name.
+
+    Recorded in the manifest at backup time; the restore refuses a backup of another database.
+    ``systemIdentifier`` is None where the role may not call pg_control_system().
+    """
+    try:
+        sid: str | None = str(conn.fetchval("SELECT system_identifier::text FROM pg_catalog.pg_control_system()"))
+    except errors.StepError:
+        sid = None
+    return {"systemIdentifier": sid, "database": str(conn.fetchval("SELECT pg_catalog.current_database()"))}
+
+
+def state(conn: Connection) -> dict[str, Any]:
+    """The schema fingerprint and exact row counts: equal before and after means the database is as it was."""
+    return {"schema": conn._run(fingerprint.take(conn._conn)), "rows": exact_counts(conn)}

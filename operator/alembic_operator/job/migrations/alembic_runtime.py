@@ -42,8 +42,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from alembic_operator.api import errors, redact, text
 from alembic_operator.job.checks import writecounters
+from alembic_operator.job.database import identifiers, urls
 from alembic_operator.job.database import postgres as pg
-from alembic_operator.job.database import urls
 
 CONNECT_TIMEOUT = 10.0
 APPLICATION_NAME = "alembic-operator"
@@ -129,7 +129,11 @@ class CommitWatch:
             writecounters.add(
                 self.own_writes,
                 {
-                    f"{r[0]}.{r[1]}": {"n_tup_ins": int(r[2]), "n_tup_upd": int(r[3]), "n_tup_del": int(r[4])}
+                    identifiers.label(r[0], r[1]): {
+                        "n_tup_ins": int(r[2]),
+                        "n_tup_upd": int(r[3]),
+                        "n_tup_del": int(r[4]),
+                    }
                     for r in rows
                 },
             )
@@ -166,8 +170,16 @@ class _RunningHandler(logging.Handler):
             self.watch.started.append(match.group("to"))
 
 
-async def upgrade(config: Config, *, url: urls.DatabaseURL, target: str, lock_timeout: str, watch: CommitWatch) -> None:
-    """``alembic upgrade target`` on a connection of ours with ``lock_timeout`` set.
+async def upgrade(
+    config: Config,
+    *,
+    url: urls.DatabaseURL,
+    target: str,
+    lock_timeout: str,
+    watch: CommitWatch,
+    application: str = f"{APPLICATION_NAME} migrate",
+) -> None:
+    """``alembic upgrade target`` on a connection of ours with ``lock_timeout`` and ``application_name`` set.
 
     Exceptions from Alembic, SQLAlchemy or the scripts propagate unchanged;
     ``watch`` says afterwards what was committed and which revision was running.
@@ -177,7 +189,7 @@ async def upgrade(config: Config, *, url: urls.DatabaseURL, target: str, lock_ti
         poolclass=pool.NullPool,
         connect_args={
             "timeout": CONNECT_TIMEOUT,
-            "server_settings": {"lock_timeout": lock_timeout, "application_name": f"{APPLICATION_NAME} migrate"},
+            "server_settings": {"lock_timeout": lock_timeout, "application_name": application},
         },
     )
     handler = _RunningHandler(watch)

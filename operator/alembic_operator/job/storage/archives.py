@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from alembic_operator.api import errors
-from alembic_operator.job.database import dumping, loading, pgtools, postgres, urls
+from alembic_operator.job.database import dumping, identifiers, loading, pgtools, postgres, urls
 from alembic_operator.job.storage import s3
 
 
@@ -169,13 +169,9 @@ def load_full(
     tools: tuple[pgtools.Tool, pgtools.Tool],
     server_major: int,
     guard: bool,
+    lock_timeout_ms: int = loading.DEFAULT_LOCK_TIMEOUT_MS,
 ) -> None:
     """Replace the whole database with the archive, in one transaction."""
-    with postgres.connect(url=url, database=database) as conn:
-        schemas = [
-            r["nspname"]
-            for r in conn.fetch(f"SELECT n.nspname FROM pg_namespace n WHERE {postgres.SYSTEM_SCHEMAS_SQL}")
-        ]
     feed, args = _source(bucket=bucket, archive=archive)
 
     def accept() -> None:
@@ -187,11 +183,19 @@ def load_full(
         database=database,
         restore_tool=tools[0],
         psql_tool=tools[1],
-        sections=[(loading.preamble_full(schemas=schemas, server_major=server_major), args)],
+        sections=[(loading.preamble_full(server_major=server_major), args)],
         feed=feed,
         accept=accept,
-        guard_sql=loading.count_guard(expected=archive.manifest["tables"]) if guard else "",
+        guard_sql=loading.count_guard(expected=guarded_counts(archive.manifest)) if guard else "",
+        lock_timeout_ms=lock_timeout_ms,
     )
+
+
+def guarded_counts(doc: dict[str, Any]) -> dict[str, int | None]:
+    """What the in-transaction guard checks: exact counts, or only that each table exists when the
+    backup recorded planner estimates (an estimate is no count to hold a restore to)."""
+    exact = doc.get("rowCountMode", "exact") == "exact"
+    return {t: (int(n) if exact else None) for t, n in doc["tables"].items()}
 
 
 def load_tables(
@@ -201,18 +205,19 @@ def load_tables(
     archive_path: str,
     tables: list[str],
     tools: tuple[pgtools.Tool, pgtools.Tool],
-    expected: dict[str, int],
+    expected: dict[str, int | None],
+    lock_timeout_ms: int = loading.DEFAULT_LOCK_TIMEOUT_MS,
 ) -> list[str]:
-    """Restore only ``tables`` (schema.table): existing ones are emptied and refilled with the
+    """Restore only ``tables`` (labels): existing ones are emptied and refilled with the
     archive's data; missing ones are recreated (definition and data, without indexes or
     constraints: pg_restore -t restores the table alone). Returns the tables recreated."""
     with postgres.connect(url=url, database=database) as conn:
-        present = {f"{s}.{t}" for s, t in postgres.user_tables(conn)}
+        present = {identifiers.label(s, t) for s, t in postgres.user_tables(conn)}
     existing = [t for t in tables if t in present]
     sections: list[tuple[str, list[str]]] = []
-    first_sql = loading.preamble_tables(existing=existing)
+    first_sql = loading.preamble_tables(tables=[identifiers.parse(t) for t in existing])
     for table in tables:
-        schema, name = table.split(".", 1)
+        schema, name = identifiers.parse(table)
         args = ["-n", schema, "-t", name] + (["--data-only"] if table in existing else []) + [archive_path]
         sections.append((first_sql, args))
         first_sql = ""
@@ -225,6 +230,7 @@ def load_tables(
         feed=None,
         accept=lambda: None,
         guard_sql=loading.count_guard(expected=expected),
+        lock_timeout_ms=lock_timeout_ms,
     )
     return [t for t in tables if t not in present]
 

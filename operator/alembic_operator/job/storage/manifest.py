@@ -1,14 +1,24 @@
 """The backup manifest: what a good backup looks like in ``manifest.json``. Pure: no I/O.
 
 Written only after the dump object is complete, so its presence means the
-backup is good (unless ``verification.ok`` is false). Shape (version 1)::
+backup is good (unless ``verification.ok`` is false). Stored shape (version 2)::
 
-    {"v": 1, "format": "custom", "compression": null, "key": "prefix/run/dump.pgdump",
+    {"v": 2, "format": "custom", "compression": null, "key": "prefix/run/dump.pgdump",
      "sizeBytes": 123, "sha256": "…", "serverVersion": "15.18", "pgDumpVersion": "15.18",
      "revision": "abc123" | null, "database": "postgresql://app:***@db:5432/shop",
+     "identity": {"systemIdentifier": "7412…", "database": "shop"},
      "startedAt": "…Z", "finishedAt": "…Z", "durationSeconds": 1.2, "rowCountMode": "exact",
-     "tables": {"public.task": 3000}, "writeStats": {"public.task": {"n_tup_ins": …}},
+     "tables": [{"name": ["public", "task"], "rows": 3000}],
+     "writeStats": [{"name": ["public", "task"], "n_tup_ins": …}],
      "verification": null | {"method": "restore", "ok": true, "mismatches": []}}
+
+Table names are ``[schema, table]`` pairs (a name may hold dots: see
+:mod:`alembic_operator.job.database.identifiers`). ``identity`` binds the backup
+to the server and database it was taken from (the restore checks it).
+Version 1 (round 1: ``"tables": {"schema.table": rows}``, no identity) is still
+read: :func:`validate` decodes both into one in-memory form whose ``tables``
+and ``writeStats`` are keyed by :func:`identifiers.label`; :func:`encode`
+writes version 2.
 """
 
 from __future__ import annotations
@@ -18,8 +28,11 @@ from typing import Any
 
 from alembic_operator.api import errors
 from alembic_operator.api.text import parse_timestamp as parse_timestamp  # read what timestamp() writes
+from alembic_operator.job.database import identifiers
 
-VERSION = 1
+VERSION = 2
+#: Versions this module reads.
+READABLE = (1, 2)
 REQUIRED = ("format", "key", "sizeBytes", "sha256", "tables")
 
 
@@ -44,7 +57,9 @@ def build(
     row_count_mode: str,
     tables: dict[str, int],
     write_stats: dict[str, dict[str, int]],
+    identity: dict[str, str | None] | None = None,
 ) -> dict[str, Any]:
+    """The in-memory manifest (tables keyed by label); :func:`encode` gives what is stored."""
     return {
         "v": VERSION,
         "format": fmt,
@@ -56,6 +71,7 @@ def build(
         "pgDumpVersion": pg_dump_version,
         "revision": revision,
         "database": database,
+        "identity": identity,
         "startedAt": timestamp(started_at),
         "finishedAt": timestamp(finished_at),
         "durationSeconds": round((finished_at - started_at).total_seconds(), 3),
@@ -66,21 +82,49 @@ def build(
     }
 
 
+def encode(doc: dict[str, Any]) -> dict[str, Any]:
+    """The stored (version 2) form of an in-memory manifest: names as ``[schema, table]`` pairs."""
+    tables = [{"name": list(identifiers.parse(k)), "rows": int(v)} for k, v in sorted(doc["tables"].items())]
+    stats = [{"name": list(identifiers.parse(k)), **v} for k, v in sorted((doc.get("writeStats") or {}).items())]
+    return {**doc, "v": VERSION, "tables": tables, "writeStats": stats}
+
+
+def _decode_tables(value: Any, *, version: int) -> dict[str, Any]:
+    if version == 1:
+        if not isinstance(value, dict):
+            raise ValueError("'tables' is not an object")
+        return {identifiers.label(*identifiers.from_v1_key(str(k))): v for k, v in value.items()}
+    if not isinstance(value, list):
+        raise ValueError("'tables' is not a list")
+    out: dict[str, Any] = {}
+    for item in value:
+        if not isinstance(item, dict):
+            raise ValueError(f"{item!r} is not a table entry")
+        rest = {k: v for k, v in item.items() if k != "name"}
+        out[identifiers.label(*identifiers.table_name(item.get("name")))] = rest.get("rows", rest)
+    return out
+
+
 def validate(value: Any, *, uri: str) -> dict[str, Any]:
-    """Check a manifest read back from S3; StorageError naming what is wrong."""
-    if not isinstance(value, dict) or value.get("v") != VERSION:
-        raise errors.StorageError(f"{uri} is not a version {VERSION} backup manifest")
+    """Read a manifest (version 1 or 2) back from S3 into the in-memory form; StorageError naming what is wrong."""
+    if not isinstance(value, dict) or value.get("v") not in READABLE:
+        raise errors.StorageError(f"{uri} is not a version {' or '.join(map(str, READABLE))} backup manifest")
     missing = [k for k in REQUIRED if k not in value]
     if missing:
         raise errors.StorageError(f"{uri} lacks {', '.join(missing)}")
-    if not isinstance(value["tables"], dict):
-        raise errors.StorageError(f"{uri}: 'tables' is not an object")
-    return value
+    try:
+        tables = _decode_tables(value["tables"], version=value["v"])
+        stats = _decode_tables(value.get("writeStats") or ({} if value["v"] == 1 else []), version=value["v"])
+    except ValueError as exc:
+        raise errors.StorageError(f"{uri}: {exc}") from None
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in tables.values()):
+        raise errors.StorageError(f"{uri}: a table's row count is not an integer")
+    return {**value, "tables": tables, "writeStats": stats if value.get("writeStats") is not None else None}
 
 
 def is_good(value: Any) -> bool:
     """A complete backup whose restore-verification (if any) did not fail."""
-    if not isinstance(value, dict) or value.get("v") != VERSION:
+    if not isinstance(value, dict) or value.get("v") not in READABLE:
         return False
     verification = value.get("verification")
     return not (isinstance(verification, dict) and verification.get("ok") is False)

@@ -1,0 +1,163 @@
+"""``kubectl alembic`` through the real kubectl, against real runs on the test bed (issue 19).
+
+One module fixture makes three runs on one database, one after the other, as on-call
+meets them: one Succeeded, one RolledBack (a migration deleting rows), one
+RollbackHeld (the application kept writing). Each command runs as
+``kubectl alembic ...``: kubectl finds ``kubectl-alembic`` (the console script in
+.venv/bin) on PATH, exactly as a user's shell would, with the admin's KUBECONFIG.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from testbed import procs, tools
+from testbed.apps import TERMINAL, App
+from testbed.pytest_data import Database
+from tests.e2e import appdb
+from tests.e2e.writer import Writer
+
+APPROVE = "alembic-operator.dev/approve-restore"
+
+
+@dataclass
+class Runs:
+    """The three runs and how to call the plugin against them."""
+
+    app: App
+    env: dict[str, str]
+
+    def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """``kubectl ARGS`` with the plugin on PATH, as the admin; the run's namespace is the context's."""
+        done = subprocess.run(
+            [str(tools.binary("kubectl")), *args], env=self.env, capture_output=True, text=True, timeout=60
+        )
+        if check:
+            assert done.returncode == 0, (args, done.stdout, done.stderr)
+        return done
+
+    def alembic(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = self.kubectl("alembic", *args, "-n", self.app.namespace, check=check)
+        print(f"\n$ kubectl alembic {' '.join(args)} -n {self.app.namespace}\n{done.stdout}{done.stderr}")  # for -s
+        return done
+
+    def status(self, name: str) -> dict[str, Any]:
+        return dict(self.app.get(name)["status"])
+
+
+@pytest.fixture(scope="module")
+def runs(cluster: Any, operator: Any, pg15: Any, s3: Any) -> Iterator[Runs]:
+    namespace = f"plugin-{os.getpid()}"
+    cluster.kubectl("create", "namespace", namespace)
+    procs.wait_until(
+        lambda: cluster.kubectl("-n", namespace, "get", "serviceaccount", "default", check=False).returncode == 0,
+        30,
+        "the default ServiceAccount",
+    )
+    name = pg15.create_database()
+    database = Database(name=name, url=pg15.url(name), server=pg15)
+    app = App(cluster=cluster, namespace=namespace, database_url=database.url, s3=s3, bucket=s3.create_bucket())
+    app.create_secrets()
+    path = os.pathsep.join([str(tools.binary("kubectl").parent), str(tools.REPO / ".venv" / "bin"), os.environ["PATH"]])
+    env = {**os.environ, "PATH": path, "KUBECONFIG": str(cluster.kubeconfig)}
+    try:
+        app.apply(app.manifest("ok-1"))
+        assert app.wait("ok-1")["status"]["phase"] == "Succeeded"
+        appdb.seed(database, 300)
+        app.apply(app.manifest("rb-1", image="example-app:deletes-rows"))
+        assert app.wait("rb-1", timeout=240)["status"]["phase"] == "RolledBack"
+        writer = Writer(database.url, prefix="live").start()
+        try:
+            procs.wait_until(lambda: len(writer.committed) >= 5, 120, "the writer's first rows")
+            retention = {"backup": {"retention": {"keepLast": 2}}}
+            app.apply(app.manifest("held-1", image="example-app:deletes-rows", spec=retention))
+            held = app.wait("held-1", phases={"RollbackHeld", *TERMINAL}, timeout=240)
+        finally:
+            writer.stop()
+        assert held["status"]["phase"] == "RollbackHeld", held["status"]
+        yield Runs(app=app, env=env)
+    finally:
+        with contextlib.suppress(Exception):
+            cluster.kubectl("delete", "namespace", namespace, "--wait=false")
+        with contextlib.suppress(Exception):
+            pg15.drop_database(name)
+
+
+def test_status_tells_each_step_and_the_backup_of_a_succeeded_and_a_rolled_back_run(runs: Runs) -> None:
+    ok = runs.alembic("status", "ok-1").stdout
+    backup = runs.status("ok-1")["backup"]
+    assert ok.splitlines()[0].startswith(f"MigrationRun {runs.app.namespace}/ok-1: Succeeded"), ok
+    assert "revisions: base -> 0004" in ok
+    assert backup["uri"] in ok and backup["sha256"] in ok and backup["size"] in ok
+    for step in ("plan", "backup", "migrate", "verify"):
+        assert f"  {step:<8} Job ok-1-{step}" in ok and "Succeeded" in ok, ok
+    rolled = runs.alembic("status", "rb-1").stdout
+    assert "RolledBack" in rolled.splitlines()[0]
+    verify = runs.status("rb-1")["steps"]["verify"]
+    assert f"Job {verify['job']}: Failed" in rolled and "restore " in rolled, rolled
+
+
+def test_why_names_the_failed_step_its_message_the_backup_and_what_to_do(runs: Runs) -> None:
+    status = runs.status("rb-1")
+    why = runs.alembic("why", "rb-1").stdout
+    assert "failed step: verify" in why, why
+    assert status["steps"]["verify"]["message"] in why
+    assert status["backup"]["uri"] in why
+    assert "release a new run" in why
+    assert runs.alembic("why", "ok-1").stdout.rstrip().endswith("nothing failed.")
+
+
+def test_why_of_a_held_run_lists_the_tables_and_the_approve_and_reject_commands(runs: Runs) -> None:
+    why = runs.alembic("why", "held-1").stdout
+    tables = runs.status("held-1")["foreignWrites"]["tables"]
+    assert any(t["table"] == "public.project" for t in tables)
+    for table in tables:
+        assert f"  {table['table']}: ~{table['rows']} rows" in why, why
+    ns = runs.app.namespace
+    assert f"kubectl alembic approve held-1 -n {ns}" in why and f"kubectl alembic reject held-1 -n {ns}" in why
+    assert "failed step: verify" in why and runs.status("held-1")["backup"]["uri"] in why
+
+
+def test_backups_lists_each_backup_with_size_and_run_and_what_keep_last_removes(runs: Runs) -> None:
+    out = runs.alembic("backups").stdout
+    lines = out.splitlines()
+    assert lines[0].startswith("database Secret db, key DATABASE_URL: 3 backup(s); retention keepLast 2"), out
+    rows = {line.split()[0]: line for line in lines[2:]}
+    assert list(rows) == ["held-1", "rb-1", "ok-1"], out  # newest first
+    for run in rows:
+        backup = runs.status(run)["backup"]
+        assert backup["size"] in rows[run] and backup["uri"] in rows[run] and backup["sha256"][:12] in rows[run]
+    assert "kept" in rows["held-1"]
+    assert "removed (beyond keepLast 2)" in rows["rb-1"] and "removed (beyond keepLast 2)" in rows["ok-1"]
+
+
+def test_logs_prints_the_step_pods_in_step_order(runs: Runs) -> None:
+    done = runs.alembic("logs", "rb-1")
+    headers = [line.split(":")[0] for line in done.stdout.splitlines() if line.startswith("==> step ")]
+    steps = [h.removeprefix("==> step ") for h in headers]
+    assert steps == ["plan", "backup", "migrate", "verify", "restore"], done.stdout
+    # under each header the container's log, or (the bed's kubelet serves no pods/log) the step's own result
+    for step, section in zip(steps, done.stdout.split("==> step ")[1:], strict=True):
+        assert f'"step":"{step}"' in section or "(log unavailable" not in section, section
+
+
+def test_reject_refuses_a_run_that_holds_nothing_and_leaves_it(runs: Runs) -> None:
+    done = runs.alembic("reject", "ok-1", check=False)
+    assert done.returncode == 1 and "Succeeded, not RollbackHeld" in done.stderr, done
+    assert runs.status("ok-1")["phase"] == "Succeeded"
+
+
+def test_approve_names_the_user_in_the_annotation_and_the_held_restore_runs(runs: Runs) -> None:
+    user = json.loads(runs.kubectl("auth", "whoami", "-o", "json").stdout)["status"]["userInfo"]["username"]
+    done = runs.alembic("approve", "held-1")
+    assert f"as {user}" in done.stdout, done.stdout
+    assert runs.app.get("held-1")["metadata"]["annotations"][APPROVE] == user
+    assert runs.app.wait("held-1", timeout=240)["status"]["phase"] == "RolledBack"
