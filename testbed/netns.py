@@ -60,6 +60,7 @@ class BedNetwork:
     node_ip: str
     _original: int
     _thread: int
+    _outer: BedNetwork | None = None
 
     def leave(self) -> None:
         """Move the thread back to the namespace it came from (safe to call twice)."""
@@ -72,7 +73,7 @@ class BedNetwork:
         self._original = -1
         global _active
         if _active is self:
-            _active = None
+            _active = self._outer  # a bed entered from inside another (test_node's, in the session's)
 
     def __enter__(self) -> BedNetwork:
         return self
@@ -108,7 +109,7 @@ def enter(node_ip: str = NODE_IP) -> BedNetwork:
         bed.leave()
         raise
     global _active
-    _active = bed
+    bed._outer, _active = _active, bed
     return bed
 
 
