@@ -254,7 +254,7 @@ class RollbackSpec(_Model):
     on_foreign_writes: Literal["hold", "restore"] = Field(
         default="hold",
         description="When the application wrote since the backup: hold waits for a person "
-        '(annotation alembic-operator.dev/approve-restore="true"); restore '
+        "(annotation alembic-operator.dev/approve-restore=<the approving user name>); restore "
         "discards those writes.",
     )
 
