@@ -182,6 +182,17 @@ def make_data(cluster: Cluster, pg: PostgresServer, s3: S3Server, namespace: str
     return data
 
 
+def doc_run(data: Data, *, name: str, image: str = "example-app:1.0") -> str:
+    """The docs' kubectl example (README, ``migrationrun``) with the test bed's bucket, endpoint, image and name."""
+    import yaml
+
+    run = yaml.safe_load(support.doc_example("migrationrun"))
+    run["metadata"]["name"] = name
+    run["spec"]["migrate"]["image"] = image
+    run["spec"]["backup"]["s3"].update(bucket=data.bucket, endpoint=data.endpoint)
+    return str(yaml.safe_dump(run))
+
+
 def get_run(cluster: Cluster, namespace: str, name: str) -> dict[str, Any] | None:
     proc = kubectl(cluster.kubeconfig, "-n", namespace, "get", "migrationrun", name, "-o", "json", check=False)
     return json.loads(proc.stdout) if proc.returncode == 0 else None
