@@ -88,6 +88,13 @@ class CountMismatch(_Wire):
     actual: int | None = None
 
 
+class SequenceKept(_Wire):
+    """A sequence a restore left at its current value, not lowered to the backup's (no id handed out twice)."""
+
+    sequence: str
+    value: int
+
+
 class BackupVerification(_Wire):
     """The verdict of ``backup --verify restore``."""
 
@@ -189,6 +196,8 @@ class RestoreResult(StepData):
     pg_restore_version: str | None = None
     foreign_writes: ForeignWrites | None = None
     mismatches: list[CountMismatch] = Field(default_factory=list)
+    sequences_kept: list[SequenceKept] = Field(default_factory=list)
+    """Sequences whose value read before the restore was at least the backup's: they keep it."""
     rolled_back: bool | None = None
     retryable: bool = False
     """The restore failed without changing the database for a reason that may pass (the server or S3

@@ -58,6 +58,7 @@ from alembic_operator.job.database import (
     pgtools,
     postgres,
     row_digests,
+    sequences,
     sessions,
     urls,
 )
@@ -215,6 +216,7 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
         with postgres.connect(url=url) as conn:
             sessions.end_orphans(conn, application_name=sessions.migrate_application_name(loc.uri()))
             before = postgres.state(conn)
+            handed_out = sequences.values(conn)
         try:
             if tables:
                 source = archive.directory or os.path.join(tmp, location.DUMP_CUSTOM)
@@ -248,6 +250,7 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
     with postgres.connect(url=url) as conn:
         actual = postgres.exact_counts(conn)
         restored = row_digests.of_tables(conn, tables)
+        kept = [] if tables else sequences.kept(before=handed_out, after=sequences.values(conn))
     differences = rowcounts.compare_exact(
         expected=expected if exact else {t: actual.get(t, -1) for t in expected}, actual=actual, only=tables or None
     )
@@ -271,6 +274,7 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
         "recreatedTables": recreated,
         "ok": not mismatches and not altered,
         "contentMismatches": altered,
+        "sequencesKept": kept,
         "rowCountMode": doc.get("rowCountMode", "exact"),
         "pgRestoreVersion": tools[0].version,
         "tables": {t: {"expected": expected.get(t), "actual": actual.get(t)} for t in scope},
@@ -291,6 +295,10 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
         )
     rows = sum((expected if exact else actual).get(t, 0) for t in scope)
     message = f"restored {len(scope)} tables ({rows} rows) from {archive.uri}"
+    if kept:
+        message += (
+            f"; {len(kept)} sequence(s) kept their current value (at or above the backup's): no id is handed out twice"
+        )
     if tables:
         message += "; each table's rows equal the backup's (ordered-row digest), no user trigger fired"
     if not exact:
@@ -309,6 +317,7 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
         restore_uri=loc.uri(location.RESTORE),
         pg_restore_version=tools[0].version,
         foreign_writes=foreign,
+        sequences_kept=[results.SequenceKept.model_validate(k) for k in kept[: rowcounts.MAX_LISTED]],
         message=message,
     )
 

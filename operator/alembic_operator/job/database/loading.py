@@ -6,13 +6,15 @@ One psql session (``ON_ERROR_STOP=1``) is fed, by this process:
    can wait for is taken here, by the preamble's DROP SCHEMA / TRUNCATE; the
    objects the script creates are new and invisible to everyone else), the
    commit gate (below), and a preamble: full restore: clear the objects that
-   live outside schemas (:mod:`alembic_operator.job.database.database_state`), drop every non-system
+   live outside schemas (:mod:`alembic_operator.job.database.database_state`), remember the
+   sequences' values (:mod:`alembic_operator.job.database.sequences`), drop every non-system
    schema, recreate ``public`` as initdb makes it, unlink large objects;
    table restore: empty the chosen tables;
 2. the SQL script ``pg_restore --single-transaction --restrict-key=K -f -``
    makes of the archive, passed through :class:`ScriptFilter`;
 3. a guard that raises inside the transaction when any restored table's
-   row count differs from the manifest, and (full restore) the database-level
+   row count differs from the manifest, and (full restore) every sequence
+   set to the larger of its dump and its earlier value, the database-level
    state put back and compared with the manifest's;
 4. the gate's token and ``COMMIT;`` — written only after pg_restore exited 0
    and the caller's check of the bytes (SHA-256 of the stream) passed. On any
@@ -56,7 +58,7 @@ from collections.abc import Callable, Iterable
 from typing import IO
 
 from alembic_operator.api import errors, redact
-from alembic_operator.job.database import database_state, identifiers, pgtools, urls
+from alembic_operator.job.database import database_state, identifiers, pgtools, sequences, urls
 
 CHUNK = 1024 * 1024
 #: Bytes of pg_restore's output held back until its end (the trailer after the final COMMIT).
@@ -134,6 +136,7 @@ SET LOCAL client_min_messages = warning;
 SET LOCAL lock_timeout = '{int(lock_timeout_ms)}ms';
 {_HELPERS}
 {database_state.HELPERS_SQL}
+{sequences.HELPERS_SQL}
 CREATE TEMPORARY TABLE alembic_operator_gate (armed boolean) ON COMMIT DROP;
 CREATE FUNCTION pg_temp.alembic_operator_gate() RETURNS trigger LANGUAGE plpgsql AS $f$
 BEGIN
@@ -156,6 +159,7 @@ def commit(*, token: str) -> str:
 def preamble_full(*, server_major: int) -> str:
     """SQL that empties the database: every application schema dropped (found on the server), ``public`` bare."""
     lines = [
+        sequences.REMEMBER,
         "SELECT pg_temp.alembic_operator_clear_database_objects();",
         "DO $f$ DECLARE s name; BEGIN",
         f"  FOR s IN SELECT n.nspname FROM pg_catalog.pg_namespace n WHERE {_SYSTEM_SCHEMAS} ORDER BY 1 LOOP",

@@ -29,7 +29,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from alembic_operator.api import errors
-from alembic_operator.job.database import database_state, dumping, identifiers, loading, pgtools, postgres, urls
+from alembic_operator.job.database import (
+    database_state,
+    dumping,
+    identifiers,
+    loading,
+    pgtools,
+    postgres,
+    sequences,
+    urls,
+)
 from alembic_operator.job.storage import s3
 
 
@@ -189,6 +198,7 @@ def load_full(
         feed=feed,
         accept=accept,
         guard_sql=(loading.count_guard(expected=guarded_counts(archive.manifest)) if guard else "")
+        + sequences.KEEP_HIGHER
         + database_state.restore_sql(archive.manifest.get("databaseState"), keys=state_keys),
         lock_timeout_ms=lock_timeout_ms,
     )
