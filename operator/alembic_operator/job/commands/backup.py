@@ -11,7 +11,9 @@
    while it stays open: the counts describe exactly the dumped rows.
 3. The dump streams into the multipart upload (see :mod:`alembic_operator.job.database.dumping`);
    any failure aborts the upload, so no object that looks complete remains.
-4. manifest.json is written only after the dump object is complete.
+4. ``--verify checksum`` (the default) reads the object back whole and
+   compares its SHA-256 and size with what was streamed; manifest.json is
+   written only after that (the dump object is complete and reads back).
 5. ``--verify restore`` restores the dump into a scratch database and compares
    the counts; it replays the database-level state too (settings, role settings,
    comment, default privileges, publications: not the owner or ACL, which a
@@ -81,7 +83,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--verify",
         choices=("checksum", "restore"),
         default="checksum",
-        help="restore: also restore into a scratch database and compare row counts",
+        help="checksum (default): read the uploaded dump back and compare its SHA-256 before writing the "
+        "manifest; restore: restore it into a scratch database and compare row counts and database-level state",
     )
     parser.add_argument(
         "--scratch-url",
@@ -160,6 +163,8 @@ def run(args: argparse.Namespace) -> results.BackupResult:
             writer.abort()
             raise
         conn.execute("COMMIT")
+    if args.verify == "checksum":
+        read_back(bucket=bucket, key=dump_key, uri=f"s3://{loc.bucket}/{dump_key}", sha256=sha256, size=writer.size)
     finished = datetime.now(UTC)
 
     doc = manifest.build(
@@ -181,6 +186,8 @@ def run(args: argparse.Namespace) -> results.BackupResult:
     )
     doc["durationSeconds"] = round(time.monotonic() - clock, 3)
     doc["databaseState"] = level
+    if args.verify == "checksum":
+        doc["verification"] = {"method": "checksum", "ok": True, "mismatches": []}
     bucket.put_json(manifest_key, manifest.encode(doc))
     log.info("backup of %s complete: %s (%d bytes)", url.redacted(), loc.uri(), writer.size)
 
@@ -208,6 +215,21 @@ def run(args: argparse.Namespace) -> results.BackupResult:
         data["retentionDeleted"] = len(deleted)
     message = f"backed up {data['tables']} tables ({data['rows']} rows, {writer.size} bytes) to {data['uri']}"
     return results.BackupResult.model_validate({**data, "message": message})
+
+
+def read_back(*, bucket: s3.Bucket, key: str, uri: str, sha256: str, size: int) -> None:
+    """``--verify checksum``: read the uploaded object back whole and compare its SHA-256 and size with
+    what was streamed; BackupFailed (no manifest written) when S3 holds other bytes."""
+    try:
+        archives.check_stream(
+            bucket=bucket, archive=archives.Archive(manifest={"sha256": sha256, "sizeBytes": size}, key=key, uri=uri)
+        )
+    except errors.ChecksumMismatch as exc:
+        raise errors.BackupFailed(
+            f"the uploaded dump {uri} reads back differently from what was sent; no manifest was written",
+            expected=exc.details.get("expected"),
+            actual=exc.details.get("actual"),
+        ) from None
 
 
 def check_restored(*, expected: dict[str, int], actual: dict[str, int], exact: bool = True) -> list[rowcounts.Mismatch]:
