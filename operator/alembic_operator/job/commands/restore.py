@@ -322,6 +322,29 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
     )
 
 
+#: How long the proof of a rolled-back restore waits for the server to accept connections again
+#: (a restore cut short by a server restart is read back once the server is up).
+READ_BACK_WAIT_SECONDS = 60.0
+
+
+def _state_after(*, url: urls.DatabaseURL, lock_timeout: bool) -> tuple[dict[str, Any], str | None]:
+    """The database's state (and, after a lock timeout, who held the locks), waiting for the server.
+
+    Only an unreachable server is waited for, up to :data:`READ_BACK_WAIT_SECONDS`; any other
+    error, or the server still away then, is raised.
+    """
+    deadline = time.monotonic() + READ_BACK_WAIT_SECONDS
+    while True:
+        try:
+            with postgres.connect(url=url) as conn:
+                blockers = sessions.describe(sessions.blockers(conn)) if lock_timeout else None
+                return postgres.state(conn), blockers
+        except errors.DatabaseUnreachable:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(1.0)
+
+
 def proven_rollback(exc: errors.RestoreFailed, *, url: urls.DatabaseURL, before: dict[str, Any]) -> errors.StepError:
     """The failure as reported: "unchanged" only when the state read now equals ``before``.
 
@@ -330,10 +353,9 @@ def proven_rollback(exc: errors.RestoreFailed, *, url: urls.DatabaseURL, before:
     """
     message = exc.message
     try:
-        with postgres.connect(url=url) as conn:
-            if "lock timeout" in message:
-                message += f"; waited for: {sessions.describe(sessions.blockers(conn))}"
-            after = postgres.state(conn)
+        after, blockers = _state_after(url=url, lock_timeout="lock timeout" in message)
+        if blockers is not None:
+            message += f"; waited for: {blockers}"
     except errors.StepError as err:
         after, message = None, f"{message}; the database state could not be read after it ({err.message})"
     changed = (
