@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup tools test test-unit faults demo crds crds-check bench clean
+.PHONY: setup tools test test-unit faults demo crds crds-check bench clean release
 .PHONY: lint lint-style lint-format lint-types lint-imports lint-duplicates
 
 include image/image.mk
@@ -81,6 +81,11 @@ test-unit: $(VENV)/.installed
 ## demo: the whole flow on the local test bed
 demo: setup tools
 	$(PY) -m testbed.demo
+
+## release: dist/ — both images as OCI archives, the packaged charts, a one-file install manifest,
+##   SHA256SUMS (charts/release.sh; README "Installing a release")
+release: tools image
+	bash charts/release.sh
 
 ## bench: benchmarks against the plain tools (not part of `make test`)
 bench: setup tools

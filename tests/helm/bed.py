@@ -22,7 +22,7 @@ from testbed.postgres import PostgresServer
 from testbed.pytest_data import Database
 from testbed.s3 import S3Server
 from tests.helm import support
-from tests.helm.support import OPERATOR_CHART, REPO, helm, kubectl
+from tests.helm.support import REPO, helm, kubectl
 
 ALEMBIC = REPO / "alembic"
 IMAGES = {
@@ -113,13 +113,24 @@ def install_command(namespace: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def installed_operator(cluster: Cluster, *extra: str) -> Iterator[Operator]:
-    """The docs' `helm install alembic-operator charts/alembic-operator --wait`, in a fresh namespace."""
+def installed_operator(cluster: Cluster, *extra: str, chart: Path | None = None) -> Iterator[Operator]:
+    """The docs' `helm install alembic-operator charts/alembic-operator --wait`, in a fresh namespace.
+
+    The bed's cluster is shared by every test of a session (and other releases), so the CRD is applied
+    from crds/ as a cluster administrator would, and the release is told not to own it
+    (``crds.install=false``); tests/helm/test_crd_upgrade.py installs and upgrades it with the chart.
+    ``chart`` replaces charts/alembic-operator (e.g. the packaged chart of dist/)."""
     namespace = f"alembic-operator-{secrets.token_hex(3)}"
     metrics, liveness = ports.free_port(), ports.free_port()
+    ensure_crd(cluster)
+    argv = install_command(namespace)
+    if chart is not None:
+        argv[2] = str(chart)
     try:
         helm(
-            *install_command(namespace),
+            *argv,
+            "--set",
+            "crds.install=false",
             "--timeout",
             "180s",
             # The process kubelet runs pods on the host's network: free ports instead of 8080/8081.
@@ -207,6 +218,17 @@ def make_data(cluster: Cluster, pg: PostgresServer, s3: S3Server, namespace: str
     return data
 
 
+def doc_run(data: Data, *, name: str, image: str = "example-app:1.0") -> str:
+    """The docs' kubectl example (README, ``migrationrun``) with the test bed's bucket, endpoint, image and name."""
+    import yaml
+
+    run = yaml.safe_load(support.doc_example("migrationrun"))
+    run["metadata"]["name"] = name
+    run["spec"]["migrate"]["image"] = image
+    run["spec"]["backup"]["s3"].update(bucket=data.bucket, endpoint=data.endpoint)
+    return str(yaml.safe_dump(run))
+
+
 def get_run(cluster: Cluster, namespace: str, name: str) -> dict[str, Any] | None:
     proc = kubectl(cluster.kubeconfig, "-n", namespace, "get", "migrationrun", name, "-o", "json", check=False)
     return json.loads(proc.stdout) if proc.returncode == 0 else None
@@ -287,8 +309,8 @@ def pod_of(cluster: Cluster, namespace: str, selector: str) -> dict[str, Any] | 
 
 
 def ensure_crd(cluster: Cluster) -> None:
-    """Install the chart's CRD (server-side apply, idempotent) and wait until it is Established."""
-    kubectl(cluster.kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", OPERATOR_CHART / "crds")
+    """Install the generated CRD (server-side apply, idempotent) and wait until it is Established."""
+    kubectl(cluster.kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", REPO / "crds")
     support.wait_for(
         lambda: (
             kubectl(

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from testbed import operating
 from testbed.cluster import Cluster
@@ -54,15 +53,6 @@ def captured(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("captured-runs")
 
 
-def _doc_run(data: bed.Data, *, name: str, image: str = "example-app:1.0") -> str:
-    """The docs' kubectl example with the test bed's bucket, endpoint, image and name."""
-    run = yaml.safe_load(support.doc_example("migrationrun"))
-    run["metadata"]["name"] = name
-    run["spec"]["migrate"]["image"] = image
-    run["spec"]["backup"]["s3"].update(bucket=data.bucket, endpoint=data.endpoint)
-    return yaml.safe_dump(run)
-
-
 def _assert_classified(followed: bed.Followed) -> None:
     for obj in followed.seen:
         assert bed.check_health(obj) == bed.expected_health(obj), json.dumps(obj.get("status"), indent=1)
@@ -98,7 +88,9 @@ def test_kubectl_applied_run_succeeds_and_its_statuses_classify_right(
     """Door 1: kubectl apply of the docs' MigrationRun migrates an empty database to 0004; every status
     seen on the way is Progressing/InProgress, the last Healthy/Current."""
     metrics_before = operator.metrics()
-    kubectl(cluster.kubeconfig, "-n", data.namespace, "apply", "-f", "-", input=_doc_run(data, name="example-app-1-0"))
+    kubectl(
+        cluster.kubeconfig, "-n", data.namespace, "apply", "-f", "-", input=bed.doc_run(data, name="example-app-1-0")
+    )
     followed = bed.follow(cluster, data.namespace, "example-app-1-0")
     bed.save_all(followed, captured, "succeeded")
     assert followed.phase == "Succeeded", json.dumps(followed.final["status"], indent=1)
@@ -116,7 +108,7 @@ def test_rolled_back_and_failed_runs_are_degraded_and_failed(
 ) -> None:
     """A migration that commits and loses rows ends RolledBack (database back at 0004, same rows, its new
     table gone); one that raises ends Failed (database unchanged); both Degraded and kstatus Failed."""
-    kubectl(cluster.kubeconfig, "-n", data.namespace, "apply", "-f", "-", input=_doc_run(data, name="v1"))
+    kubectl(cluster.kubeconfig, "-n", data.namespace, "apply", "-f", "-", input=bed.doc_run(data, name="v1"))
     assert bed.follow(cluster, data.namespace, "v1").phase == "Succeeded"
     before = app.seed(data.database, rows=50)
     counts = app.counts(data.database)
@@ -128,7 +120,7 @@ def test_rolled_back_and_failed_runs_are_degraded_and_failed(
         "apply",
         "-f",
         "-",
-        input=_doc_run(data, name="broken", image="example-app:broken"),
+        input=bed.doc_run(data, name="broken", image="example-app:broken"),
     )
     rolled = bed.follow(cluster, data.namespace, "broken")
     bed.save_all(rolled, captured, "rolledback")
@@ -146,7 +138,7 @@ def test_rolled_back_and_failed_runs_are_degraded_and_failed(
         "apply",
         "-f",
         "-",
-        input=_doc_run(data, name="raises", image="example-app:raises"),
+        input=bed.doc_run(data, name="raises", image="example-app:raises"),
     )
     failed = bed.follow(cluster, data.namespace, "raises")
     bed.save_all(failed, captured, "failed")

@@ -153,7 +153,7 @@ def test_the_projected_token_works_in_cluster(runc_kubelet, core, namespace):
 import os
 from kubernetes import client, config
 config.load_incluster_config()
-from alembic_operator.adapters import kube
+from alembic_operator import kube
 review = client.AuthenticationV1Api(kube.api_client()).create_self_subject_review(
     {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
 print("USER", review.status.user_info.username)

@@ -14,7 +14,7 @@ import json
 
 import pytest
 
-from alembic_operator.api import results
+from alembic_operator.api import termination
 from alembic_operator.api.model import Phase
 
 from .world import BACKUP_DATA, MIGRATE_DATA, NOW, World, condition, failed, succeeded
@@ -37,7 +37,7 @@ DATA = {
 
 
 def _envelope(step: str, **over: object) -> str:
-    return json.dumps({**results.build(step=step, ok=True, message="done", data=DATA[step]), **over})
+    return json.dumps({**termination.build(step=step, ok=True, message="done", data=DATA[step]), **over})
 
 
 #: Results that are JSON but not one of ours, and what the message says about them.

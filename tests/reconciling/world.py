@@ -12,7 +12,8 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from alembic_operator.api import model, results
+from alembic_operator.api import model
+from alembic_operator.api import termination as termination_message
 from alembic_operator.api.model import MigrationRunSpec, MigrationRunStatus, Phase, RunView
 from alembic_operator.controller.reconciler import (
     CreateJob,
@@ -106,8 +107,8 @@ def termination(
     message: str | None = None,
     changed: bool = False,
 ) -> str:
-    return results.encode(
-        results.build(
+    return termination_message.encode(
+        termination_message.build(
             step=step,
             ok=ok,
             message=message or f"{step} {'ok' if ok else 'failed'}",

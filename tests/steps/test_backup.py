@@ -63,7 +63,7 @@ def test_backup_uploads_the_dump_with_its_sha256_and_a_manifest(
     assert manifest["sha256"] == data["sha256"] and manifest["sizeBytes"] == data["sizeBytes"]
     assert manifest["tables"] == SAMPLE_ROWS
     assert manifest["revision"] == REVISION == data["revision"]
-    assert manifest["verification"] is None
+    assert manifest["verification"] == {"method": "checksum", "ok": True, "mismatches": []}  # read back
     assert manifest["serverVersion"].split(".")[0] == str(database.server.major)
     assert manifest["pgDumpVersion"].split(".")[0] == str(database.server.major)  # exactly the server's major
     assert set(manifest["writeStats"]["public.task"]) == {"n_tup_ins", "n_tup_upd", "n_tup_del", "n_live_tup", "relid"}

@@ -32,8 +32,11 @@ def _hex_only(sql: str) -> None:
 
 def test_table_names_reach_psql_only_as_hex() -> None:
     sql = loading.preamble_tables(tables=[HOSTILE, ("public", "task")])
-    assert sql.startswith("SELECT pg_temp.alembic_operator_truncate(")
-    _hex_only(sql)
+    off, truncate = sql.splitlines()
+    assert off.startswith("SELECT pg_temp.alembic_operator_triggers_off(")  # user triggers off, then empty
+    assert truncate.startswith("SELECT pg_temp.alembic_operator_truncate(")
+    _hex_only(off)
+    _hex_only(truncate)
     assert loading.preamble_tables(tables=[]) == ""
     guard = loading.count_guard(expected={identifiers.label(*HOSTILE): 2, "public.task": None})
     _hex_only(guard)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from alembic_operator.api import errors, results
+from alembic_operator.api import errors, termination
 from alembic_operator.job.database import identifiers
 from alembic_operator.job.storage import manifest
 
@@ -119,7 +119,7 @@ def test_the_result_summary_fits_a_termination_message_even_for_2000_tables() ->
         "rows",
         "manifestUri",
     }
-    encoded = results.encode(results.build(step="backup", ok=True, message="ok", data=data))
+    encoded = termination.encode(termination.build(step="backup", ok=True, message="ok", data=data))
     assert len(encoded.encode()) < 1024
 
 

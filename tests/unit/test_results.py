@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from alembic_operator.api import results
+from alembic_operator.api import results, termination
 from alembic_operator.api.steps import Step
 
 GOOD = {
@@ -98,7 +98,7 @@ def test_unknown_fields_are_kept_for_newer_steps() -> None:
 
 def test_a_failed_restore_says_in_a_field_whether_a_new_attempt_may_pass() -> None:
     text = json.dumps(
-        results.build(
+        termination.build(
             step="restore",
             ok=False,
             reason="RestoreFailed",
@@ -113,15 +113,15 @@ def test_a_failed_restore_says_in_a_field_whether_a_new_attempt_may_pass() -> No
 
 def test_a_steps_model_is_written_as_the_keys_it_set_in_camel_case() -> None:
     data = results.MigrateResult(from_revision=None, to_revision="0004", applied=["0004"], message="migrated")
-    written = results.build(step="migrate", ok=True, message=data.message, data=data)
+    written = termination.build(step="migrate", ok=True, message=data.message, data=data)
     assert written["data"] == {"fromRevision": None, "toRevision": "0004", "applied": ["0004"]}
-    parsed = results.parse("migrate", results.encode(written))
+    parsed = results.parse("migrate", termination.encode(written))
     assert isinstance(parsed, results.StepResult) and parsed.data.to_revision == "0004"
 
 
 def test_a_large_result_is_cut_to_4_kib_by_shortening_its_lists_and_still_parses() -> None:
     violations = [{"table": f"public.table_{i:04d}", "before": i + 1, "after": i} for i in range(500)]
-    written = results.build(
+    written = termination.build(
         step="verify",
         ok=False,
         reason="RowCountViolation",
@@ -129,7 +129,7 @@ def test_a_large_result_is_cut_to_4_kib_by_shortening_its_lists_and_still_parses
         data={"violations": violations, "tablesChecked": 500},
         changed_database=True,
     )
-    encoded = results.encode(written)
+    encoded = termination.encode(written)
     assert len(encoded.encode()) <= results.MAX_BYTES
     parsed = results.parse("verify", encoded)
     assert isinstance(parsed, results.StepResult) and parsed.truncated
@@ -138,7 +138,7 @@ def test_a_large_result_is_cut_to_4_kib_by_shortening_its_lists_and_still_parses
 
 
 def test_a_huge_message_alone_is_cut_to_4_kib() -> None:
-    encoded = results.encode(results.build(step="plan", ok=False, message="é" * 5000, reason="RevisionError"))
+    encoded = termination.encode(termination.build(step="plan", ok=False, message="é" * 5000, reason="RevisionError"))
     assert len(encoded.encode()) <= results.MAX_BYTES
     parsed = results.parse("plan", encoded)
     assert isinstance(parsed, results.StepResult) and parsed.message.startswith("éé") and parsed.truncated

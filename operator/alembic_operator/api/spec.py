@@ -151,6 +151,25 @@ class S3Spec(_Model):
     server_side_encryption: Literal["AES256", "aws:kms"] | None = Field(
         default=None, description="Server-side encryption to request for uploaded objects."
     )
+    kms_key_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2048,
+        description="KMS key (id, ARN or alias) for serverSideEncryption aws:kms; leave out for the "
+        "bucket's default key.",
+    )
+    expected_bucket_owner: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9._-]{1,64}$",
+        description="Owner every S3 request requires of the bucket (ExpectedBucketOwner): the AWS account id "
+        "on AWS, the owner's id on S3-compatible servers. A bucket another account owns is refused.",
+    )
+
+    @pydantic.model_validator(mode="after")
+    def _kms_key_needs_kms(self) -> S3Spec:
+        if self.kms_key_id is not None and self.server_side_encryption != "aws:kms":
+            raise ValueError("kmsKeyId needs serverSideEncryption: aws:kms")
+        return self
 
 
 class RetentionSpec(_Model):
@@ -254,7 +273,7 @@ class RollbackSpec(_Model):
     on_foreign_writes: Literal["hold", "restore"] = Field(
         default="hold",
         description="When the application wrote since the backup: hold waits for a person "
-        '(annotation alembic-operator.dev/approve-restore="true"); restore '
+        "(annotation alembic-operator.dev/approve-restore=<the approving user name>); restore "
         "discards those writes.",
     )
 

@@ -50,6 +50,7 @@ def apply(decision: reconciler.Decision, *, body: Mapping[str, Any]) -> dict[str
     for event in decision.events:
         kube.emit_event(run=dict(body), type_=event.type, reason=event.reason, message=event.message)
     _observe_metrics(old=body.get("status") or {}, new=new_status)
+    metrics.observe_database(body=body, old=body.get("status") or {}, new=new_status)
     return patched
 
 

@@ -57,7 +57,10 @@ SAFETY_NET_SECONDS = 60.0
 """Interval of :func:`_safety_net`: how long a lost wake-up can delay an unfinished run at most."""
 
 RETRY_SECONDS = 5.0
-"""Seconds before a reconcile that raised is tried again."""
+"""Seconds before a reconcile that raised is tried again; doubled for each further failure in a row."""
+
+RETRY_MAX_SECONDS = 300.0
+"""The longest wait between retries of a run whose reconcile keeps raising."""
 
 DELETION_POLL_SECONDS = 5.0
 """Seconds between checks while a deleted run waits for its running step to finish."""
@@ -78,6 +81,11 @@ class ControllerMemo:
     """The scheduled re-check of each run (the Decision's requeue)."""
     index: RunIndex | None = None
     """Kopf's live index of runs, stored at start-up."""
+    failures: dict[RunKey, int] = dataclasses.field(default_factory=dict)
+    """Reconciles of each run that raised in a row (reset by one that did not)."""
+    retry_at: dict[RunKey, float] = dataclasses.field(default_factory=dict)
+    """Loop time of each failing run's next retry: until then only its retry or its deletion reconciles it,
+    so Job, Pod and status events cannot turn a reconcile that keeps raising into a hot loop."""
 
     def __copy__(self) -> ControllerMemo:
         # Kopf copies the operator's memo into each object's memo; the runs' coalescing needs one shared state.
@@ -103,7 +111,7 @@ async def _startup(settings: kopf.OperatorSettings, memo: ControllerMemo, **indi
 
 
 @kopf.on.event(constants.GROUP, constants.VERSION, constants.PLURAL)
-async def _on_run(type: str, namespace: str | None, name: str, memo: ControllerMemo, **_: Any) -> None:
+async def _on_run(type: str, body: kopf.Body, namespace: str | None, name: str, memo: ControllerMemo, **_: Any) -> None:
     if namespace is None:
         return
     # Kopf updates the index before the handlers of the same event: the gauge sees this change already.
@@ -111,7 +119,8 @@ async def _on_run(type: str, namespace: str | None, name: str, memo: ControllerM
     if type == "DELETED":
         _forget(memo, namespace, name)
         return
-    await reconcile_run(memo, namespace=namespace, name=name)
+    deleting = bool(body.get("metadata", {}).get("deletionTimestamp"))
+    await reconcile_run(memo, namespace=namespace, name=name, urgent=deleting)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={constants.LABEL_MANAGED_BY: constants.MANAGED_BY})
@@ -184,7 +193,12 @@ def _owning_run(memo: ControllerMemo, body: Mapping[str, Any], namespace: str) -
     return direct
 
 
-async def reconcile_run(memo: ControllerMemo, *, namespace: str, name: str) -> None:
+def retry_delay(failures: int) -> float:
+    """Seconds before the retry after ``failures`` raised reconciles in a row: 5, 10, 20 ... at most 300."""
+    return float(min(RETRY_MAX_SECONDS, RETRY_SECONDS * 2 ** max(0, failures - 1)))
+
+
+async def reconcile_run(memo: ControllerMemo, *, namespace: str, name: str, urgent: bool = False) -> None:
     """Reconcile one run now, serialised with any other reconcile of the same run.
 
     Events that arrive while a reconcile of the run is under way are coalesced into
@@ -192,8 +206,14 @@ async def reconcile_run(memo: ControllerMemo, *, namespace: str, name: str) -> N
     a run's Job and Pod produce a burst of events per step, and under load the
     queue would otherwise grow with every event. Kopf's per-object workers do not
     do this for us: the Job and Pod events are about other objects than the run.
+
+    A run whose reconcile raised waits for its retry (exponential, :func:`retry_delay`) unless
+    ``urgent`` (its scheduled retry, its deletion).
     """
     key = (namespace, name)
+    loop = asyncio.get_running_loop()
+    if not urgent and loop.time() < memo.retry_at.get(key, 0.0):
+        return
     if key in memo.running:
         memo.dirty.add(key)
         return
@@ -205,10 +225,15 @@ async def reconcile_run(memo: ControllerMemo, *, namespace: str, name: str) -> N
             try:
                 after = await asyncio.to_thread(_reconcile_blocking, memo, namespace, name)
                 metrics.RECONCILES.labels(result="ok").inc()
+                memo.failures.pop(key, None)
+                memo.retry_at.pop(key, None)
             except Exception:
                 metrics.RECONCILES.labels(result="error").inc()
-                log.exception("reconcile of %s/%s failed; retrying in %ss", namespace, name, RETRY_SECONDS)
-                after = RETRY_SECONDS
+                memo.failures[key] = memo.failures.get(key, 0) + 1
+                after = retry_delay(memo.failures[key])
+                memo.retry_at[key] = loop.time() + after
+                log.exception("reconcile of %s/%s failed; retrying in %.0fs", namespace, name, after)
+                break
             if key not in memo.dirty:
                 break
     finally:
@@ -337,7 +362,7 @@ def _schedule(memo: ControllerMemo, namespace: str, name: str, after: float) -> 
         old.cancel()
     loop = asyncio.get_running_loop()
     memo.timers[key] = loop.call_later(
-        after, lambda: loop.create_task(reconcile_run(memo, namespace=namespace, name=name))
+        after, lambda: loop.create_task(reconcile_run(memo, namespace=namespace, name=name, urgent=True))
     )
 
 
@@ -346,3 +371,5 @@ def _forget(memo: ControllerMemo, namespace: str, name: str) -> None:
     if timer is not None:
         timer.cancel()
     memo.dirty.discard((namespace, name))
+    memo.failures.pop((namespace, name), None)
+    memo.retry_at.pop((namespace, name), None)

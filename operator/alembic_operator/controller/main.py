@@ -12,7 +12,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import kopf
 
 HELP = """Run the MigrationRun controller (Kopf) with metrics and a liveness endpoint."""
 
@@ -46,6 +49,20 @@ def configure_logging(*, log_format: str, level: str) -> None:
     root.setLevel(level.upper())
 
 
+def kopf_settings(*, namespaced: bool) -> kopf.OperatorSettings:
+    """Kopf's settings before any handler runs (``_startup`` in handlers.py adds the rest).
+
+    Namespaced (``--namespace``): no scanning of the cluster. Otherwise Kopf first lists and
+    watches all namespaces, which a namespaced install's Role forbids, and serves the named
+    namespaces only after that fails (about a minute). The named namespaces are served as
+    given; CRDs are discovered once at start (the chart installs the CRD before the operator)."""
+    import kopf
+
+    settings = kopf.OperatorSettings()
+    settings.scanning.disabled = namespaced
+    return settings
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import kopf
 
@@ -66,6 +83,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             standalone=args.peering is None,
             peering_name=args.peering,
             memo=handlers.ControllerMemo(settings=settings),
+            settings=kopf_settings(namespaced=bool(args.namespace)),
         )
     )
     return {}

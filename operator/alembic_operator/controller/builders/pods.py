@@ -54,6 +54,10 @@ def build_env(*, run: RunView) -> list[dict[str, Any]]:
     env.append({"name": "S3_FORCE_PATH_STYLE", "value": "true" if s3.force_path_style else "false"})
     if s3.server_side_encryption:
         env.append({"name": "S3_SSE", "value": s3.server_side_encryption})
+    if s3.kms_key_id:
+        env.append({"name": "S3_SSE_KMS_KEY_ID", "value": s3.kms_key_id})
+    if s3.expected_bucket_owner:
+        env.append({"name": "S3_EXPECTED_BUCKET_OWNER", "value": s3.expected_bucket_owner})
     creds = s3.credentials_secret_ref
     if creds is not None:
         env.append(_secret_env("AWS_ACCESS_KEY_ID", creds.name, creds.access_key_id_key))

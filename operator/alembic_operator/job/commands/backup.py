@@ -11,9 +11,14 @@
    while it stays open: the counts describe exactly the dumped rows.
 3. The dump streams into the multipart upload (see :mod:`alembic_operator.job.database.dumping`);
    any failure aborts the upload, so no object that looks complete remains.
-4. manifest.json is written only after the dump object is complete.
+4. ``--verify checksum`` (the default) reads the object back whole and
+   compares its SHA-256 and size with what was streamed; manifest.json is
+   written only after that (the dump object is complete and reads back).
 5. ``--verify restore`` restores the dump into a scratch database and compares
-   the counts; the verdict goes into the manifest.
+   the counts; it replays the database-level state too (settings, role settings,
+   comment, default privileges, publications: not the owner or ACL, which a
+   scratch database cannot share), so it fails where the real restore would;
+   the verdict goes into the manifest.
 6. Retention deletes older sibling run folders, only now that this backup is good.
 
 A folder that already holds a manifest is refused (BackupFailed, nothing
@@ -21,8 +26,10 @@ written): this step never adopts a manifest it did not write, and never
 replaces the backup a restore may need.
 
 The manifest (version 2, :mod:`alembic_operator.job.storage.manifest`) records
-the database's identity (server ``system_identifier``, database name), so a
-restore can refuse a backup of another database.
+the database-level state pg_dump leaves out (``databaseState``, see
+:mod:`alembic_operator.job.database.database_state`) and the database's
+identity (server ``system_identifier``, database name), so a restore can
+refuse a backup of another database.
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ from typing import Any
 
 from alembic_operator.api import errors, location, results
 from alembic_operator.job.checks import rowcounts
-from alembic_operator.job.database import dumping, pgtools, postgres, urls
+from alembic_operator.job.database import database_state, dumping, pgtools, postgres, urls
 from alembic_operator.job.storage import archives, manifest, retention, s3
 
 HELP = """Back the database up to S3 with pg_dump, recording size, SHA-256 and row counts.
@@ -76,7 +83,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--verify",
         choices=("checksum", "restore"),
         default="checksum",
-        help="restore: also restore into a scratch database and compare row counts",
+        help="checksum (default): read the uploaded dump back and compare its SHA-256 before writing the "
+        "manifest; restore: restore it into a scratch database and compare row counts and database-level state",
     )
     parser.add_argument(
         "--scratch-url",
@@ -126,7 +134,7 @@ def run(args: argparse.Namespace) -> results.BackupResult:
     with postgres.connect(url=url) as conn:
         server_version = postgres.server_version(conn)
         major = postgres.server_version_num(conn) // 10000
-        tool = pgtools.pg_dump(server_major=major)
+        tool = pgtools.pg_dump(server_major=major, url=url)
         bucket.check()
         if bucket.exists(manifest_key):
             raise errors.BackupFailed(
@@ -143,6 +151,7 @@ def run(args: argparse.Namespace) -> results.BackupResult:
             snapshot = str(conn.fetchval("SELECT pg_export_snapshot()"))
             revision = postgres.alembic_revision(conn)
             tables = postgres.exact_counts(conn) if args.row_counts == "exact" else postgres.estimated_counts(conn)
+            level = database_state.read(conn)
             if args.format == "custom":
                 dumping.dump_custom(tool=tool, url=url, snapshot=snapshot, compression=args.compression, sink=writer)
             else:
@@ -154,6 +163,8 @@ def run(args: argparse.Namespace) -> results.BackupResult:
             writer.abort()
             raise
         conn.execute("COMMIT")
+    if args.verify == "checksum":
+        read_back(bucket=bucket, key=dump_key, uri=f"s3://{loc.bucket}/{dump_key}", sha256=sha256, size=writer.size)
     finished = datetime.now(UTC)
 
     doc = manifest.build(
@@ -174,6 +185,9 @@ def run(args: argparse.Namespace) -> results.BackupResult:
         identity=identity,
     )
     doc["durationSeconds"] = round(time.monotonic() - clock, 3)
+    doc["databaseState"] = level
+    if args.verify == "checksum":
+        doc["verification"] = {"method": "checksum", "ok": True, "mismatches": []}
     bucket.put_json(manifest_key, manifest.encode(doc))
     log.info("backup of %s complete: %s (%d bytes)", url.redacted(), loc.uri(), writer.size)
 
@@ -201,6 +215,21 @@ def run(args: argparse.Namespace) -> results.BackupResult:
         data["retentionDeleted"] = len(deleted)
     message = f"backed up {data['tables']} tables ({data['rows']} rows, {writer.size} bytes) to {data['uri']}"
     return results.BackupResult.model_validate({**data, "message": message})
+
+
+def read_back(*, bucket: s3.Bucket, key: str, uri: str, sha256: str, size: int) -> None:
+    """``--verify checksum``: read the uploaded object back whole and compare its SHA-256 and size with
+    what was streamed; BackupFailed (no manifest written) when S3 holds other bytes."""
+    try:
+        archives.check_stream(
+            bucket=bucket, archive=archives.Archive(manifest={"sha256": sha256, "sizeBytes": size}, key=key, uri=uri)
+        )
+    except errors.ChecksumMismatch as exc:
+        raise errors.BackupFailed(
+            f"the uploaded dump {uri} reads back differently from what was sent; no manifest was written",
+            expected=exc.details.get("expected"),
+            actual=exc.details.get("actual"),
+        ) from None
 
 
 def check_restored(*, expected: dict[str, int], actual: dict[str, int], exact: bool = True) -> list[rowcounts.Mismatch]:
@@ -232,14 +261,21 @@ def verify_by_restore(
     try:
         with postgres.connect(url=url, database=name) as conn:
             major = postgres.server_version_num(conn) // 10000
-        tools = pgtools.restore_tools(server_major=major)
+        tools = pgtools.restore_tools(server_major=major, url=url)
         with archives.temp_dir() as tmp:
             if doc["format"] == "directory":
                 archives.fetch_directory(bucket=bucket, archive=archive, workdir=tmp)
             elif not archives.fetch_custom(bucket=bucket, archive=archive, workdir=tmp):
                 archives.check_stream(bucket=bucket, archive=archive)
             archives.load_full(
-                url=url, database=name, bucket=bucket, archive=archive, tools=tools, server_major=major, guard=False
+                url=url,
+                database=name,
+                bucket=bucket,
+                archive=archive,
+                tools=tools,
+                server_major=major,
+                guard=False,
+                state_keys=database_state.PORTABLE_KEYS,
             )
         with postgres.connect(url=url, database=name) as conn:
             actual = postgres.exact_counts(conn)

@@ -7,7 +7,10 @@
    database identity (server ``system_identifier``, database name) must be the
    target's — else InvalidInput before anything is touched, unless
    ``--allow-other-database``. The run's own orphaned migrate sessions
-   (:mod:`alembic_operator.job.database.sessions`) are ended.
+   (:mod:`alembic_operator.job.database.sessions`) are ended. A full restore
+   refuses (RestoreFailed, ``changedDatabase: false``) naming any
+   database-level state it could not put back in its transaction
+   (:func:`alembic_operator.job.database.database_state.preflight`).
 2. Foreign writes (safety rule 3): the tables' write counters now, against
    the backup's (``writeStats``) minus the migration's own writes
    (``stats-migrate-end.json``), say what other sessions wrote since the
@@ -21,7 +24,9 @@
 4. One transaction (see :mod:`alembic_operator.job.database.loading`): every application
    schema is dropped (so what the failed migration created goes too), the
    archive's script is replayed, the row counts are checked against the
-   manifest, and only then COMMIT. Any failure rolls all of it back; a lock
+   manifest, the database-level state (settings, role settings, ACL, comment,
+   default privileges, publications) is put back and compared with the
+   manifest's, and only then COMMIT. Any failure rolls all of it back; a lock
    wait longer than ``--lock-timeout-seconds`` fails naming the sessions that
    hold the locks. The result says "unchanged" only when the schema
    fingerprint and row counts read after the rollback equal those read before.
@@ -45,8 +50,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alembic_operator.api import errors, location, results
-from alembic_operator.job.checks import rowcounts, writecounters
-from alembic_operator.job.database import fingerprint, identifiers, loading, pgtools, postgres, sessions, urls
+from alembic_operator.job.checks import restore_preflight, rowcounts, writecounters
+from alembic_operator.job.database import (
+    fingerprint,
+    identifiers,
+    loading,
+    pgtools,
+    postgres,
+    row_digests,
+    sequences,
+    sessions,
+    urls,
+)
 from alembic_operator.job.storage import archives, binding, manifest, s3
 
 HELP = """Restore the database to exactly the backed-up state, checking the dump's SHA-256 first.
@@ -157,7 +172,7 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
     with postgres.connect(url=url) as conn:
         major = postgres.server_version_num(conn) // 10000
         target = postgres.identity(conn)
-    tools = pgtools.restore_tools(server_major=major)
+    tools = pgtools.restore_tools(server_major=major, url=url)
     bucket.check()
     manifest_uri = loc.uri(location.MANIFEST)
     if not bucket.exists(loc.key(location.MANIFEST)):
@@ -178,12 +193,17 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
     tables = normalize_tables(args.table, known=expected)
     if not bucket.exists(archive.key):
         raise errors.StorageError(f"the dump {archive.uri} named by the manifest is missing")
-    foreign = check_foreign_writes(
+    if not tables:
+        restore_preflight.refuse_unrestorable(url=url, recorded=doc.get("databaseState"))
+    else:
+        restore_preflight.refuse_triggers(url=url, tables=tables)
+    foreign = restore_preflight.check_foreign_writes(
         url=url, bucket=bucket, loc=loc, doc=doc, tables=tables, hold=args.on_foreign_writes == "hold"
     )
     lock_ms = max(1, round(args.lock_timeout_seconds * 1000))
 
     recreated: list[str] = []
+    backed_up: dict[str, str] = {}  # a table restore's proof: each table's rows in the archive, as a digest
     with archives.temp_dir() as tmp:
         if doc["format"] == "directory":
             archives.fetch_directory(bucket=bucket, archive=archive, workdir=tmp)
@@ -196,9 +216,14 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
         with postgres.connect(url=url) as conn:
             sessions.end_orphans(conn, application_name=sessions.migrate_application_name(loc.uri()))
             before = postgres.state(conn)
+            handed_out = sequences.values(conn)
         try:
             if tables:
                 source = archive.directory or os.path.join(tmp, location.DUMP_CUSTOM)
+                backed_up = {
+                    t: row_digests.of_archive(tool=tools[0], archive_path=source, table=identifiers.parse(t))
+                    for t in tables
+                }
                 recreated = archives.load_tables(
                     url=url,
                     database=None,
@@ -224,6 +249,8 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
 
     with postgres.connect(url=url) as conn:
         actual = postgres.exact_counts(conn)
+        restored = row_digests.of_tables(conn, tables)
+        kept = [] if tables else sequences.kept(before=handed_out, after=sequences.values(conn))
     differences = rowcounts.compare_exact(
         expected=expected if exact else {t: actual.get(t, -1) for t in expected}, actual=actual, only=tables or None
     )
@@ -231,6 +258,8 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
     # application writing again (no write fence), not a bad restore: recorded, not fatal.
     grown = [m for m in differences if m.expected is not None and m.actual is not None and m.actual > m.expected]
     mismatches = [m for m in differences if m not in grown]
+    busy = {m.table for m in grown}
+    altered = [d for d in row_digests.compare(expected=backed_up, actual=restored) if d["table"] not in busy]
     finished = datetime.now(UTC)
     scope = tables or sorted(expected)
     report = {
@@ -243,7 +272,9 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
         "sha256Verified": True,
         "database": url.redacted(),
         "recreatedTables": recreated,
-        "ok": not mismatches,
+        "ok": not mismatches and not altered,
+        "contentMismatches": altered,
+        "sequencesKept": kept,
         "rowCountMode": doc.get("rowCountMode", "exact"),
         "pgRestoreVersion": tools[0].version,
         "tables": {t: {"expected": expected.get(t), "actual": actual.get(t)} for t in scope},
@@ -256,8 +287,20 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
             f"restored row counts differ from the backup: {rowcounts.describe_mismatches(mismatches)}",
             mismatches=[m.as_dict() for m in mismatches[: rowcounts.MAX_LISTED]],
         )
+    if altered:
+        raise errors.RestoreFailed(
+            "restored rows differ from the backup's (same count, other content): "
+            + ", ".join(d["table"] for d in altered[: rowcounts.MAX_LISTED]),
+            contentMismatches=altered[: rowcounts.MAX_LISTED],
+        )
     rows = sum((expected if exact else actual).get(t, 0) for t in scope)
     message = f"restored {len(scope)} tables ({rows} rows) from {archive.uri}"
+    if kept:
+        message += (
+            f"; {len(kept)} sequence(s) kept their current value (at or above the backup's): no id is handed out twice"
+        )
+    if tables:
+        message += "; each table's rows equal the backup's (ordered-row digest), no user trigger fired"
     if not exact:
         message += " (the backup recorded estimated row counts: every table is back, its count was not provable)"
     if foreign and foreign["rows"]:
@@ -274,8 +317,32 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
         restore_uri=loc.uri(location.RESTORE),
         pg_restore_version=tools[0].version,
         foreign_writes=foreign,
+        sequences_kept=[results.SequenceKept.model_validate(k) for k in kept[: rowcounts.MAX_LISTED]],
         message=message,
     )
+
+
+#: How long the proof of a rolled-back restore waits for the server to accept connections again
+#: (a restore cut short by a server restart is read back once the server is up).
+READ_BACK_WAIT_SECONDS = 60.0
+
+
+def _state_after(*, url: urls.DatabaseURL, lock_timeout: bool) -> tuple[dict[str, Any], str | None]:
+    """The database's state (and, after a lock timeout, who held the locks), waiting for the server.
+
+    Only an unreachable server is waited for, up to :data:`READ_BACK_WAIT_SECONDS`; any other
+    error, or the server still away then, is raised.
+    """
+    deadline = time.monotonic() + READ_BACK_WAIT_SECONDS
+    while True:
+        try:
+            with postgres.connect(url=url) as conn:
+                blockers = sessions.describe(sessions.blockers(conn)) if lock_timeout else None
+                return postgres.state(conn), blockers
+        except errors.DatabaseUnreachable:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(1.0)
 
 
 def proven_rollback(exc: errors.RestoreFailed, *, url: urls.DatabaseURL, before: dict[str, Any]) -> errors.StepError:
@@ -286,10 +353,9 @@ def proven_rollback(exc: errors.RestoreFailed, *, url: urls.DatabaseURL, before:
     """
     message = exc.message
     try:
-        with postgres.connect(url=url) as conn:
-            if "lock timeout" in message:
-                message += f"; waited for: {sessions.describe(sessions.blockers(conn))}"
-            after = postgres.state(conn)
+        after, blockers = _state_after(url=url, lock_timeout="lock timeout" in message)
+        if blockers is not None:
+            message += f"; waited for: {blockers}"
     except errors.StepError as err:
         after, message = None, f"{message}; the database state could not be read after it ({err.message})"
     changed = (
@@ -310,56 +376,3 @@ def proven_rollback(exc: errors.RestoreFailed, *, url: urls.DatabaseURL, before:
     )
     proven.details.update({k: v for k, v in exc.details.items() if k != "rolledBack"})
     return proven
-
-
-def check_foreign_writes(
-    *,
-    url: urls.DatabaseURL,
-    bucket: s3.Bucket,
-    loc: location.Location,
-    doc: dict[str, Any],
-    tables: list[str],
-    hold: bool,
-) -> dict[str, Any] | None:
-    """Count other sessions' writes since the backup, record them, and stop if told to hold.
-
-    Returns the ``foreignWrites`` report (None when the backup has no write
-    counters to compare with, e.g. an older manifest). Changes nothing in the
-    database; raises ForeignWritesDetected when ``hold`` and any were found.
-    """
-    baseline = doc.get("writeStats")
-    if not isinstance(baseline, dict):
-        return None
-    own_doc = None
-    if bucket.exists(loc.key(location.STATS_MIGRATE_END)):
-        try:
-            own_doc = bucket.get_json(loc.key(location.STATS_MIGRATE_END))
-        except errors.StorageError:
-            own_doc = None
-    own = writecounters.own_writes(own_doc)
-    with postgres.connect(url=url) as conn:
-        now = postgres.settled_write_stats(conn)
-    found = writecounters.foreign(backup=baseline, now=now, own=own)
-    if tables:
-        found = {t: c for t, c in found.items() if t in tables}
-    stats_uri = loc.uri(location.STATS_PRE_RESTORE)
-    report = writecounters.report(found, own_known=own is not None, stats_uri=stats_uri)
-    bucket.put_json(
-        loc.key(location.STATS_PRE_RESTORE),
-        writecounters.document(
-            stage="pre-restore",
-            taken_at=manifest.timestamp(datetime.now(UTC)),
-            stats=now,
-            foreignWrites=report,
-            foreignWritesByTable=found,
-            ownWrites=own,
-        ),
-    )
-    if hold and report["rows"]:
-        unknown = "" if own is not None else " (the migration's own writes could not be told apart)"
-        raise errors.ForeignWritesDetected(
-            f"other sessions wrote ~{report['rows']} rows since the backup ({writecounters.describe(report)})"
-            f"{unknown}; a restore would discard them, so nothing was restored",
-            foreignWrites=report,
-        )
-    return report

@@ -1,4 +1,4 @@
-"""Run pg_dump into an S3 multipart upload (see :mod:`alembic_operator.adapters.s3`).
+"""Run pg_dump into an S3 multipart upload (see :mod:`alembic_operator.job.storage.s3`).
 
 1. custom format: pg_dump's stdout is read in 1 MiB chunks straight into the
    upload; nothing touches local disk and memory stays at a few parts.

@@ -5,13 +5,17 @@ One psql session (``ON_ERROR_STOP=1``) is fed, by this process:
 1. ``BEGIN;``, a lock limit (``SET LOCAL lock_timeout``: every lock the restore
    can wait for is taken here, by the preamble's DROP SCHEMA / TRUNCATE; the
    objects the script creates are new and invisible to everyone else), the
-   commit gate (below), and a preamble: full restore: drop every non-system
+   commit gate (below), and a preamble: full restore: clear the objects that
+   live outside schemas (:mod:`alembic_operator.job.database.database_state`), remember the
+   sequences' values (:mod:`alembic_operator.job.database.sequences`), drop every non-system
    schema, recreate ``public`` as initdb makes it, unlink large objects;
    table restore: empty the chosen tables;
 2. the SQL script ``pg_restore --single-transaction --restrict-key=K -f -``
    makes of the archive, passed through :class:`ScriptFilter`;
 3. a guard that raises inside the transaction when any restored table's
-   row count differs from the manifest;
+   row count differs from the manifest, and (full restore) every sequence
+   set to the larger of its dump and its earlier value, the database-level
+   state put back and compared with the manifest's;
 4. the gate's token and ``COMMIT;`` — written only after pg_restore exited 0
    and the caller's check of the bytes (SHA-256 of the stream) passed. On any
    failure psql is killed before it sees COMMIT, so the server rolls back.
@@ -54,7 +58,7 @@ from collections.abc import Callable, Iterable
 from typing import IO
 
 from alembic_operator.api import errors, redact
-from alembic_operator.job.database import identifiers, pgtools, urls
+from alembic_operator.job.database import database_state, identifiers, pgtools, sequences, urls
 
 CHUNK = 1024 * 1024
 #: Bytes of pg_restore's output held back until its end (the trailer after the final COMMIT).
@@ -74,12 +78,36 @@ _SYSTEM_SCHEMAS = (
 #: Fixed functions the transaction uses; names arrive as jsonb arguments, never as text here.
 _HELPERS = """
 CREATE FUNCTION pg_temp.alembic_operator_truncate(tables jsonb) RETURNS void LANGUAGE plpgsql AS $f$
+DECLARE names text;
+BEGIN
+  SELECT pg_catalog.string_agg(pg_catalog.format('%I.%I', x->>0, x->>1), ', ') INTO names
+  FROM pg_catalog.jsonb_array_elements(tables) x
+  WHERE pg_catalog.to_regclass(pg_catalog.format('%I.%I', x->>0, x->>1)) IS NOT NULL;
+  IF names IS NOT NULL THEN
+    EXECUTE 'TRUNCATE ONLY ' || names;  -- one statement: tables referencing each other may go together
+  END IF;
+END $f$;
+CREATE FUNCTION pg_temp.alembic_operator_triggers_off(tables jsonb) RETURNS void LANGUAGE plpgsql AS $f$
 DECLARE item jsonb;
 BEGIN
+  CREATE TEMPORARY TABLE alembic_operator_triggers ON COMMIT DROP AS
+    SELECT t.tgrelid, t.tgname, t.tgenabled FROM pg_catalog.pg_trigger t
+    WHERE NOT t.tgisinternal AND t.tgrelid IN (
+      SELECT pg_catalog.to_regclass(pg_catalog.format('%I.%I', x->>0, x->>1))
+      FROM pg_catalog.jsonb_array_elements(tables) x);
   FOR item IN SELECT * FROM pg_catalog.jsonb_array_elements(tables) LOOP
     IF pg_catalog.to_regclass(pg_catalog.format('%I.%I', item->>0, item->>1)) IS NOT NULL THEN
-      EXECUTE pg_catalog.format('TRUNCATE ONLY %I.%I', item->>0, item->>1);
+      EXECUTE pg_catalog.format('ALTER TABLE %I.%I DISABLE TRIGGER USER', item->>0, item->>1);
     END IF;
+  END LOOP;
+END $f$;
+CREATE FUNCTION pg_temp.alembic_operator_triggers_back() RETURNS void LANGUAGE plpgsql AS $f$
+DECLARE r record;
+BEGIN
+  FOR r IN SELECT * FROM pg_temp.alembic_operator_triggers LOOP
+    EXECUTE pg_catalog.format('ALTER TABLE %s %s TRIGGER %I', r.tgrelid::pg_catalog.regclass,
+      CASE r.tgenabled WHEN 'D' THEN 'DISABLE' WHEN 'R' THEN 'ENABLE REPLICA' WHEN 'A' THEN 'ENABLE ALWAYS'
+                       ELSE 'ENABLE' END, r.tgname);
   END LOOP;
 END $f$;
 CREATE FUNCTION pg_temp.alembic_operator_check_counts(expected jsonb) RETURNS void LANGUAGE plpgsql AS $f$
@@ -107,6 +135,8 @@ def begin(*, lock_timeout_ms: int, token: str) -> str:
 SET LOCAL client_min_messages = warning;
 SET LOCAL lock_timeout = '{int(lock_timeout_ms)}ms';
 {_HELPERS}
+{database_state.HELPERS_SQL}
+{sequences.HELPERS_SQL}
 CREATE TEMPORARY TABLE alembic_operator_gate (armed boolean) ON COMMIT DROP;
 CREATE FUNCTION pg_temp.alembic_operator_gate() RETURNS trigger LANGUAGE plpgsql AS $f$
 BEGIN
@@ -129,6 +159,8 @@ def commit(*, token: str) -> str:
 def preamble_full(*, server_major: int) -> str:
     """SQL that empties the database: every application schema dropped (found on the server), ``public`` bare."""
     lines = [
+        sequences.REMEMBER,
+        "SELECT pg_temp.alembic_operator_clear_database_objects();",
         "DO $f$ DECLARE s name; BEGIN",
         f"  FOR s IN SELECT n.nspname FROM pg_catalog.pg_namespace n WHERE {_SYSTEM_SCHEMAS} ORDER BY 1 LOOP",
         "    EXECUTE pg_catalog.format('DROP SCHEMA %I CASCADE', s);",
@@ -145,10 +177,19 @@ def preamble_full(*, server_major: int) -> str:
 
 
 def preamble_tables(*, tables: list[identifiers.Table]) -> str:
-    """SQL that empties those of ``tables`` that exist (the archive's data then refills them)."""
+    """SQL that switches off the user triggers of those of ``tables`` that exist (an ON TRUNCATE or
+    ON INSERT trigger would rewrite rows or write to other tables) and empties them (the archive's
+    data then refills them); :data:`TRIGGERS_BACK` puts each trigger's state back before COMMIT."""
     if not tables:
         return ""
-    return f"SELECT pg_temp.alembic_operator_truncate({identifiers.payload([list(t) for t in tables])});\n"
+    names = identifiers.payload([list(t) for t in tables])
+    return (
+        f"SELECT pg_temp.alembic_operator_triggers_off({names});\nSELECT pg_temp.alembic_operator_truncate({names});\n"
+    )
+
+
+#: After a table restore's data: every trigger switched off goes back to its state (enabled, replica, always).
+TRIGGERS_BACK = "SELECT pg_temp.alembic_operator_triggers_back();\n"
 
 
 def count_guard(*, expected: dict[str, int | None]) -> str:

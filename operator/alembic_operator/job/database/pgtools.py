@@ -10,6 +10,11 @@ majors side by side; this module finds them.
 Search order: ``PG_BIN_DIRS`` (colon-separated), then /usr/lib/postgresql/*/bin
 (newest first), then PATH. Also builds the libpq environment for the tools, so
 the password goes in PGPASSWORD and never on a command line.
+
+When the URL requires TLS (sslmode require, verify-ca or verify-full) only
+tools whose libpq has SSL qualify (:func:`has_ssl` asks libpq itself); a
+step whose server major has none refuses before it starts anything, naming
+why (ToolMissing), instead of failing mid-way or connecting in clear.
 """
 
 from __future__ import annotations
@@ -85,6 +90,46 @@ def discover(name: str, *, environ: dict[str, str] | None = None) -> list[Tool]:
     return found
 
 
+#: A conninfo that fails before any network I/O: libpq without SSL rejects its sslmode first.
+_SSL_PROBE = "host=/nonexistent/alembic-operator-ssl-probe sslmode=require connect_timeout=1"
+_NO_SSL = "SSL support is not compiled in"
+
+
+def has_ssl(tool: Tool) -> bool:
+    """Whether ``tool``'s libpq was built with SSL, asked of the psql beside it (or of pg_dump itself).
+
+    pg_restore reads its archive before it connects, so its directory's psql answers for it.
+    """
+    psql = os.path.join(os.path.dirname(tool.path), "psql")
+    if tool.name == "psql" or (tool.name == "pg_restore" and os.access(psql, os.X_OK)):
+        argv = [psql, "-X", "-d", _SSL_PROBE, "-c", ""]
+    else:
+        argv = [tool.path, "--schema-only", "-d", _SSL_PROBE]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=10, env=_without_pg_env())
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return _NO_SSL not in proc.stderr
+
+
+def with_ssl(
+    tools: list[Tool], *, name: str, server_major: int, newer_ok: bool, url: urls.DatabaseURL | None
+) -> list[Tool]:
+    """``tools`` unchanged, or only those with SSL when ``url`` requires TLS; ToolMissing names why when none."""
+    if url is None or not url.requires_tls:
+        return tools
+    usable = [t for t in tools if has_ssl(t)]
+    fitting = [t for t in tools if t.major == server_major or (newer_ok and t.major > server_major)]
+    if fitting and not any(t in usable for t in fitting):
+        lacking = ", ".join(sorted({f"{t.version} ({t.path})" for t in fitting}))
+        raise errors.ToolMissing(
+            f"DATABASE_URL requires TLS (sslmode={url.sslmode}) but no {name} for PostgreSQL {server_major} "
+            f"was built with SSL (without SSL: {lacking}); nothing was started. Use client tools built "
+            "with SSL (PG_BIN_DIRS) or a server major whose tools have it"
+        )
+    return usable
+
+
 def choose(tools: list[Tool], *, name: str, server_major: int, newer_ok: bool) -> Tool:
     """The first tool of exactly ``server_major``; else (``newer_ok``) the nearest newer major.
 
@@ -105,27 +150,36 @@ def choose(tools: list[Tool], *, name: str, server_major: int, newer_ok: bool) -
     )
 
 
-def pg_dump(*, server_major: int) -> Tool:
-    return choose(discover("pg_dump"), name="pg_dump", server_major=server_major, newer_ok=True)
+def pg_dump(*, server_major: int, url: urls.DatabaseURL | None = None) -> Tool:
+    """The pg_dump for ``server_major`` (with SSL when ``url`` requires TLS)."""
+    found = with_ssl(discover("pg_dump"), name="pg_dump", server_major=server_major, newer_ok=True, url=url)
+    return choose(found, name="pg_dump", server_major=server_major, newer_ok=True)
 
 
-def restore_tools(*, server_major: int) -> tuple[Tool, Tool]:
-    """pg_restore and psql of exactly the server's major, from the same directory when possible."""
-    restore = choose(discover("pg_restore"), name="pg_restore", server_major=server_major, newer_ok=False)
+def restore_tools(*, server_major: int, url: urls.DatabaseURL | None = None) -> tuple[Tool, Tool]:
+    """pg_restore and psql of exactly the server's major, from the same directory when possible
+    (with SSL when ``url`` requires TLS)."""
+    restores = with_ssl(discover("pg_restore"), name="pg_restore", server_major=server_major, newer_ok=False, url=url)
+    restore = choose(restores, name="pg_restore", server_major=server_major, newer_ok=False)
     sibling = os.path.join(os.path.dirname(restore.path), "psql")
-    psqls = discover("psql")
+    psqls = with_ssl(discover("psql"), name="psql", server_major=server_major, newer_ok=False, url=url)
     same_dir = [t for t in psqls if t.path == sibling]
     psql = choose(same_dir + psqls, name="psql", server_major=server_major, newer_ok=False)
     return restore, psql
 
 
 def libpq_env(*, url: urls.DatabaseURL, database: str | None = None) -> tuple[str, dict[str, str]]:
-    """A ``-d`` connection string without the password, and the env carrying it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG") or k == "PG_BIN_DIRS"}
+    """A ``-d`` connection string without the password (TLS parameters kept), and the env carrying it.
+
+    The caller's own PG* variables are dropped, so the URL alone decides where and how the tool connects.
+    """
+    env = _without_pg_env()
     env["PGCONNECT_TIMEOUT"] = env.get("PGCONNECT_TIMEOUT", "10")
     if url.password is not None:
         env["PGPASSWORD"] = url.password
-    bare = urls.DatabaseURL(
-        user=url.user, password=None, host=url.host, port=url.port, database=database or url.database, query=url.query
-    )
-    return bare.libpq(), env
+    return url.without_password(database).libpq(), env
+
+
+def _without_pg_env() -> dict[str, str]:
+    """This process's environment without libpq's PG* variables (PG_BIN_DIRS is ours and stays)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("PG") or k == "PG_BIN_DIRS"}

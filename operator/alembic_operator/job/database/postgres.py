@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import time
 from typing import Any
 
 import asyncpg
 
-from alembic_operator.api import errors, text
+from alembic_operator.api import errors, redact, text
 from alembic_operator.job.checks import writecounters
 from alembic_operator.job.database import fingerprint, identifiers, urls
 
@@ -98,13 +99,35 @@ class Connection:
         self.close()
 
 
+def connect_args(url: urls.DatabaseURL, *, database: str | None = None) -> dict[str, Any]:
+    """``asyncpg.connect`` arguments for ``url``: every step's asyncpg connection is made from these.
+
+    The DSN carries only the TLS parameters (asyncpg reads sslmode, sslrootcert,
+    sslcert and sslkey as libpq does), the password goes as its own argument.
+    """
+    return {"dsn": url.tls_dsn(database), "password": url.password}
+
+
+def describe_connect_error(exc: BaseException) -> str:
+    """Why a connection failed, in one line without secrets (TLS refusals and certificate errors included)."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate verification failed: {exc.verify_message or exc.reason}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failed: {exc.reason or text.first_line(exc)}"
+    if isinstance(exc, ConnectionError) and "SSL" in str(exc):
+        return f"the server does not accept TLS, which the URL requires ({text.first_line(exc)})"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return redact.redact(text.first_line(exc))
+
+
 def connect(*, url: urls.DatabaseURL, database: str | None = None, timeout: float = CONNECT_TIMEOUT) -> Connection:
     """Connect or raise DatabaseUnreachable naming host, port, database and the cause."""
     name = database or url.database
     where = f"{url.host}:{url.port}/{name}"
     loop = asyncio.new_event_loop()
     try:
-        conn = loop.run_until_complete(asyncpg.connect(dsn=url.libpq(database=name), timeout=timeout))
+        conn = loop.run_until_complete(asyncpg.connect(**connect_args(url, database=name), timeout=timeout))
     except (asyncpg.InvalidPasswordError, asyncpg.InvalidAuthorizationSpecificationError):
         loop.close()
         raise errors.DatabaseUnreachable(f"authentication failed for user {url.user!r} on {where}") from None
@@ -122,8 +145,7 @@ def connect(*, url: urls.DatabaseURL, database: str | None = None, timeout: floa
         raise errors.DatabaseUnreachable(f"cannot resolve database host {url.host!r}") from None
     except (OSError, asyncpg.InterfaceError) as exc:
         loop.close()
-        cause = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise errors.DatabaseUnreachable(f"cannot connect to {where}: {cause}") from None
+        raise errors.DatabaseUnreachable(f"cannot connect to {where}: {describe_connect_error(exc)}") from None
     return Connection(loop=loop, conn=conn, url=url, database=name)
 
 

@@ -40,7 +40,7 @@ from sqlalchemy import event, pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from alembic_operator.api import errors, redact, text
+from alembic_operator.api import errors, redact
 from alembic_operator.job.checks import writecounters
 from alembic_operator.job.database import identifiers, urls
 from alembic_operator.job.database import postgres as pg
@@ -66,11 +66,7 @@ async def connect(
     where = f"{url.redacted()}"
     try:
         return await asyncpg.connect(
-            host=url.host,
-            port=url.port,
-            user=url.user or None,
-            password=url.password,
-            database=url.database,
+            **pg.connect_args(url),
             timeout=CONNECT_TIMEOUT,
             server_settings={"application_name": application, **(settings or {})},
         )
@@ -83,7 +79,7 @@ async def connect(
             f"cannot connect to {where}: database {url.database!r} does not exist"
         ) from None
     except (TimeoutError, OSError, socket.gaierror, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        reason = redact.redact(text.first_line(exc))
+        reason = pg.describe_connect_error(exc)
         raise errors.DatabaseUnreachable(f"cannot connect to {where}: {reason}") from None
 
 
@@ -185,12 +181,13 @@ async def upgrade(
     ``watch`` says afterwards what was committed and which revision was running.
     """
     engine = create_async_engine(
-        url.asyncpg(),
+        "postgresql+asyncpg://",
         poolclass=pool.NullPool,
-        connect_args={
-            "timeout": CONNECT_TIMEOUT,
-            "server_settings": {"lock_timeout": lock_timeout, "application_name": application},
-        },
+        async_creator=lambda: asyncpg.connect(
+            **pg.connect_args(url),
+            timeout=CONNECT_TIMEOUT,
+            server_settings={"lock_timeout": lock_timeout, "application_name": application},
+        ),
     )
     handler = _RunningHandler(watch)
     migration_log = logging.getLogger("alembic.runtime.migration")

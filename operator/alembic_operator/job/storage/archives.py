@@ -29,7 +29,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from alembic_operator.api import errors
-from alembic_operator.job.database import dumping, identifiers, loading, pgtools, postgres, urls
+from alembic_operator.job.database import (
+    database_state,
+    dumping,
+    identifiers,
+    loading,
+    pgtools,
+    postgres,
+    sequences,
+    urls,
+)
 from alembic_operator.job.storage import s3
 
 
@@ -170,8 +179,10 @@ def load_full(
     server_major: int,
     guard: bool,
     lock_timeout_ms: int = loading.DEFAULT_LOCK_TIMEOUT_MS,
+    state_keys: tuple[str, ...] = database_state.SETTINGS_KEYS + database_state.OBJECT_KEYS,
 ) -> None:
-    """Replace the whole database with the archive, in one transaction."""
+    """Replace the whole database with the archive, in one transaction, database-level state included
+    (``state_keys``: what is compared with the manifest's ``databaseState`` before COMMIT)."""
     feed, args = _source(bucket=bucket, archive=archive)
 
     def accept() -> None:
@@ -186,7 +197,9 @@ def load_full(
         sections=[(loading.preamble_full(server_major=server_major), args)],
         feed=feed,
         accept=accept,
-        guard_sql=loading.count_guard(expected=guarded_counts(archive.manifest)) if guard else "",
+        guard_sql=(loading.count_guard(expected=guarded_counts(archive.manifest)) if guard else "")
+        + sequences.KEEP_HIGHER
+        + database_state.restore_sql(archive.manifest.get("databaseState"), keys=state_keys),
         lock_timeout_ms=lock_timeout_ms,
     )
 
@@ -209,7 +222,8 @@ def load_tables(
     lock_timeout_ms: int = loading.DEFAULT_LOCK_TIMEOUT_MS,
 ) -> list[str]:
     """Restore only ``tables`` (labels): existing ones are emptied and refilled with the
-    archive's data; missing ones are recreated (definition and data, without indexes or
+    archive's data, their user triggers off meanwhile (no trigger fires; each is put back as it
+    was); missing ones are recreated (definition and data, without indexes or
     constraints: pg_restore -t restores the table alone). Returns the tables recreated."""
     with postgres.connect(url=url, database=database) as conn:
         present = {identifiers.label(s, t) for s, t in postgres.user_tables(conn)}
@@ -229,7 +243,7 @@ def load_tables(
         sections=sections,
         feed=None,
         accept=lambda: None,
-        guard_sql=loading.count_guard(expected=expected),
+        guard_sql=(loading.TRIGGERS_BACK if existing else "") + loading.count_guard(expected=expected),
         lock_timeout_ms=lock_timeout_ms,
     )
     return [t for t in tables if t not in present]

@@ -4,7 +4,8 @@ Must not: read a whole dump into memory, leave an open multipart upload or an
 object that looks complete after a failure, or put a secret in a message.
 
 1. :func:`settings_from_env` reads S3_ENDPOINT, S3_REGION, S3_FORCE_PATH_STYLE,
-   S3_SSE (credentials stay with botocore's standard AWS_* chain).
+   S3_SSE, S3_SSE_KMS_KEY_ID, S3_EXPECTED_BUCKET_OWNER (credentials stay with
+   botocore's standard AWS_* chain); :mod:`.s3_options` applies the last three.
 2. :func:`client` builds a boto3 client with short connect timeouts and few
    retries (a bad endpoint fails in seconds) and the ``when_required`` checksum
    settings that S3-compatible servers need (DESIGN "Known pitfalls").
@@ -33,6 +34,7 @@ import botocore.config
 import botocore.exceptions
 
 from alembic_operator.api import errors
+from alembic_operator.job.storage import s3_options
 
 log = logging.getLogger(__name__)
 # botocore logs "Found credentials in environment variables" at INFO: noise on a step's stderr.
@@ -70,6 +72,10 @@ class Settings:
     force_path_style: bool = False
     sse: str | None = None
     """ServerSideEncryption value sent on every put and multipart create (e.g. AES256)."""
+    sse_kms_key_id: str | None = None
+    """SSEKMSKeyId sent with ``aws:kms`` encryption (None: the bucket's default key)."""
+    expected_bucket_owner: str | None = None
+    """AWS account id every request requires of the bucket's owner."""
     connect_timeout: float = 3.0
     """Seconds to wait for a TCP connection."""
     read_timeout: float = 60.0
@@ -92,6 +98,8 @@ def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
         region=(env.get("S3_REGION") or "us-east-1").strip(),
         force_path_style=raw_style in ("true", "1", "yes"),
         sse=(env.get("S3_SSE") or "").strip() or None,
+        sse_kms_key_id=(env.get("S3_SSE_KMS_KEY_ID") or "").strip() or None,
+        expected_bucket_owner=(env.get("S3_EXPECTED_BUCKET_OWNER") or "").strip() or None,
     )
 
 
@@ -115,7 +123,9 @@ def client(*, settings: Settings) -> Any:
         response_checksum_validation="when_required",
         max_pool_connections=IN_FLIGHT + 4,
     )
-    return boto3.session.Session().client("s3", endpoint_url=settings.endpoint, config=config)
+    s3 = boto3.session.Session().client("s3", endpoint_url=settings.endpoint, config=config)
+    s3_options.bind_expected_owner(s3, owner=settings.expected_bucket_owner)
+    return s3
 
 
 def describe(exc: BaseException, *, bucket: str, key: str | None = None, endpoint: str | None = None) -> str:
@@ -177,7 +187,7 @@ class Bucket:
         return errors.StorageError(describe(exc, bucket=self.name, key=key, endpoint=self.settings.endpoint))
 
     def _sse(self) -> dict[str, str]:
-        return {"ServerSideEncryption": self.settings.sse} if self.settings.sse else {}
+        return s3_options.encryption(sse=self.settings.sse, kms_key_id=self.settings.sse_kms_key_id)
 
     def check(self) -> None:
         """Fail fast if the bucket is missing or the credentials are wrong."""
@@ -265,10 +275,14 @@ class Bucket:
     def multipart(self, key: str, *, part_bytes: int) -> MultipartWriter:
         """Start a multipart upload at ``key`` (this also proves the bucket is writable)."""
         try:
-            upload = self.client.create_multipart_upload(Bucket=self.name, Key=key, **self._sse())
+            upload = self.client.create_multipart_upload(
+                Bucket=self.name, Key=key, ChecksumAlgorithm=s3_options.CHECKSUM_ALGORITHM, **self._sse()
+            )
         except S3_ERRORS as exc:
             raise self._fail(exc, key) from None
-        return MultipartWriter(bucket=self, key=key, upload_id=upload["UploadId"], part_bytes=part_bytes)
+        writer = MultipartWriter(bucket=self, key=key, upload_id=upload["UploadId"], part_bytes=part_bytes)
+        writer.part_checksums = s3_options.server_checks_parts(upload)
+        return writer
 
 
 class MultipartWriter:
@@ -294,6 +308,8 @@ class MultipartWriter:
         self._slots = threading.BoundedSemaphore(slots)
         self._futures: list[concurrent.futures.Future[dict[str, Any]]] = []
         self._closed = False
+        #: Send each part's ChecksumSHA256 (the server took the upload's checksum algorithm).
+        self.part_checksums = False
 
     # file-like API for tarfile and shutil
     def writable(self) -> bool:
@@ -323,10 +339,11 @@ class MultipartWriter:
         self._futures.append(future)
 
     def _upload(self, number: int, chunk: bytes) -> dict[str, Any]:
+        checksum = {"ChecksumSHA256": s3_options.part_checksum(chunk)} if self.part_checksums else {}
         response = self.bucket.client.upload_part(
-            Bucket=self.bucket.name, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=chunk
+            Bucket=self.bucket.name, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=chunk, **checksum
         )
-        return {"PartNumber": number, "ETag": response["ETag"]}
+        return {"PartNumber": number, "ETag": response["ETag"], **checksum}
 
     def _raise_failed(self) -> None:
         for future in self._futures:

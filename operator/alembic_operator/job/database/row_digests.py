@@ -1,0 +1,112 @@
+"""A table's content as one digest: equal digests mean the same rows, not only as many.
+
+The digest of a table is SHA-256 over the sorted SHA-256 of each row's COPY
+text line (columns in attribute order, generated and dropped columns left
+out, as pg_dump writes them), plus the row count. Sorting the per-row hashes
+makes it independent of physical order and costs 32 bytes per row, not the
+table's size. The same lines come from two places:
+
+- :func:`of_table`: ``COPY … TO STDOUT`` of the table on a connection (names
+  passed to asyncpg as data, quoted by it) — at backup time in the dump's
+  snapshot, after a restore, or for ``verify.rowCounts.mode: content``;
+- :func:`of_archive`: the table's COPY block in ``pg_restore --data-only``'s
+  script of the archive — what a ``restore --table`` must have put back.
+
+Must not: write to the database, or hold more than one hash per row in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from typing import Any
+
+from alembic_operator.api import errors, redact
+from alembic_operator.job.database import identifiers, pgtools, postgres
+
+#: Columns pg_dump copies: live, not generated (``attgenerated`` exists from PostgreSQL 12).
+COLUMNS_SQL = """
+SELECT a.attname FROM pg_catalog.pg_attribute a
+WHERE a.attrelid = pg_catalog.format('%I.%I', $1::text, $2::text)::pg_catalog.regclass
+  AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+ORDER BY a.attnum"""
+
+
+#: pg_dump's output settings (its setup_connection), so the server writes the lines pg_dump wrote.
+OUTPUT_SETTINGS_SQL = "SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3"
+
+
+class Digest:
+    """Collects row lines; :meth:`value` gives ``"<rows>:<sha256>"``."""
+
+    def __init__(self) -> None:
+        self._rows: list[bytes] = []
+        self._partial = b""
+
+    def add_line(self, line: bytes) -> None:
+        self._rows.append(hashlib.sha256(line).digest())
+
+    def feed(self, chunk: bytes) -> None:
+        """Add COPY text output as it arrives (lines may straddle chunks)."""
+        data = self._partial + chunk
+        *lines, self._partial = data.split(b"\n")
+        for line in lines:
+            self.add_line(line)
+
+    def value(self) -> str:
+        if self._partial:
+            self.add_line(self._partial)
+            self._partial = b""
+        total = hashlib.sha256()
+        for row in sorted(self._rows):
+            total.update(row)
+        return f"{len(self._rows)}:{total.hexdigest()}"
+
+
+def of_table(conn: postgres.Connection, table: identifiers.Table) -> str:
+    """The digest of ``table``'s rows as ``conn`` sees them (its snapshot, if in a transaction)."""
+    columns = [r["attname"] for r in conn.fetch(COLUMNS_SQL, table[0], table[1])]
+    conn.execute(OUTPUT_SETTINGS_SQL)
+    digest = Digest()
+
+    async def sink(chunk: bytes) -> None:
+        digest.feed(bytes(chunk))
+
+    conn._run(conn._conn.copy_from_table(table[1], schema_name=table[0], columns=columns, output=sink))
+    return digest.value()
+
+
+def of_tables(conn: postgres.Connection, tables: list[str]) -> dict[str, str]:
+    """``{label: digest}`` of each table (labels: see identifiers)."""
+    return {t: of_table(conn, identifiers.parse(t)) for t in tables}
+
+
+def of_archive(*, tool: pgtools.Tool, archive_path: str, table: identifiers.Table) -> str:
+    """The digest of the rows the archive holds for ``table`` (its COPY block in pg_restore's script)."""
+    proc = subprocess.run(
+        [tool.path, "--data-only", "-n", table[0], "-t", table[1], "-f", "-", archive_path],
+        capture_output=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        lines = proc.stderr.decode(errors="replace").strip().splitlines()
+        message = redact.redact(lines[-1] if lines else "no message")
+        raise errors.RestoreFailed(f"pg_restore could not read {identifiers.label(*table)}: {message[:300]}")
+    digest, inside = Digest(), False
+    for line in proc.stdout.split(b"\n"):
+        if not inside:
+            inside = line.startswith(b"COPY ") and line.endswith(b" FROM stdin;")
+        elif line == b"\\.":
+            inside = False
+        else:
+            digest.add_line(line)
+    return digest.value()
+
+
+def compare(*, expected: dict[str, str], actual: dict[str, str]) -> list[dict[str, Any]]:
+    """The tables whose digests differ: ``[{"table", "expected", "actual"}]``."""
+    return [
+        {"table": t, "expected": expected[t], "actual": actual.get(t)}
+        for t in sorted(expected)
+        if expected[t] != actual.get(t)
+    ]
