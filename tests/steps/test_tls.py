@@ -28,7 +28,8 @@ pytestmark = pytest.mark.testbed
 
 
 @pytest.fixture(scope="module")
-def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tb_postgres.PostgresServer]:
+def tls_server(bed_network: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tb_postgres.PostgresServer]:
+    # in the session's bed namespace, like every server: one started outside it is unreachable once it is entered
     server = tb_postgres.PostgresServer(15, tls=True)
     try:
         server.start(tmp_path_factory.mktemp("pgtls"))
