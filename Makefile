@@ -22,9 +22,11 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 	bash .ci/system-deps.sh
 
-## tools: build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kubectl, helm, versitygw (cached)
+## tools: build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kubectl, helm, versitygw,
+## and promtool (its own module, tools/promtool) — all cached by their module files
 tools:
 	bash tools/build.sh
+	bash tools/promtool/build.sh >/dev/null
 
 ## crds: regenerate crds/ from the model (the model is the source of truth)
 crds: $(VENV)/.installed
