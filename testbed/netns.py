@@ -120,6 +120,21 @@ def active() -> BedNetwork | None:
     return None
 
 
+def outside(argv: list[str]) -> list[str]:
+    """``argv`` to run in the network namespace the outermost bed was entered from (the machine's).
+
+    For what needs the machine's network while the bed's namespace is entered (pip reaching the
+    package index): the bed's namespace has no route out, by design. Unchanged when no bed is entered.
+    """
+    bed = active()
+    if bed is None:
+        return argv
+    while bed._outer is not None and bed._outer._original >= 0:
+        bed = bed._outer
+    nsenter = tools.system_binary("nsenter", "install util-linux (apt-get install util-linux)")
+    return [str(nsenter), f"--net=/proc/{os.getpid()}/fd/{bed._original}", "--", *argv]
+
+
 def service_host() -> str:
     """Where a server the bed starts now should listen so pods reach it: the node IP inside the
     bed's namespace (the node's pods route to it over their bridge), else loopback."""

@@ -650,7 +650,9 @@ def leftovers(
     Looks for: cgroups matching ``cgroup_glob`` in any hierarchy; mounts of this
     mount namespace naming ``marker`` (a bed directory) or ``albed-*``; processes
     whose command line names ``marker``; processes in a network namespace holding
-    an ``albed0`` interface (or in ``network_inode``). The defaults match every bed.
+    an ``albed0`` interface — or, with ``network_inode``, only in that namespace (one
+    bed's own check while other beds, e.g. other pytest-xdist workers', still run).
+    The defaults match every bed.
     """
     found = []
     for mount in cgroup_mounts():
@@ -675,7 +677,8 @@ def leftovers(
         if inode not in checked:
             checked[inode] = (
                 inode == network_inode
-                or subprocess.run(
+                if network_inode is not None
+                else subprocess.run(
                     ["nsenter", f"--net={entry / 'ns' / 'net'}", str(ip), "link", "show", netns.NODE_LINK],
                     capture_output=True,
                 ).returncode

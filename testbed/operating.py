@@ -199,10 +199,15 @@ def metric_sample(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
-def assert_counted_one_succeeded_run(before: str, after: str, status: dict[str, Any]) -> None:
+def assert_counted_one_succeeded_run(before: str, after: str, status: dict[str, Any], *, alone: bool = True) -> None:
     """Between two /metrics pages, the operator's own metrics counted exactly one more Succeeded run
     (``status`` is its final status): its backup's bytes, and one duration per step it ran, labelled
-    with the step and its outcome."""
+    with the step and its outcome.
+
+    ``alone=False`` for an operator that other tests' runs may still use meanwhile (the Helm suite's
+    shared operator): a step of another run may then finish in the same window, so each step's
+    duration count must have risen by at least one rather than exactly one.
+    """
 
     def rise(name: str, **labels: str) -> float:
         return metric_sample(after, name, **labels) - metric_sample(before, name, **labels)
@@ -213,4 +218,5 @@ def assert_counted_one_succeeded_run(before: str, after: str, status: dict[str, 
     assert {"backup", "migrate", "verify"} <= set(status["steps"]), status["steps"]
     for step, info in status["steps"].items():
         assert info["outcome"] == "Succeeded", (step, info)
-        assert rise("alembic_operator_step_duration_seconds_count", step=step, outcome="Succeeded") == 1, step
+        counted = rise("alembic_operator_step_duration_seconds_count", step=step, outcome="Succeeded")
+        assert counted == 1 or (not alone and counted > 1), f"{step}: its duration count rose by {counted}"

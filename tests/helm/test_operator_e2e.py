@@ -100,7 +100,9 @@ def test_kubectl_applied_run_succeeds_and_its_statuses_classify_right(
     _assert_classified(followed)
     out = kubectl(cluster.kubeconfig, "-n", data.namespace, "get", "mrun").stdout
     assert "example-app-1-0" in out and "Succeeded" in out
-    operating.assert_counted_one_succeeded_run(metrics_before, operator.metrics(), followed.final["status"])
+    operating.assert_counted_one_succeeded_run(
+        metrics_before, operator.metrics(), followed.final["status"], alone=False
+    )
 
 
 def test_rolled_back_and_failed_runs_are_degraded_and_failed(

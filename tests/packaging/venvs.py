@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from testbed import netns
 from tests.packaging import locks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,8 +73,8 @@ def _sources_digest() -> str:
 
 def _pip(*args: str | Path) -> None:
     """The outer venv's pip (the base venv has none of its own)."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "pip", "--quiet", *map(str, args)],
+    proc = subprocess.run(  # pip needs the package index: outside the bed's network namespace
+        netns.outside([sys.executable, "-m", "pip", "--quiet", *map(str, args)]),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

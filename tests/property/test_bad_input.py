@@ -254,7 +254,7 @@ def _bad_cases(database: Any, s3: Any) -> st.SearchStrategy[dict[str, Any]]:
             "scheme": "postgresql",
             "user": "postgres",
             "password": good_pw,
-            "host": "127.0.0.1",
+            "host": server.host,  # where the step pods reach the server (the node IP on the real node)
             "port": server.port,
             "db": database.name,
             **kw,
@@ -280,7 +280,7 @@ def _bad_cases(database: Any, s3: Any) -> st.SearchStrategy[dict[str, Any]]:
             lambda scheme: secret(url(scheme=scheme), ["postgresql", "scheme"]),
             st.sampled_from(["mysql", "http", "sqlite", "postgres+psycopg2x", "redis"]),
         ),
-        st.just(secret(url(port=1), ["127.0.0.1:1"])),
+        st.just(secret(url(port=1), [f"{server.host}:1"])),
         st.just(secret(url(host="no-such-host.invalid"), ["no-such-host.invalid"])),
         st.builds(
             lambda junk: secret(junk, ["DATABASE_URL", "URL", "url"]),

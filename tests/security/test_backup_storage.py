@@ -32,11 +32,12 @@ class RecordingProxy(socketserver.ThreadingMixIn, http.server.HTTPServer):
     def __init__(self, upstream: str) -> None:
         self.upstream = urlsplit(upstream)
         self.requests: list[tuple[str, str, dict[str, str]]] = []
-        super().__init__(("127.0.0.1", 0), _Forward)
+        # On the S3 server's own address: the step pods reach that one (the node IP on the real node).
+        super().__init__((self.upstream.hostname or "127.0.0.1", 0), _Forward)
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        return f"http://{self.server_address[0]}:{self.server_address[1]}"
 
 
 class _Forward(http.server.BaseHTTPRequestHandler):
