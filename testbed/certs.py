@@ -54,6 +54,29 @@ def _openssl(*args: str, cwd: Path) -> None:
         raise RuntimeError(f"openssl {' '.join(args)} failed:\n{proc.stderr}")
 
 
+def _sign(directory: Path, certs: ClusterCerts, *, csr: str, ext: Path, out: str, days: int) -> None:
+    """Sign ``csr`` with the bed's CA, with the extensions in ``ext`` (serving and client certificates alike)."""
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        csr,
+        "-CA",
+        certs.ca_cert.name,
+        "-CAkey",
+        certs.ca_key.name,
+        "-CAcreateserial",
+        "-sha256",
+        "-days",
+        str(days),
+        "-extfile",
+        ext.name,
+        "-out",
+        out,
+        cwd=directory,
+    )
+
+
 def generate(directory: Path, *, days: int = 30, extra_sans: tuple[str, ...] = ()) -> ClusterCerts:
     """Create the CA, the apiserver serving pair and the ServiceAccount key pair in ``directory``.
 
@@ -111,25 +134,7 @@ def generate(directory: Path, *, days: int = 30, extra_sans: tuple[str, ...] = (
         "extendedKeyUsage=serverAuth\n"
         f"subjectAltName={','.join(SERVING_SANS + tuple(extra_sans))}\n"
     )
-    _openssl(
-        "x509",
-        "-req",
-        "-in",
-        "apiserver.csr",
-        "-CA",
-        certs.ca_cert.name,
-        "-CAkey",
-        certs.ca_key.name,
-        "-CAcreateserial",
-        "-sha256",
-        "-days",
-        str(days),
-        "-extfile",
-        ext.name,
-        "-out",
-        certs.serving_cert.name,
-        cwd=directory,
-    )
+    _sign(directory, certs, csr="apiserver.csr", ext=ext, out=certs.serving_cert.name, days=days)
     _openssl("genrsa", "-out", certs.sa_private_key.name, "2048", cwd=directory)
     _openssl("rsa", "-in", certs.sa_private_key.name, "-pubout", "-out", certs.sa_public_key.name, cwd=directory)
     for key in (certs.ca_key, certs.serving_key, certs.sa_private_key):
@@ -166,24 +171,6 @@ def client_cert(
     ext.write_text(
         "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n"
     )
-    _openssl(
-        "x509",
-        "-req",
-        "-in",
-        f"{name}.csr",
-        "-CA",
-        certs.ca_cert.name,
-        "-CAkey",
-        certs.ca_key.name,
-        "-CAcreateserial",
-        "-sha256",
-        "-days",
-        str(days),
-        "-extfile",
-        ext.name,
-        "-out",
-        f"{name}.crt",
-        cwd=directory,
-    )
+    _sign(directory, certs, csr=f"{name}.csr", ext=ext, out=f"{name}.crt", days=days)
     (directory / f"{name}.key").chmod(0o600)
     return directory / f"{name}.crt", directory / f"{name}.key"
