@@ -2,7 +2,8 @@
 
 kstatus (what Flux, Argo CD health checks and ``kstatus`` read):
 
-* ``Reconciling=True`` while the run makes progress; ``Ready=False``.
+* ``Reconciling=True`` while the run makes progress, and while it waits for
+  an approval (AwaitingApproval: Flux, Argo CD and the Helm hook keep waiting); ``Ready=False``.
 * ``Stalled=True`` with a reason on a terminal failure (Failed, RolledBack,
   RollbackFailed) and while a restore waits for a person (RollbackHeld).
 * ``Ready=True`` only on Succeeded.
@@ -62,6 +63,8 @@ class Reason:
     POLICY_REFUSED = "PolicyRefused"  #: the administrator's policy refused the run; nothing was started
     JOB_REJECTED = "JobRejected"  #: the apiserver refused a step's Job, or a foreign Job has its name
     WRITE_FENCE_FAILED = "WriteFenceFailed"  #: a fenced workload is missing or its pods did not stop; nothing changed
+    AWAITING_APPROVAL = "AwaitingApproval"  #: the migration waits for a person (status.approval)
+    MIGRATION_REJECTED = "MigrationRejected"  #: a person rejected the migration; the database was not touched
 
     # per-step
     IN_PROGRESS = "InProgress"  #: the step's Job runs
@@ -107,6 +110,9 @@ class EventReason:
     WRITE_FENCE_LIFTED = "WriteFenceLifted"  #: fenced workloads were scaled back to their recorded replicas
     WRITE_FENCE_FAILED = "WriteFenceFailed"  #: the write fence could not be raised; the run stops
     RUN_SUCCEEDED = "RunSucceeded"  #: the run ended Succeeded
+    AWAITING_APPROVAL = "AwaitingApproval"  #: the migration waits for a person to approve or reject it
+    MIGRATION_APPROVED = "MigrationApproved"  #: a person approved the migration (named)
+    MIGRATION_REJECTED = "MigrationRejected"  #: a person rejected the migration (named); nothing was changed
 
 
 # --------------------------------------------------------------------------- factories

@@ -55,6 +55,12 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
         "description": "Alembic revision after the migration.",
     },
     {"name": "Backup", "type": "string", "jsonPath": ".status.backup.size", "description": "Size of the backup."},
+    {
+        "name": "Approval",
+        "type": "string",
+        "jsonPath": ".status.approval.state",
+        "description": "A person's decision on the migration: Waiting, Approved or Rejected.",
+    },
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     {
         "name": "Message",

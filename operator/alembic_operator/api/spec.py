@@ -18,6 +18,7 @@ from pydantic import ConfigDict, Field
 
 from alembic_operator.api.schema import CrdModel as _Model
 from alembic_operator.api.schema import nested as _obj
+from alembic_operator.api.spec_approval import ApprovalSpec
 
 #: Free-form Kubernetes core objects we do not re-model (resources, affinity...).
 FreeForm = dict[str, Any]
@@ -255,11 +256,11 @@ class VerifySpec(_Model):
 class PlanSpec(_Model):
     """The offline plan (alembic upgrade --sql) run before the backup."""
 
-    destructive: Literal["allow", "warn", "block"] = Field(
+    destructive: Literal["allow", "warn", "block", "approve"] = Field(
         default="warn",
         description="What to do with destructive statements (DROP, TRUNCATE, DELETE "
         "without WHERE...): allow skips the plan step; warn records them in "
-        "status and an Event; block fails the run before the backup.",
+        "status and an Event; block fails the run before the backup; approve waits for a person (AwaitingApproval).",
     )
 
 
@@ -383,6 +384,7 @@ class MigrationRunSpec(_Model):
     backup: BackupSpec = Field(description="The backup taken before migrating.")
     verify: VerifySpec = _obj(VerifySpec, "Checks after the migration.")
     plan: PlanSpec = _obj(PlanSpec, "Offline plan and destructive-statement policy.")
+    approval: ApprovalSpec = _obj(ApprovalSpec, "Whether every run waits for a person before migrating.")
     rollback: RollbackSpec = _obj(RollbackSpec, "What to do when the migration or verification fails.")
     write_fence: WriteFenceSpec | None = Field(
         default=None,

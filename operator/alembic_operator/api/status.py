@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field
 
 from alembic_operator.api.schema import CrdModel as _Model
+from alembic_operator.api.status_approval import ApprovalStatus
 
 
 class Phase(str, enum.Enum):
@@ -21,6 +22,7 @@ class Phase(str, enum.Enum):
     PENDING = "Pending"
     QUEUED = "Queued"
     PLANNING = "Planning"
+    AWAITING_APPROVAL = "AwaitingApproval"
     BACKING_UP = "BackingUp"
     MIGRATING = "Migrating"
     VERIFYING = "Verifying"
@@ -36,6 +38,8 @@ PHASE_MEANINGS: dict[Phase, str] = {
     Phase.PENDING: "the run was accepted and nothing has started yet",
     Phase.QUEUED: "another run on the same database goes first (status.queue.blockedBy)",
     Phase.PLANNING: "the plan step renders the SQL offline and looks for destructive statements",
+    Phase.AWAITING_APPROVAL: "waiting for a person to approve or reject the migration (status.approval); "
+    "the database is unchanged",
     Phase.BACKING_UP: "pg_dump streams the database to S3; the database is unchanged",
     Phase.MIGRATING: "alembic upgrade runs; the backup is complete and recorded",
     Phase.VERIFYING: "row counts and the revision are compared with the backup",
@@ -56,6 +60,7 @@ PHASE_RANK: dict[Phase, int] = {
     Phase.PENDING: 0,
     Phase.QUEUED: 1,
     Phase.PLANNING: 2,
+    Phase.AWAITING_APPROVAL: 3,  # after the plan, or after the backup and rehearsal: it shares their rank
     Phase.BACKING_UP: 3,
     Phase.MIGRATING: 4,
     Phase.VERIFYING: 5,
@@ -266,5 +271,9 @@ class MigrationRunStatus(_Model):
         "(or did discard), as the restore step counted them.",
     )
     fence: FenceStatus | None = Field(default=None, description="Write-fence bookkeeping.")
+    approval: ApprovalStatus | None = Field(default=None, description="The approval the migration waits or waited for.")
+    restore_approval: ApprovalStatus | None = Field(
+        default=None, description="Who approved a held restore (annotation approve-restore), and when."
+    )
     started_at: datetime | None = Field(default=None, description="When the operator first saw the run.")
     finished_at: datetime | None = Field(default=None, description="When the run reached a terminal phase.")
