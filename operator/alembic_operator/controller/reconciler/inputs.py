@@ -29,6 +29,17 @@ class PodObservation:
     termination_reason: str | None = None  #: Completed, Error, OOMKilled...
     termination_message: str | None = None  #: raw; the step's JSON result (see results.parse)
     started_at: datetime | None = None  #: when the container started running
+    deleting: bool = False  #: metadata.deletionTimestamp is set (e.g. the Job controller killing it at its deadline)
+
+    @property
+    def ended(self) -> bool:
+        """The step container terminated for good and its termination message is final.
+
+        restartPolicy Never and ``backoffLimit: 0`` make that Pod's end the Job's end, about a second
+        before the Job controller marks the Job. A Pod being deleted does not count: that is the Job
+        controller (deadline) or a person ending it, and the Job's own condition says why.
+        """
+        return self.phase in ("Succeeded", "Failed") and self.exit_code is not None and not self.deleting
 
     @classmethod
     def from_manifest(cls, pod: Mapping[str, Any]) -> PodObservation:
@@ -50,6 +61,7 @@ class PodObservation:
             termination_reason=terminated.get("reason"),
             termination_message=terminated.get("message"),
             started_at=text.parse_timestamp(running.get("startedAt") or terminated.get("startedAt")),
+            deleting=bool((pod.get("metadata") or {}).get("deletionTimestamp")),
         )
 
 
@@ -83,7 +95,8 @@ class JobObservation:
 
     @property
     def complete(self) -> bool:
-        return self.succeeded > 0 or self.condition("Complete") is not None
+        """The Job succeeded, or its Pod did (:attr:`PodObservation.ended`): the Job will be Complete."""
+        return self.succeeded > 0 or self.condition("Complete") is not None or self._pod_ended("Succeeded")
 
     @property
     def failed_condition(self) -> JobCondition | None:
@@ -91,12 +104,20 @@ class JobObservation:
 
     @property
     def has_failed(self) -> bool:
-        return self.failed > 0 or self.failed_condition is not None
+        """The Job failed, or its Pod did (:attr:`PodObservation.ended`): with no retries the Job will fail."""
+        return self.failed > 0 or self.failed_condition is not None or self._pod_ended("Failed")
+
+    def _pod_ended(self, phase: str) -> bool:
+        return self.pod is not None and self.pod.ended and self.pod.phase == phase
 
     @property
     def pods_alive(self) -> bool:
-        """A pod may still run (active or terminating, or the newest pod is Running)."""
-        if self.active > 0 or self.terminating > 0:
+        """A pod may still run (terminating, active unless its pod :attr:`~PodObservation.ended`, or Running)."""
+        if self.terminating > 0:
+            return True
+        if self.pod is not None and self.pod.ended:  # ``active`` lags the Pod by the Job controller's sync
+            return False
+        if self.active > 0:
             return True
         return self.pod is not None and self.pod.phase == "Running" and self.pod.exit_code is None
 

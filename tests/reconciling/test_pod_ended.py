@@ -1,0 +1,101 @@
+"""A step ends when its Pod's container terminated, not a second later when the Job controller marks the Job.
+
+With restartPolicy Never and ``backoffLimit: 0`` the Pod's end is the Job's end and its termination
+message is final; the run must move on from it with exactly the status the Job path gives.
+"""
+
+import dataclasses
+
+from alembic_operator.api.conditions import Reason
+from alembic_operator.api.model import Phase
+from alembic_operator.controller.reconciler import JobCondition, JobObservation, PodObservation
+
+from .world import BACKUP_DATA, MIGRATE_DATA, VERIFY_DATA, World, failed, succeeded
+
+DATA = {"plan": {"statements": 3, "destructive": []}, "backup": BACKUP_DATA, "migrate": MIGRATE_DATA}
+
+
+def pod_only(job: JobObservation) -> JobObservation:
+    """The same Job as the Job controller has not caught up yet: still active, no counters or conditions."""
+    return dataclasses.replace(job, active=1, succeeded=0, failed=0, conditions=())
+
+
+def drive(world: World, *, by_pod: bool, verify_ok: bool = True) -> None:
+    world.tick()
+    for step in ("plan", "backup", "migrate", "verify"):
+        name = world.job(step)
+        if step == "verify" and not verify_ok:
+            job = failed(name, step, reason="RowCountViolation", message="task lost 3 rows", data=VERIFY_DATA)
+        else:
+            job = succeeded(name, step, DATA.get(step, VERIFY_DATA))
+        world.jobs[name] = pod_only(job) if by_pod else job
+        world.tick()
+
+
+def test_a_run_goes_through_every_step_on_its_pods_ending_with_the_status_the_jobs_give():
+    by_job, by_pod = World(), World()
+    drive(by_job, by_pod=False)
+    drive(by_pod, by_pod=True)
+    assert by_pod.phase == Phase.SUCCEEDED
+    assert by_pod.status == by_job.status
+    assert [d.actions for d in by_pod.decisions] == [d.actions for d in by_job.decisions]
+
+
+def test_a_step_that_failed_with_its_result_is_acted_on_from_its_pod_like_from_its_job():
+    by_job, by_pod = World(), World()
+    drive(by_job, by_pod=False, verify_ok=False)
+    drive(by_pod, by_pod=True, verify_ok=False)
+    assert by_pod.phase == Phase.ROLLING_BACK
+    assert by_pod.status == by_job.status
+    assert by_pod.status.steps.verify.reason == "RowCountViolation"
+
+
+def test_a_crash_without_a_result_ends_the_step_from_its_pod_with_the_job_paths_message():
+    by_job, by_pod = World(), World()
+    for world, to_pod in ((by_job, False), (by_pod, True)):
+        world.tick()
+        name = world.job("plan")
+        job = dataclasses.replace(
+            failed(name, "plan", exit_code=137, raw="Killed"),
+            pod=PodObservation(phase="Failed", exit_code=137, termination_reason="OOMKilled", termination_message="x"),
+        )
+        world.jobs[name] = pod_only(job) if to_pod else job
+        world.tick()
+    assert by_pod.phase == Phase.FAILED and by_pod.status == by_job.status
+    assert "exited with code 137 (OOMKilled)" in by_pod.status.steps.plan.message
+
+
+def test_a_pod_being_deleted_is_not_an_end_the_jobs_condition_says_why():
+    world = World()
+    world.tick()
+    name = world.job("backup" if world.phase == Phase.BACKING_UP else "plan")
+    killed = PodObservation(phase="Failed", exit_code=137, termination_reason="Error", deleting=True)
+    world.jobs[name] = JobObservation(name=name, active=1, pod=killed)
+    world.tick()
+    assert world.phase == Phase.PLANNING and world.status.steps.plan.outcome is None
+    world.jobs[name] = JobObservation(
+        name=name, failed=1, conditions=(JobCondition("Failed", reason="DeadlineExceeded"),), pod=killed
+    )
+    world.tick()
+    assert world.phase == Phase.FAILED
+    assert world.status.steps.plan.reason == Reason.DEADLINE_EXCEEDED
+
+
+def test_a_running_or_unreported_container_is_no_end():
+    assert not PodObservation(phase="Running", exit_code=None).ended
+    assert not PodObservation(phase="Failed", exit_code=None).ended  # e.g. never started
+    assert PodObservation(phase="Succeeded", exit_code=0).ended
+    job = JobObservation(name="j", active=1, pod=PodObservation(phase="Running"))
+    assert not job.complete and not job.has_failed
+
+
+def test_a_pod_dict_being_deleted_is_read_as_deleting():
+    pod = {
+        "metadata": {"name": "p", "deletionTimestamp": "2026-03-01T12:00:00Z"},
+        "status": {
+            "phase": "Failed",
+            "containerStatuses": [{"name": "step", "state": {"terminated": {"exitCode": 1}}}],
+        },
+    }
+    observed = PodObservation.from_manifest(pod)
+    assert observed.deleting and not observed.ended
