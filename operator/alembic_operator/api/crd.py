@@ -56,6 +56,12 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
     },
     {"name": "Backup", "type": "string", "jsonPath": ".status.backup.size", "description": "Size of the backup."},
     {
+        "name": "Progress",
+        "type": "string",
+        "jsonPath": ".status.progress.summary",
+        "description": "How far the running (or last) backup or restore has streamed.",
+    },
+    {
         "name": "Approval",
         "type": "string",
         "jsonPath": ".status.approval.state",

@@ -14,6 +14,7 @@ from pydantic import Field
 
 from alembic_operator.api.schema import CrdModel as _Model
 from alembic_operator.api.status_approval import ApprovalStatus
+from alembic_operator.api.status_progress import StepProgress
 
 
 class Phase(str, enum.Enum):
@@ -274,6 +275,9 @@ class MigrationRunStatus(_Model):
     approval: ApprovalStatus | None = Field(default=None, description="The approval the migration waits or waited for.")
     restore_approval: ApprovalStatus | None = Field(
         default=None, description="Who approved a held restore (annotation approve-restore), and when."
+    )
+    progress: StepProgress | None = Field(
+        default=None, description="How far the running (or last) backup or restore has streamed (the PROGRESS column)."
     )
     started_at: datetime | None = Field(default=None, description="When the operator first saw the run.")
     finished_at: datetime | None = Field(default=None, description="When the run reached a terminal phase.")
