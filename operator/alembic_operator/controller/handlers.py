@@ -43,6 +43,7 @@ import pydantic
 from alembic_operator import kube
 from alembic_operator.api import conditions, constants, model
 from alembic_operator.controller import applying, metrics, naming, observing, reconciler
+from alembic_operator.controller import progress as _progress  # noqa: F401 (registers its Kopf timer)
 from alembic_operator.controller import settings as settings_mod
 
 log = logging.getLogger(__name__)

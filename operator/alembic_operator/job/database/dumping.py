@@ -20,6 +20,7 @@ import tempfile
 from typing import IO, Any
 
 from alembic_operator.api import errors, redact
+from alembic_operator.job import progress
 from alembic_operator.job.database import pgtools, urls
 
 CHUNK = 1024 * 1024
@@ -74,6 +75,7 @@ def dump_custom(
                 if not chunk:
                     break
                 sink.write(chunk)
+                progress.count("backup", len(chunk))  # served to the operator: job/progress.py
         except BaseException:
             proc.kill()
             proc.wait()

@@ -58,6 +58,7 @@ from collections.abc import Callable, Iterable
 from typing import IO
 
 from alembic_operator.api import errors, redact
+from alembic_operator.job import progress
 from alembic_operator.job.database import database_state, identifiers, pgtools, sequences, urls
 
 CHUNK = 1024 * 1024
@@ -343,6 +344,7 @@ def _pipe_restore(
         try:
             for chunk in feed:
                 proc.stdin.write(chunk)
+                progress.count("restore", len(chunk))  # served to the operator: job/progress.py
         except BrokenPipeError:
             pass  # pg_restore stopped reading; its exit code says why
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread
