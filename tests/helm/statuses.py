@@ -18,7 +18,16 @@ FAILED_PHASES = {
     "RollbackFailed": conditions.Reason.ROLLBACK_FAILED,
     "RollbackHeld": conditions.Reason.ROLLBACK_HELD,
 }
-IN_PROGRESS_PHASES = ("Pending", "Queued", "Planning", "BackingUp", "Migrating", "Verifying", "RollingBack")
+IN_PROGRESS_PHASES = (
+    "Pending",
+    "Queued",
+    "Planning",
+    "AwaitingApproval",
+    "BackingUp",
+    "Migrating",
+    "Verifying",
+    "RollingBack",
+)
 
 
 def constructed(

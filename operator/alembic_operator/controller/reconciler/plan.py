@@ -4,7 +4,7 @@ block + destructive statements → Failed (nothing was changed); warn → an
 Event and on to the backup; a failed plan → Failed. ``allow`` never gets
 here (:func:`~.queue.pending` skips the plan).
 
-Must not: start anything but the backup (through :func:`~.fence.to_backup`).
+Must not: start anything but the backup (through :func:`~.approval.gate`, which may wait for a person first).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from alembic_operator.api import errors, results, text
 from alembic_operator.api.conditions import EventReason, Reason
 from alembic_operator.api.model import Phase, PlanStatus
 from alembic_operator.api.steps import Step
-from alembic_operator.controller.reconciler import fence, jobs
+from alembic_operator.controller.reconciler import approval, jobs
 from alembic_operator.controller.reconciler.context import Context, quote
 from alembic_operator.controller.reconciler.outcomes import Outcome
 
@@ -49,7 +49,7 @@ def after(ctx: Context, outcome: Outcome) -> None:
         ctx.step_condition(Step.PLAN, "True", Reason.DESTRUCTIVE_CHANGES_WARNED, message)
     else:
         ctx.step_condition(Step.PLAN, "True", Reason.STEP_SUCCEEDED, outcome.message)
-    fence.to_backup(ctx)
+    approval.gate(ctx)  # AwaitingApproval when the spec asks for a person, else the backup
 
 
 def _describe(found: results.DestructiveStatement) -> str:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from alembic_operator.api.conditions import EventReason, Reason
 from alembic_operator.api.model import PHASE_RANK, TERMINAL_PHASES, Phase, QueueStatus
 from alembic_operator.api.steps import Step
-from alembic_operator.controller.reconciler import admission, fence, jobs
+from alembic_operator.controller.reconciler import admission, approval, jobs
 
 if TYPE_CHECKING:
     from alembic_operator.controller.reconciler.context import Context
@@ -70,6 +70,6 @@ def pending(ctx: Context) -> None:
         return
     st.queue = None
     if ctx.spec.plan.destructive == "allow":  # nothing to look for: skip the plan
-        fence.to_backup(ctx)
+        approval.gate(ctx)  # approval.required still waits
     else:
         jobs.start(ctx, Step.PLAN)

@@ -20,6 +20,7 @@ from datetime import datetime
 from alembic_operator.api import constants, results
 from alembic_operator.api.conditions import EventReason, Reason
 from alembic_operator.api.model import ForeignWritesStatus, Phase, StepStatus, TableWrites
+from alembic_operator.api.status_approval import ApprovalStatus
 from alembic_operator.api.steps import Step
 from alembic_operator.controller.builders import jobs as job_builders
 from alembic_operator.controller.reconciler import jobs
@@ -72,6 +73,8 @@ def held(ctx: Context) -> None:
         return
     approver = job_builders.restore_approver(run=ctx.run)
     by = f" by {approver}" if approver and approver.lower() != "true" else ""
+    if approver is not None:  # who let the restore discard the writes, and when (status outlives the annotation)
+        ctx.status.restore_approval = ApprovalStatus(state="Approved", by=approver, decided_at=ctx.now)
     ctx.event("Normal", EventReason.ROLLBACK_APPROVED, f"the held restore was approved{by}; restoring")
     ctx.status.phase = Phase.ROLLING_BACK
 
