@@ -41,16 +41,22 @@ def apply(decision: reconciler.Decision, *, body: Mapping[str, Any]) -> dict[str
     for delete in decision.deletes:
         kube.delete_job(namespace=namespace, name=delete.name)
         log.info("%s/%s: deleted Job %s", namespace, name, delete.name)
-    new_status = model.dump(decision.status)
+    old_status, new_status = body.get("status") or {}, model.dump(decision.status)
     patched = None
-    if new_status != (body.get("status") or {}):
-        patched = kube.patch_run_status(
-            namespace=namespace, name=name, status=_with_removals(old=body.get("status") or {}, new=new_status)
-        )
+    try:
+        if new_status != old_status:
+            patched = kube.patch_run_status(
+                namespace=namespace, name=name, status=_with_removals(old=old_status, new=new_status)
+            )
+    finally:
+        # Counted as soon as the patch was sent, even if its call raised: the apiserver may have stored it
+        # with the response lost, and the retry would then find the step already finished and count nothing.
+        # metrics.once keys each count on the run and step Job, so a retry deciding the same finish again
+        # after a patch that was not stored does not count it twice.
+        _observe_metrics(run_uid=str(meta.get("uid") or ""), old=old_status, new=new_status)
+        metrics.observe_database(body=body, old=old_status, new=new_status)
     for event in decision.events:
         kube.emit_event(run=dict(body), type_=event.type, reason=event.reason, message=event.message)
-    _observe_metrics(old=body.get("status") or {}, new=new_status)
-    metrics.observe_database(body=body, old=body.get("status") or {}, new=new_status)
     return patched
 
 
@@ -70,20 +76,25 @@ def _with_removals(*, old: Mapping[str, Any], new: dict[str, Any]) -> dict[str, 
     return patch
 
 
-def _observe_metrics(*, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
-    """Count terminal transitions, finished steps and backup bytes once each (on the transition)."""
+def _observe_metrics(*, run_uid: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
+    """Count terminal transitions, finished steps and backup bytes once each (on the transition, and at most
+    once per run and step Job in this process: :func:`metrics.once`)."""
     phase = new.get("phase")
-    if phase != old.get("phase") and phase in {p.value for p in model.TERMINAL_PHASES}:
+    if (
+        phase != old.get("phase")
+        and phase in {p.value for p in model.TERMINAL_PHASES}
+        and metrics.once(f"{run_uid}/finished")
+    ):
         metrics.RUNS_FINISHED.labels(phase=phase).inc()
     old_steps, new_steps = old.get("steps") or {}, new.get("steps") or {}
     for step, info in new_steps.items():
         if info.get("finishedAt") and not (old_steps.get(step) or {}).get("finishedAt") and info.get("startedAt"):
             started = text.parse_timestamp(info["startedAt"])
             finished = text.parse_timestamp(info["finishedAt"])
-            if started and finished:
+            if started and finished and metrics.once(f"{run_uid}/{step}/{info.get('job')}"):
                 metrics.STEP_DURATION.labels(step=step, outcome=info.get("outcome") or "Unknown").observe(
                     (finished - started).total_seconds()
                 )
     size = (new.get("backup") or {}).get("sizeBytes")
-    if size and not (old.get("backup") or {}).get("sizeBytes"):
+    if size and not (old.get("backup") or {}).get("sizeBytes") and metrics.once(f"{run_uid}/backup"):
         metrics.BACKUP_BYTES.inc(size)

@@ -14,6 +14,8 @@ transitions applying.py writes (they start empty after an operator restart).
 
 from __future__ import annotations
 
+import collections
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -76,6 +78,28 @@ def observe_database(*, body: Mapping[str, Any], old: Mapping[str, Any], new: Ma
             BACKUP_DURATION.labels(**labels).set((finished - started).total_seconds())
         if finished and step.get("outcome") == "Succeeded":
             LAST_BACKUP.labels(**labels).set(finished.timestamp())
+
+
+_COUNTED: collections.OrderedDict[str, None] = collections.OrderedDict()
+"""Keys :func:`once` answered True for, oldest first (a bounded memory of what this process counted)."""
+_COUNTED_MAX = 20_000
+_COUNTED_LOCK = threading.Lock()  # reconciles of different runs run in worker threads at once
+
+
+def once(key: str) -> bool:
+    """True the first time ``key`` (a run uid and what finished: ``<uid>/plan/<job>``) is seen in this process.
+
+    A status transition is counted when its patch is sent, and a reconcile that raised after that is
+    decided again; this keeps the second pass from counting the same finish twice. The memory is bounded
+    (the oldest keys go first: a run's transitions are minutes apart, not twenty thousand keys).
+    """
+    with _COUNTED_LOCK:
+        if key in _COUNTED:
+            return False
+        _COUNTED[key] = None
+        if len(_COUNTED) > _COUNTED_MAX:
+            _COUNTED.popitem(last=False)
+        return True
 
 
 def _expose_every_series() -> None:
