@@ -33,12 +33,10 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event
-
 from alembic_operator.api import errors, location, results
 from alembic_operator.job.checks import writecounters
 from alembic_operator.job.database import fingerprint, locking, postgres, sessions, urls
-from alembic_operator.job.migrations import alembic_runtime, revisions
+from alembic_operator.job.migrations import alembic_runtime, observing, revisions
 from alembic_operator.job.storage import manifest, s3
 
 HELP = """Apply the pending Alembic revisions to DATABASE_URL under an advisory lock.
@@ -65,6 +63,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="PostgreSQL lock_timeout for the migration's statements (default 10s; 0 = none)",
     )
     parser.add_argument(
+        "--url-env",
+        default=None,
+        metavar="NAME",
+        help="also give the database URL to env.py as this environment variable (the one the app reads)",
+    )
+    parser.add_argument(
         "--lock-wait-seconds",
         type=float,
         default=60.0,
@@ -89,12 +93,20 @@ def run(args: argparse.Namespace) -> results.MigrateResult:
             target=args.target,
             lock_timeout=lock_timeout,
             lock_wait=args.lock_wait_seconds,
+            url_env=args.url_env,
         )
     )
 
 
 async def _migrate(
-    *, url: urls.DatabaseURL, config: Any, script: Any, target: str, lock_timeout: str, lock_wait: float
+    *,
+    url: urls.DatabaseURL,
+    config: Any,
+    script: Any,
+    target: str,
+    lock_timeout: str,
+    lock_wait: float,
+    url_env: str | None,
 ) -> results.MigrateResult:
     table, schema = revisions.version_table(config)
     # Every session of ours carries the run's name, so the run's restore can end the ones a killed pod left.
@@ -121,7 +133,7 @@ async def _migrate(
                 lock_wait_seconds=round(waited, 3),
             )
         before = await fingerprint.take(conn)
-        watch = _Watch()
+        watch = observing.CommitWatch()
         stats = _Stats.from_env()
         await stats.record_start(conn)
         started = time.monotonic()
@@ -134,7 +146,13 @@ async def _migrate(
         )
         try:
             await alembic_runtime.upgrade(
-                config, url=url, target=target, lock_timeout=lock_timeout, watch=watch, application=application
+                config,
+                url=url,
+                target=target,
+                lock_timeout=lock_timeout,
+                watch=watch,
+                application=application,
+                url_env=url_env,
             )
         except Exception as exc:  # noqa: BLE001 - every failure of the scripts is a MigrationFailed
             duration = time.monotonic() - started
@@ -197,15 +215,18 @@ class _Stats:
     async def record_start(self, conn: Any) -> None:
         await self._record(location.STATS_MIGRATE_START, conn)
 
-    async def record_end(self, conn: Any, *, watch: _Watch, failed: bool) -> None:
-        complete = watch.used and watch.own_writes_complete and not failed
+    async def record_end(self, conn: Any, *, watch: observing.CommitWatch, failed: bool) -> None:
+        # Commits and rollbacks alike were counted on every observed session: a failed run's own writes are
+        # complete too, unless a capture failed or an autocommit statement wrote rows.
         await self._record(
             location.STATS_MIGRATE_END,
             conn,
             ownWrites=watch.own_writes,
-            ownWritesComplete=complete,
-            sharedConnection=watch.used,
+            ownWritesComplete=watch.own_writes_complete,
+            sharedConnection=watch.observed,
             failed=failed,
+            sessions=watch.sessions,
+            unmarkedSessions=watch.unmarked_sessions,
         )
 
     async def _record(self, name: str, conn: Any, **extra: Any) -> None:
@@ -224,20 +245,6 @@ class _Stats:
             log.warning("could not record %s: %s: %s", name, type(exc).__name__, exc)
 
 
-class _Watch(alembic_runtime.CommitWatch):
-    """The commit watch plus whether env.py used our connection at all."""
-
-    used: bool = False
-
-    def attach(self, connection: Any) -> None:
-        super().attach(connection)
-
-        def on_execute(*_: Any) -> None:
-            self.used = True
-
-        event.listen(connection, "before_cursor_execute", on_execute)
-
-
 async def _failure(
     exc: BaseException,
     *,
@@ -245,7 +252,7 @@ async def _failure(
     script: Any,
     path: revisions.UpgradePath,
     before: dict[str, str],
-    watch: _Watch,
+    watch: observing.CommitWatch,
     table: str,
     schema: str | None,
     lock_timeout: str,
@@ -269,7 +276,7 @@ async def _failure(
     version_changed = after is not None and set(after) != set(path.current)
     if after is None:
         # Could not look: only the commit watch can prove nothing was committed.
-        changed = watch.committed or not watch.used
+        changed = watch.committed or not watch.observed
     else:
         changed = version_changed or bool(changed_objects) or watch.committed
     applied = revisions.between(script, path.current, after) if after else []
@@ -296,7 +303,7 @@ async def _failure(
         applied=applied,
         failedRevision=failed,
         durationSeconds=round(duration, 3),
-        sharedConnection=watch.used,
+        sharedConnection=watch.observed,
     )
     error.changed_database = changed
     return error

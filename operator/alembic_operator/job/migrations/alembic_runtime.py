@@ -26,28 +26,32 @@ Must not: decide policy (what a failure means for the run is migrate's job).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
 import logging
 import re
 import socket
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, pool
+from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from alembic_operator.api import errors, redact
-from alembic_operator.job.checks import writecounters
-from alembic_operator.job.database import identifiers, urls
 from alembic_operator.job.database import postgres as pg
+from alembic_operator.job.database import urls
+from alembic_operator.job.migrations import engines, observing
+from alembic_operator.job.migrations.observing import CommitWatch as CommitWatch
 
 CONNECT_TIMEOUT = 10.0
 APPLICATION_NAME = "alembic-operator"
 _RUNNING = re.compile(r"Running upgrade (?P<from>[^\s,]*) -> (?P<to>[^\s,]+)")
+_TAKES_CONNECTION = re.compile(r"""attributes\s*(?:\.get\(|\[)\s*["']connection["']""")
 _LOCK_TIMEOUT = re.compile(r"^\d+(\.\d+)?\s*(us|ms|s|min|h|d)?$")
 
 
@@ -83,72 +87,6 @@ async def connect(
         raise errors.DatabaseUnreachable(f"cannot connect to {where}: {reason}") from None
 
 
-@dataclass
-class CommitWatch:
-    """What happened on the migration's connection: commits, autocommit, the revision running."""
-
-    commits: int = 0
-    autocommit: bool = False
-    #: "-> rev" of the last "Running upgrade" log line: the revision that was running when it failed.
-    running: str | None = None
-    started: list[str] = field(default_factory=list)
-    #: The migration's own committed writes per table (n_tup_ins/upd/del), summed over its commits.
-    own_writes: dict[str, dict[str, int]] = field(default_factory=dict)
-    #: A capture failed: own_writes is incomplete.
-    own_writes_failed: bool = False
-
-    @property
-    def committed(self) -> bool:
-        return self.commits > 0 or self.autocommit
-
-    @property
-    def own_writes_complete(self) -> bool:
-        """Whether :attr:`own_writes` holds every committed write of the migration."""
-        return self.commits > 0 and not self.autocommit and not self.own_writes_failed
-
-    def capture_own_writes(self, conn: Any) -> None:
-        """Right before COMMIT, on the migration's connection: add this transaction's own write counts.
-
-        Then ``pg_stat_force_next_flush()`` (PostgreSQL 15+) makes the backend
-        publish them as it commits, so the next transaction's pg_stat_xact_*
-        view starts from zero and no count is added twice.
-        """
-        try:
-            cursor = conn.connection.dbapi_connection.cursor()
-            try:
-                cursor.execute(pg.XACT_WRITES_SQL)
-                rows = cursor.fetchall()
-                if (conn.dialect.server_version_info or (0,)) >= (15,):
-                    cursor.execute("SELECT pg_stat_force_next_flush()")
-            finally:
-                cursor.close()
-            writecounters.add(
-                self.own_writes,
-                {
-                    identifiers.label(r[0], r[1]): {
-                        "n_tup_ins": int(r[2]),
-                        "n_tup_upd": int(r[3]),
-                        "n_tup_del": int(r[4]),
-                    }
-                    for r in rows
-                },
-            )
-        except Exception:  # noqa: BLE001 - never break the migration over bookkeeping; count it all as foreign
-            self.own_writes_failed = True
-
-    def attach(self, connection: Connection) -> None:
-        def on_commit(conn: Any) -> None:
-            self.commits += 1
-            self.capture_own_writes(conn)
-
-        def on_options(conn: Any, opts: dict[str, Any]) -> None:
-            if str(opts.get("isolation_level", "")).upper() == "AUTOCOMMIT":
-                self.autocommit = True
-
-        event.listen(connection, "commit", on_commit)
-        event.listen(connection, "set_connection_execution_options", on_options)
-
-
 class _RunningHandler(logging.Handler):
     """Notes each "Running upgrade A -> B" that Alembic logs (works with any env.py)."""
 
@@ -174,21 +112,56 @@ async def upgrade(
     lock_timeout: str,
     watch: CommitWatch,
     application: str = f"{APPLICATION_NAME} migrate",
+    url_env: str | None = None,
 ) -> None:
-    """``alembic upgrade target`` on a connection of ours with ``lock_timeout`` and ``application_name`` set.
+    """``alembic upgrade target`` with ``lock_timeout`` and ``application_name`` on every session.
 
-    Exceptions from Alembic, SQLAlchemy or the scripts propagate unchanged;
-    ``watch`` says afterwards what was committed and which revision was running.
+    An env.py that takes ``config.attributes["connection"]`` gets a connection
+    of ours. Any other env.py runs as it is, in a worker thread without an event
+    loop (so its own ``asyncio.run`` works), with ``sqlalchemy.url`` pointed at
+    the run's database; class-level events (:mod:`.observing`) mark and watch
+    every engine it creates. Exceptions from Alembic, SQLAlchemy or the scripts
+    propagate unchanged; ``watch`` says afterwards what was committed and which
+    revision was running.
     """
+    loggers = _enabled_loggers()
+    try:
+        with observing.observing(watch, application=application, lock_timeout=lock_timeout), _running_log(watch):
+            if takes_connection(config):
+                await _upgrade_shared(config, url=url, target=target, lock_timeout=lock_timeout, app=application)
+            else:
+                engines.point_at(config, url, url_env=url_env)
+                await asyncio.to_thread(command.upgrade, config, target)
+    finally:
+        for logger in loggers:  # an env.py's fileConfig() disables the loggers it does not name
+            logger.disabled = False
+
+
+async def _upgrade_shared(config: Config, *, url: urls.DatabaseURL, target: str, lock_timeout: str, app: str) -> None:
     engine = create_async_engine(
         "postgresql+asyncpg://",
         poolclass=pool.NullPool,
         async_creator=lambda: asyncpg.connect(
             **pg.connect_args(url),
             timeout=CONNECT_TIMEOUT,
-            server_settings={"lock_timeout": lock_timeout, "application_name": application},
+            server_settings={"lock_timeout": lock_timeout, "application_name": app},
         ),
     )
+    try:
+        async with engine.connect() as conn:
+            await conn.run_sync(_upgrade_sync, config, target)
+    finally:
+        await engine.dispose()
+
+
+def takes_connection(config: Config) -> bool:
+    """Whether the env.py reads ``config.attributes["connection"]`` (the cookbook's connection sharing)."""
+    env = engines.env_source(config)
+    return env is not None and _TAKES_CONNECTION.search(env) is not None
+
+
+@contextlib.contextmanager
+def _running_log(watch: CommitWatch) -> Iterator[None]:
     handler = _RunningHandler(watch)
     migration_log = logging.getLogger("alembic.runtime.migration")
     previous_level = migration_log.level
@@ -196,13 +169,15 @@ async def upgrade(
     if not migration_log.isEnabledFor(logging.INFO):
         migration_log.setLevel(logging.INFO)
     try:
-        async with engine.connect() as conn:
-            watch.attach(conn.sync_connection)  # type: ignore[arg-type]
-            await conn.run_sync(_upgrade_sync, config, target)
+        yield
     finally:
         migration_log.removeHandler(handler)
         migration_log.setLevel(previous_level)
-        await engine.dispose()
+
+
+def _enabled_loggers() -> list[logging.Logger]:
+    known = logging.Logger.manager.loggerDict.values()
+    return [lg for lg in known if isinstance(lg, logging.Logger) and not lg.disabled]
 
 
 def _upgrade_sync(connection: Connection, config: Config, target: str) -> None:
