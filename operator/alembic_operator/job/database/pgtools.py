@@ -14,7 +14,9 @@ the password goes in PGPASSWORD and never on a command line.
 When the URL requires TLS (sslmode require, verify-ca or verify-full) only
 tools whose libpq has SSL qualify (:func:`has_ssl` asks libpq itself); a
 step whose server major has none refuses before it starts anything, naming
-why (ToolMissing), instead of failing mid-way or connecting in clear.
+why (ToolMissing), instead of failing mid-way or connecting in clear. The
+backup's pg_dump is refused too when the restore tools of the server's major
+are missing: a run then stops before its migration, never after it.
 """
 
 from __future__ import annotations
@@ -151,9 +153,22 @@ def choose(tools: list[Tool], *, name: str, server_major: int, newer_ok: bool) -
 
 
 def pg_dump(*, server_major: int, url: urls.DatabaseURL | None = None) -> Tool:
-    """The pg_dump for ``server_major`` (with SSL when ``url`` requires TLS)."""
+    """The pg_dump for ``server_major`` (with SSL when ``url`` requires TLS).
+
+    Refused (ToolMissing) as well when the restore tools of that major are not here: a newer
+    pg_dump could take the backup, but nothing could restore it, and the migration would then
+    run without a way back.
+    """
     found = with_ssl(discover("pg_dump"), name="pg_dump", server_major=server_major, newer_ok=True, url=url)
-    return choose(found, name="pg_dump", server_major=server_major, newer_ok=True)
+    tool = choose(found, name="pg_dump", server_major=server_major, newer_ok=True)
+    try:
+        restore_tools(server_major=server_major, url=url)
+    except errors.ToolMissing as exc:
+        raise errors.ToolMissing(
+            f"PostgreSQL {server_major} cannot be restored with the client tools here, so no backup is taken "
+            f"and nothing was started: {exc.message}"
+        ) from None
+    return tool
 
 
 def restore_tools(*, server_major: int, url: urls.DatabaseURL | None = None) -> tuple[Tool, Tool]:
