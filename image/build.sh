@@ -245,7 +245,7 @@ build_from_base() {
 build_operator() {
   local revision; revision=$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)
   build_from_base alembic-operator image/Dockerfile "revision=$revision" \
-    image/requirements.txt pyproject.toml operator -- --build-arg REVISION="$revision"
+    image/requirements.txt image/requirements-pgtools.txt pyproject.toml operator -- --build-arg REVISION="$revision"
 }
 
 build_example_app() {
