@@ -34,6 +34,7 @@ class Runs:
 
     app: App
     env: dict[str, str]
+    database: Database
 
     def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """``kubectl ARGS`` with the plugin on PATH, as the admin; the run's namespace is the context's."""
@@ -83,7 +84,7 @@ def runs(cluster: Any, operator: Any, pg15: Any, s3: Any) -> Iterator[Runs]:
         finally:
             writer.stop()
         assert held["status"]["phase"] == "RollbackHeld", held["status"]
-        yield Runs(app=app, env=env)
+        yield Runs(app=app, env=env, database=database)
     finally:
         with contextlib.suppress(Exception):
             cluster.kubectl("delete", "namespace", namespace, "--wait=false")
@@ -161,3 +162,41 @@ def test_approve_names_the_user_in_the_annotation_and_the_held_restore_runs(runs
     assert f"as {user}" in done.stdout, done.stdout
     assert runs.app.get("held-1")["metadata"]["annotations"][APPROVE] == user
     assert runs.app.wait("held-1", timeout=240)["status"]["phase"] == "RolledBack"
+
+
+def _counts(runs: Runs, tables: list[dict[str, Any]]) -> dict[str, int]:
+    quoted = {".".join(t["name"]): ".".join(f'"{part}"' for part in t["name"]) for t in tables}
+    return {label: int(runs.database.scalar(f"SELECT count(*) FROM {name}")) for label, name in quoted.items()}
+
+
+def test_restore_prints_commands_that_put_a_chosen_backup_back_by_hand(runs: Runs) -> None:
+    """Runs last: the printed commands, run by bash exactly as printed, restore rb-1's backup over the
+    database the approved held-1 restore left (other rows in public.project): every table's rows as
+    rb-1's manifest counted them. A hold (exit 42: writes since that backup) is passed with the printed
+    third command, as a person would after reading what it lists."""
+    status = runs.status("rb-1")
+    out = runs.alembic("restore", "rb-1").stdout
+    assert status["backup"]["uri"] in out and status["backup"]["sha256"] in out, out
+    assert runs.database.url not in out and runs.app.s3.secret_key not in out, "a credential is printed"
+    commands = [line[2:] for line in out.splitlines() if line.startswith("  ")]
+    exports = [c for c in commands if c.startswith("export ")]
+    hold, discard = [c for c in commands if c.startswith("alembic-operator restore")]
+    assert hold.endswith("--on-foreign-writes hold") and discard.endswith("--on-foreign-writes restore")
+    bucket, _, key = status["backup"]["manifestUri"].removeprefix("s3://").partition("/")
+    manifest = json.loads(runs.app.s3.client().get_object(Bucket=bucket, Key=key)["Body"].read())
+    expected = {".".join(t["name"]): int(t["rows"]) for t in manifest["tables"]}
+    assert _counts(runs, manifest["tables"]) != expected, "the database already holds rb-1's backup"
+
+    def bash(*lines: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            ["bash", "-euc", "\n".join(lines)], env=runs.env, capture_output=True, text=True, timeout=300
+        )
+        print(f"\n$ {lines[-1]}\nexit {done.returncode}\n{done.stdout}{done.stderr[-2000:]}")  # for -s
+        return done
+
+    done = bash(*exports, hold)
+    if done.returncode == 42:  # held: other sessions wrote since rb-1's backup; nothing was changed
+        assert "ForeignWrites" in done.stdout + done.stderr, done
+        done = bash(*exports, discard)
+    assert done.returncode == 0, done
+    assert _counts(runs, manifest["tables"]) == expected

@@ -19,7 +19,7 @@ from kubernetes.client.exceptions import ApiException
 
 from alembic_operator.api import constants
 from alembic_operator.api.status import Phase
-from alembic_operator.client.plugin import connecting, inventory, logs, reading, stories
+from alembic_operator.client.plugin import connecting, inventory, logs, reading, runbook, stories
 
 
 class Refused(Exception):
@@ -72,6 +72,11 @@ def reject(conn: connecting.Connection, args: argparse.Namespace) -> str:
     )
 
 
+def restore(conn: connecting.Connection, args: argparse.Namespace) -> str:
+    """Print the exact commands that restore the run's backup by hand, with a rollback's checks."""
+    return runbook.runbook(reading.get_run(conn, args.run))
+
+
 def step_logs(conn: connecting.Connection, args: argparse.Namespace) -> str:
     """Print the step pods' logs in step order."""
     return logs.collect(conn, args.run, warn=lambda text: print(text, file=sys.stderr))
@@ -83,6 +88,7 @@ COMMANDS: dict[str, Callable[[connecting.Connection, argparse.Namespace], str]] 
     "backups": backups,
     "approve": approve,
     "reject": reject,
+    "restore": restore,
     "logs": step_logs,
 }
 
@@ -109,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         conn = connecting.connect(kubeconfig=args.kubeconfig, context=args.context, namespace=args.namespace)
         print(COMMANDS[args.command](conn, args))
-    except (reading.NotFound, Refused) as exc:
+    except (reading.NotFound, Refused, runbook.NoBackup) as exc:
         print(f"kubectl alembic {args.command}: {exc}", file=sys.stderr)
         return 1
     except ApiException as exc:
