@@ -68,6 +68,10 @@ SUBCOMMANDS: dict[str, Subcommand] = {
         "alembic_operator.job.commands.plan",
         "Render the SQL that migrate would run, with destructive statements marked.",
     ),
+    "rehearse": Subcommand(
+        "alembic_operator.job.commands.rehearse",
+        "Rehearse the migration on a scratch copy of the database: prepare it, run a step against it, drop it.",
+    ),
     "wait": Subcommand(
         "alembic_operator.job.commands.wait",
         "Wait until DATABASE_URL is at the head revision of this image's Alembic scripts.",

@@ -54,4 +54,14 @@ def test_a_subcommand_gets_its_own_flags_and_the_others_none() -> None:
 
 def test_commands_lists_every_subcommand_with_its_module() -> None:
     assert {name: sub.module for name, sub in cli.SUBCOMMANDS.items()} == cli.COMMANDS
-    assert set(cli.COMMANDS) == {"operator", "backup", "migrate", "verify", "restore", "plan", "wait", "run"}
+    assert set(cli.COMMANDS) == {
+        "operator",
+        "backup",
+        "migrate",
+        "verify",
+        "restore",
+        "plan",
+        "wait",
+        "run",
+        "rehearse",
+    }

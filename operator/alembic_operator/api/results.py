@@ -213,6 +213,27 @@ class WaitResult(StepData):
     checks: int | None = None
 
 
+class RehearsedWrites(_Wire):
+    """Rows one table got from the rehearsed migration (the scratch copy's counters against its baseline)."""
+
+    table: str
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+
+
+class RehearseResult(StepData):
+    """``rehearse``: the scratch copy made (prepare) or dropped, and what the rehearsal wrote (drop)."""
+
+    database: str | None = None
+    database_bytes: int | None = None
+    restore_seconds: float | None = None
+    dropped: bool | None = None
+    existed: bool | None = None
+    writes: list[RehearsedWrites] = Field(default_factory=list)
+    report_uri: str | None = None
+
+
 class RunResult(StepData):
     """``run``: how the followed MigrationRun ended."""
 
@@ -229,6 +250,7 @@ DATA_MODELS: Mapping[str, type[StepData]] = {
     "migrate": MigrateResult,
     "verify": VerifyResult,
     "restore": RestoreResult,
+    "rehearse": RehearseResult,
     "wait": WaitResult,
     "run": RunResult,
 }
