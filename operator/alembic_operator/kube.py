@@ -177,15 +177,27 @@ def patch_run_status(*, namespace: str, name: str, status: dict[str, Any]) -> di
         raise
 
 
-def patch_run_metadata(*, namespace: str, name: str, metadata: dict[str, Any]) -> None:
-    """Merge-patch metadata (finalizers); a run already gone is fine."""
+class Conflict(Exception):
+    """The object changed since the resourceVersion a patch carried (409): read it again."""
+
+
+def patch_run_metadata(*, namespace: str, name: str, metadata: dict[str, Any]) -> dict[str, Any] | None:
+    """Merge-patch metadata (finalizers); the patched run, ``None`` when it is already gone.
+
+    Raises :class:`Conflict` when ``metadata`` carries a resourceVersion the run no longer has."""
     try:
-        _custom().patch_namespaced_custom_object(
-            constants.GROUP, constants.VERSION, namespace, constants.PLURAL, name, {"metadata": metadata}
+        return cast(
+            dict[str, Any],
+            _custom().patch_namespaced_custom_object(
+                constants.GROUP, constants.VERSION, namespace, constants.PLURAL, name, {"metadata": metadata}
+            ),
         )
     except ApiException as exc:
+        if exc.status == 409:
+            raise Conflict(api_message(exc)) from None
         if exc.status != 404:
             raise
+        return None
 
 
 def create_run(*, namespace: str, manifest: dict[str, Any]) -> dict[str, Any]:

@@ -7,9 +7,9 @@ talk to the API directly (that is :mod:`alembic_operator.kube`).
    scheduled re-check (the Decision's Requeue) or the safety-net timer calls
    :func:`reconcile_run` for that run.
 2. ``reconcile_run`` runs one reconcile per run at a time (events meanwhile coalesce into one more pass),
-   reads the run fresh, lists its Jobs and Pods, asks the index which run
-   goes first on the same database, calls the reconciler and applies the
-   Decision (:mod:`alembic_operator.controller.applying`).
+   takes the run, its Jobs and Pods from Kopf's indexes (:mod:`.indexes`: the watches Kopf holds, no
+   LIST or GET), asks the index which run goes first on the same database, calls the reconciler and
+   applies the Decision (:mod:`alembic_operator.controller.applying`).
 3. Deletion: a run mid-way keeps a finalizer; deleting it lets the running
    step finish (a restore is never cut short), starts no further step, lifts
    the write fence (:func:`reconciler.release`), then releases the run; its
@@ -42,7 +42,7 @@ import pydantic
 
 from alembic_operator import kube
 from alembic_operator.api import conditions, constants, model
-from alembic_operator.controller import applying, metrics, naming, observing, reconciler
+from alembic_operator.controller import applying, finalizing, indexes, metrics, naming, observing, reconciler
 from alembic_operator.controller import progress as _progress  # noqa: F401 (registers its Kopf timer)
 from alembic_operator.controller import settings as settings_mod
 
@@ -63,9 +63,6 @@ RETRY_SECONDS = 5.0
 RETRY_MAX_SECONDS = 300.0
 """The longest wait between retries of a run whose reconcile keeps raising."""
 
-DELETION_POLL_SECONDS = 5.0
-"""Seconds between checks while a deleted run waits for its running step to finish."""
-
 _TERMINAL = frozenset(phase.value for phase in model.TERMINAL_PHASES)
 
 
@@ -82,6 +79,8 @@ class ControllerMemo:
     """The scheduled re-check of each run (the Decision's requeue)."""
     index: RunIndex | None = None
     """Kopf's live index of runs, stored at start-up."""
+    indexes: indexes.Indexes = dataclasses.field(default_factory=indexes.Indexes)
+    """Kopf's indexes of the runs, their Jobs and Pods, and our last write of each run: what a reconcile reads."""
     failures: dict[RunKey, int] = dataclasses.field(default_factory=dict)
     """Reconciles of each run that raised in a row (reset by one that did not)."""
     retry_at: dict[RunKey, float] = dataclasses.field(default_factory=dict)
@@ -109,6 +108,7 @@ async def _startup(settings: kopf.OperatorSettings, memo: ControllerMemo, **indi
     settings.watching.client_timeout = 330
     # Kopf passes its indices to start-up handlers too; the object is live (filled as runs are listed).
     memo.index = indices["runs_by_database"]  # an index is passed under its function's name
+    memo.indexes.attach(indices)
 
 
 @kopf.on.event(constants.GROUP, constants.VERSION, constants.PLURAL)
@@ -224,7 +224,10 @@ async def reconcile_run(memo: ControllerMemo, *, namespace: str, name: str, urge
         while True:
             memo.dirty.discard(key)
             try:
-                after = await asyncio.to_thread(_reconcile_blocking, memo, namespace, name)
+                # Read on the loop, where Kopf changes its indexes; decide and apply in a worker thread.
+                seen = memo.indexes.snapshot(namespace, name, naming.label_value(name))
+                others = _summaries(memo, namespace)
+                after = await asyncio.to_thread(_reconcile_blocking, memo, namespace, name, seen, others)
                 metrics.RECONCILES.labels(result="ok").inc()
                 memo.failures.pop(key, None)
                 memo.retry_at.pop(key, None)
@@ -243,15 +246,25 @@ async def reconcile_run(memo: ControllerMemo, *, namespace: str, name: str, urge
         _schedule(memo, namespace, name, after)
 
 
-def _reconcile_blocking(memo: ControllerMemo, namespace: str, name: str) -> float | None:
-    """Read, decide, apply; return seconds until the next check (None: nothing to wait for)."""
-    body = kube.get_run(namespace=namespace, name=name)
+def _reconcile_blocking(
+    memo: ControllerMemo,
+    namespace: str,
+    name: str,
+    seen: indexes.Snapshot | None = None,
+    others: list[reconciler.RunSummary] | None = None,
+) -> float | None:
+    """Decide and apply from what was ``seen`` (the API is read only without indexes, or for a run not in
+    them); return seconds until the next check (None: nothing to wait for)."""
+    label = naming.label_value(name)
+    body: Mapping[str, Any] | None = (
+        seen.run if seen is not None and seen.run is not None else kube.get_run(namespace=namespace, name=name)
+    )
     if body is None:
         return None
     meta = body["metadata"]
-    jobs = kube.list_run_jobs(namespace=namespace, run_name=naming.label_value(name))
+    jobs = seen.jobs if seen is not None else kube.list_run_jobs(namespace=namespace, run_name=label)
     if meta.get("deletionTimestamp"):
-        return _finish_deletion(body, jobs)
+        return finalizing.finish_deletion(body, jobs)
     now = datetime.now(UTC)
     try:
         view = observing.run_view(body)
@@ -262,9 +275,9 @@ def _reconcile_blocking(memo: ControllerMemo, namespace: str, name: str) -> floa
             message=model.explain(exc),
             now=now,
         )
-        applying.apply(decision, body=body)
+        memo.indexes.wrote(applying.apply(decision, body=body))
         return None
-    pods = kube.list_run_pods(namespace=namespace, run_name=naming.label_value(name))
+    pods = seen.pods if seen is not None else kube.list_run_pods(namespace=namespace, run_name=label)
     # Write fence (issue #9): read the fenced workloads only while the fence is being raised.
     workloads = {
         reconciler.workload_key(kind, wname): kube.read_workload(namespace=namespace, kind=kind, name=wname)
@@ -277,7 +290,7 @@ def _reconcile_blocking(memo: ControllerMemo, namespace: str, name: str) -> floa
             name=name,
             database=summary.database,
             creation_timestamp=summary.creation_timestamp,
-            others=_summaries(memo, namespace),
+            others=others if others is not None else _summaries(memo, namespace),
         )
     decision = reconciler.reconcile(
         run=view,
@@ -289,9 +302,10 @@ def _reconcile_blocking(memo: ControllerMemo, namespace: str, name: str) -> floa
     )
     terminal = decision.status.phase in model.TERMINAL_PHASES
     if not terminal:
-        _set_finalizer(body, wanted=True)
+        body = finalizing.set_finalizer(body, wanted=True, indexes=memo.indexes)
     try:
         patched = applying.apply(decision, body=body)
+        memo.indexes.wrote(patched)
     except kube.JobRejected as exc:
         # The apiserver will refuse this Job every time (e.g. an invalid podTemplate value, an admission
         # policy), or a Job of its name belongs to someone else (kube.JobNotOwned): retrying forever would
@@ -304,55 +318,15 @@ def _reconcile_blocking(memo: ControllerMemo, namespace: str, name: str) -> floa
             reason=conditions.Reason.JOB_REJECTED,
         )
         patched = applying.apply(decision, body=body)
-        _set_finalizer(patched or body, wanted=False)
+        memo.indexes.wrote(patched)
+        finalizing.set_finalizer(patched or body, wanted=False, indexes=memo.indexes)
         return None
     if terminal:
         # Write fence (issue #9): the finalizer goes only once the scale-back and the final status are
         # stored, so a run deleted at that instant cannot leave its fence up.
-        _set_finalizer(patched or body, wanted=False)
+        finalizing.set_finalizer(patched or body, wanted=False, indexes=memo.indexes)
         return None
     return decision.requeue_after or float(memo.settings.reconcile.poll_seconds)
-
-
-def _set_finalizer(body: Mapping[str, Any], *, wanted: bool) -> None:
-    meta = body["metadata"]
-    finalizers = list(meta.get("finalizers") or [])
-    has = constants.FINALIZER in finalizers
-    if wanted and not has:
-        finalizers.append(constants.FINALIZER)
-    elif not wanted and has:
-        finalizers.remove(constants.FINALIZER)
-    else:
-        return
-    kube.patch_run_metadata(
-        namespace=meta["namespace"],
-        name=meta["name"],
-        metadata={"finalizers": finalizers, "resourceVersion": meta["resourceVersion"]},
-    )
-
-
-def _finish_deletion(body: Mapping[str, Any], jobs: list[dict[str, Any]]) -> float | None:
-    """Release a deleted run once no step Job is running; until then check again soon."""
-    running = [j["metadata"]["name"] for j in jobs if (j.get("status") or {}).get("active")]
-    if running:
-        log.info(
-            "%s/%s is being deleted; waiting for %s to finish",
-            body["metadata"]["namespace"],
-            body["metadata"]["name"],
-            ", ".join(running),
-        )
-        return DELETION_POLL_SECONDS
-    # Write fence (issue #9): a deleted run puts the workloads back; the database is left as it is.
-    if (body.get("status") or {}).get("fence"):
-        decision = reconciler.release(status=model.parse_status(body.get("status")), now=datetime.now(UTC))
-        if decision.actions:
-            applying.apply(decision, body=body)
-            fresh = kube.get_run(namespace=body["metadata"]["namespace"], name=body["metadata"]["name"])
-            if fresh is None:
-                return None
-            body = fresh
-    _set_finalizer(body, wanted=False)
-    return None
 
 
 def _schedule(memo: ControllerMemo, namespace: str, name: str, after: float) -> None:
@@ -374,3 +348,4 @@ def _forget(memo: ControllerMemo, namespace: str, name: str) -> None:
     memo.dirty.discard((namespace, name))
     memo.failures.pop((namespace, name), None)
     memo.retry_at.pop((namespace, name), None)
+    memo.indexes.forget((namespace, name))

@@ -1,6 +1,12 @@
-"""Turn what the API returned (plain dicts) into the reconciler's inputs.
+"""Turn what the API returned (plain dicts) into the reconciler's inputs, and keep only what they need.
 
-Must not: call the API (the handler passes the lists in) or decide anything.
+The ``slim_*`` functions cut a Job, Pod or run down to the fields the reconciler, the queue and
+applying read: the operator's Kopf indexes (:mod:`.indexes`) hold those, one per object, for
+every run at once, so their size is the operator's memory at scale. A field read from these
+objects anywhere in the controller must be kept here (tests/unit/test_slimming.py reads each
+object both ways).
+
+Must not: call the API (the handler passes the objects in) or decide anything.
 """
 
 from __future__ import annotations
@@ -108,3 +114,69 @@ def run_name_of(obj: Mapping[str, Any]) -> str | None:
         if ref.get("kind") == constants.KIND:
             return str(ref["name"])
     return (meta.get("labels") or {}).get(constants.LABEL_RUN)
+
+
+#: Annotations no reconcile reads and that can be large (kubectl's copy of the whole object, Kopf's state).
+_DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration", "kopf.zalando.org/")
+
+
+def _slim_meta(meta: Mapping[str, Any], *extra: str) -> dict[str, Any]:
+    kept = {
+        k: meta[k] for k in ("name", "namespace", "uid", "creationTimestamp", "deletionTimestamp", *extra) if k in meta
+    }
+    owners = [ref for ref in meta.get("ownerReferences") or [] if ref.get("controller")]
+    if owners:
+        kept["ownerReferences"] = [{k: ref.get(k) for k in ("kind", "name", "uid", "controller")} for ref in owners]
+    return kept
+
+
+def slim_job(job: Mapping[str, Any]) -> dict[str, Any]:
+    """A step Job as :meth:`reconciler.JobObservation.from_manifests` and deletion read it."""
+    status = job.get("status") or {}
+    kept = {k: status[k] for k in ("active", "succeeded", "failed", "terminating", "startTime") if k in status}
+    kept["conditions"] = [
+        {k: c.get(k) for k in ("type", "status", "reason", "message")} for c in status.get("conditions") or []
+    ]
+    return {"metadata": _slim_meta(job.get("metadata") or {}), "status": kept}
+
+
+def slim_pod(pod: Mapping[str, Any]) -> dict[str, Any]:
+    """A step Pod as :meth:`reconciler.PodObservation.from_manifest` reads it: only the step container's state."""
+    status = pod.get("status") or {}
+    statuses = status.get("containerStatuses") or []
+    container = next((c for c in statuses if c.get("name") == "step"), statuses[0] if statuses else None)
+    kept = {k: status[k] for k in ("phase", "reason", "message") if k in status}
+    if container is not None:
+        kept["containerStatuses"] = [{k: container[k] for k in ("name", "state", "lastState") if k in container}]
+    return {"metadata": _slim_meta(pod.get("metadata") or {}), "status": kept}
+
+
+def slim_run(run: Mapping[str, Any]) -> dict[str, Any]:
+    """A MigrationRun as a reconcile reads it: spec, status and the metadata it uses (finalizers, version)."""
+    meta = run.get("metadata") or {}
+    kept = _slim_meta(meta, "generation", "resourceVersion", "finalizers", "labels")
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if not k.startswith(_DROPPED_ANNOTATIONS)}
+    if annotations:
+        kept["annotations"] = annotations
+    return {"metadata": kept, "spec": run.get("spec") or {}, "status": run.get("status") or {}}
+
+
+def plain(value: Any) -> Any:
+    """A copy made of plain dicts and lists (Kopf hands its indexes views over its own objects)."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+def newest(*runs: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """The run body with the highest resourceVersion (the apiserver's are etcd revisions, increasing
+    integers); None when there is none. A version that is not a number counts as oldest."""
+
+    def version(run: Mapping[str, Any]) -> int:
+        value = str((run.get("metadata") or {}).get("resourceVersion") or "")
+        return int(value) if value.isdigit() else -1
+
+    present = [run for run in runs if run is not None]
+    return max(present, key=version, default=None)
