@@ -5,7 +5,7 @@ An env.py as ``alembic init`` writes it builds its engine from the ini's
 never written) to the run's URL. The driver is the one the env needs: the
 one DATABASE_URL names (``postgresql+asyncpg://``...), else the one the
 ini's own URL names, else asyncpg when env.py builds an async engine, else
-SQLAlchemy's default (psycopg2). An env.py that reads another variable gets
+SQLAlchemy's default (psycopg, in SQLAlchemy 2.1). An env.py that reads another variable gets
 the URL there too (``--url-env NAME``: the run maps its Secret to the name
 the app expects).
 
@@ -37,23 +37,21 @@ def env_source(config: Config) -> str | None:
         return None
 
 
-def driver_for(config: Config, raw_url: str | None) -> str:
-    """The driver the env's engine must use (see the module docstring for the order)."""
+def driver_for(config: Config, raw_url: str | None) -> str | None:
+    """The driver the env's engine must use (see the module docstring); None: SQLAlchemy's default."""
     for candidate in (raw_url, config.get_main_option("sqlalchemy.url")):
         scheme = urlsplit(candidate or "").scheme
         name, _, driver = scheme.partition("+")
         if name in ("postgresql", "postgres") and driver in _DRIVERS:
             return driver
     env = env_source(config) or ""
-    return "asyncpg" if _ASYNC_ENV.search(env) else "psycopg2"
+    return "asyncpg" if _ASYNC_ENV.search(env) else None
 
 
-def sqlalchemy_url(url: urls.DatabaseURL, driver: str) -> str:
+def sqlalchemy_url(url: urls.DatabaseURL, driver: str | None) -> str:
     """The run's URL as SQLAlchemy takes it with ``driver`` (asyncpg gets no libpq-only parameters)."""
-    full = url.libpq()
-    if driver == "asyncpg":
-        full = url.asyncpg()
-    return f"postgresql+{driver}" + full[full.index("://") :]
+    full = url.asyncpg() if driver == "asyncpg" else url.libpq()
+    return ("postgresql+" + driver if driver else "postgresql") + full[full.index("://") :]
 
 
 def point_at(config: Config, url: urls.DatabaseURL, *, url_env: str | None = None) -> None:

@@ -1,0 +1,222 @@
+"""Users' own Alembic projects (tests/projects/), migrated by the migrate step with their unmodified env.py and ini.
+
+Each project is what ``alembic init`` (async or generic template) wrote, plus
+revisions and, where the pattern is the point, the one change a real app
+makes (its own URL variable, a worker-thread event loop,
+``transaction_per_migration``, its models' naming convention). For each, on
+one PostgreSQL 15 server:
+
+* the step's schema equals what ``alembic upgrade`` with the same env.py and
+  ini gives when run by hand (``pg_dump --schema-only``);
+* a failure injected in revision 0003 ends with nothing committed and the data
+  intact, or, where revisions committed before it (``transaction_per_migration``,
+  ``autocommit_block``), with the migration's own writes fully accounted: the
+  write counters from the step's start to its end minus its own writes leave
+  nothing, so a restore would not be held for "other sessions' writes".
+
+Alembic's ``multidb`` template is not among them: it migrates several
+databases from one env.py, and a run has one database (one backup, one lock).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from alembic_operator.api import location
+from alembic_operator.job.checks import writecounters
+from testbed.postgres import PostgresServer
+from testbed.pytest_data import Database
+from tests.example.support import schema_dump
+from tests.steps import CONSOLE, checksums, location_for, step_env
+
+PROJECTS_DIR = Path(__file__).resolve().parents[1] / "projects"
+BY_HAND = """
+import sys
+from alembic import command
+from alembic.config import Config
+config = Config("alembic.ini")
+config.set_main_option("sqlalchemy.url", sys.argv[1])
+command.upgrade(config, sys.argv[2])
+"""
+
+
+@dataclass(frozen=True)
+class Project:
+    """How the app's own people run it: driver of its URL, target, variables; how a failure is injected."""
+
+    driver: str = "psycopg"
+    target: str = "head"
+    url_env: str | None = None
+    failure: str = "raise"
+    #: Migrate here first (data in place), then inject the failure on the way to ``target``.
+    start: str | None = "0002"
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+PROJECTS = {
+    "async_template": Project(driver="asyncpg"),
+    "generic_template": Project(),
+    "env_var_url": Project(url_env="APP_DATABASE_URL"),
+    "asyncio_thread": Project(driver="asyncpg", failure="sql"),
+    "transaction_per_migration": Project(failure="sql", start=None),
+    "naming_convention": Project(),
+    "autocommit_block": Project(start=None),
+    "branches": Project(target="heads"),
+}
+
+
+@pytest.fixture
+def db15(pg15: PostgresServer) -> Iterator[Any]:
+    """Fresh databases on the PostgreSQL 15 server, dropped after the test."""
+    made: list[str] = []
+
+    def make() -> Database:
+        name = pg15.create_database()
+        made.append(name)
+        return Database(name=name, url=pg15.url(name), server=pg15)
+
+    yield make
+    for name in made:
+        pg15.drop_database(name)
+
+
+def _sqlalchemy_url(url: str, driver: str) -> str:
+    return f"postgresql+{driver}://" + url.split("://", 1)[1]
+
+
+def _migrate(
+    name: str, db: Database, s3: Any, tmp_path: Path, *args: str, loc: str | None = None, **extra: str
+) -> tuple[int, dict[str, Any]]:
+    project = PROJECTS[name]
+    argv = ["migrate", *args]
+    if project.url_env:
+        argv += ["--url-env", project.url_env]
+    term = tmp_path / f"termination-{os.urandom(4).hex()}.json"
+    # in the project's folder, as in the app image: alembic.ini there, prepend_sys_path = . finds its models
+    proc = subprocess.run(
+        [str(CONSOLE), "--termination-message-path", str(term), *argv],
+        cwd=PROJECTS_DIR / name,
+        env=step_env(database_url=db.url, s3=s3, location=loc, **extra),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert term.exists(), proc.stderr
+    return proc.returncode, dict(json.loads(term.read_text()))
+
+
+def _by_hand(name: str, db: Database, target: str) -> None:
+    project = PROJECTS[name]
+    url = _sqlalchemy_url(db.url, project.driver)
+    env = {**os.environ, **({project.url_env: db.url} if project.url_env else {})}
+    proc = subprocess.run(
+        [sys.executable, "-c", BY_HAND, url, target],
+        cwd=PROJECTS_DIR / name,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def _stats(s3: Any, loc: str, name: str) -> dict[str, Any]:
+    parsed = location.Location.parse(loc)
+    body = s3.client().get_object(Bucket=parsed.bucket, Key=parsed.key(name))["Body"].read()
+    return dict(json.loads(body))
+
+
+@pytest.mark.parametrize("name", sorted(PROJECTS))
+def test_the_step_migrates_the_project_as_alembic_upgrade_by_hand_does(name, db15, s3, bucket, tmp_path):
+    project = PROJECTS[name]
+    by_hand, stepped = db15(), db15()
+    _by_hand(name, by_hand, project.target)
+    loc = location_for(bucket, f"{name.replace('_', '-')}-ok")
+
+    code, result = _migrate(name, stepped, s3, tmp_path, "--target", project.target, loc=loc)
+
+    assert code == 0, result
+    assert result["data"]["noop"] is False
+    assert schema_dump(stepped) == schema_dump(by_hand)
+    assert checksums(stepped) == checksums(by_hand)
+    end = _stats(s3, loc, location.STATS_MIGRATE_END)
+    assert end["sessions"] >= 1 and end["unmarkedSessions"] == 0  # every session got our name and lock_timeout
+    assert end["ownWritesComplete"] is True
+
+
+@pytest.mark.parametrize("name", sorted(PROJECTS))
+def test_a_failure_in_the_project_leaves_nothing_or_only_its_own_accounted_writes(name, db15, s3, bucket, tmp_path):
+    project = PROJECTS[name]
+    db = db15()
+    if project.start:
+        code, result = _migrate(name, db, s3, tmp_path, "--target", project.start)
+        assert code == 0, result
+    before_data, before_schema = checksums(db), schema_dump(db)
+    loc = location_for(bucket, f"{name.replace('_', '-')}-fail")
+
+    code, result = _migrate(name, db, s3, tmp_path, "--target", project.target, loc=loc, INJECT_FAILURE=project.failure)
+
+    assert code == 22 and result["reason"] == "MigrationFailed", result
+    assert "0003" in result["message"]
+    if project.start:
+        assert result["changedDatabase"] is False, result
+        assert "no changes were committed" in result["message"]
+        assert checksums(db) == before_data and schema_dump(db) == before_schema
+    else:
+        assert result["changedDatabase"] is True, result
+        assert result["data"]["applied"] == ["0001", "0002"]
+    start = _stats(s3, loc, location.STATS_MIGRATE_START)
+    end = _stats(s3, loc, location.STATS_MIGRATE_END)
+    own = writecounters.own_writes(end)
+    assert own is not None, end
+    assert writecounters.foreign(backup=start["stats"], now=end["stats"], own=own) == {}
+
+
+def test_the_envs_own_sessions_carry_the_runs_name_and_lock_timeout(db15, s3, tmp_path):
+    """generic_template's env.py opens its own engine: a table lock held elsewhere stops it at lock_timeout."""
+    db = db15()
+    assert _migrate("generic_template", db, s3, tmp_path, "--target", "0001")[0] == 0
+    seen: list[tuple[str, str]] = []
+    holder = psycopg.connect(db.url)
+    try:
+        holder.cursor().execute("LOCK TABLE customer IN ACCESS SHARE MODE")  # blocks ALTER TABLE customer
+
+        def watch() -> None:
+            with psycopg.connect(db.url, autocommit=True) as looker:
+                for _ in range(100):
+                    cur = looker.cursor()
+                    cur.execute(
+                        "SELECT application_name, wait_event_type FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND application_name LIKE 'alembic-operator:migrate%'"
+                    )
+                    rows = cur.fetchall()
+                    if any(w == "Lock" for _, w in rows):
+                        seen.extend(rows)
+                        return
+                    time.sleep(0.1)
+
+        looker = threading.Thread(target=watch)
+        looker.start()
+        started = time.monotonic()
+        code, result = _migrate("generic_template", db, s3, tmp_path, "--lock-timeout", "2s")
+        took = time.monotonic() - started
+        looker.join()
+    finally:
+        holder.close()
+    assert code == 22 and result["changedDatabase"] is False, result
+    assert "lock_timeout 2s" in result["message"]
+    assert took < 60
+    # the step's own lock session and the env's engine, both named for the run; the env's waits on the lock
+    assert len(seen) >= 2 and len({n for n, _ in seen}) == 1, seen
