@@ -31,8 +31,13 @@ LIMITS = """\
   install it. What the table shows instead: two operator processes running at once
   (as during a botched manual roll-out) both act, and still no step runs twice —
   Job names are deterministic, the second create gets 409 and adopts.
-- **Node loss / kubelet crash.** The process kubelet marks a restarted node's pods
-  `NodeLost`; that path is covered by the test bed's own tests, not repeated here.
+- **Node loss.** The bed's pods run on one real node (kubelet + containerd), shared by
+  every test of a pytest worker, so stopping it for good would stall the other tests'
+  pods; and a lost node's pods are only failed by the taint-based eviction
+  (`tolerationSeconds: 300` by default) — minutes per row, beyond this matrix's budget.
+  What a lost node means for a run is the same as a pod that vanished or was killed,
+  which the table injects (the migrate process SIGKILLed, its Job deleted, the restore
+  SIGKILLed mid-index-build).
 - **Network partitions with packet loss or latency** (as opposed to a stopped
   server): the test bed runs on loopback without `tc`/netem; a stopped server is
   the harshest case it can make, and is in the table.
@@ -50,6 +55,7 @@ ORDER = (
     "test_servers.py",
     "test_backups.py",
     "test_concurrency.py",
+    "test_restore_integrity.py",
 )
 
 
@@ -125,9 +131,12 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             "design promises; **observed phase** is where the MigrationRun ended; **data intact** is measured",
             "with `pg_dump --schema-only` plus an md5 over every table's ordered rows (`tests/e2e/dbstate.py`):",
             "equal to before the run wherever a rollback was due or nothing may change; for `RollbackFailed`",
-            "equal to a twin database on which the same failed migration ran by hand (no half-restore); for",
-            "`Succeeded`, every row that was there is still there. **PG** is the PostgreSQL major the row ran",
-            f"on; **s** the test's seconds ({total:.0f} s in all).",
+            "equal to a twin database on which the same failed migration ran by hand, or to the database as",
+            "measured while the run held before its restore (no half-restore); for `Succeeded`, every row",
+            "that was there is still there. The restore-integrity rows (issue 13) also compare what a",
+            "schema-only dump leaves out: large objects, grants, the database's and its roles' settings, its",
+            "ACL and comment, default privileges, publications (`tests/faults/outside_tables.py`). **PG** is",
+            f"the PostgreSQL major the row ran on; **s** the test's seconds ({total:.0f} s in all).",
             "",
             *body,
             "",

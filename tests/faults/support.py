@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from testbed import operating, tools
+from testbed import faults, operating, tools
 from testbed.pytest_data import Database
 from tests.e2e import appdb
 
@@ -44,6 +44,15 @@ def migrate_by_hand(database: Database, scenario: str) -> subprocess.CompletedPr
     )
 
 
+def activity(database: Any, pattern: str) -> bool:
+    """Whether another session of ``database`` runs a statement matching ``pattern`` (ILIKE)."""
+    count = database.server.scalar(
+        f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{database.name}' AND query ILIKE '{pattern}' "
+        "AND pid <> pg_backend_pid()"
+    )
+    return count != "0"
+
+
 TERMINAL = {"Succeeded", "Failed", "RolledBack", "RollbackFailed"}
 APPROVE = "alembic-operator.dev/approve-restore=true"
 
@@ -58,6 +67,35 @@ def end_of_rollback(app: Any, name: str, fault: Any, timeout: float = 240) -> di
     status = app.wait(name, TERMINAL | {"RollbackHeld"}, timeout=timeout)["status"]
     if status["phase"] == "RollbackHeld":
         fault.note(f"held before restoring, then approved: {status['message'][:160]}")
-        app.cluster.kubectl("-n", app.namespace, "annotate", "migrationrun", name, APPROVE, "--overwrite")
+        approve(app, name)
         status = app.wait(name, TERMINAL, timeout=timeout)["status"]
     return status
+
+
+#: A table only the test writes to, as another session of the application would.
+SIDE_TABLE = "fault_side_writes"
+
+
+def hold_after_backup(app: Any, database: Any, name: str, timeout: float = 240) -> dict[str, Any]:
+    """Write a row as another session once ``name``'s backup is taken, and wait for its RollbackHeld.
+
+    The restore then holds (safety rule 3) with the database as the failed migration
+    left it: a fixed point to measure "nothing was touched" against, and time to
+    inject a fault before :func:`approve` lets the restore go. :func:`side_table`
+    creates the table before the run.
+    """
+    faults.wait_for_backup(app, name)
+    database.execute(f"INSERT INTO {SIDE_TABLE} VALUES (1)")
+    status = app.wait(name, TERMINAL | {"RollbackHeld"}, timeout=timeout)["status"]
+    assert status["phase"] == "RollbackHeld", status
+    return status
+
+
+def side_table(database: Any) -> None:
+    """The table :func:`hold_after_backup` writes to."""
+    database.execute(f"CREATE TABLE {SIDE_TABLE} (id int NOT NULL)")
+
+
+def approve(app: Any, name: str) -> None:
+    """Approve a held restore, as a person would."""
+    app.cluster.kubectl("-n", app.namespace, "annotate", "migrationrun", name, APPROVE, "--overwrite")

@@ -1,26 +1,16 @@
 """Processes killed for real: the migrate container's process (SIGKILL, like an OOM kill), its Job
-deleted by a person, pg_dump killed while it streams into S3."""
+deleted by a person, pg_dump killed while it streams into S3, the node's kubelet crashing mid-step."""
 
 from __future__ import annotations
 
 import signal
+import time
 
 import pytest
 
-from testbed import faults
+from testbed import faults, tools
 from tests.e2e import dbstate
-from tests.faults.support import end_of_rollback, on_pg15, seeded
-
-
-def _in_pg_sleep(database) -> bool:
-    """The slow scenario's migration is inside its transaction (marker inserted, sleeping)."""
-    return (
-        database.server.scalar(
-            f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{database.name}' AND query ILIKE '%pg_sleep%' "
-            "AND pid <> pg_backend_pid()"
-        )
-        != "0"
-    )
+from tests.faults.support import activity, end_of_rollback, on_pg15, seeded
 
 
 @on_pg15
@@ -30,7 +20,7 @@ def test_a_migrate_process_killed_mid_run_is_restored(app, database, fault):
     before = dbstate.capture(database)
     app.apply(app.manifest("killed", image="example-app:slow"))
     pid = faults.wait_for_step_pid(app.cluster, app.namespace, "killed", "migrate")
-    faults.wait_for("the migration to be inside its transaction", lambda: _in_pg_sleep(database), timeout=60)
+    faults.wait_for("the migration to be inside its transaction", lambda: activity(database, "%pg_sleep%"), timeout=60)
     faults.kill(pid, signal.SIGKILL)
     status = end_of_rollback(app, "killed", fault, timeout=240)
     fault.saw(status)
@@ -48,7 +38,7 @@ def test_a_migrate_job_deleted_mid_run_counts_as_unknown_changes_and_is_restored
     before = dbstate.capture(database)
     app.apply(app.manifest("deleted", image="example-app:slow"))
     faults.wait_for_step_pid(app.cluster, app.namespace, "deleted", "migrate")
-    faults.wait_for("the migration to be inside its transaction", lambda: _in_pg_sleep(database), timeout=60)
+    faults.wait_for("the migration to be inside its transaction", lambda: activity(database, "%pg_sleep%"), timeout=60)
     job = app.get("deleted")["status"]["steps"]["migrate"]["job"]
     app.cluster.kubectl("-n", app.namespace, "delete", "job", job, "--wait=false")
     status = end_of_rollback(app, "deleted", fault, timeout=240)
@@ -80,3 +70,28 @@ def test_pg_dump_killed_mid_stream_fails_the_backup_and_leaves_no_complete_looki
     assert [k for k in s3.keys(app.bucket) if k.endswith(("dump.pgdump", "manifest.json"))] == []
     assert s3.open_uploads(app.bucket) == []
     assert "migrate" not in status["steps"], status["steps"]
+
+
+@on_pg15
+@pytest.mark.fault("the node's kubelet SIGKILLed mid-migration, restarted 10 s later", expected="Succeeded")
+def test_a_kubelet_crash_mid_step_lets_the_step_finish_and_no_step_runs_twice(app, database, kubelet, fault):
+    seeded(database)
+    before = dbstate.capture(database)
+    app.apply(app.manifest("kubelet-crash", image="example-app:slow"))
+    faults.wait_for_step_pid(app.cluster, app.namespace, "kubelet-crash", "migrate")
+    faults.wait_for("the migration to be inside its transaction", lambda: activity(database, "%pg_sleep%"), timeout=60)
+    # Like a crash: the kubelet's process group gets SIGKILL; the containers (under their shims) run on.
+    kubelet.servers.pop("kubelet").stop(sig=signal.SIGKILL)
+    time.sleep(10)
+    kubelet._start_kubelet(tools.binary("kubelet"))  # the node's own start: Ready again, then on
+    status = app.wait("kubelet-crash", timeout=240)["status"]
+    fault.saw(status)
+    unchanged = {"public.project", "public.alembic_version"}  # the slow scenario inserts one project
+    after = dbstate.capture(database)
+    fault.intact(
+        {t: v for t, v in after.rows.items() if t not in unchanged},
+        {t: v for t, v in before.rows.items() if t not in unchanged},
+        what="rows of every table the migration does not write",
+    )
+    assert status["phase"] == "Succeeded", status
+    assert {step: s.get("attempt", 1) for step, s in status["steps"].items()} == dict.fromkeys(status["steps"], 1)

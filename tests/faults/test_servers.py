@@ -10,17 +10,7 @@ import pytest
 
 from testbed import faults
 from tests.e2e import dbstate
-from tests.faults.support import end_of_rollback, on_pg15, seeded
-
-
-def _activity(database, pattern: str) -> bool:
-    return (
-        database.server.scalar(
-            f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{database.name}' AND query ILIKE '{pattern}' "
-            "AND pid <> pg_backend_pid()"
-        )
-        != "0"
-    )
+from tests.faults.support import activity, end_of_rollback, on_pg15, seeded
 
 
 def _wait_restoring(app, database, run: str) -> int:
@@ -36,7 +26,7 @@ def test_postgres_restarted_mid_migration_fails_the_run_with_nothing_committed(a
     before = dbstate.capture(database)
     app.apply(app.manifest("pg-restart", image="example-app:slow"))
     faults.wait_for_step_pid(app.cluster, app.namespace, "pg-restart", "migrate")
-    faults.wait_for("the migration to be inside its transaction", lambda: _activity(database, "%pg_sleep%"), timeout=60)
+    faults.wait_for("the migration to be inside its transaction", lambda: activity(database, "%pg_sleep%"), timeout=60)
     database.server.restart("fast")
     status = app.wait("pg-restart", timeout=240)["status"]
     fault.saw(status)
@@ -53,7 +43,7 @@ def test_postgres_restarted_mid_restore_still_ends_restored(app, database, fault
     before = dbstate.capture(database)
     app.apply(app.manifest("pg-restore", image="example-app:deletes-rows"))
     _wait_restoring(app, database, "pg-restore")
-    faults.wait_for("the restore to be loading data", lambda: _activity(database, "%COPY%"), timeout=120, interval=0.05)
+    faults.wait_for("the restore to be loading data", lambda: activity(database, "%COPY%"), timeout=120, interval=0.05)
     database.server.restart("fast")
     status = end_of_rollback(app, "pg-restore", fault, timeout=300)
     fault.saw(status)
