@@ -72,6 +72,10 @@ SUBCOMMANDS: dict[str, Subcommand] = {
         "alembic_operator.job.commands.rehearse",
         "Rehearse the migration on a scratch copy of the database: prepare it, run a step against it, drop it.",
     ),
+    "drift": Subcommand(
+        "alembic_operator.job.commands.drift",
+        "Compare the application's models with the database, as alembic check does, and report or fail.",
+    ),
     "wait": Subcommand(
         "alembic_operator.job.commands.wait",
         "Wait until DATABASE_URL is at the head revision of this image's Alembic scripts.",

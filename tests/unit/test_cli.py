@@ -64,4 +64,5 @@ def test_commands_lists_every_subcommand_with_its_module() -> None:
         "wait",
         "run",
         "rehearse",
+        "drift",
     }

@@ -104,6 +104,14 @@ class RevisionMismatch(StepError):
     reason = "RevisionMismatch"
 
 
+class SchemaDrift(StepError):
+    """The app's models and the database differ after the migration (raised by drift --policy fail)."""
+
+    exit_code = 32
+    reason = "SchemaDrift"
+    changed_database = True  # it runs after a migration: what the migration did stays
+
+
 class ChecksumMismatch(StepError):
     """The dump's SHA-256 differs from the manifest; nothing was restored (raised by restore)."""
 

@@ -234,6 +234,13 @@ class RehearseResult(StepData):
     report_uri: str | None = None
 
 
+class DriftResult(StepData):
+    """``drift``: the differences between the app's models and the database (``alembic check``)."""
+
+    policy: Literal["ignore", "warn", "fail"] | None = None
+    differences: list[str] = Field(default_factory=list)
+
+
 class RunResult(StepData):
     """``run``: how the followed MigrationRun ended."""
 
@@ -251,6 +258,7 @@ DATA_MODELS: Mapping[str, type[StepData]] = {
     "verify": VerifyResult,
     "restore": RestoreResult,
     "rehearse": RehearseResult,
+    "drift": DriftResult,
     "wait": WaitResult,
     "run": RunResult,
 }
