@@ -1,0 +1,70 @@
+"""Approval before migrating (issue 16), on the real test bed: the run waits in AwaitingApproval, a
+person's annotation decides, and a rejected run leaves the database exactly as it was.
+
+One test, one operator, both decisions (PostgreSQL 15 and 18 through the ``database`` fixture):
+``plan.destructive: approve`` with the destructive scenario waits and is rejected; then
+``approval.required: true`` with the example app waits and is approved through to Succeeded.
+The rehearsal itself is proven at step level (tests/steps/test_rehearse.py).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from testbed.apps import TERMINAL
+from tests.e2e import appdb, dbstate
+
+WAITING = "AwaitingApproval"
+APPROVE = "alembic-operator.dev/approve-migration"
+REJECT = "alembic-operator.dev/reject-migration"
+COUNTERS_SQL = "SELECT sum(n_tup_ins) || '/' || sum(n_tup_upd) || '/' || sum(n_tup_del) FROM pg_stat_user_tables"
+
+
+def settled_counters(database: Any) -> Any:
+    """The database's insert/update/delete counters once a finished session's statistics have landed."""
+    previous = None
+    for _ in range(10):
+        current = database.query(COUNTERS_SQL)
+        if current == previous:
+            return current
+        previous = current
+        time.sleep(1.5)
+    return previous
+
+
+def test_a_run_waits_for_approval_a_rejection_touches_nothing_and_an_approval_migrates(app: Any, database: Any) -> None:
+    appdb.migrate_to(database, "0004")
+    appdb.seed(database, 50)
+    before = dbstate.capture(database)
+    counters = settled_counters(database)
+
+    app.apply(app.manifest("risky", image="example-app:destructive", spec={"plan": {"destructive": "approve"}}))
+    status = app.wait("risky", phases={WAITING, *TERMINAL}, timeout=240)["status"]
+    assert status["phase"] == WAITING, status
+    assert status["approval"]["state"] == "Waiting" and "DROP" in status["approval"]["summary"]
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert conditions["Reconciling"]["status"] == "True" and conditions["Stalled"]["status"] == "False"
+    assert "Waiting" in app.cluster.kubectl("-n", app.namespace, "get", "mrun", "risky").stdout  # printer column
+    waiting = [m for t, r, m in app.events("risky") if r == WAITING]
+    assert waiting and APPROVE in waiting[0]
+
+    app.cluster.kubectl("-n", app.namespace, "annotate", "mrun", "risky", f"{REJECT}=alice")
+    status = app.wait("risky", timeout=120)["status"]
+    assert status["phase"] == "Failed", status
+    assert status["message"] == "the migration was rejected by alice; the database was not touched"
+    assert status["approval"]["state"] == "Rejected" and status["approval"]["by"] == "alice"
+    assert set(status["steps"]) == {"plan"}  # no backup, no migration
+    assert any(r == "MigrationRejected" for _t, r, _m in app.events("risky"))
+    assert dbstate.capture(database) == before
+    assert settled_counters(database) == counters
+
+    app.apply(app.manifest("gated", spec={"approval": {"required": True}}))
+    status = app.wait("gated", phases={WAITING, *TERMINAL}, timeout=240)["status"]
+    assert status["phase"] == WAITING and status["approval"]["reasons"] == ["approval.required is true"], status
+    assert dbstate.capture(database) == before
+    app.cluster.kubectl("-n", app.namespace, "annotate", "mrun", "gated", f"{APPROVE}=bob")
+    status = app.wait("gated", timeout=300)["status"]
+    assert status["phase"] == "Succeeded", status
+    assert status["approval"]["state"] == "Approved" and status["approval"]["by"] == "bob"
+    assert any(r == "MigrationApproved" and "bob" in m for _t, r, m in app.events("gated"))
