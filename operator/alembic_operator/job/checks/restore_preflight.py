@@ -1,8 +1,10 @@
 """What a restore checks before it touches the database; each check changes nothing.
 
-1. :func:`refuse_unrestorable` (full restore): the database-level state the
-   backup recorded can be put back in the restore's one transaction
-   (:func:`alembic_operator.job.database.database_state.preflight`).
+1. :func:`refuse_unrestorable` (full restore): the restoring role may act as
+   every role owning the backup's objects and drop the current schemas and
+   large objects (:mod:`alembic_operator.job.database.owners`), and the
+   database-level state the backup recorded can be put back in the restore's
+   one transaction (:func:`alembic_operator.job.database.database_state.preflight`).
 2. :func:`refuse_triggers` (``--table``): every user trigger on the chosen
    tables can be switched off by the restoring role (:mod:`alembic_operator.job.database.triggers`).
 3. :func:`check_foreign_writes`: what other sessions wrote since the backup
@@ -19,7 +21,7 @@ from typing import Any
 
 from alembic_operator.api import errors, location
 from alembic_operator.job.checks import writecounters
-from alembic_operator.job.database import database_state, postgres, triggers, urls
+from alembic_operator.job.database import database_state, owners, postgres, scope, triggers, urls
 from alembic_operator.job.storage import manifest, s3
 
 
@@ -29,10 +31,14 @@ def _refuse(message: str, **details: object) -> errors.RestoreFailed:
     return exc
 
 
-def refuse_unrestorable(*, url: urls.DatabaseURL, recorded: dict[str, Any] | None) -> None:
-    """RestoreFailed (nothing touched) naming the database-level state a full restore could not put back."""
+def refuse_unrestorable(*, url: urls.DatabaseURL, doc: dict[str, Any]) -> None:
+    """RestoreFailed (nothing touched) naming what a full restore from manifest ``doc`` could not put
+    back: database-level state and objects whose owners the role may not act as."""
     with postgres.connect(url=url) as conn:
-        found = database_state.preflight(conn, recorded=recorded)
+        dropping = scope.to_drop(doc=doc, current=scope.schemas(conn))
+        found = owners.refusals(conn, recorded=doc.get("owners"), dropping=dropping) + database_state.preflight(
+            conn, recorded=doc.get("databaseState"), scoped=dropping is not None
+        )
     if found:
         raise _refuse(f"the restore cannot put back {'; '.join(found)}", unrestorable=found)
 
@@ -77,6 +83,7 @@ def check_foreign_writes(
     with postgres.connect(url=url) as conn:
         now = postgres.settled_write_stats(conn)
     found = writecounters.foreign(backup=baseline, now=now, own=own)
+    found = {t: c for t, c in found.items() if scope.holds(t, scope.of(doc))}  # another app's writes are its own
     if tables:
         found = {t: c for t, c in found.items() if t in tables}
     stats_uri = loc.uri(location.STATS_PRE_RESTORE)

@@ -44,7 +44,7 @@ from typing import Any
 
 from alembic_operator.api import errors, location, results
 from alembic_operator.job.checks import rowcounts
-from alembic_operator.job.database import database_state, dumping, pgtools, postgres, urls
+from alembic_operator.job.database import database_state, dumping, owners, pgtools, postgres, scope, urls
 from alembic_operator.job.storage import archives, manifest, retention, s3
 
 HELP = """Back the database up to S3 with pg_dump, recording size, SHA-256 and row counts.
@@ -68,6 +68,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="custom",
         help="custom: streamed, no local disk (default); directory: pg_dump -Fd -j N in a "
         "temp dir (uses local disk), uploaded as a tar",
+    )
+    parser.add_argument(
+        "--schema",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="the application's schema (exact name, repeatable): the backup holds only these and their "
+        "extensions, and a restore drops only these and the schemas created since; default: the whole database",
     )
     parser.add_argument("--jobs", type=int, default=2, help="parallel pg_dump jobs for --format directory")
     parser.add_argument(
@@ -152,11 +160,25 @@ def run(args: argparse.Namespace) -> results.BackupResult:
             revision = postgres.alembic_revision(conn)
             tables = postgres.exact_counts(conn) if args.row_counts == "exact" else postgres.estimated_counts(conn)
             level = database_state.read(conn)
+            present = scope.schemas(conn)
+            scoped = sorted(set(args.schema)) or None
+            _check_scope(scoped, present)
+            owned = owners.read(conn, schemas=scoped)
+            tables = {k: v for k, v in tables.items() if scope.holds(k, scoped)}
+            limit = scope.dump_args(scope=scoped or [], extensions=scope.extensions(conn, scope=scoped or []))
             if args.format == "custom":
-                dumping.dump_custom(tool=tool, url=url, snapshot=snapshot, compression=args.compression, sink=writer)
+                dumping.dump_custom(
+                    tool=tool, url=url, snapshot=snapshot, compression=args.compression, sink=writer, limit=limit
+                )
             else:
                 dumping.dump_directory(
-                    tool=tool, url=url, snapshot=snapshot, compression=args.compression, jobs=args.jobs, sink=writer
+                    tool=tool,
+                    url=url,
+                    snapshot=snapshot,
+                    compression=args.compression,
+                    jobs=args.jobs,
+                    sink=writer,
+                    limit=limit,
                 )
             sha256 = writer.complete()
         except BaseException:
@@ -181,11 +203,13 @@ def run(args: argparse.Namespace) -> results.BackupResult:
         finished_at=finished,
         row_count_mode=args.row_counts,
         tables=tables,
-        write_stats=stats,
+        write_stats={k: v for k, v in stats.items() if scope.holds(k, scoped)},
         identity=identity,
     )
     doc["durationSeconds"] = round(time.monotonic() - clock, 3)
     doc["databaseState"] = level
+    doc["owners"] = owned
+    doc["scope"], doc["schemas"] = scoped, present
     if args.verify == "checksum":
         doc["verification"] = {"method": "checksum", "ok": True, "mismatches": []}
     bucket.put_json(manifest_key, manifest.encode(doc))
@@ -215,6 +239,13 @@ def run(args: argparse.Namespace) -> results.BackupResult:
         data["retentionDeleted"] = len(deleted)
     message = f"backed up {data['tables']} tables ({data['rows']} rows, {writer.size} bytes) to {data['uri']}"
     return results.BackupResult.model_validate({**data, "message": message})
+
+
+def _check_scope(scoped: list[str] | None, present: list[str]) -> None:
+    """InvalidInput naming each ``--schema`` the database does not have (a typo would back up nothing)."""
+    missing = [s for s in scoped or [] if s not in present]
+    if missing:
+        raise errors.InvalidInput(f"--schema {', '.join(map(repr, missing))}: no such schema in the database")
 
 
 def read_back(*, bucket: s3.Bucket, key: str, uri: str, sha256: str, size: int) -> None:
@@ -275,7 +306,9 @@ def verify_by_restore(
                 tools=tools,
                 server_major=major,
                 guard=False,
-                state_keys=database_state.PORTABLE_KEYS,
+                state_keys=database_state.PORTABLE_KEYS
+                if scope.of(doc) is None
+                else tuple(k for k in database_state.PORTABLE_KEYS if k not in database_state.OBJECT_KEYS),
             )
         with postgres.connect(url=url, database=name) as conn:
             actual = postgres.exact_counts(conn)

@@ -52,12 +52,14 @@ from typing import Any
 from alembic_operator.api import errors, location, results
 from alembic_operator.job.checks import restore_preflight, rowcounts, writecounters
 from alembic_operator.job.database import (
+    database_state,
     fingerprint,
     identifiers,
     loading,
     pgtools,
     postgres,
     row_digests,
+    scope,
     sequences,
     sessions,
     urls,
@@ -194,7 +196,7 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
     if not bucket.exists(archive.key):
         raise errors.StorageError(f"the dump {archive.uri} named by the manifest is missing")
     if not tables:
-        restore_preflight.refuse_unrestorable(url=url, recorded=doc.get("databaseState"))
+        restore_preflight.refuse_unrestorable(url=url, doc=doc)
     else:
         restore_preflight.refuse_triggers(url=url, tables=tables)
     foreign = restore_preflight.check_foreign_writes(
@@ -243,14 +245,19 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
                     server_major=major,
                     guard=True,
                     lock_timeout_ms=lock_ms,
+                    state_keys=database_state.SETTINGS_KEYS
+                    + (database_state.OBJECT_KEYS if scope.of(doc) is None else ()),
                 )
         except errors.RestoreFailed as exc:
             raise proven_rollback(exc, url=url, before=before) from None
 
     with postgres.connect(url=url) as conn:
-        actual = postgres.exact_counts(conn)
+        # a scoped restore answers for its schemas and the ones created since, not another app's
+        others = set(doc.get("schemas") or []) - set(scope.of(doc) or doc.get("schemas") or [])
+        actual = {t: n for t, n in postgres.exact_counts(conn).items() if identifiers.parse(t)[0] not in others}
         restored = row_digests.of_tables(conn, tables)
         kept = [] if tables else sequences.kept(before=handed_out, after=sequences.values(conn))
+        kept = [k for k in kept if identifiers.parse(k["sequence"])[0] not in others]
     differences = rowcounts.compare_exact(
         expected=expected if exact else {t: actual.get(t, -1) for t in expected}, actual=actual, only=tables or None
     )
@@ -261,7 +268,7 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
     busy = {m.table for m in grown}
     altered = [d for d in row_digests.compare(expected=backed_up, actual=restored) if d["table"] not in busy]
     finished = datetime.now(UTC)
-    scope = tables or sorted(expected)
+    covered = tables or sorted(expected)
     report = {
         "v": 1,
         "mode": "tables" if tables else "full",
@@ -277,7 +284,7 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
         "sequencesKept": kept,
         "rowCountMode": doc.get("rowCountMode", "exact"),
         "pgRestoreVersion": tools[0].version,
-        "tables": {t: {"expected": expected.get(t), "actual": actual.get(t)} for t in scope},
+        "tables": {t: {"expected": expected.get(t), "actual": actual.get(t)} for t in covered},
         "mismatches": [m.as_dict() for m in mismatches],
         "writtenSinceRestore": [m.as_dict() for m in grown],
     }
@@ -293,8 +300,8 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
             + ", ".join(d["table"] for d in altered[: rowcounts.MAX_LISTED]),
             contentMismatches=altered[: rowcounts.MAX_LISTED],
         )
-    rows = sum((expected if exact else actual).get(t, 0) for t in scope)
-    message = f"restored {len(scope)} tables ({rows} rows) from {archive.uri}"
+    rows = sum((expected if exact else actual).get(t, 0) for t in covered)
+    message = f"restored {len(covered)} tables ({rows} rows) from {archive.uri}"
     if kept:
         message += (
             f"; {len(kept)} sequence(s) kept their current value (at or above the backup's): no id is handed out twice"
@@ -311,7 +318,7 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
     return results.RestoreResult(
         uri=archive.uri,
         sha256_verified=True,
-        tables_restored=len(scope),
+        tables_restored=len(covered),
         rows=rows,
         duration_seconds=report["durationSeconds"],
         restore_uri=loc.uri(location.RESTORE),

@@ -141,7 +141,9 @@ BEGIN
       EXECUTE pg_catalog.format('ALTER DEFAULT PRIVILEGES FOR ROLE %I REVOKE ALL ON %s FROM %s', r.role, kind,
         CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END);
     END LOOP;
-    FOR a IN SELECT grantee, privilege_type FROM pg_catalog.aclexplode(pg_catalog.acldefault(r.t, (
+    -- acldefault's code for sequences is 's' ('S' there is a foreign server: USAGE only, no UPDATE)
+    FOR a IN SELECT grantee, privilege_type FROM pg_catalog.aclexplode(pg_catalog.acldefault(
+               CASE r.t WHEN 'S' THEN 's' ELSE r.t END, (
                SELECT oid FROM pg_catalog.pg_roles WHERE rolname = r.role))) LOOP
       EXECUTE pg_catalog.format('ALTER DEFAULT PRIVILEGES FOR ROLE %I GRANT %s ON %s TO %s', r.role,
         a.privilege_type, kind,
@@ -307,21 +309,24 @@ def read(conn: postgres.Connection) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def preflight(conn: postgres.Connection, *, recorded: dict[str, Any] | None) -> list[str]:
+def preflight(conn: postgres.Connection, *, recorded: dict[str, Any] | None, scoped: bool = False) -> list[str]:
     """What stops a full restore from putting the database level back (empty: nothing), changing nothing.
 
     :func:`refusals`, then a rehearsal: clear(), apply() and check() of the settings keys in a
-    transaction rolled back, so a statement the restoring role may not run is named now.
+    transaction rolled back, so a statement the restoring role may not run is named now. A
+    ``scoped`` restore (:mod:`alembic_operator.job.database.scope`) leaves the objects outside
+    schemas alone: only the settings keys are rehearsed.
     """
     superuser = bool(conn.fetchval("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user"))
-    found = refusals(recorded=recorded, current=read(conn), superuser=superuser)
+    found = [] if scoped else refusals(recorded=recorded, current=read(conn), superuser=superuser)
     if found or not recorded:
         return found
     conn.execute("BEGIN")
     try:
         conn.execute("SET LOCAL lock_timeout = '10s'")
         conn.execute(HELPERS_SQL)
-        conn.execute("SELECT pg_temp.alembic_operator_clear_database_objects()")
+        if not scoped:
+            conn.execute("SELECT pg_temp.alembic_operator_clear_database_objects()")
         conn.execute(restore_sql(recorded, keys=SETTINGS_KEYS))
     except errors.StepError as exc:
         found.append(exc.message.split(": ", 1)[-1])

@@ -37,8 +37,10 @@ def dump_argv(
     compression: str | None,
     jobs: int = 1,
     output: str | None = None,
+    limit: list[str] | None = None,
 ) -> list[str]:
-    """pg_dump's argv: never prompts (-w), never carries the password."""
+    """pg_dump's argv: never prompts (-w), never carries the password; ``limit``: the scope's
+    ``--schema``/``--extension`` arguments (:mod:`alembic_operator.job.database.scope`)."""
     argv = [tool.path, "-w", f"--format={'custom' if fmt == 'custom' else 'directory'}", "-d", conninfo]
     if snapshot:
         argv.append(f"--snapshot={snapshot}")
@@ -46,7 +48,7 @@ def dump_argv(
         argv.append(f"--compress={compression}")
     if fmt == "directory":
         argv += [f"--jobs={jobs}", f"--file={output}"]
-    return argv
+    return argv + list(limit or [])
 
 
 def _stderr_tail(handle: IO[bytes], limit: int = 400) -> str:
@@ -61,11 +63,19 @@ def _stderr_tail(handle: IO[bytes], limit: int = 400) -> str:
 
 
 def dump_custom(
-    *, tool: pgtools.Tool, url: urls.DatabaseURL, snapshot: str | None, compression: str | None, sink: Any
+    *,
+    tool: pgtools.Tool,
+    url: urls.DatabaseURL,
+    snapshot: str | None,
+    compression: str | None,
+    sink: Any,
+    limit: list[str] | None = None,
 ) -> None:
     """Stream ``pg_dump -Fc`` into ``sink.write``; BackupFailed if pg_dump fails or dies."""
     conninfo, env = pgtools.libpq_env(url=url)
-    argv = dump_argv(tool=tool, conninfo=conninfo, snapshot=snapshot, fmt="custom", compression=compression)
+    argv = dump_argv(
+        tool=tool, conninfo=conninfo, snapshot=snapshot, fmt="custom", compression=compression, limit=limit
+    )
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, env=env)
         assert proc.stdout is not None
@@ -97,6 +107,7 @@ def dump_directory(
     jobs: int,
     sink: Any,
     workdir: str | None = None,
+    limit: list[str] | None = None,
 ) -> None:
     """``pg_dump -Fd -j N`` into a temp dir, then a tar stream into ``sink``."""
     conninfo, env = pgtools.libpq_env(url=url)
@@ -110,6 +121,7 @@ def dump_directory(
             compression=compression,
             jobs=jobs,
             output=out,
+            limit=limit,
         )
         with tempfile.TemporaryFile() as err:
             code = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=err, env=env).returncode

@@ -59,7 +59,7 @@ from typing import IO
 
 from alembic_operator.api import errors, redact
 from alembic_operator.job import progress
-from alembic_operator.job.database import database_state, identifiers, pgtools, sequences, urls
+from alembic_operator.job.database import database_state, identifiers, pgtools, scope, sequences, urls
 
 CHUNK = 1024 * 1024
 #: Bytes of pg_restore's output held back until its end (the trailer after the final COMMIT).
@@ -137,6 +137,7 @@ SET LOCAL client_min_messages = warning;
 SET LOCAL lock_timeout = '{int(lock_timeout_ms)}ms';
 {_HELPERS}
 {database_state.HELPERS_SQL}
+{scope.HELPERS_SQL}
 {sequences.HELPERS_SQL}
 CREATE TEMPORARY TABLE alembic_operator_gate (armed boolean) ON COMMIT DROP;
 CREATE FUNCTION pg_temp.alembic_operator_gate() RETURNS trigger LANGUAGE plpgsql AS $f$
@@ -157,8 +158,15 @@ def commit(*, token: str) -> str:
     return f"SELECT pg_catalog.set_config('{GATE_SETTING}', '{token}', true);\nCOMMIT;\n"
 
 
-def preamble_full(*, server_major: int) -> str:
-    """SQL that empties the database: every application schema dropped (found on the server), ``public`` bare."""
+def preamble_full(*, server_major: int, scope: dict[str, list[str]] | None = None) -> str:
+    """SQL that empties the database: every application schema dropped (found on the server), ``public`` bare.
+
+    With ``scope`` (``{"scope": [...], "recorded": [...]}``, a scoped backup: see
+    :mod:`alembic_operator.job.database.scope`) only the scope's schemas and those absent from
+    ``recorded`` (created since the backup) are dropped; nothing outside schemas is cleared.
+    """
+    if scope is not None:  # a dump limited to schemas (pg_dump -n) creates each of them, public too
+        return f"{sequences.REMEMBER}\nSELECT pg_temp.alembic_operator_drop_scope({identifiers.payload(scope)});\n"
     lines = [
         sequences.REMEMBER,
         "SELECT pg_temp.alembic_operator_clear_database_objects();",

@@ -36,7 +36,9 @@ from alembic_operator.job.database import (
     loading,
     pgtools,
     postgres,
+    scope,
     sequences,
+    toc,
     urls,
 )
 from alembic_operator.job.storage import s3
@@ -184,6 +186,11 @@ def load_full(
     """Replace the whole database with the archive, in one transaction, database-level state included
     (``state_keys``: what is compared with the manifest's ``databaseState`` before COMMIT)."""
     feed, args = _source(bucket=bucket, archive=archive)
+    scoped = scope.of(archive.manifest)
+    preamble = loading.preamble_full(
+        server_major=server_major,
+        scope=None if scoped is None else {"scope": scoped, "recorded": list(archive.manifest.get("schemas") or [])},
+    )
 
     def accept() -> None:
         if feed is not None:
@@ -194,7 +201,9 @@ def load_full(
         database=database,
         restore_tool=tools[0],
         psql_tool=tools[1],
-        sections=[(loading.preamble_full(server_major=server_major), args)],
+        sections=[(preamble, args)]
+        if feed is not None  # a stream is read once: one pg_restore (schema grants come last)
+        else toc.schemas_first(restore_tool=tools[0], archive_path=args[-1], preamble=preamble),
         feed=feed,
         accept=accept,
         guard_sql=(loading.count_guard(expected=guarded_counts(archive.manifest)) if guard else "")

@@ -10,7 +10,16 @@ backup is good (unless ``verification.ok`` is false). Stored shape (version 2)::
      "startedAt": "…Z", "finishedAt": "…Z", "durationSeconds": 1.2, "rowCountMode": "exact",
      "tables": [{"name": ["public", "task"], "rows": 3000}],
      "writeStats": [{"name": ["public", "task"], "n_tup_ins": …}],
-     "verification": null | {"method": "restore", "ok": true, "mismatches": []}}
+     "verification": null | {"method": "restore", "ok": true, "mismatches": []},
+     "databaseState": {…}, "owners": [{"role": "app", "objects": 12, "named": ["schema shop", …]}],
+     "scope": null | ["public", "shop"], "schemas": ["audit", "public", "shop"]}
+
+``databaseState`` is what pg_dump without ``--create`` leaves out
+(:mod:`alembic_operator.job.database.database_state`); ``owners`` the roles owning the
+backup's objects (:mod:`alembic_operator.job.database.owners`: a restore refuses, before
+touching anything, when its role may not act as one of them); ``scope`` the application's
+schemas when the backup was limited to them and ``schemas`` every schema at backup time
+(:mod:`alembic_operator.job.database.scope`: what a restore may drop). All optional when read.
 
 Table names are ``[schema, table]`` pairs (a name may hold dots: see
 :mod:`alembic_operator.job.database.identifiers`). ``identity`` binds the backup
