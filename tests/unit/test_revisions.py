@@ -149,3 +149,12 @@ def test_lock_timeouts_like_postgres_durations_are_accepted(value):
 def test_other_lock_timeouts_are_invalid_input(value):
     with pytest.raises(errors.InvalidInput):
         alembic_runtime.validate_lock_timeout(value)
+
+
+def test_an_upgrade_to_heads_reaches_a_branch_the_database_is_not_on():
+    """tests/projects/branches: 0002 (crm) and 0003 (billing) both grow from 0001; Alembic upgrades heads from 0002."""
+    ini = Path(__file__).resolve().parents[1] / "projects" / "branches" / "alembic.ini"
+    branched = revisions.load_scripts(revisions.load_config(ini))
+    assert revisions.upgrade_path(branched, ("0002",), "heads").pending == ("0003",)
+    assert revisions.upgrade_path(branched, (), "heads").pending in {("0001", "0002", "0003"), ("0001", "0003", "0002")}
+    assert revisions.upgrade_path(branched, ("0002", "0003"), "heads").pending == ()

@@ -87,21 +87,27 @@ async def connect(
         raise errors.DatabaseUnreachable(f"cannot connect to {where}: {reason}") from None
 
 
-class _RunningHandler(logging.Handler):
-    """Notes each "Running upgrade A -> B" that Alembic logs (works with any env.py)."""
+class _RunningFilter(logging.Filter):
+    """Notes each "Running upgrade A -> B" that Alembic logs, and lets it through.
+
+    A filter, not a handler: an env.py's ``fileConfig()`` drops the handlers of
+    Alembic's loggers but keeps their filters (it still needs them at INFO, as
+    the generated alembic.ini sets them; else the failed revision is the first pending one).
+    """
 
     def __init__(self, watch: CommitWatch) -> None:
-        super().__init__(logging.INFO)
+        super().__init__()
         self.watch = watch
 
-    def emit(self, record: logging.LogRecord) -> None:
+    def filter(self, record: logging.LogRecord) -> bool:
         try:
             match = _RUNNING.search(record.getMessage())
         except Exception:  # noqa: BLE001 - never break the migration over a log line
-            return
+            return True
         if match:
             self.watch.running = match.group("to")
             self.watch.started.append(match.group("to"))
+        return True
 
 
 async def upgrade(
@@ -162,16 +168,16 @@ def takes_connection(config: Config) -> bool:
 
 @contextlib.contextmanager
 def _running_log(watch: CommitWatch) -> Iterator[None]:
-    handler = _RunningHandler(watch)
+    noting = _RunningFilter(watch)
     migration_log = logging.getLogger("alembic.runtime.migration")
     previous_level = migration_log.level
-    migration_log.addHandler(handler)
+    migration_log.addFilter(noting)
     if not migration_log.isEnabledFor(logging.INFO):
         migration_log.setLevel(logging.INFO)
     try:
         yield
     finally:
-        migration_log.removeHandler(handler)
+        migration_log.removeFilter(noting)
         migration_log.setLevel(previous_level)
 
 

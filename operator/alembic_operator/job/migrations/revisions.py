@@ -164,14 +164,16 @@ def upgrade_path(script: ScriptDirectory, current: tuple[str, ...], target: str)
                 raise errors.RevisionError(
                     f"target {tid} is below the database's revision {cur}; migrate only upgrades"
                 )
-    lower: Any = current if current else "base"
     try:
-        steps = list(script.iterate_revisions(target_ids, lower))
+        # Everything below the targets that is not below (or at) where the database is: with branches,
+        # a target on another branch than the database's revision is still reachable (Alembic upgrades it).
+        steps = list(script.iterate_revisions(target_ids, "base"))
+        done = {s.revision for s in script.iterate_revisions(current, "base")} if current else set()
     except CommandError as exc:
         raise errors.RevisionError(
             f"cannot upgrade from {describe(current) or 'base'} to {target}: {text.first_line(exc)}"
         ) from None
-    pending = tuple(s.revision for s in reversed(steps) if s.revision not in current)
+    pending = tuple(s.revision for s in reversed(steps) if s.revision not in done)
     return UpgradePath(current=current, target=target_ids, pending=pending)
 
 
