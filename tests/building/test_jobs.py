@@ -89,7 +89,7 @@ def test_a_long_run_name_gives_a_valid_label_value():
 def test_steps_are_never_retried_and_have_their_deadline(step):
     job = build(step)
     assert job["spec"]["backoffLimit"] == 0
-    expected = {"plan": 300, "backup": 3600, "migrate": 1800, "verify": 900, "restore": 3600}[step]
+    expected = {"plan": 300, "backup": 3600, "migrate": 1800, "verify": 900, "restore": 3600, "drift": 900}[step]
     assert job["spec"]["activeDeadlineSeconds"] == expected
     pod = job["spec"]["template"]["spec"]
     assert pod["restartPolicy"] == "Never"

@@ -110,6 +110,9 @@ class EventReason:
     WRITE_FENCE_LIFTED = "WriteFenceLifted"  #: fenced workloads were scaled back to their recorded replicas
     WRITE_FENCE_FAILED = "WriteFenceFailed"  #: the write fence could not be raised; the run stops
     RUN_SUCCEEDED = "RunSucceeded"  #: the run ended Succeeded
+    DRIFT_CHECK_STARTED = "DriftCheckStarted"  #: the drift Job was created (spec.verify.drift)
+    DRIFT_CHECKED = "DriftChecked"  #: the drift step ran (differences, if any, are in status.drift)
+    SCHEMA_DRIFT = "SchemaDrift"  #: the models and the database differ (warn), or the drift step failed
     AWAITING_APPROVAL = "AwaitingApproval"  #: the migration waits for a person to approve or reject it
     MIGRATION_APPROVED = "MigrationApproved"  #: a person approved the migration (named)
     MIGRATION_REJECTED = "MigrationRejected"  #: a person rejected the migration (named); nothing was changed

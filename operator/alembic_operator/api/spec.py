@@ -5,7 +5,7 @@ explain`` (:mod:`alembic_operator.api.crd`). Objects that have defaults get
 ``default: {}`` in the CRD, so the apiserver fills nested defaults even when
 the user leaves the block out.
 
-Must not: import anything of ours but :mod:`.schema`; do I/O; hold behaviour
+Must not: import anything of ours but :mod:`.schema` and its sections (``spec_*.py``); do I/O; hold behaviour
 beyond validation and small derived values.
 """
 
@@ -16,6 +16,7 @@ from typing import Any, Literal
 import pydantic
 from pydantic import ConfigDict, Field
 
+from alembic_operator.api import spec_drift
 from alembic_operator.api.schema import CrdModel as _Model
 from alembic_operator.api.schema import nested as _obj
 from alembic_operator.api.spec_approval import ApprovalSpec
@@ -251,6 +252,7 @@ class VerifySpec(_Model):
     """What the verify step checks after the migration."""
 
     row_counts: RowCountsSpec = _obj(RowCountsSpec, "Row-count comparison with the backup.")
+    drift: spec_drift.DriftPolicy = Field(default="ignore", description=spec_drift.DESCRIPTION)
 
 
 class PlanSpec(_Model):
@@ -334,6 +336,7 @@ class TimeoutsSpec(_Model):
             "migrate": self.migrate_seconds,
             "verify": self.verify_seconds,
             "restore": self.restore_seconds,
+            "drift": self.verify_seconds,
         }
         return deadlines[step]
 

@@ -14,6 +14,7 @@ from pydantic import Field
 
 from alembic_operator.api.schema import CrdModel as _Model
 from alembic_operator.api.status_approval import ApprovalStatus
+from alembic_operator.api.status_drift import DriftStatus
 from alembic_operator.api.status_progress import StepProgress
 
 
@@ -160,6 +161,7 @@ class StepsStatus(_Model):
     migrate: StepStatus | None = Field(default=None, description="The migrate step.")
     verify: StepStatus | None = Field(default=None, description="The verify step.")
     restore: StepStatus | None = Field(default=None, description="The restore step.")
+    drift: StepStatus | None = Field(default=None, description="The drift step (spec.verify.drift).")
 
     def get(self, step: str) -> StepStatus | None:
         """The record of ``step`` (a :class:`~alembic_operator.api.steps.Step`), if it started."""
@@ -179,6 +181,7 @@ class StepsStatus(_Model):
             "migrate": self.migrate,
             "verify": self.verify,
             "restore": self.restore,
+            "drift": self.drift,
         }
 
 
@@ -272,6 +275,7 @@ class MigrationRunStatus(_Model):
         "(or did discard), as the restore step counted them.",
     )
     fence: FenceStatus | None = Field(default=None, description="Write-fence bookkeeping.")
+    drift: DriftStatus | None = Field(default=None, description="The app's models against the migrated database.")
     approval: ApprovalStatus | None = Field(default=None, description="The approval the migration waits or waited for.")
     restore_approval: ApprovalStatus | None = Field(
         default=None, description="Who approved a held restore (annotation approve-restore), and when."

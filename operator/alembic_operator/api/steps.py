@@ -37,6 +37,7 @@ class Step(enum.StrEnum):
     MIGRATE = "migrate"  #: alembic upgrade under an advisory lock
     VERIFY = "verify"  #: compare row counts and the revision with the backup
     RESTORE = "restore"  #: restore the database from the backup and prove it
+    DRIFT = "drift"  #: compare the app's models with the migrated database (alembic check)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,6 +113,17 @@ STEPS: Mapping[Step, StepInfo] = MappingProxyType(
             image="operator",
             repeatable=True,
             noun="restore",
+        ),
+        # After verify, in its phase and condition: a failure (policy fail) rolls back like a failed verify.
+        Step.DRIFT: StepInfo(
+            phase=Phase.VERIFYING,
+            condition=ConditionType.VERIFIED,
+            started=EventReason.DRIFT_CHECK_STARTED,
+            succeeded=EventReason.DRIFT_CHECKED,
+            failed=EventReason.SCHEMA_DRIFT,
+            image="app",
+            repeatable=True,
+            noun="drift check",
         ),
     }
 )

@@ -211,3 +211,5 @@ def _step_command(*, run: RunView, step: Step, expect_revision: str | None) -> t
             return verify_command(run=run, expect_revision=expect_revision), []
         case Step.RESTORE:
             return restore_command(run=run), []
+        case Step.DRIFT:  # the app's image and working directory: its alembic.ini, env.py and models
+            return [CLI, "drift", "--policy", run.spec.verify.drift], []

@@ -173,6 +173,9 @@ class Context:
         verify = self.status.steps.verify
         if verify is not None and verify.outcome == "Failed":
             return f"verification failed: {verify.message}"
+        drift = self.status.steps.drift
+        if drift is not None and drift.outcome == "Failed":
+            return f"schema drift check failed: {drift.message}"
         migrate = self.status.steps.migrate
         return f"migration failed: {migrate.message if migrate else 'unknown'}"
 
@@ -186,6 +189,7 @@ class Context:
             Step.MIGRATE: f"migrating to {spec.migrate.target}; backup at {self.backup_uri()}",
             Step.VERIFY: "verifying row counts and revision against the backup",
             Step.RESTORE: f"{self.cause()}; restoring the database from {self.backup_uri()}",
+            Step.DRIFT: f"comparing the app's models with the migrated database (verify.drift: {spec.verify.drift})",
         }[step]
         return doing + (f" (attempt {attempt})" if attempt > 1 else "")
 

@@ -12,12 +12,15 @@ from alembic_operator.api import results
 from alembic_operator.api.conditions import EventReason, Reason
 from alembic_operator.api.model import Phase, RowCountsStatus
 from alembic_operator.api.steps import Step
-from alembic_operator.controller.reconciler import jobs, rollback
+from alembic_operator.controller.reconciler import drift, jobs, rollback
 from alembic_operator.controller.reconciler.context import Context
 from alembic_operator.controller.reconciler.outcomes import Outcome
 
 
 def follow(ctx: Context) -> None:
+    if ctx.status.steps.drift is not None:  # verify passed and the drift check follows in this phase
+        jobs.follow(ctx, Step.DRIFT, lambda c, outcome: drift.after(c, outcome, succeed=succeed))
+        return
     jobs.follow(ctx, Step.VERIFY, after)
 
 
@@ -42,6 +45,15 @@ def after(ctx: Context, outcome: Outcome) -> None:
         rollback.begin(ctx, cause)
         return
     ctx.step_condition(Step.VERIFY, "True", Reason.STEP_SUCCEEDED, outcome.message)
+    if ctx.spec.verify.drift != "ignore":
+        jobs.start(ctx, Step.DRIFT)  # the models against the migrated database; it ends the run (drift.after)
+        return
+    succeed(ctx)
+
+
+def succeed(ctx: Context) -> None:
+    """End Succeeded, summing up what was migrated and verified."""
+    st = ctx.status
     tables = st.row_counts.tables if st.row_counts else None
     what = f"{tables} tables" if tables is not None else "the database"
     message = (
