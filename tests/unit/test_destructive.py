@@ -24,7 +24,20 @@ from alembic_operator.job.migrations import destructive
         ("ALTER TABLE IF EXISTS ONLY public.task DROP COLUMN IF EXISTS a", ["drop_column"]),
         ("ALTER TABLE task DROP COLUMN a, DROP COLUMN b", ["drop_column", "drop_column"]),
         ("ALTER TABLE task ADD COLUMN x int, DROP COLUMN y", ["drop_column"]),
-        ("ALTER TABLE task DROP CONSTRAINT task_project_id_fkey", []),
+        # issue 15: a dropped constraint (pk, fk, check, unique) lets bad data in, like a dropped index slows it
+        ("ALTER TABLE task DROP CONSTRAINT task_project_id_fkey", ["drop_constraint"]),
+        ("ALTER TABLE task DROP CONSTRAINT task_pkey, DROP CONSTRAINT ck_done", ["drop_constraint", "drop_constraint"]),
+        # widening type changes lose nothing: not flagged
+        ("ALTER TABLE task ALTER COLUMN title TYPE TEXT", []),
+        ("ALTER TABLE task ALTER COLUMN title TYPE VARCHAR", []),
+        ("ALTER TABLE task ALTER COLUMN id TYPE BIGINT", []),
+        ("ALTER TABLE task ALTER id SET DATA TYPE int8", []),
+        ("ALTER TABLE task ALTER COLUMN ratio TYPE double precision", []),
+        # narrowing, sized (the old size is unknown offline) or converted: flagged
+        ("ALTER TABLE task ALTER COLUMN id TYPE INTEGER", ["alter_column_type"]),
+        ("ALTER TABLE task ALTER COLUMN title TYPE VARCHAR(200)", ["alter_column_type"]),
+        ("ALTER TABLE task ALTER COLUMN amount TYPE NUMERIC(10, 2)", ["alter_column_type"]),
+        ("ALTER TABLE task ALTER COLUMN n TYPE BIGINT USING n::bigint", ["alter_column_type"]),
         ("ALTER TABLE task ALTER COLUMN priority TYPE VARCHAR(10)", ["alter_column_type"]),
         ("ALTER TABLE task ALTER priority SET DATA TYPE text USING priority::text", ["alter_column_type"]),
         ("ALTER TABLE task ALTER COLUMN type SET DEFAULT 'x'", []),
@@ -132,3 +145,20 @@ def test_long_statements_are_shortened_to_one_line_of_160_characters():
 
 def test_a_script_without_revision_markers_has_no_revision():
     assert destructive.scan("DROP TABLE t;")[0].revision is None
+
+
+@pytest.mark.parametrize(
+    ("statement", "kind"),
+    [
+        ("DO $$ BEGIN DELETE FROM task; END $$", "do_block"),
+        ("DO LANGUAGE plpgsql $body$ BEGIN DROP TABLE x; END $body$", "do_block"),
+        ("CREATE FUNCTION f() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql", "function"),
+        ("CREATE OR REPLACE PROCEDURE p() LANGUAGE sql AS $$ DELETE FROM task $$", "function"),
+        ("CALL archive_tasks()", "call"),
+        ("CREATE TABLE f (id int)", None),
+        ("SELECT 'DO $$ x $$'", None),
+    ],
+)
+def test_server_side_code_is_listed_as_unchecked(statement, kind):
+    assert destructive.unchecked(statement) == kind
+    assert destructive.classify(statement) == []

@@ -10,8 +10,15 @@ look targeted.
 Kinds reported (one statement may have several):
 
 ``drop_table`` ``drop_column`` ``drop_schema`` ``drop_index`` ``drop_sequence``
-``drop_type`` ``drop_view`` ``truncate`` ``delete_without_where``
+``drop_type`` ``drop_view`` ``drop_constraint`` (primary key, foreign key, check,
+unique: the name does not say which) ``truncate`` ``delete_without_where``
 ``update_without_where`` ``alter_column_type`` ``rename``.
+
+A type change to a type that only widens (``text``, ``varchar`` without a
+length, ``bigint``, ``numeric`` without precision, ``double precision``) is not
+flagged; ``varchar(n)`` is, since the offline SQL does not say the old length.
+DO blocks, functions, procedures and CALLs are listed apart as *unchecked*
+(:func:`unchecked`): what they do runs inside the server.
 
 Statements against Alembic's own version table are never destructive.
 
@@ -172,18 +179,36 @@ def _skip_name(words: list[str], i: int) -> int:
     return i
 
 
+#: Type names an ALTER COLUMN ... TYPE may change to without losing data (when no size/precision follows).
+_WIDE_TYPES = (["TEXT"], ["VARCHAR"], ["CHARACTER", "VARYING"], ["BIGINT"], ["INT8"], ["NUMERIC"], ["DECIMAL"])
+_WIDE_TYPES_ANY_SIZE = (["DOUBLE", "PRECISION"], ["FLOAT8"])
+
+
+def _widens(type_words: list[str]) -> bool:
+    """Whether ``TYPE <type_words>`` names a type every old value fits (no length, precision or USING)."""
+    if "USING" in type_words:
+        return False
+    for name in _WIDE_TYPES_ANY_SIZE:
+        if type_words[: len(name)] == name:
+            return True
+    for name in _WIDE_TYPES:
+        if type_words[: len(name)] == name:
+            return type_words[len(name) : len(name) + 1] != ["("]
+    return False
+
+
 def _alter_table_kinds(actions: list[list[str]]) -> list[str]:
     kinds: list[str] = []
     for action in actions:
         head = action[0]
         if head == "DROP":
-            if action[1:2] != ["CONSTRAINT"]:
-                kinds.append("drop_column")
+            kinds.append("drop_constraint" if action[1:2] == ["CONSTRAINT"] else "drop_column")
         elif head == "ALTER":
             # ALTER [COLUMN] name [SET DATA] TYPE ...
             i = 2 if action[1:2] == ["COLUMN"] else 1
             after = action[_skip_name(action, i) :]
-            if after[:1] == ["TYPE"] or after[:3] == ["SET", "DATA", "TYPE"]:
+            typed = 1 if after[:1] == ["TYPE"] else 3 if after[:3] == ["SET", "DATA", "TYPE"] else 0
+            if typed and not _widens(after[typed:]):
                 kinds.append("alter_column_type")
         elif head == "RENAME" and action[1:2] != ["CONSTRAINT"]:
             kinds.append("rename")
@@ -226,6 +251,20 @@ def classify(statement: str) -> list[str]:
         if "RENAME" in top:
             return ["rename"]
     return []
+
+
+def unchecked(statement: str) -> str | None:
+    """``do_block``, ``function`` or ``call`` for code that runs inside the server (the plan cannot see into it)."""
+    top = [t for t, d in _tokens(statement) if d == 0]
+    if top[:1] == ["DO"]:
+        return "do_block"
+    if top[:1] == ["CALL"]:
+        return "call"
+    if top[:1] == ["CREATE"]:
+        rest = top[3:] if top[1:3] == ["OR", "REPLACE"] else top[1:]
+        if rest[:1] in (["FUNCTION"], ["PROCEDURE"]):
+            return "function"
+    return None
 
 
 def _nth_top_index(tokens: list[tuple[str, int]], n: int) -> int:
