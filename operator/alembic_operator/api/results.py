@@ -72,6 +72,21 @@ class DestructiveStatement(_Wire):
     statement: str
 
 
+class UnrenderedRevision(_Wire):
+    """A revision ``plan`` could not render as SQL offline (a data migration that queries, one that refuses)."""
+
+    revision: str
+    reason: str
+
+
+class UncheckedStatement(_Wire):
+    """Server-side code in the plan (a DO block, a function, a CALL): what it does is not classified."""
+
+    revision: str | None = None
+    kind: str
+    statement: str
+
+
 class RowCountViolation(_Wire):
     """A table that lost rows (``after`` set) or disappeared (``after`` None)."""
 
@@ -138,6 +153,9 @@ class PlanResult(StepData):
     output: str | None = None
     location: str | None = None
     rendered: bool = True
+    #: Revisions that could not render offline, by id with the reason (every other one is still classified).
+    unrendered: list[UnrenderedRevision] = Field(default_factory=list)
+    unchecked: list[UncheckedStatement] = Field(default_factory=list)
 
 
 class BackupResult(StepData):
