@@ -44,7 +44,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=",".join(ALL), help=f"comma-separated subset of {','.join(ALL)}")
     parser.add_argument("--repeat", type=int, default=1, help="repetitions of each backup/restore pair")
     parser.add_argument("--scale-runs", type=int, default=100, help="MigrationRuns (and databases) at once")
+    parser.add_argument(
+        "--scale-databases",
+        type=int,
+        default=None,
+        help="databases the scale runs share (runs on one database queue); default: one per run",
+    )
     parser.add_argument("--scale-timeout", type=float, default=900, help="seconds to wait for the scale runs")
+    parser.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="profile the operator's memory in the scale run (top allocation sites; its RSS is then not the product's)",
+    )
     parser.add_argument("--verify-tables", type=int, default=1000)
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/benchmarks.md")
     parser.add_argument(
@@ -58,7 +69,16 @@ def main(argv: list[str] | None = None) -> int:
         "--report-only", action="store_true", help="only rebuild docs/benchmarks.md from bench/results/*.json"
     )
     parser.add_argument("--keep", action="store_true", help="keep the test bed dir")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        help="write the results JSON here instead of bench/results/ (a trial run; docs/benchmarks.md untouched)",
+    )
     args = parser.parse_args(argv)
+    if args.results is not None:
+        common.RESULTS = args.results.resolve()
+        args.no_doc = True
     only = [x.strip() for x in args.only.split(",") if x.strip()]
     unknown = set(only) - set(ALL)
     if unknown:
@@ -145,9 +165,11 @@ def main(argv: list[str] | None = None) -> int:
         if "scale" in only:
             from bench import scale
 
-            common.say(f"== scale: {args.scale_runs} MigrationRuns on {args.scale_runs} databases at once")
+            dbs = min(args.scale_databases or args.scale_runs, args.scale_runs)
+            common.say(f"== scale: {args.scale_runs} MigrationRuns on {dbs} databases at once")
             b.start_cluster()
-            data = scale.run(b, runs=args.scale_runs, timeout=args.scale_timeout)
+            b.trace_memory = args.tracemalloc  # from scale's own operator restart on, not the overhead run's
+            data = scale.run(b, runs=args.scale_runs, timeout=args.scale_timeout, databases=dbs)
             common.save("scale", {**data, "at": stamp})
             sections.append(scale.render(data))
             common.say(sections[-1])

@@ -1,15 +1,20 @@
-"""Scale: N MigrationRuns over N small databases, applied at once.
+"""Scale: N MigrationRuns over D small databases (D = N unless ``--scale-databases``), applied at once.
 
 Each database is a copy (CREATE DATABASE … TEMPLATE) of a small example
-database at revision 0003; each run gets its own Secret and goes plan →
-backup → migrate → verify (4 Jobs, 4 pod processes). Measured:
+database at revision 0003 with its own Secret; runs on one database queue and
+go one after the other. Each run goes plan → backup → migrate → verify (4 Jobs,
+4 pods on the bed's node). Measured:
 
 - time from the first create to all runs Succeeded (every run must);
 - the operator's peak RSS: VmHWM of its process, restarted just before so the
   peak belongs to this benchmark (plus VmRSS sampled each second);
 - Kubernetes API requests made by the operator, per run (counted in the
   operator process by bench/apicount/sitecustomize.py, by verb and resource);
-- reconcile latencies of all runs (watch events, as in the overhead benchmark).
+- reconcile latencies of all runs (watch events, as in the overhead benchmark), median, p95,
+  p99, from the Job's Complete and from its Pod's end (what the operator acts on, issue 18);
+- reads and writes per run (:func:`bench.orchestration.reads_and_writes`);
+- with ``--tracemalloc``, the operator's top allocation sites at its traced peak
+  (bench/apicount/sitecustomize.py; tracing costs memory, so the RSS of such a run is not the product's).
 """
 
 from __future__ import annotations
@@ -21,19 +26,19 @@ from typing import Any
 
 import kubernetes.client
 
-from bench import overhead, watching
+from bench import orchestration, overhead, watching
 from bench.bed import Bed, vm_hwm_kb
 from bench.common import loadavg, median, table
 from testbed.apps import TERMINAL, App
 
 
-def run(b: Bed, *, runs: int, timeout: float) -> dict[str, Any]:
+def run(b: Bed, *, runs: int, timeout: float, databases: int | None = None) -> dict[str, Any]:
     assert b.cluster is not None
     ns = "scale"
     b.cluster.kubectl("create", "namespace", ns)
     template = overhead.prepare_database(b, "scale_tmpl", rows=200)
     dbs = []
-    for i in range(runs):
+    for i in range(min(databases or runs, runs)):
         b.pg.execute(f"CREATE DATABASE scale_{i} TEMPLATE {template}")
         dbs.append(f"scale_{i}")
     bucket = b.s3.create_bucket("scale")
@@ -65,7 +70,8 @@ def run(b: Bed, *, runs: int, timeout: float) -> dict[str, Any]:
     created: dict[str, float] = {}
     started = time.time()
     for i, name in enumerate(names):
-        manifest = app.manifest(name, spec={"database": {"urlSecretRef": {"name": f"db-{i}", "key": "DATABASE_URL"}}})
+        secret = f"db-{i % len(dbs)}"
+        manifest = app.manifest(name, spec={"database": {"urlSecretRef": {"name": secret, "key": "DATABASE_URL"}}})
         created[name] = overhead.create_run(b, manifest)
     applied = time.time() - started
     samples: list[tuple[float, int]] = []
@@ -87,7 +93,7 @@ def run(b: Bed, *, runs: int, timeout: float) -> dict[str, Any]:
     counts_after = overhead.api_counts(b)
     requests = overhead.diff_counts(counts_before, counts_after)
     events = recorder.snapshot()
-    latencies, first, finals = [], [], []
+    latencies, first, finals, from_pod = [], [], [], []
     by_run: dict[str, list[watching.Event]] = {}
     for ev in events:
         label = (ev.obj["metadata"].get("labels") or {}).get("alembic-operator.dev/run")
@@ -99,6 +105,7 @@ def run(b: Bed, *, runs: int, timeout: float) -> dict[str, Any]:
         if tl["latencies"]:
             first.append(tl["latencies"][0])
             latencies.extend(tl["latencies"][1:])
+        from_pod.extend(tl["latencies_from_pod_finished"])
         if tl["final_status_latency"] is not None:
             finals.append(tl["final_status_latency"])
     server = server_latencies(b, ns, names)
@@ -108,6 +115,12 @@ def run(b: Bed, *, runs: int, timeout: float) -> dict[str, Any]:
     total_requests = sum(requests.values())
     return {
         "runs": runs,
+        "databases": len(dbs),
+        "io": orchestration.reads_and_writes(requests, runs),
+        "step_latency_p99": orchestration.percentile(latencies, 99),
+        "pod_latency_median": round(median(from_pod), 3) if from_pod else None,
+        "pod_latency_p99": orchestration.percentile(from_pod, 99),
+        "tracemalloc": b.tracemalloc_top(),
         "applied_s": round(applied, 2),
         "all_terminal_s": round(done_at - started, 1) if done_at else None,
         "timed_out": done_at is None,
@@ -187,6 +200,24 @@ def render(d: dict[str, Any]) -> str:
             f"{d['server_timestamps']['step_p95']} s",
         ],
     ]
-    text = table(f"Scale: {d['runs']} MigrationRuns on {d['runs']} databases at once", ["measure", "value"], rows)
+    if "io" in d:  # issue 18 rows (results from before them lack these)
+        rows += [
+            [
+                "reconcile latency: Pod ended → next Job, median / p99",
+                f"{d['pod_latency_median']} / {d['pod_latency_p99']} s",
+            ],
+            ["reconcile latency: Job complete → next Job, p99", f"{d['step_latency_p99']} s"],
+            ["reads per run (GET/LIST, watches excluded)", d["io"]["reads_per_run"]],
+            ["writes per run", orchestration.describe_writes(d["io"])],
+        ]
+    title = f"Scale: {d['runs']} MigrationRuns on {d.get('databases', d['runs'])} databases at once"
+    text = table(title, ["measure", "value"], rows)
     text += "\nRequests by kind (all runs): " + ", ".join(f"`{k}` {v}" for k, v in top) + "\n"
+    if d.get("tracemalloc"):
+        t = d["tracemalloc"]
+        text += (
+            f"\ntracemalloc in the operator (on for this run): traced peak {t['peak_kib'] / 1024:.1f} MiB; top sites "
+            + ", ".join(f"`{site['where']}` {site['kib']:,.0f} KiB" for site in t["top"][:8])
+            + "\n"
+        )
     return text

@@ -97,3 +97,42 @@ if _PATH:
 
     threading.Thread(target=_loop, name="bench-apicount", daemon=True).start()
     atexit.register(_dump)
+
+_TRACE = os.environ.get("BENCH_TRACEMALLOC")
+
+if _TRACE:
+    # Memory profile (issue 18): tracemalloc from the start; every 5 s, when the traced total is the
+    # highest so far, the top allocation sites (file:line) and the totals are written to the file.
+    import json as _json
+    import threading as _threading
+    import time as _time
+    import tracemalloc as _tracemalloc
+
+    _tracemalloc.start(1)
+
+    def _trace_loop():
+        best = 0
+        while True:
+            _time.sleep(5.0)
+            try:
+                current, peak = _tracemalloc.get_traced_memory()
+                if current < best:
+                    continue
+                best = current
+                stats = _tracemalloc.take_snapshot().statistics("lineno")[:25]
+                top = [
+                    {
+                        "where": f"{s.traceback[0].filename.split('site-packages/')[-1]}:{s.traceback[0].lineno}",
+                        "kib": round(s.size / 1024, 1),
+                        "count": s.count,
+                    }
+                    for s in stats
+                ]
+                data = {"current_kib": round(current / 1024), "peak_kib": round(peak / 1024), "top": top}
+                with open(_TRACE + ".tmp", "w") as fh:
+                    _json.dump(data, fh, indent=1)
+                os.replace(_TRACE + ".tmp", _TRACE)
+            except Exception:  # noqa: BLE001 - a failed sample is retried next time
+                pass
+
+    _threading.Thread(target=_trace_loop, name="bench-tracemalloc", daemon=True).start()

@@ -141,11 +141,12 @@ def slim_job(job: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def slim_pod(pod: Mapping[str, Any]) -> dict[str, Any]:
-    """A step Pod as :meth:`reconciler.PodObservation.from_manifest` reads it: only the step container's state."""
+    """A step Pod as :meth:`reconciler.PodObservation.from_manifest` reads it (only the step container's state),
+    plus its IP, where a running backup or restore serves its progress."""
     status = pod.get("status") or {}
     statuses = status.get("containerStatuses") or []
     container = next((c for c in statuses if c.get("name") == "step"), statuses[0] if statuses else None)
-    kept = {k: status[k] for k in ("phase", "reason", "message") if k in status}
+    kept = {k: status[k] for k in ("phase", "reason", "message", "podIP") if k in status}  # podIP: progress.py
     if container is not None:
         kept["containerStatuses"] = [{k: container[k] for k in ("name", "state", "lastState") if k in container}]
     return {"metadata": _slim_meta(pod.get("metadata") or {}), "status": kept}
