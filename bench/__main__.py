@@ -1,7 +1,8 @@
 """``python -m bench`` (``make bench``): the product against the plain tools, on the local test bed.
 
 Runs, in one process and one test bed: datagen → backup → restore → verify
-(1,000 tables) → operator overhead → scale. Prints each table, writes
+(1,000 tables) → operator overhead (and orchestration per step) → scale → the
+memory of the operator's indexes per run (no bed). Prints each table, writes
 bench/results/<name>.json and docs/benchmarks.md. Comparisons are back to back
 in the same run; on a shared machine only the ratios mean much.
 """
@@ -20,7 +21,7 @@ from pathlib import Path
 from bench import common, datagen
 from bench.bed import bed
 
-ALL = ("backup", "restore", "verify", "overhead", "scale")
+ALL = ("backup", "restore", "verify", "overhead", "scale", "memory")
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
 
@@ -57,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         help="profile the operator's memory in the scale run (top allocation sites; its RSS is then not the product's)",
     )
     parser.add_argument("--verify-tables", type=int, default=1000)
+    parser.add_argument(
+        "--memory-runs", type=int, default=1000, help="finished runs whose index memory is measured (no test bed)"
+    )
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/benchmarks.md")
     parser.add_argument(
         "--operator-env",
@@ -173,6 +177,14 @@ def main(argv: list[str] | None = None) -> int:
             common.save("scale", {**data, "at": stamp})
             sections.append(scale.render(data))
             common.say(sections[-1])
+    if "memory" in only:
+        from bench import memory
+
+        common.say(f"== memory: the operator's indexes for {args.memory_runs} finished runs")
+        data = memory.run(runs=args.memory_runs)
+        common.save("memory", {**data, "at": stamp})
+        sections.append(memory.render(data))
+        common.say(sections[-1])
     summary["seconds"] = round(time.monotonic() - started, 1)
     summary["load_end"] = common.loadavg()
     summary["only"] = only

@@ -12,7 +12,8 @@ INTRO = """# Benchmarks
 
 `make bench` (`python -m bench`, about {minutes:.0f} minutes here) brings up the local test bed
 (PostgreSQL {postgres}, the versitygw S3 server, and for the operator benchmarks a real
-apiserver, controller manager, the process kubelet and the operator as its ServiceAccount),
+apiserver, controller manager, the real node — containerd, runc, kubelet — and the operator as its
+ServiceAccount),
 fills the example app's schema to the chosen size (`bench/datagen.py`), and compares the
 product with the plain tools **back to back in the same run**. Each benchmark prints its
 table and writes JSON to `bench/results/`. A larger size: `make bench BENCH_ARGS="--size 5GB"`;
@@ -59,7 +60,7 @@ def _load(name: str) -> dict[str, Any] | None:
 
 def sections_from_results() -> tuple[list[str], list[str]]:
     """Every benchmark's table from its JSON, in the order they run; and notes on partial re-runs."""
-    from bench import overhead, scale, transfer, verifying
+    from bench import memory, overhead, scale, transfer, verifying
 
     out: list[str] = []
     for name, render in (
@@ -68,6 +69,7 @@ def sections_from_results() -> tuple[list[str], list[str]]:
         ("verify", verifying.render),
         ("overhead", overhead.render),
         ("scale", scale.render),
+        ("memory", memory.render),
     ):
         data = _load(name)
         if data is not None:
