@@ -22,9 +22,10 @@ from typing import Any
 
 from alembic.util import CommandError
 
-from alembic_operator.api import errors, results, text
+from alembic_operator.api import errors, results
 from alembic_operator.job.database import urls
-from alembic_operator.job.migrations import alembic_runtime, destructive, revisions
+from alembic_operator.job.migrations import alembic_runtime, destructive, engines, revisions
+from alembic_operator.job.migrations import rendering as rendering_
 
 HELP = """Render the SQL that migrate would run, with destructive statements marked.
 
@@ -60,6 +61,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"also upload the plan as {PLAN_OBJECT} under this s3://BUCKET/PREFIX/",
     )
     parser.add_argument(
+        "--url-env",
+        default=None,
+        metavar="NAME",
+        help="also give the database URL to env.py as this environment variable (the one the app reads)",
+    )
+    parser.add_argument(
         "--policy",
         choices=POLICIES,
         default="warn",
@@ -70,32 +77,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> results.PlanResult:
     config = revisions.load_config(args.config)
     script = revisions.load_scripts(config)
-    target_ids = revisions.resolve_target(script, args.target)
+    revisions.resolve_target(script, args.target)  # an unknown target fails before anything else
     current = _starting_point(args, config, script)
-    path = revisions.upgrade_path(script, current, args.target)
-    if len(current) > 1:
-        raise errors.RevisionError(f"the database has several heads ({', '.join(current)}); pass --from REV")
-    start = current[0] if current else None
-    target = revisions.describe(target_ids) or args.target
-    unrendered: str | None = None
-    sql = ""
-    if path.pending:
-        try:
-            sql = alembic_runtime.offline_sql(config, start=start, target=target)
-        except CommandError as exc:
-            raise errors.RevisionError(f"cannot render the plan: {text.first_line(exc)}") from None
-        except Exception as exc:  # noqa: BLE001 - a script that cannot run offline
-            # Data migrations that query the database cannot render offline. Under `block`
-            # that means the policy cannot be checked, so the run must stop; otherwise the
-            # plan says what it could not check and the run goes on.
-            unrendered = (
-                f"a revision cannot be rendered as SQL (offline mode): {type(exc).__name__}: {text.first_line(exc)}"
-            )
-            if args.policy == "block":
-                raise errors.RevisionError(f"{unrendered}; policy block cannot be checked") from None
+    path = revisions.upgrade_path(script, current, args.target)  # several heads: each revision renders alone
+    engines.point_at(config, _url_or_none(), url_env=args.url_env)  # an unmodified env.py reads sqlalchemy.url
+    rendering = rendering_.render_each(config, script, path.pending)
+    sql = rendering.sql
+    unrendered = [{"revision": rev, "reason": reason} for rev, reason in rendering.unrendered]
+    if unrendered and args.policy == "block":
+        # Under `block` a revision the plan cannot see cannot be checked: the run stops here, naming each.
+        raise errors.RevisionError(
+            f"{_describe_unrendered(unrendered)}; policy block cannot be checked", unrendered=unrendered
+        )
     findings = destructive.scan(sql)
+    unchecked = _unchecked(sql)
     statements = _count_statements(sql)
-    plan_sql = _header(path, statements, findings) + destructive.annotate(sql)
+    plan_sql = _header(path, statements, findings, unrendered, unchecked) + destructive.annotate(sql)
     written = _write(plan_sql, output=args.output, location=args.location)
     data: dict[str, Any] = {
         "fromRevision": path.from_revision,
@@ -105,6 +102,8 @@ def run(args: argparse.Namespace) -> results.PlanResult:
         "destructiveCount": len(findings),
         "destructive": [f.as_dict() for f in findings[:MAX_LISTED]],
         "policy": args.policy,
+        "unrendered": unrendered,
+        "unchecked": unchecked[:MAX_LISTED],
         **written,
     }
     if findings and args.policy == "block":
@@ -115,18 +114,17 @@ def run(args: argparse.Namespace) -> results.PlanResult:
             f"(policy block): {listed}{more}",
             **data,
         )
-    if unrendered:
-        data["rendered"] = False
-        data["message"] = f"{unrendered}; destructive statements not checked"
-    elif not path.pending:
+    if not path.pending:
         data["message"] = f"database at {path.from_revision or 'base'} is already at the target; nothing to plan"
-    elif findings and args.policy == "warn":
-        data["message"] = (
-            f"plan from {path.from_revision or 'base'} to {path.to_revision}: {statements} statements, "
-            f"{len(findings)} destructive ({', '.join(sorted({f.kind for f in findings}))})"
-        )
     else:
         data["message"] = f"plan from {path.from_revision or 'base'} to {path.to_revision}: {statements} statements"
+        if findings:
+            data["message"] += f", {len(findings)} destructive ({', '.join(sorted({f.kind for f in findings}))})"
+    if unchecked:
+        data["message"] += f"; {len(unchecked)} unchecked (server-side code: {_listed(unchecked, 'kind')})"
+    if unrendered:
+        data["rendered"] = False
+        data["message"] += f"; {_describe_unrendered(unrendered)}: their statements are not checked"
     return results.PlanResult.model_validate(data)
 
 
@@ -175,15 +173,52 @@ def _count_statements(sql: str) -> int:
     return count
 
 
-def _header(path: revisions.UpgradePath, statements: int, findings: list[destructive.Finding]) -> str:
+def _header(
+    path: revisions.UpgradePath,
+    statements: int,
+    findings: list[destructive.Finding],
+    unrendered: list[dict[str, str]],
+    unchecked: list[dict[str, str | None]],
+) -> str:
     lines = [
         f"-- alembic-operator plan: {path.from_revision or 'base'} -> {path.to_revision}",
         f"-- revisions: {', '.join(path.pending) or '(none: already at target)'}",
-        f"-- statements: {statements}; destructive: {len(findings)}",
+        f"-- statements: {statements}; destructive: {len(findings)}; unchecked: {len(unchecked)}"
+        + (f"; NOT RENDERED: {len(unrendered)} revision(s), not checked" if unrendered else ""),
     ]
     for f in findings:
         lines.append(f"--   {f.revision} {f.kind}: {destructive.shorten(f.statement, 120)}")
+    for u in unchecked:
+        lines.append(f"--   {u['revision']} unchecked {u['kind']}: {destructive.shorten(u['statement'] or '', 120)}")
+    for r in unrendered:
+        lines.append(f"--   {r['revision']} not rendered offline: {r['reason']}")
     return "\n".join(lines) + "\n\n"
+
+
+def _unchecked(sql: str) -> list[dict[str, str | None]]:
+    """DO blocks, functions and CALLs, with their revision: code the classifier cannot see into."""
+    found: list[dict[str, str | None]] = []
+    for revision, statement in destructive.attributed_statements(sql):
+        kind = destructive.unchecked(statement)
+        if kind:
+            found.append({"revision": revision, "kind": kind, "statement": destructive.shorten(statement, 160)})
+    return found
+
+
+def _listed(items: list[dict[str, str | None]], key: str) -> str:
+    return ", ".join(f"{i['revision']} {i[key]}" for i in items[:5]) + (" ..." if len(items) > 5 else "")
+
+
+def _describe_unrendered(unrendered: list[dict[str, str]]) -> str:
+    count = len(unrendered)
+    listed = "; ".join(f"{u['revision']} ({u['reason']})" for u in unrendered[:5])
+    more = f"; and {count - 5} more" if count > 5 else ""
+    return f"{count} revision{'s' if count != 1 else ''} cannot be rendered as SQL offline: {listed}{more}"
+
+
+def _url_or_none() -> urls.DatabaseURL | None:
+    raw = os.environ.get("DATABASE_URL")
+    return urls.DatabaseURL.parse(raw) if raw else None
 
 
 def _write(text: str, *, output: str | None, location: str | None) -> dict[str, str]:
