@@ -223,3 +223,34 @@ def test_the_envs_own_sessions_carry_the_runs_name_and_lock_timeout(db15, s3, tm
     assert took < 60
     # the step's own lock session and the env's engine, both named for the run; the env's waits on the lock
     assert len(seen) >= 2 and len({n for n, _ in seen}) == 1, seen
+
+
+def test_a_plan_names_each_revision_it_cannot_render_and_classifies_all_the_others(tmp_path):
+    """tests/projects/data_migrations: 0002 reads the database, 0004 refuses offline mode; no database needed."""
+    term, plan_sql = tmp_path / "plan.json", tmp_path / "plan.sql"
+    proc = subprocess.run(
+        [str(CONSOLE), "--termination-message-path", str(term), "plan", "--from", "base", "--output", str(plan_sql)],
+        cwd=PROJECTS_DIR / "data_migrations",
+        env={k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    result = json.loads(term.read_text())
+    assert proc.returncode == 0 and result["ok"] is True, proc.stderr
+
+    data = result["data"]
+    assert data["rendered"] is False
+    assert [u["revision"] for u in data["unrendered"]] == ["0002", "0004"]
+    assert "runs online only" in data["unrendered"][1]["reason"]
+    # the revisions after each unrendered one are still read and classified
+    assert {(f["revision"], f["kind"]) for f in data["destructive"]} == {
+        ("0003", "drop_table"),
+        ("0005", "drop_constraint"),
+    }  # 0005's int -> bigint only widens
+    assert [(u["revision"], u["kind"]) for u in data["unchecked"]] == [("0003", "do_block")]
+    assert "0002 (" in result["message"] and "0004 (" in result["message"] and "not checked" in result["message"]
+    header = plan_sql.read_text().split("\n\n", 1)[0]
+    assert "NOT RENDERED: 2 revision(s)" in header
+    assert "0002 not rendered offline" in header and "0004 not rendered offline" in header
+    assert "0003 unchecked do_block" in header
