@@ -35,8 +35,6 @@ crds: $(VENV)/.installed
 crds-check: $(VENV)/.installed
 	$(PY) -m alembic_operator.api.crd --check
 
-EMULATED_KUBELET_TESTS := tests/testbed/test_kubelet.py tests/image/test_runc_pods.py
-
 ## test: everything CI runs — lint first, then unit, test bed, steps, images, operator end to end, faults
 ##   in PYTEST_WORKERS pytest-xdist workers, each with its own bed (PYTEST_WORKERS=0: one process, serial)
 PYTEST_WORKERS ?= 3
@@ -45,9 +43,7 @@ PYTEST_XDIST = -n $(PYTEST_WORKERS) --dist $(PYTEST_DIST)
 test: lint setup tools image
 	$(PY) -m alembic_operator.api.crd --check
 	# every pod on the bed's real node (testbed/node.py), from the built images
-	$(VENV)/bin/pytest -q $(PYTEST_XDIST) $(EMULATED_KUBELET_TESTS:%=--ignore=%) $(PYTEST_ARGS)
-	# the emulated kubelet's own tests (testbed/kubelet.py, its runc mode), on the emulated kubelet
-	ALEMBIC_OPERATOR_BED_RUNTIME=runc $(VENV)/bin/pytest -q $(EMULATED_KUBELET_TESTS) $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q $(PYTEST_XDIST) $(PYTEST_ARGS)
 	# nothing of any bed may be left: process, mount, cgroup, network namespace (testbed/node.py)
 	$(PY) -m testbed.node check
 
@@ -81,7 +77,7 @@ test-unit: $(VENV)/.installed
 	$(VENV)/bin/pytest -q tests/unit tests/reconciling tests/building tests/model $(PYTEST_ARGS)
 
 ## demo: the whole flow on the local test bed
-demo: setup tools
+demo: setup tools image
 	$(PY) -m testbed.demo
 
 ## release: dist/ — both images as OCI archives, the packaged charts, a one-file install manifest,

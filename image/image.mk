@@ -21,6 +21,6 @@ image-base: image-deps
 image-lock:
 	bash image/lock.sh
 
-## image-test: build (cached) and test the images under runc
+## image-test: build (cached) and test the images: under runc directly, and as pods on the bed's real node
 image-test: image $(VENV)/.installed
-	ALEMBIC_OPERATOR_BED_RUNTIME=runc $(VENV)/bin/pytest -q tests/image $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q tests/image $(PYTEST_ARGS)

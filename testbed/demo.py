@@ -1,7 +1,8 @@
 """`make demo`: the whole product on the local test bed, narrated.
 
-1. bring the bed up: etcd, kube-apiserver, kube-controller-manager, the process
-   kubelet, PostgreSQL 15, an S3 server;
+1. bring the bed up in a network namespace of its own: etcd, kube-apiserver,
+   kube-controller-manager, the real node (containerd + kubelet, the images
+   ``make image`` built), PostgreSQL 15, an S3 server;
 2. install the CRD and RBAC, start the operator as its own ServiceAccount;
 3. apply a MigrationRun for the example app on an empty database, follow it
    phase by phase until it Succeeds;
@@ -25,9 +26,8 @@ from rich.console import Console
 from testbed import operating, tools
 from testbed.apps import TERMINAL, App
 from testbed.cluster import Cluster
-from testbed.kubelet import ProcessKubelet
+from testbed.node import NodeBed
 from testbed.postgres import PostgresServer
-from testbed.pytest_cluster import default_images
 from testbed.s3 import S3Server
 
 console = Console(highlight=False, soft_wrap=True)
@@ -63,13 +63,13 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="alembic-operator-demo-", dir="/tmp"))
     console.rule("alembic-operator demo")
     console.print(f"test bed in {workdir}")
-    cluster, kubelet, pg, s3, operator = Cluster(), None, PostgresServer(15), S3Server(), None
+    bed, pg, s3, operator = NodeBed(workdir), PostgresServer(15), S3Server(), None
     try:
-        console.print("starting etcd, kube-apiserver, kube-controller-manager ...")
-        cluster.start(workdir / "cluster")
-        kubelet = ProcessKubelet(kubeconfig=cluster.kubeconfig, root=workdir / "kubelet", images=default_images())
-        kubelet.start()
-        operating.register_images(kubelet)
+        console.print("starting etcd, kube-apiserver, kube-controller-manager, the node (containerd, kubelet) ...")
+        bed.start()
+        assert bed.cluster is not None and bed.node is not None
+        cluster = bed.cluster
+        operating.register_images(bed.node)
         console.print("starting PostgreSQL 15 and the S3 server (versitygw) ...")
         pg.start(workdir / "pg")
         s3.start(workdir / "s3")
@@ -129,11 +129,11 @@ def main() -> int:
         console.print("tearing down ...")
         if operator is not None:
             operator.stop()
-        if kubelet is not None:
-            kubelet.stop()
         s3.stop()
         pg.destroy()
-        cluster.stop()
+        left = bed.stop()
+        if left:
+            console.print(f"[red]left by the bed:[/red] {left}")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import yaml
 from alembic_operator.controller import rbac
 from testbed import ports, procs, tools
 from testbed.cluster import Cluster
+from testbed.node import Node
 from testbed.postgres import wheel_bin_dir
 
 NAMESPACE = "alembic-operator-system"
@@ -35,19 +36,18 @@ def image_env() -> dict[str, str]:
 
 
 RUNTIME_ENV = "ALEMBIC_OPERATOR_BED_RUNTIME"
-"""``node`` (default: the real node, :mod:`testbed.node`, runs every Pod from the built images),
-``process`` (the emulated kubelet maps images to local commands) or ``runc`` (the emulated kubelet
-runs step Pods from the built images under runc)."""
-RUNTIMES = ("node", "process", "runc")
+"""Only ``node`` (the default): the real node, :mod:`testbed.node`, runs every Pod from the built
+images. The emulated kubelet's ``process`` and ``runc`` runtimes are retired (issue 17)."""
+RUNTIMES = ("node",)
 IMAGE_APP_DIR = "/app"
 """Where examples/app-image/Dockerfile copies alembic/ (example/, scenarios/<name>/)."""
 
 
 def bed_runtime() -> str:
-    """The runtime the session's images use, from ``$ALEMBIC_OPERATOR_BED_RUNTIME``."""
+    """``node``; a retired runtime named in ``$ALEMBIC_OPERATOR_BED_RUNTIME`` is an error, not ignored."""
     runtime = os.environ.get(RUNTIME_ENV, "node") or "node"
     if runtime not in RUNTIMES:
-        raise ValueError(f"{RUNTIME_ENV}={runtime!r}: use one of {RUNTIMES}")
+        raise ValueError(f"{RUNTIME_ENV}={runtime!r}: every pod runs on the real node now; unset it")
     return runtime
 
 
@@ -56,51 +56,22 @@ def scenarios() -> list[str]:
     return [d.name for d in sorted((tools.REPO / "alembic" / "scenarios").iterdir()) if (d / "alembic.ini").exists()]
 
 
-def register_images(kubelet, runtime: str | None = None) -> None:  # type: ignore[no-untyped-def]
-    """Map the operator image, the example app and each failure scenario.
-
-    ``runtime`` (default ``$ALEMBIC_OPERATOR_BED_RUNTIME``, else ``process``): ``process`` maps
-    them to local commands of this checkout; ``runc`` to the images ``make image`` built, run
-    under runc by the kubelet's container mode (``example-app:<scenario>`` is the example-app
-    image with the scenario's directory as working dir).
-    """
-    runtime = runtime or bed_runtime()
+def register_images(node: Node) -> None:
+    """Make the operator image, the example app and each failure scenario images of ``node``:
+    the ones ``make image`` built, their config changed as a Dockerfile ``FROM`` them would
+    (``example-app:<scenario>`` is the example-app image with the scenario's directory as working dir)."""
+    bed_runtime()
     # the `slow` scenario sleeps this long in its migration, so a test can act mid-phase
     sleep = {"SCENARIO_SLEEP_SECONDS": "6"}
-    if runtime == "node":  # real images, their config changed as a Dockerfile FROM them would
-        kubelet.register_images({"alembic-operator:dev": {"env": sleep}}, built_image="alembic-operator:dev")
-        app = {"example-app:dev": {"env": sleep}}
-        for name in scenarios():
-            workdir = f"{IMAGE_APP_DIR}/scenarios/{name}"
-            app[f"example-app:{name}"] = {
-                "workingDir": workdir,
-                "env": {**sleep, "ALEMBIC_CONFIG": f"{workdir}/alembic.ini"},
-            }
-        kubelet.register_images(app, built_image="example-app:dev")
-        return
-    if runtime == "runc":
-        kubelet.register_image("alembic-operator:dev", runtime="runc", built_image="alembic-operator:dev", env=sleep)
-        kubelet.register_image("example-app:dev", runtime="runc", built_image="example-app:dev", env=sleep)
-        for name in scenarios():
-            workdir = f"{IMAGE_APP_DIR}/scenarios/{name}"
-            kubelet.register_image(
-                f"example-app:{name}",
-                runtime="runc",
-                built_image="example-app:dev",
-                workingDir=workdir,
-                env={**sleep, "ALEMBIC_CONFIG": f"{workdir}/alembic.ini"},
-            )
-        return
-    if runtime != "process":
-        raise ValueError(f"unknown runtime {runtime!r}: use 'process' or 'runc'")
-    venv_bin = tools.REPO / ".venv" / "bin"
-    env = {"PATH": f"{venv_bin}:$PATH", "VIRTUAL_ENV": str(tools.REPO / ".venv"), **image_env(), **sleep}
-    kubelet.register_image("alembic-operator:dev", env=env, entrypoint=["alembic-operator"])
-    kubelet.register_image("example-app:dev", env=env, workingDir=str(tools.REPO / "alembic" / "example"))
+    node.register_images({"alembic-operator:dev": {"env": sleep}}, built_image="alembic-operator:dev")
+    app = {"example-app:dev": {"env": sleep}}
     for name in scenarios():
-        kubelet.register_image(
-            f"example-app:{name}", env=env, workingDir=str(tools.REPO / "alembic" / "scenarios" / name)
-        )
+        workdir = f"{IMAGE_APP_DIR}/scenarios/{name}"
+        app[f"example-app:{name}"] = {
+            "workingDir": workdir,
+            "env": {**sleep, "ALEMBIC_CONFIG": f"{workdir}/alembic.ini"},
+        }
+    node.register_images(app, built_image="example-app:dev")
 
 
 def install_crds(cluster: Cluster) -> None:

@@ -1,5 +1,5 @@
 """Pytest plugin for end-to-end runs: the real operator (as its own ServiceAccount), the CRD,
-images mapped to local commands, and an app namespace with its Secrets.
+the operator and app images registered on the real node, and an app namespace with its Secrets.
 
 Fixtures: ``operator`` (session, an :class:`testbed.operating.OperatorProcess`; tests may
 kill and restart it) and ``app`` (per test, a :class:`testbed.apps.App` on a fresh database of
@@ -16,12 +16,12 @@ import pytest
 from testbed import operating
 from testbed.apps import App
 from testbed.cluster import Cluster
-from testbed.kubelet import ProcessKubelet
+from testbed.node import Node
 from testbed.s3 import S3Server
 
 
 @pytest.fixture(scope="session")
-def operator(cluster: Cluster, kubelet: ProcessKubelet, bed_dir: Path) -> Iterator[operating.OperatorProcess]:
+def operator(cluster: Cluster, kubelet: Node, bed_dir: Path) -> Iterator[operating.OperatorProcess]:
     """The operator process, started once per session; fault tests kill and restart it."""
     operating.register_images(kubelet)
     proc = operating.OperatorProcess(cluster, bed_dir / "operator")
