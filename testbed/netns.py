@@ -137,7 +137,12 @@ def outside(argv: list[str]) -> list[str]:
 
 def service_host() -> str:
     """Where a server the bed starts now should listen so pods reach it: the node IP inside the
-    bed's namespace (the node's pods route to it over their bridge), else loopback."""
+    bed's namespace (the node's pods route to it over their bridge), else
+    ``$ALEMBIC_OPERATOR_TEST_SERVICE_HOST`` (the existing-cluster opt-in, :mod:`testbed.existing`),
+    else loopback."""
+    configured = os.environ.get("ALEMBIC_OPERATOR_TEST_SERVICE_HOST")
+    if configured and active() is None:
+        return configured
     bed = active()
     return bed.node_ip if bed is not None else "127.0.0.1"
 

@@ -60,6 +60,14 @@ SETTINGS: dict[str, str] = {
 HBA_NETS = ("10.201.0.0/24", "10.244.0.0/24")
 """Inside the bed's network namespace: the node IP's net (testbed.netns) and the pods' (testbed.node.POD_SUBNET)."""
 
+
+def hba_nets() -> list[str]:
+    """:data:`HBA_NETS` and, under the existing-cluster opt-in, the nets its pods connect from."""
+    from testbed import existing
+
+    return [*HBA_NETS, *existing.client_nets()]
+
+
 # Shutdown modes of the postmaster and the signal that requests each.
 STOP_SIGNALS = {"smart": signal.SIGTERM, "fast": signal.SIGINT, "immediate": signal.SIGQUIT}
 
@@ -218,7 +226,7 @@ class PostgresServer:
             conf.write("\n# test bed\n" + "".join(f"{k} = {v}\n" for k, v in SETTINGS.items()))
         with open(self.data_dir / "pg_hba.conf", "a") as hba:
             # inside the bed's network namespace: the node IP's net and the node's pods' (testbed.node.POD_SUBNET)
-            hba.write("\n# test bed\n" + "".join(f"host all all {net} scram-sha-256\n" for net in HBA_NETS))
+            hba.write("\n# test bed\n" + "".join(f"host all all {net} scram-sha-256\n" for net in hba_nets()))
         if self.tls:
             self._serve_tls_only()
 
@@ -244,7 +252,7 @@ class PostgresServer:
             conf.write("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n")
         (self.data_dir / "pg_hba.conf").write_text(
             "local all all scram-sha-256\nhostssl all all 127.0.0.1/32 scram-sha-256\n"
-            + "".join(f"hostssl all all {net} scram-sha-256\n" for net in HBA_NETS)
+            + "".join(f"hostssl all all {net} scram-sha-256\n" for net in hba_nets())
             + "hostnossl all all 0.0.0.0/0 reject\n"
         )
         assert self.workdir is not None

