@@ -1,9 +1,8 @@
 """A real Kubernetes control plane on loopback: etcd, kube-apiserver, kube-controller-manager.
 
-No kube-scheduler and no kubelet run: :mod:`testbed.kubelet` (the one emulated
-part) binds and runs Pods. Everything listens on 127.0.0.1 on free ports and
-keeps its data, certificates and logs under the ``workdir`` given to
-:meth:`Cluster.start`.
+The node (kube-scheduler, kubelet, containerd) is :mod:`testbed.node`. Everything
+here listens on 127.0.0.1 on free ports (and on the node IP, below) and keeps its
+data, certificates and logs under the ``workdir`` given to :meth:`Cluster.start`.
 
 Start-up, in order:
 

@@ -1,4 +1,8 @@
-"""The process kubelet: the one emulated part of the test bed.
+"""The process kubelet: the emulated node the test bed had before its real one (RETIRED, issue 17).
+
+No test and no ``make`` target uses it: every pod of the suites runs on :mod:`testbed.node`.
+It stays only while ``bench/bed.py`` still starts it and some tests import :class:`ProcessKubelet`
+for type hints; delete it (and :func:`testbed.pytest_cluster.default_images`) with them.
 
 It runs as its own process (``python -m testbed.kubelet``, started by
 :class:`ProcessKubelet`) so a test can kill it like a crashed node agent, and
