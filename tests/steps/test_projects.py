@@ -254,3 +254,34 @@ def test_a_plan_names_each_revision_it_cannot_render_and_classifies_all_the_othe
     assert "NOT RENDERED: 2 revision(s)" in header
     assert "0002 not rendered offline" in header and "0004 not rendered offline" in header
     assert "0003 unchecked do_block" in header
+
+
+def test_a_concurrent_index_held_up_by_a_long_transaction_is_dropped_and_named(db15, s3, bucket, tmp_path):
+    """autocommit_block's 0002 builds ix_customer_tier CONCURRENTLY; a snapshot held on an unrelated table stalls it."""
+    db = db15()
+    assert _migrate("autocommit_block", db, s3, tmp_path, "--target", "0001")[0] == 0
+    db.execute("CREATE TABLE unrelated (id int); INSERT INTO unrelated VALUES (1)")
+    loc = location_for(bucket, "concurrent-index")
+    with psycopg.connect(db.url) as holder:
+        holder.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        holder.execute("SELECT count(*) FROM unrelated")  # an old snapshot: every CONCURRENTLY build waits for it
+        holder_pid = holder.info.backend_pid
+        code, result = _migrate(
+            "autocommit_block", db, s3, tmp_path, "--target", "0002", "--concurrent-lock-timeout", "2s", loc=loc
+        )
+        holder.rollback()
+
+    assert code == 22 and result["reason"] == "MigrationFailed", result
+    message = result["message"]
+    assert "CREATE INDEX CONCURRENTLY ix_customer_tier did not finish" in message
+    assert f"pid {holder_pid} " in message and "up to 2s" in message
+    assert "the INVALID index ix_customer_tier it left was dropped" in message
+    assert "a retry needs those transactions to end first" in message
+    assert db.scalar("SELECT count(*) FROM pg_index WHERE NOT indisvalid") == "0"
+    assert db.scalar("SELECT to_regclass('ix_customer_tier') IS NULL") == "t"
+    # the autocommit block committed 0002's new column first: a restore is due, and its own writes are all known
+    assert result["changedDatabase"] is True
+    end = _stats(s3, loc, location.STATS_MIGRATE_END)
+    start = _stats(s3, loc, location.STATS_MIGRATE_START)
+    own = writecounters.own_writes(end)
+    assert own is not None and writecounters.foreign(backup=start["stats"], now=end["stats"], own=own) == {}

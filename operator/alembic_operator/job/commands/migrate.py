@@ -36,7 +36,7 @@ from typing import Any
 from alembic_operator.api import errors, location, results
 from alembic_operator.job.checks import writecounters
 from alembic_operator.job.database import fingerprint, locking, postgres, sessions, urls
-from alembic_operator.job.migrations import alembic_runtime, observing, revisions
+from alembic_operator.job.migrations import alembic_runtime, concurrent, observing, revisions
 from alembic_operator.job.storage import manifest, s3
 
 HELP = """Apply the pending Alembic revisions to DATABASE_URL under an advisory lock.
@@ -63,6 +63,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="PostgreSQL lock_timeout for the migration's statements (default 10s; 0 = none)",
     )
     parser.add_argument(
+        "--concurrent-lock-timeout",
+        default="5min",
+        metavar="DURATION",
+        help="lock_timeout of CREATE INDEX CONCURRENTLY, which waits for older transactions (default 5min)",
+    )
+    parser.add_argument(
         "--url-env",
         default=None,
         metavar="NAME",
@@ -80,6 +86,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> results.MigrateResult:
     url = urls.DatabaseURL.parse(os.environ.get("DATABASE_URL"))
     lock_timeout = alembic_runtime.validate_lock_timeout(args.lock_timeout)
+    concurrent_lock_timeout = alembic_runtime.validate_lock_timeout(args.concurrent_lock_timeout)
     if args.lock_wait_seconds < 0:
         raise errors.InvalidInput("--lock-wait-seconds must not be negative")
     config = revisions.load_config(args.config)
@@ -94,6 +101,7 @@ def run(args: argparse.Namespace) -> results.MigrateResult:
             lock_timeout=lock_timeout,
             lock_wait=args.lock_wait_seconds,
             url_env=args.url_env,
+            concurrent_lock_timeout=concurrent_lock_timeout,
         )
     )
 
@@ -107,6 +115,7 @@ async def _migrate(
     lock_timeout: str,
     lock_wait: float,
     url_env: str | None,
+    concurrent_lock_timeout: str,
 ) -> results.MigrateResult:
     table, schema = revisions.version_table(config)
     # Every session of ours carries the run's name, so the run's restore can end the ones a killed pod left.
@@ -153,6 +162,7 @@ async def _migrate(
                 watch=watch,
                 application=application,
                 url_env=url_env,
+                concurrent_lock_timeout=concurrent_lock_timeout,
             )
         except Exception as exc:  # noqa: BLE001 - every failure of the scripts is a MigrationFailed
             duration = time.monotonic() - started
@@ -167,6 +177,8 @@ async def _migrate(
                 schema=schema,
                 lock_timeout=lock_timeout,
                 duration=duration,
+                concurrent_lock_timeout=concurrent_lock_timeout,
+                application=application,
             )
             await stats.record_end(conn, watch=watch, failed=True)
             raise failure from None
@@ -257,11 +269,17 @@ async def _failure(
     schema: str | None,
     lock_timeout: str,
     duration: float,
+    concurrent_lock_timeout: str,
+    application: str,
 ) -> errors.MigrationFailed:
     """Build the MigrationFailed for ``exc``, deciding whether the database changed."""
     cause = alembic_runtime.describe_failure(exc)
     failed = watch.running or (path.pending[0] if path.pending else None)
-    if alembic_runtime.is_lock_timeout(exc):
+    if watch.concurrent_running:
+        # first, so the INVALID index is gone before the schema is compared
+        cleanup = await concurrent.clean_up(conn, index=watch.concurrent_running, own_application=application)
+        cause = f"{cleanup.describe(concurrent_lock_timeout)}; {cause}"
+    elif alembic_runtime.is_lock_timeout(exc):
         cause = (
             f"waited longer than lock_timeout {lock_timeout} for a table lock "
             f"(a long transaction holds a conflicting lock); {cause}"

@@ -119,6 +119,7 @@ async def upgrade(
     watch: CommitWatch,
     application: str = f"{APPLICATION_NAME} migrate",
     url_env: str | None = None,
+    concurrent_lock_timeout: str = "5min",
 ) -> None:
     """``alembic upgrade target`` with ``lock_timeout`` and ``application_name`` on every session.
 
@@ -132,7 +133,10 @@ async def upgrade(
     """
     loggers = _enabled_loggers()
     try:
-        with observing.observing(watch, application=application, lock_timeout=lock_timeout), _running_log(watch):
+        observe = observing.observing(
+            watch, application=application, lock_timeout=lock_timeout, concurrent_lock_timeout=concurrent_lock_timeout
+        )
+        with observe, _running_log(watch):
             if takes_connection(config):
                 await _upgrade_shared(config, url=url, target=target, lock_timeout=lock_timeout, app=application)
             else:

@@ -65,6 +65,9 @@ class CommitWatch:
     #: Per open connection: the transaction's write counts after its last row-writing statement, and
     #: the statement running now (what a rollback falls back on when the aborted transaction refuses queries).
     snapshots: dict[int, dict[str, dict[str, int]]] = field(default_factory=dict)
+    #: CREATE INDEX CONCURRENTLY: the index being built now (None once it finished) and every one started.
+    concurrent_running: str | None = None
+    concurrent_indexes: list[str] = field(default_factory=list)
     running_statement: dict[int, str] = field(default_factory=dict)
 
     @property
@@ -121,6 +124,19 @@ _NO_ROW_WRITES = frozenset(
 _FIRST_WORD = re.compile(r"^\s*(?:--[^\n]*\n\s*|/\*.*?\*/\s*)*(\w+)", re.S)
 
 
+_CONCURRENT_INDEX = re.compile(
+    r"^\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+(?:IF\s+NOT\s+EXISTS\s+)?"
+    r"(?P<name>(?:\"(?:[^\"]|\"\")+\"|[\w$]+)(?:\.(?:\"(?:[^\"]|\"\")+\"|[\w$]+))?)",
+    re.I,
+)
+
+
+def concurrent_index(statement: str) -> str | None:
+    """The index a ``CREATE INDEX CONCURRENTLY`` builds, as written (None for any other statement)."""
+    match = _CONCURRENT_INDEX.match(statement)
+    return match.group("name") if match and match.group("name").upper() != "ON" else None
+
+
 def writes_rows(statement: str) -> bool:
     """Whether ``statement`` may write table rows (INSERT, UPDATE, DELETE, COPY, SELECT of a function...)."""
     match = _FIRST_WORD.match(statement)
@@ -148,8 +164,15 @@ def _quote(value: str) -> str:
 
 
 @contextlib.contextmanager
-def observing(watch: CommitWatch, *, application: str, lock_timeout: str) -> Iterator[None]:
-    """While inside: every SQLAlchemy engine in this process reports to ``watch`` and is marked as ours."""
+def observing(
+    watch: CommitWatch, *, application: str, lock_timeout: str, concurrent_lock_timeout: str
+) -> Iterator[None]:
+    """While inside: every SQLAlchemy engine in this process reports to ``watch`` and is marked as ours.
+
+    A ``CREATE INDEX CONCURRENTLY`` runs under ``concurrent_lock_timeout``
+    instead: it waits for every older transaction of the database to end, which
+    is not a table lock an application holds for long.
+    """
     settings = (f"SET application_name TO {_quote(application)}", f"SET lock_timeout TO {_quote(lock_timeout)}")
 
     def on_pool_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -179,14 +202,29 @@ def observing(watch: CommitWatch, *, application: str, lock_timeout: str) -> Ite
     def autocommit(conn: Connection) -> bool:
         return str(conn.get_execution_options().get("isolation_level", "")).upper() == "AUTOCOMMIT"
 
+    def set_lock_timeout(conn: Connection, value: str) -> None:
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(f"SET lock_timeout TO {_quote(value)}")
+        finally:
+            cursor.close()
+
     def on_execute(conn: Connection, _cursor: Any, statement: str, *_: Any) -> None:
         watch.observed = True
-        if autocommit(conn):
-            watch.autocommit_writes = watch.autocommit_writes or writes_rows(statement)
-        else:
+        if not autocommit(conn):
             watch.note_statement(conn, statement)
+            return
+        watch.autocommit_writes = watch.autocommit_writes or writes_rows(statement)
+        index = concurrent_index(statement)
+        if index:
+            watch.concurrent_running = index
+            watch.concurrent_indexes.append(index)
+            set_lock_timeout(conn, concurrent_lock_timeout)
 
     def on_executed(conn: Connection, _cursor: Any, statement: str, *_: Any) -> None:
+        if watch.concurrent_running and autocommit(conn):
+            watch.concurrent_running = None
+            set_lock_timeout(conn, lock_timeout)
         watch.note_statement_done(conn, statement, autocommit=autocommit(conn))
 
     listeners: list[tuple[Any, str, Callable[..., Any]]] = [
