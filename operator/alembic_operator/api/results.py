@@ -189,6 +189,8 @@ class MigrateResult(StepData):
     noop: bool | None = None
     lock_wait_seconds: float | None = None
     shared_connection: bool | None = None
+    #: Sessions of the same run a killed earlier migrate pod left behind, ended before this one took the lock.
+    orphans_ended: list[int] = Field(default_factory=list)
 
 
 class VerifyResult(StepData):
