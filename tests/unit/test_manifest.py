@@ -52,6 +52,7 @@ def test_the_manifest_has_the_documented_shape() -> None:
         "durationSeconds",
         "rowCountMode",
         "tables",
+        "tableOids",
         "writeStats",
         "verification",
     }
@@ -170,3 +171,11 @@ def test_version_2_stores_pairs_and_round_trips_any_name() -> None:
 )
 def test_a_label_names_exactly_one_table(schema: str, table: str) -> None:
     assert identifiers.parse(identifiers.label(schema, table)) == (schema, table)
+
+
+def test_table_oids_are_stored_in_each_table_entry_and_read_back() -> None:
+    doc = {**_doc(), "tableOids": {"public.t1": 16390}}
+    stored = manifest.encode(doc)
+    assert "tableOids" not in stored
+    assert {"name": ["public", "t1"], "rows": 10, "oid": 16390} in stored["tables"]
+    assert manifest.validate(stored, uri="s3://b/m.json")["tableOids"] == {"public.t1": 16390}

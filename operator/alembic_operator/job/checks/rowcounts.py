@@ -103,6 +103,18 @@ def check_policy(
     return checks, violations
 
 
+def renames(*, before: dict[str, int], now: dict[int, str]) -> dict[str, str]:
+    """Tables the migration renamed or moved to another schema: ``{label then: label now}``, matched by
+    table oid (``before``: the manifest's ``tableOids``; ``now``: oid → label). A table whose label
+    still exists is not renamed (its oid may even differ: dropped and recreated)."""
+    labels_now = set(now.values())
+    return {
+        label: now[oid]
+        for label, oid in sorted(before.items())
+        if label not in labels_now and now.get(oid, label) != label
+    }
+
+
 def summarize(violations: list[Violation]) -> str:
     """``"task lost 120 rows (3000 → 2880); comment disappeared"``, at most MAX_LISTED named."""
     text = "; ".join(v.describe() for v in violations[:MAX_LISTED])

@@ -44,7 +44,7 @@ from typing import Any
 
 from alembic_operator.api import errors, location, results
 from alembic_operator.job.checks import rowcounts
-from alembic_operator.job.database import database_state, dumping, owners, pgtools, postgres, scope, urls
+from alembic_operator.job.database import database_state, dumping, identifiers, owners, pgtools, postgres, scope, urls
 from alembic_operator.job.storage import archives, manifest, retention, s3
 
 HELP = """Back the database up to S3 with pg_dump, recording size, SHA-256 and row counts.
@@ -165,6 +165,9 @@ def run(args: argparse.Namespace) -> results.BackupResult:
             _check_scope(scoped, present)
             owned = owners.read(conn, schemas=scoped)
             tables = {k: v for k, v in tables.items() if scope.holds(k, scoped)}
+            oids = {
+                identifiers.label(r["schema"], r["name"]): int(r["oid"]) for r in conn.fetch(postgres.USER_TABLES_SQL)
+            }
             limit = scope.dump_args(scope=scoped or [], extensions=scope.extensions(conn, scope=scoped or []))
             if args.format == "custom":
                 dumping.dump_custom(
@@ -205,6 +208,7 @@ def run(args: argparse.Namespace) -> results.BackupResult:
         tables=tables,
         write_stats={k: v for k, v in stats.items() if scope.holds(k, scoped)},
         identity=identity,
+        table_oids={k: v for k, v in oids.items() if k in tables},
     )
     doc["durationSeconds"] = round(time.monotonic() - clock, 3)
     doc["databaseState"] = level

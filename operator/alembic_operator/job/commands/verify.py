@@ -3,7 +3,11 @@
 1. Read manifest.json of the run folder (the "before" counts, taken in the
    dump's own snapshot).
 2. Count rows now (``--mode exact`` count(*), ``estimated`` from
-   pg_class.reltuples / n_live_tup, or ``off``).
+   pg_class.reltuples / n_live_tup, ``content`` count(*) and every backed-up
+   row still there unchanged (:mod:`alembic_operator.job.checks.content`), or
+   ``off``). A table the migration renamed or moved to another schema (same
+   table oid as in the manifest) is checked under its new name and reported
+   as renamed, not as a table that disappeared.
 3. Apply the policy (:func:`alembic_operator.job.checks.rowcounts.check_policy`):
    include/exclude globs choose the tables checked, ``--allow-decrease``
    names tables that may shrink or go away.
@@ -18,11 +22,12 @@ from __future__ import annotations
 import argparse
 import os
 from datetime import UTC, datetime
+from typing import Any
 
 from alembic_operator.api import errors, location, results
-from alembic_operator.job.checks import rowcounts
-from alembic_operator.job.database import postgres, urls
-from alembic_operator.job.storage import manifest, s3
+from alembic_operator.job.checks import content, rowcounts
+from alembic_operator.job.database import identifiers, pgtools, postgres, urls
+from alembic_operator.job.storage import archives, manifest, s3
 
 HELP = """Check that no table lost rows or disappeared since the backup, and optionally the revision.
 
@@ -42,9 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--mode",
-        choices=("exact", "estimated", "off"),
+        choices=("exact", "estimated", "content", "off"),
         default="exact",
-        help="exact count(*) (default), planner estimates, or off (revision check only)",
+        help="exact count(*) (default), planner estimates, content (exact counts and every backed-up row "
+        "still there unchanged; downloads the dump), or off (revision check only)",
     )
     parser.add_argument(
         "--include",
@@ -85,14 +91,22 @@ def run(args: argparse.Namespace) -> results.VerifyResult:
             raise errors.StorageError(f"no backup manifest at {loc.uri(location.MANIFEST)}: nothing to verify against")
         doc = manifest.validate(bucket.get_json(loc.key(location.MANIFEST)), uri=loc.uri(location.MANIFEST))
         revision = postgres.alembic_revision(conn)
-        if args.mode == "exact":
+        if args.mode in ("exact", "content"):
             after = postgres.exact_counts(conn)
         elif args.mode == "estimated":
             after = postgres.estimated_counts(conn)
         else:
             after = {}
+        now_oids = {
+            int(r["oid"]): identifiers.label(r["schema"], r["name"]) for r in conn.fetch(postgres.USER_TABLES_SQL)
+        }
+        major = postgres.server_version_num(conn) // 10000
 
     before = {str(k): int(v) for k, v in doc["tables"].items()}
+    renamed = rowcounts.renames(before=doc.get("tableOids") or {}, now=now_oids) if args.mode != "off" else {}
+    for old, new in renamed.items():  # checked under the name it has now
+        if new in after and new not in before:
+            after[old] = after.pop(new)
     checks: list[rowcounts.TableCheck] = []
     violations: list[rowcounts.Violation] = []
     if args.mode != "off":
@@ -104,6 +118,14 @@ def run(args: argparse.Namespace) -> results.VerifyResult:
             allow_decrease=allowed,
             tolerance=ESTIMATE_TOLERANCE if "estimated" in (args.mode, doc.get("rowCountMode")) else 0.0,
         )
+    content_violations: list[content.ContentViolation] = []
+    if args.mode == "content":
+        candidates = {c.table: renamed.get(c.table, c.table) for c in checks if c.status == "ok"}
+        content_violations = _check_content(url=url, bucket=bucket, doc=doc, loc=loc, major=major, tables=candidates)
+        failed = {v.table for v in content_violations}
+        checks = [
+            rowcounts.TableCheck(c.table, c.before, c.after, "changed") if c.table in failed else c for c in checks
+        ]
     new_tables = sorted(set(after) - set(before))
     report = {
         "v": 1,
@@ -114,15 +136,24 @@ def run(args: argparse.Namespace) -> results.VerifyResult:
         "backupRevision": doc.get("revision"),
         "tables": {c.table: {"before": c.before, "after": c.after, "status": c.status} for c in checks},
         "newTables": {t: after[t] for t in new_tables},
-        "violations": [v.as_dict() for v in violations],
+        "violations": [v.as_dict() for v in violations] + [v.as_dict() for v in content_violations],
+        "renamed": renamed,
     }
     bucket.put_json(loc.key(location.VERIFY), report)
 
-    listed = [v.as_dict() for v in violations[: rowcounts.MAX_LISTED]]
+    listed = ([v.as_dict() for v in violations] + [v.as_dict() for v in content_violations])[: rowcounts.MAX_LISTED]
     totals = _row_totals(checks) if args.mode != "off" else {}
-    if violations:
+    if violations or content_violations:
+        text = "; ".join(
+            part
+            for part in (
+                rowcounts.summarize(violations) if violations else "",
+                "; ".join(v.describe() for v in content_violations[: rowcounts.MAX_LISTED]),
+            )
+            if part
+        )
         raise errors.RowCountViolation(
-            rowcounts.summarize(violations),
+            text,
             violations=listed,
             tablesChecked=len(checks),
             verifyUri=loc.uri(location.VERIFY),
@@ -133,16 +164,44 @@ def run(args: argparse.Namespace) -> results.VerifyResult:
             f"database is at revision {revision or 'none'}, expected {args.expect_revision}", revision=revision
         )
     checked = sum(1 for c in checks if c.status != "excluded")
+    moved = "; ".join(f"{old} renamed to {new}" for old, new in renamed.items())
     return results.VerifyResult(
         tables_checked=checked,
         violations=listed,
         revision=revision,
         verify_uri=loc.uri(location.VERIFY),
         **totals,
+        renamed=renamed,
         message=(
-            f"{checked} tables checked, no rows lost" if args.mode != "off" else "row counts not checked (--mode off)"
+            f"{checked} tables checked, "
+            + ("every backed-up row unchanged" if args.mode == "content" else "no rows lost")
+            + (f" ({moved})" if moved else "")
+            if args.mode != "off"
+            else "row counts not checked (--mode off)"
         ),
     )
+
+
+def _check_content(
+    *,
+    url: urls.DatabaseURL,
+    bucket: s3.Bucket,
+    doc: dict[str, Any],
+    loc: location.Location,
+    major: int,
+    tables: dict[str, str],
+) -> list[content.ContentViolation]:
+    """Download the dump (its SHA-256 checked) and compare each table's rows (see checks.content)."""
+    tool = pgtools.restore_tools(server_major=major, url=url)[0]
+    archive = archives.Archive(manifest=doc, key=doc["key"], uri=f"s3://{loc.bucket}/{doc['key']}")
+    with archives.temp_dir() as tmp:
+        if doc["format"] == "directory":
+            archives.fetch_directory(bucket=bucket, archive=archive, workdir=tmp)
+        else:
+            archives.download(bucket=bucket, archive=archive, path=os.path.join(tmp, location.DUMP_CUSTOM))
+        path = archive.directory or os.path.join(tmp, location.DUMP_CUSTOM)
+        with postgres.connect(url=url) as conn:
+            return content.check(conn, tool=tool, archive_path=path, tables=tables)
 
 
 def _row_totals(checks: list[rowcounts.TableCheck]) -> dict[str, int]:

@@ -8,7 +8,7 @@ backup is good (unless ``verification.ok`` is false). Stored shape (version 2)::
      "revision": "abc123" | null, "database": "postgresql://app:***@db:5432/shop",
      "identity": {"systemIdentifier": "7412…", "database": "shop"},
      "startedAt": "…Z", "finishedAt": "…Z", "durationSeconds": 1.2, "rowCountMode": "exact",
-     "tables": [{"name": ["public", "task"], "rows": 3000}],
+     "tables": [{"name": ["public", "task"], "rows": 3000, "oid": 16390}],
      "writeStats": [{"name": ["public", "task"], "n_tup_ins": …}],
      "verification": null | {"method": "restore", "ok": true, "mismatches": []},
      "databaseState": {…}, "owners": [{"role": "app", "objects": 12, "named": ["schema shop", …]}],
@@ -67,8 +67,10 @@ def build(
     tables: dict[str, int],
     write_stats: dict[str, dict[str, int]],
     identity: dict[str, str | None] | None = None,
+    table_oids: dict[str, int] | None = None,
 ) -> dict[str, Any]:
-    """The in-memory manifest (tables keyed by label); :func:`encode` gives what is stored."""
+    """The in-memory manifest (tables keyed by label; ``tableOids`` too: how verify tells a renamed or
+    moved table from one that vanished); :func:`encode` gives what is stored."""
     return {
         "v": VERSION,
         "format": fmt,
@@ -86,6 +88,7 @@ def build(
         "durationSeconds": round((finished_at - started_at).total_seconds(), 3),
         "rowCountMode": row_count_mode,
         "tables": dict(sorted(tables.items())),
+        "tableOids": dict(table_oids or {}),
         "writeStats": dict(sorted(write_stats.items())),
         "verification": None,
     }
@@ -93,9 +96,14 @@ def build(
 
 def encode(doc: dict[str, Any]) -> dict[str, Any]:
     """The stored (version 2) form of an in-memory manifest: names as ``[schema, table]`` pairs."""
-    tables = [{"name": list(identifiers.parse(k)), "rows": int(v)} for k, v in sorted(doc["tables"].items())]
+    oids = doc.get("tableOids") or {}
+    tables = [
+        {"name": list(identifiers.parse(k)), "rows": int(v), **({"oid": int(oids[k])} if k in oids else {})}
+        for k, v in sorted(doc["tables"].items())
+    ]
     stats = [{"name": list(identifiers.parse(k)), **v} for k, v in sorted((doc.get("writeStats") or {}).items())]
-    return {**doc, "v": VERSION, "tables": tables, "writeStats": stats}
+    stored = {k: v for k, v in doc.items() if k != "tableOids"}
+    return {**stored, "v": VERSION, "tables": tables, "writeStats": stats}
 
 
 def _decode_tables(value: Any, *, version: int) -> dict[str, Any]:
@@ -128,7 +136,17 @@ def validate(value: Any, *, uri: str) -> dict[str, Any]:
         raise errors.StorageError(f"{uri}: {exc}") from None
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in tables.values()):
         raise errors.StorageError(f"{uri}: a table's row count is not an integer")
-    return {**value, "tables": tables, "writeStats": stats if value.get("writeStats") is not None else None}
+    oids = {
+        identifiers.label(*identifiers.table_name(item.get("name"))): item["oid"]
+        for item in (value["tables"] if value["v"] >= 2 else [])
+        if isinstance(item, dict) and isinstance(item.get("oid"), int)
+    }
+    return {
+        **value,
+        "tables": tables,
+        "tableOids": oids,
+        "writeStats": stats if value.get("writeStats") is not None else None,
+    }
 
 
 def is_good(value: Any) -> bool:
