@@ -234,10 +234,11 @@ class BackupSpec(_Model):
 class RowCountsSpec(_Model):
     """Compare row counts after the migration with the backup's manifest."""
 
-    mode: Literal["exact", "estimated", "off"] = Field(
+    mode: Literal["exact", "estimated", "content", "off"] = Field(
         default="exact",
         description="exact: COUNT(*) per table; estimated: planner statistics "
-        "(fast, approximate); off: check only the revision.",
+        "(fast, approximate); content: exact counts and every backed-up row still there unchanged "
+        "(reads the dump and each table); off: check only the revision.",
     )
     include: list[str] = Field(
         default_factory=list, description="Glob patterns (schema.table) of tables to check; empty means all."
