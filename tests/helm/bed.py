@@ -167,6 +167,21 @@ def installed_operator(cluster: Cluster, *extra: str, chart: Path | None = None)
         kubectl(cluster.kubeconfig, "delete", "namespace", namespace, "--wait=false", check=False)
 
 
+@contextlib.contextmanager
+def host_operator_paused(host: operating.OperatorProcess) -> Iterator[None]:
+    """The session's host operator (testbed.pytest_operator's ``operator``) stopped meanwhile.
+
+    It watches every namespace: a worker that ran an e2e module before would have two operators act
+    on the chart-installed operator's runs, each counting the step transitions it applied itself (so
+    the chart operator's /metrics missed some) and carrying a run through the chart operator's upgrade.
+    """
+    host.stop()
+    try:
+        yield
+    finally:
+        host.start()
+
+
 def http_get(url: str) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=5) as resp:
