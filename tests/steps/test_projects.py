@@ -20,6 +20,7 @@ databases from one env.py, and a run has one database (one backup, one lock).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -36,6 +37,7 @@ import pytest
 
 from alembic_operator.api import location
 from alembic_operator.job.checks import writecounters
+from alembic_operator.job.database import sessions
 from testbed.postgres import PostgresServer
 from testbed.pytest_data import Database
 from tests.example.support import schema_dump
@@ -285,3 +287,23 @@ def test_a_concurrent_index_held_up_by_a_long_transaction_is_dropped_and_named(d
     start = _stats(s3, loc, location.STATS_MIGRATE_START)
     own = writecounters.own_writes(end)
     assert own is not None and writecounters.foreign(backup=start["stats"], now=end["stats"], own=own) == {}
+
+
+def test_a_retried_migrate_ends_the_session_a_killed_pod_of_its_run_left(db15, s3, bucket, tmp_path):
+    """A session named for the run, idle in a transaction holding a lock (what a killed pod leaves), is ended first."""
+    db = db15()
+    assert _migrate("generic_template", db, s3, tmp_path, "--target", "0001")[0] == 0
+    loc = location_for(bucket, "retried")
+    orphan = psycopg.connect(db.url, application_name=sessions.migrate_application_name(loc))
+    try:
+        orphan.execute("LOCK TABLE customer IN ACCESS SHARE MODE")  # 0002's ALTER TABLE would wait on it
+        orphan_pid = orphan.info.backend_pid
+
+        code, result = _migrate("generic_template", db, s3, tmp_path, "--lock-timeout", "3s", loc=loc)
+    finally:
+        with contextlib.suppress(psycopg.Error):
+            orphan.close()
+
+    assert code == 0, result
+    assert result["data"]["orphansEnded"] == [orphan_pid]
+    assert db.scalar(f"SELECT count(*) FROM pg_stat_activity WHERE pid = {orphan_pid}") == "0"

@@ -123,6 +123,7 @@ async def _migrate(
     conn = await alembic_runtime.connect(url, application=application, settings={"lock_timeout": lock_timeout})
     key: int | None = None
     try:
+        orphans = await _end_orphans(conn, application)
         lock_schema = schema or await conn.fetchval("SELECT current_schema()") or "public"
         key = locking.lock_key(url.database, lock_schema)
         waited = await locking.acquire(
@@ -140,6 +141,7 @@ async def _migrate(
                 duration_seconds=0.0,
                 noop=True,
                 lock_wait_seconds=round(waited, 3),
+                orphans_ended=orphans,
             )
         before = await fingerprint.take(conn)
         watch = observing.CommitWatch()
@@ -195,6 +197,7 @@ async def _migrate(
             duration_seconds=round(duration, 3),
             noop=False,
             lock_wait_seconds=round(waited, 3),
+            orphans_ended=orphans,
         )
     finally:
         try:
@@ -203,6 +206,31 @@ async def _migrate(
         except Exception:  # noqa: BLE001 - closing the session releases the lock anyway
             pass
         await conn.close()
+
+
+async def _end_orphans(conn: Any, application: str) -> list[int]:
+    """End the sessions an earlier pod of this run left (killed mid-migration: idle in a transaction, holding locks).
+
+    Only with a run-specific name (a run folder is set): the generic name could be another run's.
+    """
+    if not application.startswith(sessions.PREFIX):
+        return []
+    pids = await conn.fetch(
+        """SELECT pid FROM pg_catalog.pg_stat_activity
+           WHERE datname = pg_catalog.current_database() AND application_name = $1
+             AND pid <> pg_catalog.pg_backend_pid()""",
+        application,
+    )
+    ended: list[int] = []
+    for row in pids:
+        try:  # allowed for the same role, pg_signal_backend members and superusers
+            if await conn.fetchval("SELECT pg_catalog.pg_terminate_backend($1, 5000)", row["pid"]):
+                ended.append(int(row["pid"]))
+        except Exception as exc:  # noqa: BLE001 - not permitted: lock_timeout still bounds the wait
+            log.warning("could not end session %s an earlier migrate left: %s", row["pid"], exc)
+    if ended:
+        log.warning("ended %d session(s) an earlier migrate of this run left: pids %s", len(ended), ended)
+    return ended
 
 
 class _Stats:
