@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup tools test test-unit faults demo crds crds-check bench clean release
+.PHONY: setup tools test test-unit faults demo crds crds-check bench clean release chart-docs
 .PHONY: lint lint-style lint-format lint-types lint-imports lint-duplicates
 
 include image/image.mk
@@ -84,6 +84,11 @@ demo: setup tools image
 ##   SHA256SUMS (charts/release.sh; README "Installing a release")
 release: tools image
 	bash charts/release.sh
+
+## chart-docs: write charts/{alembic-operator,example-app}/README.md with helm-docs (tools/helm-docs/build.sh)
+##   from values.yaml's `# --` comments; tests/helm/test_chart_readme.py checks they do not drift
+chart-docs:
+	cd charts && "$$(bash ../tools/helm-docs/build.sh | tail -n1)" -g alembic-operator,example-app -l warning
 
 ## bench: benchmarks against the plain tools (not part of `make test`)
 bench: setup tools
