@@ -23,10 +23,11 @@ setup: $(VENV)/.installed
 	bash .ci/system-deps.sh
 
 ## tools: build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kubectl, helm, versitygw,
-## and promtool (its own module, tools/promtool) — all cached by their module files
+## promtool and helm-docs (their own modules, tools/promtool, tools/helm-docs) — all cached by their module files
 tools:
 	bash tools/build.sh
 	bash tools/promtool/build.sh >/dev/null
+	bash tools/helm-docs/build.sh >/dev/null
 
 ## crds: regenerate crds/ from the model (the model is the source of truth)
 crds: $(VENV)/.installed
