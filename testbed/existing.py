@@ -95,6 +95,8 @@ class ExistingCluster(Cluster):
         """The kubeconfig's credentials (any kind: token, client certificate, exec), or ``token``."""
         config = kubernetes.client.Configuration()
         kubernetes.config.load_kube_config(config_file=str(self.kubeconfig), client_configuration=config)
+        if "authorization" in config.api_key:  # the loader's key ("Bearer <token>"); the client sends BearerToken
+            config.api_key = {"BearerToken": config.api_key.pop("authorization")}
         if token is not None:
             config.cert_file = config.key_file = None
             config.api_key = {"BearerToken": token}
@@ -124,7 +126,11 @@ class ExistingNode(Node):
                         return str(node.metadata.name)
             return None
 
-        self.name = procs.wait_until(ready_node, 60, "a Ready node in the existing cluster")
+        try:
+            self.name = procs.wait_until(ready_node, 60, "a Ready node in the existing cluster")
+        except TimeoutError:
+            ready_node()  # once more, letting its error (403, unreachable) say why
+            raise
         return self
 
     def stop(self) -> None:
