@@ -87,6 +87,16 @@ class UncheckedStatement(_Wire):
     statement: str
 
 
+class DeclaredAllowance(_Wire):
+    """A data change a revision declares it intends (``alembic_operator_allow`` in its file): verify may allow it."""
+
+    revision: str
+    table: str
+    kind: Literal["shrink", "drop", "rename"]
+    #: For ``rename``: the table's new name.
+    to: str | None = None
+
+
 class RowCountViolation(_Wire):
     """A table that lost rows (``after`` set) or disappeared (``after`` None)."""
 
@@ -156,6 +166,8 @@ class PlanResult(StepData):
     #: Revisions that could not render offline, by id with the reason (every other one is still classified).
     unrendered: list[UnrenderedRevision] = Field(default_factory=list)
     unchecked: list[UncheckedStatement] = Field(default_factory=list)
+    #: Data changes the pending revisions declare they intend (tables to shrink, drop or rename).
+    declared_allowances: list[DeclaredAllowance] = Field(default_factory=list)
 
 
 class BackupResult(StepData):
