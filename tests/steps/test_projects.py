@@ -251,6 +251,8 @@ def test_a_plan_names_each_revision_it_cannot_render_and_classifies_all_the_othe
         ("0005", "drop_constraint"),
     }  # 0005's int -> bigint only widens
     assert [(u["revision"], u["kind"]) for u in data["unchecked"]] == [("0003", "do_block")]
+    assert data["declaredAllowances"] == [{"revision": "0003", "table": "legacy_order", "kind": "drop"}]
+    assert "declared data changes: 0003 drop legacy_order" in result["message"]
     assert "0002 (" in result["message"] and "0004 (" in result["message"] and "not checked" in result["message"]
     header = plan_sql.read_text().split("\n\n", 1)[0]
     assert "NOT RENDERED: 2 revision(s)" in header

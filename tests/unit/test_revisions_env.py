@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from alembic_operator.api import errors
 from alembic_operator.job.database import urls
-from alembic_operator.job.migrations import alembic_runtime, engines, observing, revisions
+from alembic_operator.job.migrations import alembic_runtime, allowances, engines, observing, revisions
 
 PROJECTS = Path(__file__).resolve().parents[1] / "projects"
 EXAMPLE = Path(__file__).resolve().parents[2] / "alembic" / "example" / "alembic.ini"
@@ -84,3 +85,22 @@ def test_which_autocommit_statements_may_write_rows(statement, writes):
 )
 def test_the_index_a_concurrent_build_creates(statement, index):
     assert observing.concurrent_index(statement) == index
+
+
+def test_revisions_declare_the_data_changes_they_intend():
+    script = revisions.load_scripts(config("data_migrations"))
+    found = allowances.declared(script, ("0001", "0002", "0003", "0004", "0005"))
+    assert found == [{"revision": "0003", "table": "legacy_order", "kind": "drop"}]
+    assert allowances.declared(script, ("0004", "0005")) == []  # only the pending revisions count
+    assert allowances.tables_allowed_to_decrease(found) == ["legacy_order"]
+
+
+def test_a_malformed_declaration_names_its_revision():
+    script = revisions.load_scripts(config("data_migrations"))
+    module = script.get_revision("0005").module
+    try:
+        module.alembic_operator_allow = {"drop": "legacy_order"}  # a string, not a list
+        with pytest.raises(errors.RevisionError, match="revision 0005"):
+            allowances.declared(script, ("0005",))
+    finally:
+        del module.alembic_operator_allow

@@ -24,7 +24,7 @@ from alembic.util import CommandError
 
 from alembic_operator.api import errors, results
 from alembic_operator.job.database import urls
-from alembic_operator.job.migrations import alembic_runtime, destructive, engines, revisions
+from alembic_operator.job.migrations import alembic_runtime, allowances, destructive, engines, revisions
 from alembic_operator.job.migrations import rendering as rendering_
 
 HELP = """Render the SQL that migrate would run, with destructive statements marked.
@@ -89,6 +89,7 @@ def run(args: argparse.Namespace) -> results.PlanResult:
         raise errors.RevisionError(
             f"{_describe_unrendered(unrendered)}; policy block cannot be checked", unrendered=unrendered
         )
+    declared = allowances.declared(script, path.pending)
     findings = destructive.scan(sql)
     unchecked = _unchecked(sql)
     statements = _count_statements(sql)
@@ -104,6 +105,7 @@ def run(args: argparse.Namespace) -> results.PlanResult:
         "policy": args.policy,
         "unrendered": unrendered,
         "unchecked": unchecked[:MAX_LISTED],
+        "declaredAllowances": declared,
         **written,
     }
     if findings and args.policy == "block":
@@ -120,6 +122,9 @@ def run(args: argparse.Namespace) -> results.PlanResult:
         data["message"] = f"plan from {path.from_revision or 'base'} to {path.to_revision}: {statements} statements"
         if findings:
             data["message"] += f", {len(findings)} destructive ({', '.join(sorted({f.kind for f in findings}))})"
+    if declared:
+        listed = ", ".join(f"{a['revision']} {a['kind']} {a['table']}" for a in declared[:5])
+        data["message"] += f"; declared data changes: {listed}" + (" ..." if len(declared) > 5 else "")
     if unchecked:
         data["message"] += f"; {len(unchecked)} unchecked (server-side code: {_listed(unchecked, 'kind')})"
     if unrendered:

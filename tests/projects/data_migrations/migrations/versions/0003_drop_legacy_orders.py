@@ -17,6 +17,9 @@ down_revision: Union[str, Sequence[str], None] = '0002'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
+# alembic-operator: this revision means to drop legacy_order (its rows moved to "order" in 0002)
+alembic_operator_allow = {"drop": ["legacy_order"]}
+
 
 def upgrade() -> None:
     """Upgrade schema."""
