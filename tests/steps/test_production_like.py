@@ -70,7 +70,7 @@ def production_like(database: Any) -> Iterator[App]:
         yield app
     finally:
         server.drop_database(name)
-        for role in (app.app, app.etl, app.reader):
+        for role in (app.app, app.etl, app.reader, f"{name}_new_role"):
             server.drop_role(role)
 
 
@@ -118,6 +118,9 @@ def test_a_production_like_database_is_restored_exactly_by_the_app_role(
     assert migrate["data"]["toRevision"] == "0002"
     migrated_dump, migrated = dump(database)
     assert migrated_dump != before and level_state(database) != level
+    # roles are global: what a (privileged) migration does to them is reported, not undone
+    new_role = f"{database.name}_new_role"
+    database.server.execute(f'CREATE ROLE "{new_role}"; ALTER ROLE "{production_like.reader}" CONNECTION LIMIT 5')
 
     code, result, _, stderr = run_step(
         [
@@ -146,6 +149,12 @@ def test_a_production_like_database_is_restored_exactly_by_the_app_role(
             assert kept.get(name.replace('"', "")) == value, (name, kept)
     assert {"shop.invoice_no", "shop.customer_id_seq", "shop.event_id_seq"} <= kept.keys()
     assert read_json(s3.client(), bucket, "shop/migrations/run-1/restore.json")["ok"] is True
+    changed = result["data"]["rolesChanged"]
+    assert new_role in changed["created"] and production_like.reader in changed["altered"], changed
+    assert "roles are outside the dump and were left as they are" in result["message"]
+    assert (
+        database.server.scalar(f"SELECT rolconnlimit FROM pg_roles WHERE rolname = '{production_like.reader}'") == "5"
+    )
 
 
 def test_an_object_the_app_role_cannot_own_is_refused_before_anything_is_touched(

@@ -44,7 +44,17 @@ from typing import Any
 
 from alembic_operator.api import errors, location, results
 from alembic_operator.job.checks import rowcounts
-from alembic_operator.job.database import database_state, dumping, identifiers, owners, pgtools, postgres, scope, urls
+from alembic_operator.job.database import (
+    database_state,
+    dumping,
+    identifiers,
+    owners,
+    pgtools,
+    postgres,
+    roles,
+    scope,
+    urls,
+)
 from alembic_operator.job.storage import archives, manifest, retention, s3
 
 HELP = """Back the database up to S3 with pg_dump, recording size, SHA-256 and row counts.
@@ -164,6 +174,7 @@ def run(args: argparse.Namespace) -> results.BackupResult:
             scoped = sorted(set(args.schema)) or None
             _check_scope(scoped, present)
             owned = owners.read(conn, schemas=scoped)
+            global_roles = roles.read(conn)
             tables = {k: v for k, v in tables.items() if scope.holds(k, scoped)}
             oids = {
                 identifiers.label(r["schema"], r["name"]): int(r["oid"]) for r in conn.fetch(postgres.USER_TABLES_SQL)
@@ -213,6 +224,7 @@ def run(args: argparse.Namespace) -> results.BackupResult:
     doc["durationSeconds"] = round(time.monotonic() - clock, 3)
     doc["databaseState"] = level
     doc["owners"] = owned
+    doc["roles"] = global_roles
     doc["scope"], doc["schemas"] = scoped, present
     if args.verify == "checksum":
         doc["verification"] = {"method": "checksum", "ok": True, "mismatches": []}

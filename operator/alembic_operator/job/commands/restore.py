@@ -58,6 +58,7 @@ from alembic_operator.job.database import (
     loading,
     pgtools,
     postgres,
+    roles,
     row_digests,
     scope,
     sequences,
@@ -258,6 +259,7 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
         restored = row_digests.of_tables(conn, tables)
         kept = [] if tables else sequences.kept(before=handed_out, after=sequences.values(conn))
         kept = [k for k in kept if identifiers.parse(k["sequence"])[0] not in others]
+        role_changes = roles.changes(recorded=doc.get("roles"), current=roles.read(conn))
     differences = rowcounts.compare_exact(
         expected=expected if exact else {t: actual.get(t, -1) for t in expected}, actual=actual, only=tables or None
     )
@@ -282,6 +284,7 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
         "ok": not mismatches and not altered,
         "contentMismatches": altered,
         "sequencesKept": kept,
+        "rolesChanged": role_changes,
         "rowCountMode": doc.get("rowCountMode", "exact"),
         "pgRestoreVersion": tools[0].version,
         "tables": {t: {"expected": expected.get(t), "actual": actual.get(t)} for t in covered},
@@ -306,6 +309,7 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
         message += (
             f"; {len(kept)} sequence(s) kept their current value (at or above the backup's): no id is handed out twice"
         )
+    message += roles.describe(role_changes)
     if tables:
         message += "; each table's rows equal the backup's (ordered-row digest), no user trigger fired"
     if not exact:
@@ -325,6 +329,7 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
         pg_restore_version=tools[0].version,
         foreign_writes=foreign,
         sequences_kept=[results.SequenceKept.model_validate(k) for k in kept[: rowcounts.MAX_LISTED]],
+        **{"rolesChanged": {k: v[: rowcounts.MAX_LISTED] for k, v in role_changes.items()}},  # extra: camelCase as sent
         message=message,
     )
 
