@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ EXISTING_ENV = "ALEMBIC_OPERATOR_TEST_EXISTING_CLUSTER"
 KUBECONFIG_ENV = "ALEMBIC_OPERATOR_TEST_KUBECONFIG"
 SERVICE_HOST_ENV = "ALEMBIC_OPERATOR_TEST_SERVICE_HOST"
 CLIENT_NETS_ENV = "ALEMBIC_OPERATOR_TEST_CLIENT_NETS"
+IMAGE_REPORT_SECONDS = 75.0
 
 
 def requested() -> Path | None:
@@ -147,9 +149,15 @@ class ExistingNode(Node):
 
     def register_images(self, variants: dict[str, dict[str, Any]], *, built_image: str) -> None:
         """Check that every image of ``variants`` is already on a node (loaded by the user, see the
-        module docstring): a missing one fails here, not as a pod stuck in ErrImageNeverPull later."""
-        present = self.node_images()
-        missing = sorted(ociimage.normalized(image) for image in variants if ociimage.normalized(image) not in present)
+        module docstring): a missing one fails here, not as a pod stuck in ErrImageNeverPull later.
+        A kubelet lists an image it was just given only at its next image-cache refresh (30 s), so
+        this waits up to :data:`IMAGE_REPORT_SECONDS` before calling one missing."""
+        wanted = {ociimage.normalized(image) for image in variants}
+        missing = sorted(wanted - self.node_images())
+        deadline = time.monotonic() + IMAGE_REPORT_SECONDS
+        while missing and time.monotonic() < deadline:
+            time.sleep(1)
+            missing = sorted(wanted - self.node_images())
         if missing:
             raise RuntimeError(
                 f"not on any node of the existing cluster: {missing} (from {built_image}); write them with "
