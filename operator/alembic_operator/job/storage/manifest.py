@@ -12,14 +12,16 @@ backup is good (unless ``verification.ok`` is false). Stored shape (version 2)::
      "writeStats": [{"name": ["public", "task"], "n_tup_ins": …}],
      "verification": null | {"method": "restore", "ok": true, "mismatches": []},
      "databaseState": {…}, "owners": [{"role": "app", "objects": 12, "named": ["schema shop", …]}],
-     "scope": null | ["public", "shop"], "schemas": ["audit", "public", "shop"]}
+     "scope": null | ["public", "shop"], "schemas": ["audit", "public", "shop"], "roles": {"app": "<md5>"}}
 
 ``databaseState`` is what pg_dump without ``--create`` leaves out
 (:mod:`alembic_operator.job.database.database_state`); ``owners`` the roles owning the
 backup's objects (:mod:`alembic_operator.job.database.owners`: a restore refuses, before
 touching anything, when its role may not act as one of them); ``scope`` the application's
 schemas when the backup was limited to them and ``schemas`` every schema at backup time
-(:mod:`alembic_operator.job.database.scope`: what a restore may drop). All optional when read.
+(:mod:`alembic_operator.job.database.scope`: what a restore may drop); ``roles`` each role's
+fingerprint (:mod:`alembic_operator.job.database.roles`: reported, never restored). All
+optional when read.
 
 Table names are ``[schema, table]`` pairs (a name may hold dots: see
 :mod:`alembic_operator.job.database.identifiers`). ``identity`` binds the backup
