@@ -130,8 +130,12 @@ class S3Server:
         client = self._admin()
         for upload in self.open_uploads(name):
             client.abort_multipart_upload(Bucket=name, Key=upload["Key"], UploadId=upload["UploadId"])
-        for key in self.keys(name):
-            client.delete_object(Bucket=name, Key=key)
+        keys = self.keys(name)
+        for start in range(0, len(keys), 1000):  # one DeleteObjects per 1,000 keys, not a request per key
+            batch = [{"Key": key} for key in keys[start : start + 1000]]
+            result = client.delete_objects(Bucket=name, Delete={"Objects": batch, "Quiet": True})
+            if result.get("Errors"):
+                raise RuntimeError(f"deleting the objects of bucket {name}: {result['Errors'][:3]}")
         client.delete_bucket(Bucket=name)
 
     def keys(self, bucket: str, prefix: str = "") -> list[str]:
