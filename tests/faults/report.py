@@ -31,13 +31,13 @@ LIMITS = """\
   install it. What the table shows instead: two operator processes running at once
   (as during a botched manual roll-out) both act, and still no step runs twice —
   Job names are deterministic, the second create gets 409 and adopts.
-- **Node loss.** The bed's pods run on one real node (kubelet + containerd), shared by
-  every test of a pytest worker, so stopping it for good would stall the other tests'
-  pods; and a lost node's pods are only failed by the taint-based eviction
-  (`tolerationSeconds: 300` by default) — minutes per row, beyond this matrix's budget.
-  What a lost node means for a run is the same as a pod that vanished or was killed,
-  which the table injects (the migrate process SIGKILLed, its Job deleted, the restore
-  SIGKILLed mid-index-build).
+- **Node loss for good.** The bed's pods run on one real node (kubelet + containerd);
+  a kubelet crash and restart mid-step is in the table. A node that never comes back
+  is not: its pods are only failed by the taint-based eviction (`tolerationSeconds:
+  300` by default), minutes per row, beyond this matrix's budget, and the session's
+  one node serves every later test of its worker. For a run it means a step pod that
+  vanished or was killed, which the table injects (the migrate process SIGKILLed, its
+  Job deleted, the restore SIGKILLed mid-index-build).
 - **Network partitions with packet loss or latency** (as opposed to a stopped
   server): the test bed runs on loopback without `tc`/netem; a stopped server is
   the harshest case it can make, and is in the table.

@@ -81,7 +81,9 @@ def test_a_kubelet_crash_mid_step_lets_the_step_finish_and_no_step_runs_twice(ap
     faults.wait_for_step_pid(app.cluster, app.namespace, "kubelet-crash", "migrate")
     faults.wait_for("the migration to be inside its transaction", lambda: activity(database, "%pg_sleep%"), timeout=60)
     # Like a crash: the kubelet's process group gets SIGKILL; the containers (under their shims) run on.
-    kubelet.servers.pop("kubelet").stop(sig=signal.SIGKILL)
+    crashed = kubelet.servers.pop("kubelet")
+    crashed.stop(sig=signal.SIGKILL)
+    assert not crashed.alive()
     time.sleep(10)
     kubelet._start_kubelet(tools.binary("kubelet"))  # the node's own start: Ready again, then on
     status = app.wait("kubelet-crash", timeout=240)["status"]

@@ -170,6 +170,7 @@ def test_a_restore_pointed_at_another_database_is_refused_and_touches_neither(ap
     assert status["phase"] == "RollbackFailed", status
     message = status["message"]
     assert "taken from another database" in message and "nothing was restored" in message, message
+    fault.note(f"restore: {status['steps']['restore']['message'][:150]}")
 
 
 TRIGGERS = """
