@@ -100,6 +100,17 @@ def app_chart_copy(dest: Path) -> Path:
     return target / "example-app"
 
 
+def operator_chart_at(dest: Path, version: str) -> Path:
+    """A copy of charts/alembic-operator under ``dest`` whose Chart.yaml says ``version``: the next release a
+    `helm upgrade` installs."""
+    chart = dest / "alembic-operator"
+    shutil.copytree(OPERATOR_CHART, chart)
+    meta = yaml.safe_load((chart / "Chart.yaml").read_text())
+    meta["version"] = version
+    (chart / "Chart.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+    return chart
+
+
 def template(
     chart: Path, *args: str, release: str = "rel", namespace: str = "default", check: bool = True
 ) -> subprocess.CompletedProcess[str]:

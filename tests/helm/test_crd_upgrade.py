@@ -9,7 +9,6 @@ one more spec field and printer column, and asks the apiserver what it serves: `
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import yaml
@@ -24,11 +23,7 @@ NEW_FIELD = "upgradeProbe"
 
 def _chart_with_a_changed_crd(dest: Path) -> Path:
     """A copy of the chart, version 0.1.1, whose CRD has spec.upgradeProbe and a printer column for it."""
-    chart = dest / "alembic-operator"
-    shutil.copytree(OPERATOR_CHART, chart)
-    meta = yaml.safe_load((chart / "Chart.yaml").read_text())
-    meta["version"] = "0.1.1"
-    (chart / "Chart.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+    chart = support.operator_chart_at(dest, "0.1.1")
     (path,) = (chart / "files" / "crds").glob("*.yaml")
     crd = yaml.safe_load(path.read_text())
     version = crd["spec"]["versions"][0]

@@ -12,7 +12,6 @@ revision, as the run without an upgrade does (tests/helm/test_operator_e2e.py).
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 from pathlib import Path
 
@@ -23,20 +22,10 @@ from testbed.cluster import Cluster
 from testbed.kubelet import ProcessKubelet
 from testbed.postgres import PostgresServer
 from testbed.s3 import S3Server
-from tests.helm import bed
-from tests.helm.support import OPERATOR_CHART, helm, kubectl
+from tests.helm import bed, support
+from tests.helm.support import helm, kubectl
 
 SELECTOR = "app.kubernetes.io/name=alembic-operator"
-
-
-def _next_chart_version(dest: Path) -> Path:
-    """A copy of the chart, version 0.1.1: what a user's `helm upgrade` to the next release installs."""
-    chart = dest / "alembic-operator"
-    shutil.copytree(OPERATOR_CHART, chart)
-    meta = yaml.safe_load((chart / "Chart.yaml").read_text())
-    meta["version"] = "0.1.1"
-    (chart / "Chart.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
-    return chart
 
 
 def test_a_chart_upgrade_mid_backup_lets_the_run_end_as_it_would_have(
@@ -71,7 +60,7 @@ def test_a_chart_upgrade_mid_backup_lets_the_run_end_as_it_would_have(
             helm(
                 "upgrade",
                 op.release,
-                _next_chart_version(tmp_path),
+                support.operator_chart_at(tmp_path, "0.1.1"),
                 "--namespace",
                 op.namespace,
                 "--reuse-values",
