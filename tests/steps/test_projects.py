@@ -28,10 +28,11 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import optuna
 import psycopg
 import pytest
 
@@ -66,7 +67,11 @@ class Project:
     start: str | None = "0002"
     #: Revisions committed before the injected failure (from base): their writes must count as the run's own.
     committed: tuple[str, ...] = ()
-    extra: dict[str, str] = field(default_factory=dict)
+    #: The project's folder (default tests/projects/<name>), where alembic.ini is and the step runs.
+    directory: Path | None = None
+    #: The revision the injected failure happens in; for a history we may not edit, SQL that makes it fail.
+    failing: str = "0003"
+    inject_sql: str | None = None
 
 
 PROJECTS = {
@@ -79,7 +84,20 @@ PROJECTS = {
     # autocommit_block commits the transaction it interrupts (0001 and 0002's first half), then runs the CONCURRENTLY
     "autocommit_block": Project(start=None, committed=("0001",)),
     "branches": Project(target="heads"),
+    # A real application's history, installed from PyPI and used as shipped: Optuna 5.0.0 (test extra), its
+    # alembic.ini (script_location = alembic, relative to its folder) and sync env.py, 11 revisions. The failure:
+    # the index its last revision creates already exists.
+    "optuna": Project(
+        directory=Path(optuna.__file__).parent / "storages" / "_rdb",
+        start="v3.0.0.d",
+        failing="v3.2.0.a",
+        inject_sql="CREATE INDEX trials_study_id_key ON trials (study_id)",
+    ),
 }
+
+
+def _folder(name: str) -> Path:
+    return PROJECTS[name].directory or PROJECTS_DIR / name
 
 
 @pytest.fixture
@@ -112,7 +130,7 @@ def _migrate(
     # in the project's folder, as in the app image: alembic.ini there, prepend_sys_path = . finds its models
     proc = subprocess.run(
         [str(CONSOLE), "--termination-message-path", str(term), *argv],
-        cwd=PROJECTS_DIR / name,
+        cwd=_folder(name),
         env=step_env(database_url=db.url, s3=s3, location=loc, **extra),
         capture_output=True,
         text=True,
@@ -128,7 +146,7 @@ def _by_hand(name: str, db: Database, target: str) -> None:
     env = {**os.environ, **({project.url_env: db.url} if project.url_env else {})}
     proc = subprocess.run(
         [sys.executable, "-c", BY_HAND, url, target],
-        cwd=PROJECTS_DIR / name,
+        cwd=_folder(name),
         env=env,
         capture_output=True,
         text=True,
@@ -171,10 +189,14 @@ def test_a_failure_in_the_project_leaves_nothing_or_only_its_own_accounted_write
     before_data, before_schema = checksums(db), schema_dump(db)
     loc = location_for(bucket, f"{name.replace('_', '-')}-fail")
 
-    code, result = _migrate(name, db, s3, tmp_path, "--target", project.target, loc=loc, INJECT_FAILURE=project.failure)
+    if project.inject_sql:
+        db.execute(project.inject_sql)
+        before_data, before_schema = checksums(db), schema_dump(db)
+    inject = {} if project.inject_sql else {"INJECT_FAILURE": project.failure}
+    code, result = _migrate(name, db, s3, tmp_path, "--target", project.target, loc=loc, **inject)
 
     assert code == 22 and result["reason"] == "MigrationFailed", result
-    assert "0003" in result["message"]
+    assert f"revision {project.failing}" in result["message"]
     if project.start:
         assert result["changedDatabase"] is False, result
         assert "no changes were committed" in result["message"]
