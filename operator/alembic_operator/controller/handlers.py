@@ -25,7 +25,7 @@ Jobs and Pods are other objects than the run, so their events reach
 scheduled re-checks and the timer. Without :func:`reconcile_run`'s guard two
 reconciles of one run could decide at once (e.g. both create the next Job's
 status entry), and a burst of N Pod events would queue N full passes; with it they
-become at most one more pass, which reads everything fresh.
+become at most one more pass, which takes a new snapshot of the indexes.
 """
 
 from __future__ import annotations
@@ -203,7 +203,7 @@ async def reconcile_run(memo: ControllerMemo, *, namespace: str, name: str, urge
     """Reconcile one run now, serialised with any other reconcile of the same run.
 
     Events that arrive while a reconcile of the run is under way are coalesced into
-    one more pass (it reads everything fresh), instead of queueing one pass each:
+    one more pass (it takes a new snapshot of the indexes), instead of queueing one pass each:
     a run's Job and Pod produce a burst of events per step, and under load the
     queue would otherwise grow with every event. Kopf's per-object workers do not
     do this for us: the Job and Pod events are about other objects than the run.
