@@ -84,6 +84,13 @@ def _diff(actual: Any, expected: Any) -> str:
     return f"  {actual!r} != {expected!r}"
 
 
+def _error(report: pytest.TestReport) -> str | None:
+    """The failure's own message (the exception line), not the traceback's last line (a file position)."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    text = getattr(crash, "message", None) or (str(report.longrepr).splitlines() or [""])[-1]
+    return " ".join(text.split())[:300] or None
+
+
 def _write(row: dict[str, Any]) -> None:
     """Append one line with one ``write`` on an ``O_APPEND`` descriptor: under pytest-xdist every
     worker appends to the same file, and such writes land whole, never interleaved."""
@@ -150,6 +157,6 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
             "pg": pg,
             "seconds": round(report.duration, 1),
             "notes": row.notes,
-            "error": None if passed else str(report.longrepr).splitlines()[-1][:300] if report.longrepr else None,
+            "error": None if passed else _error(report),
         }
     )

@@ -119,6 +119,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     body = ["| " + " | ".join(HEADER) + " |", "|" + "|".join("---" for _ in HEADER) + "|"]
     body += ["| " + " | ".join(esc(c) for c in r) + " |" for r in cells(rows)]
     notes = [f"- row {n}: {esc(note)}" for n, row in enumerate(rows, 1) for note in row.get("notes") or []]
+    notes += [f"- row {n}: test failed: {esc(row['error'])}" for n, row in enumerate(rows, 1) if row.get("error")]
     total = sum(r.get("seconds", 0) for r in rows)
     return "\n".join(
         [

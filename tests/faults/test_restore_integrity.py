@@ -268,7 +268,12 @@ def test_another_applications_schema_stays_as_that_application_left_it(app, data
     seeded(database)
     database.execute(OTHER_APP)
     before = dbstate.capture(database)
-    app.apply(app.manifest("other-app", image="example-app:deletes-rows"))
+    # How a run learns which schemas are the app's (README, Scope): the backup's schema list.
+    fault.note("the run declares its schemas with spec.backup.schemas: [public] (README, Scope)")
+    try:
+        app.apply(app.manifest("other-app", image="example-app:deletes-rows", spec={"backup": {"schemas": ["public"]}}))
+    except subprocess.CalledProcessError as exc:
+        raise AssertionError(f"the apiserver refused the run: {' '.join(exc.stderr.split())[:200]}") from None
     faults.wait_for_backup(app, "other-app")
     # The other application keeps working: its rows after the backup are its own, not ours to discard.
     database.execute(
