@@ -54,7 +54,9 @@ def test_backup_uploads_the_dump_with_its_sha256_and_a_manifest(
     assert object_sha256(client, bucket, key) == data["sha256"]
     assert client.head_object(Bucket=bucket, Key=key)["ContentLength"] == data["sizeBytes"]
     stored = read_json(client, bucket, "shop/migrations/run-1/manifest.json")
-    assert stored["v"] == 2 and {"name": ["public", "task"], "rows": 3000} in stored["tables"]  # names as pairs
+    entries = {tuple(t["name"]): t for t in stored["tables"]}  # names as pairs
+    assert stored["v"] == 2 and entries[("public", "task")]["rows"] == 3000
+    assert entries[("public", "task")]["oid"] == int(database.scalar("SELECT 'public.task'::regclass::oid"))
     assert stored["identity"]["database"] == database.name
     assert stored["identity"]["systemIdentifier"] == database.scalar(
         "SELECT system_identifier FROM pg_control_system()"
