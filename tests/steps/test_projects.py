@@ -72,6 +72,8 @@ class Project:
     #: The revision the injected failure happens in; for a history we may not edit, SQL that makes it fail.
     failing: str = "0003"
     inject_sql: str | None = None
+    #: Flask-Migrate: the app (``flask --app``) and its alembic.ini inside migrations/.
+    flask_app: str | None = None
 
 
 PROJECTS = {
@@ -84,6 +86,8 @@ PROJECTS = {
     # autocommit_block commits the transaction it interrupts (0001 and 0002's first half), then runs the CONCURRENTLY
     "autocommit_block": Project(start=None, committed=("0001",)),
     "branches": Project(target="heads"),
+    # `flask db init` as generated; the URL from the app's config (its own variable), run in the app's context
+    "flask_migrate": Project(url_env="APP_DATABASE_URL", flask_app="app:create_app"),
     # A real application's history, installed from PyPI and used as shipped: Optuna 5.0.0 (test extra), its
     # alembic.ini (script_location = alembic, relative to its folder) and sync env.py, 11 revisions. The failure:
     # the index its last revision creates already exists.
@@ -126,6 +130,8 @@ def _migrate(
     argv = ["migrate", *args]
     if project.url_env:
         argv += ["--url-env", project.url_env]
+    if project.flask_app:
+        argv += ["--flask-app", project.flask_app, "--config", "migrations/alembic.ini"]
     term = tmp_path / f"termination-{os.urandom(4).hex()}.json"
     # in the project's folder, as in the app image: alembic.ini there, prepend_sys_path = . finds its models
     proc = subprocess.run(
@@ -144,8 +150,11 @@ def _by_hand(name: str, db: Database, target: str) -> None:
     project = PROJECTS[name]
     url = _sqlalchemy_url(db.url, project.driver)
     env = {**os.environ, **({project.url_env: db.url} if project.url_env else {})}
+    by_hand = [sys.executable, "-c", BY_HAND, url, target]
+    if project.flask_app:
+        by_hand = [str(Path(sys.executable).with_name("flask")), "--app", project.flask_app, "db", "upgrade", target]
     proc = subprocess.run(
-        [sys.executable, "-c", BY_HAND, url, target],
+        by_hand,
         cwd=_folder(name),
         env=env,
         capture_output=True,

@@ -69,6 +69,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="lock_timeout of CREATE INDEX CONCURRENTLY, which waits for older transactions (default 5min)",
     )
     parser.add_argument(
+        "--flask-app",
+        default=os.environ.get("FLASK_APP"),
+        metavar="IMPORT",
+        help="run env.py inside this Flask app's context (Flask-Migrate; default $FLASK_APP), e.g. app:create_app",
+    )
+    parser.add_argument(
         "--url-env",
         default=None,
         metavar="NAME",
@@ -102,6 +108,7 @@ def run(args: argparse.Namespace) -> results.MigrateResult:
             lock_wait=args.lock_wait_seconds,
             url_env=args.url_env,
             concurrent_lock_timeout=concurrent_lock_timeout,
+            flask_app=args.flask_app,
         )
     )
 
@@ -116,6 +123,7 @@ async def _migrate(
     lock_wait: float,
     url_env: str | None,
     concurrent_lock_timeout: str,
+    flask_app: str | None,
 ) -> results.MigrateResult:
     table, schema = revisions.version_table(config)
     # Every session of ours carries the run's name, so the run's restore can end the ones a killed pod left.
@@ -165,6 +173,7 @@ async def _migrate(
                 application=application,
                 url_env=url_env,
                 concurrent_lock_timeout=concurrent_lock_timeout,
+                flask_app=flask_app,
             )
         except Exception as exc:  # noqa: BLE001 - every failure of the scripts is a MigrationFailed
             duration = time.monotonic() - started

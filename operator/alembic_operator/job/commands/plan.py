@@ -61,6 +61,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"also upload the plan as {PLAN_OBJECT} under this s3://BUCKET/PREFIX/",
     )
     parser.add_argument(
+        "--flask-app",
+        default=os.environ.get("FLASK_APP"),
+        metavar="IMPORT",
+        help="run env.py inside this Flask app's context (Flask-Migrate; default $FLASK_APP), e.g. app:create_app",
+    )
+    parser.add_argument(
         "--url-env",
         default=None,
         metavar="NAME",
@@ -81,7 +87,8 @@ def run(args: argparse.Namespace) -> results.PlanResult:
     current = _starting_point(args, config, script)
     path = revisions.upgrade_path(script, current, args.target)  # several heads: each revision renders alone
     engines.point_at(config, _url_or_none(), url_env=args.url_env)  # an unmodified env.py reads sqlalchemy.url
-    rendering = rendering_.render_each(config, script, path.pending)
+    with engines.app_context(args.flask_app):
+        rendering = rendering_.render_each(config, script, path.pending)
     sql = rendering.sql
     unrendered = [{"revision": rev, "reason": reason} for rev, reason in rendering.unrendered]
     if unrendered and args.policy == "block":

@@ -120,6 +120,7 @@ async def upgrade(
     application: str = f"{APPLICATION_NAME} migrate",
     url_env: str | None = None,
     concurrent_lock_timeout: str = "5min",
+    flask_app: str | None = None,
 ) -> None:
     """``alembic upgrade target`` with ``lock_timeout`` and ``application_name`` on every session.
 
@@ -141,7 +142,7 @@ async def upgrade(
                 await _upgrade_shared(config, url=url, target=target, lock_timeout=lock_timeout, app=application)
             else:
                 engines.point_at(config, url, url_env=url_env)
-                await asyncio.to_thread(command.upgrade, config, target)
+                await asyncio.to_thread(_upgrade_in_app, config, target, flask_app)
     finally:
         for logger in loggers:  # an env.py's fileConfig() disables the loggers it does not name
             logger.disabled = False
@@ -188,6 +189,11 @@ def _running_log(watch: CommitWatch) -> Iterator[None]:
 def _enabled_loggers() -> list[logging.Logger]:
     known = logging.Logger.manager.loggerDict.values()
     return [lg for lg in known if isinstance(lg, logging.Logger) and not lg.disabled]
+
+
+def _upgrade_in_app(config: Config, target: str, flask_app: str | None) -> None:
+    with engines.app_context(flask_app):  # in the worker thread: Flask's context is per thread
+        command.upgrade(config, target)
 
 
 def _upgrade_sync(connection: Connection, config: Config, target: str) -> None:

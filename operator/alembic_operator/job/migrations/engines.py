@@ -14,18 +14,43 @@ Must not: write the ini file, or log the URL with its password.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
+from alembic_operator.api import errors
 from alembic_operator.job.database import urls
 
 _ASYNC_ENV = re.compile(r"async_engine_from_config|create_async_engine|AsyncEngine")
+#: What an offline env.py is given when there is no database: a URL nothing connects to.
+OFFLINE_PLACEHOLDER = "postgresql://offline@localhost/offline"
 _DRIVERS = {"psycopg2", "psycopg", "asyncpg", "pg8000", "psycopg2cffi"}
+
+
+@contextlib.contextmanager
+def app_context(flask_app: str | None) -> Iterator[None]:
+    """Inside the Flask app's application context when ``flask_app`` names one (``module:create_app``).
+
+    A Flask-Migrate env.py reads its engine and metadata from ``current_app``; ``flask db upgrade``
+    pushes the context, so the step does the same (Flask is imported only then).
+    """
+    if not flask_app:
+        yield
+        return
+    from flask.cli import ScriptInfo
+
+    try:
+        app = ScriptInfo(app_import_path=flask_app).load_app()
+    except Exception as exc:  # noqa: BLE001 - NoAppException, an import error of the app...
+        raise errors.InvalidInput(f"cannot load the Flask app {flask_app!r}: {type(exc).__name__}: {exc}") from None
+    with app.app_context():
+        yield
 
 
 def env_source(config: Config) -> str | None:
@@ -54,9 +79,19 @@ def sqlalchemy_url(url: urls.DatabaseURL, driver: str | None) -> str:
     return ("postgresql+" + driver if driver else "postgresql") + full[full.index("://") :]
 
 
-def point_at(config: Config, url: urls.DatabaseURL, *, url_env: str | None = None) -> None:
-    """Set ``sqlalchemy.url`` (escaped for the ini's interpolation) and, if asked, ``$url_env``."""
+def point_at(config: Config, url: urls.DatabaseURL | None, *, url_env: str | None = None) -> None:
+    """Set ``sqlalchemy.url`` (escaped for the ini's interpolation) and, if asked, ``$url_env``.
+
+    Without a URL (``plan --from REV``, offline) a placeholder on localhost stands in: offline
+    rendering needs only the dialect, and an env.py that insists on its variable still finds one.
+    """
     raw = os.environ.get("DATABASE_URL")
-    config.set_main_option("sqlalchemy.url", sqlalchemy_url(url, driver_for(config, raw)).replace("%", "%%"))
-    if url_env:
-        os.environ[url_env] = raw or url.libpq()
+    driver = driver_for(config, raw)
+    if url is None:
+        full = ("postgresql+" + driver if driver else "postgresql") + OFFLINE_PLACEHOLDER[len("postgresql") :]
+        raw = raw or OFFLINE_PLACEHOLDER
+    else:
+        full = sqlalchemy_url(url, driver)
+    config.set_main_option("sqlalchemy.url", full.replace("%", "%%"))
+    if url_env and (url is not None or url_env not in os.environ):
+        os.environ[url_env] = raw or full

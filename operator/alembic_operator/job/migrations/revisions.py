@@ -37,6 +37,9 @@ def load_config(path: str | os.PathLike[str] = "alembic.ini") -> Config:
             f"Alembic config {str(ini)!r} not found (working directory {os.getcwd()!r}); pass --config PATH"
         )
     config = Config(str(ini))
+    if not config.get_main_option("script_location") and (ini.parent / "env.py").is_file():
+        # Flask-Migrate's layout: alembic.ini inside the scripts folder, script_location set only at run time
+        config.set_main_option("script_location", str(ini.parent.resolve()).replace("%", "%%"))
     if not config.get_main_option("script_location"):
         raise errors.InvalidInput(f"Alembic config {str(ini)!r} has no script_location in its [alembic] section")
     config.attributes["configure_logger"] = False
