@@ -18,7 +18,8 @@ URL = urls.DatabaseURL.parse("postgresql://app:p%40ss@db:5432/shop?sslmode=requi
 
 
 def config(project: str):
-    return revisions.load_config(PROJECTS / project / "alembic.ini")
+    ini = PROJECTS / project / "alembic.ini"
+    return revisions.load_config(ini if ini.is_file() else PROJECTS / project / "migrations" / "alembic.ini")
 
 
 @pytest.mark.parametrize(
@@ -104,3 +105,9 @@ def test_a_malformed_declaration_names_its_revision():
             allowances.declared(script, ("0005",))
     finally:
         del module.alembic_operator_allow
+
+
+def test_flask_migrates_ini_without_script_location_uses_its_own_folder():
+    cfg = config("flask_migrate")  # `flask db init` writes alembic.ini into migrations/ with no script_location
+    assert cfg.get_main_option("script_location") == str((PROJECTS / "flask_migrate" / "migrations").resolve())
+    assert revisions.heads(revisions.load_scripts(cfg)) == ("0003",)
