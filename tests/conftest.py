@@ -30,7 +30,19 @@ def shares_a_scoped_bed(item: pytest.Item) -> bool:
     )
 
 
-SLOW_FIRST = ("faults", "property", "e2e", "helm", "release", "plugin", "security", "example", "steps", "testbed", "image")
+SLOW_FIRST = (
+    "faults",
+    "property",
+    "e2e",
+    "helm",
+    "release",
+    "plugin",
+    "security",
+    "example",
+    "steps",
+    "testbed",
+    "image",
+)
 """Test directories in the order pytest-xdist should hand them out: the ones that wait on a bed
 longest first, so the last minutes of a run are filled with quick tests instead of one long one
 (xdist keeps collection order for ungrouped tests; groups go first, the largest first)."""
