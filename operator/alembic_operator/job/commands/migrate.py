@@ -76,9 +76,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--url-env",
-        default=None,
+        default=os.environ.get("ALEMBIC_OPERATOR_URL_ENV") or None,
         metavar="NAME",
-        help="also give the database URL to env.py as this environment variable (the one the app reads)",
+        help="also give the database URL to env.py as this environment variable (the one the app reads; "
+        "default $ALEMBIC_OPERATOR_URL_ENV, e.g. set in the app image)",
     )
     parser.add_argument(
         "--lock-wait-seconds",
