@@ -340,3 +340,46 @@ def test_a_retried_migrate_ends_the_session_a_killed_pod_of_its_run_left(db15, s
     assert code == 0, result
     assert result["data"]["orphansEnded"] == [orphan_pid]
     assert db.scalar(f"SELECT count(*) FROM pg_stat_activity WHERE pid = {orphan_pid}") == "0"
+
+
+def test_a_migrate_killed_after_committed_revisions_leaves_their_writes_accounted(db15, s3, bucket, tmp_path):
+    """transaction_per_migration: 0001 and 0002 commit, the pod is killed (SIGKILL) in 0003; no end of step ran."""
+    db = db15()
+    loc = location_for(bucket, "killed")
+    project = _folder("transaction_per_migration")
+    env = step_env(database_url=db.url, s3=s3, location=loc, INJECT_FAILURE="hang")
+    proc = subprocess.Popen([str(CONSOLE), "migrate"], cwd=project, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if db.scalar("SELECT to_regclass('alembic_version') IS NOT NULL") == "t" and (
+                db.scalar("SELECT version_num FROM alembic_version") == "0002"
+            ):
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError("0002 was never committed")
+        time.sleep(1)  # 0003 has begun: the step sleeps inside it
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+
+    end = _stats(s3, loc, location.STATS_MIGRATE_END)
+    assert end["inProgress"] is True and end["commits"] >= 2
+    own = writecounters.own_writes(end)
+    assert own is not None and own["public.customer"]["n_tup_ins"] == 50 and own["public.customer"]["n_tup_upd"] == 50
+    start = _stats(s3, loc, location.STATS_MIGRATE_START)
+    with psycopg.connect(db.url, autocommit=True) as conn:  # the counters now, settled as the restore reads them
+        for _ in range(20):
+            if not conn.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
+                "AND application_name LIKE 'alembic-operator:migrate:%'"
+            ).fetchall():
+                break
+            time.sleep(0.5)
+        time.sleep(writecounters.SETTLE_INTERVAL_SECONDS)
+        rows = conn.execute(
+            "SELECT schemaname, relname, relid, n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_user_tables"
+        ).fetchall()
+    now = {f"{r[0]}.{r[1]}": {"relid": r[2], "n_tup_ins": r[3], "n_tup_upd": r[4], "n_tup_del": r[5]} for r in rows}
+    assert writecounters.foreign(backup=start["stats"], now=now, own=own) == {}

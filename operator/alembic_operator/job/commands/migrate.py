@@ -156,6 +156,7 @@ async def _migrate(
         watch = observing.CommitWatch()
         stats = _Stats.from_env()
         await stats.record_start(conn)
+        watch.after_commit = stats.record_progress
         started = time.monotonic()
         log.info(
             "migrating %s from %s to %s (%s)",
@@ -278,6 +279,25 @@ class _Stats:
             sessions=watch.sessions,
             unmarkedSessions=watch.unmarked_sessions,
         )
+
+    def record_progress(self, watch: observing.CommitWatch) -> None:
+        """After each COMMIT, from the migration's thread: the own writes so far, where the restore reads them.
+
+        A subset of the migration's writes is safe to subtract (what is left counts as foreign), so a pod
+        that vanishes mid-migration still leaves its committed revisions' writes accounted for.
+        """
+        if self.loc is None or self.bucket is None:
+            return
+        doc = writecounters.document(
+            stage="migrate-progress",
+            stats={},
+            taken_at=manifest.timestamp(datetime.now(UTC)),
+            ownWrites=watch.own_writes,
+            ownWritesComplete=watch.own_writes_complete,
+            inProgress=True,
+            commits=watch.commits,
+        )
+        self.bucket.put_json(self.loc.key(location.STATS_MIGRATE_END), doc)
 
     async def _record(self, name: str, conn: Any, **extra: Any) -> None:
         if self.loc is None or self.bucket is None:

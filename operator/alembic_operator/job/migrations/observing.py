@@ -68,6 +68,9 @@ class CommitWatch:
     #: CREATE INDEX CONCURRENTLY: the index being built now (None once it finished) and every one started.
     concurrent_running: str | None = None
     concurrent_indexes: list[str] = field(default_factory=list)
+    #: Called after each COMMIT was counted (the migrate step records the own writes so far: a pod that
+    #: vanishes later leaves them behind).
+    after_commit: Callable[[CommitWatch], None] | None = None
     running_statement: dict[int, str] = field(default_factory=dict)
 
     @property
@@ -191,6 +194,9 @@ def observing(
     def on_commit(conn: Connection) -> None:
         watch.commits += 1
         watch.capture_own_writes(conn)
+        if watch.after_commit is not None:
+            with contextlib.suppress(Exception):  # bookkeeping never breaks the migration
+                watch.after_commit(watch)
 
     def on_rollback(conn: Connection) -> None:
         watch.capture_own_writes(conn)  # an aborted transaction refuses the query: own writes incomplete

@@ -7,6 +7,7 @@ Create Date: 2026-11-29 19:00:00.000000
 """
 from typing import Sequence, Union
 import os
+import time
 
 from alembic import op
 import sqlalchemy as sa
@@ -21,6 +22,8 @@ depends_on: Union[str, Sequence[str], None] = None
 
 def upgrade() -> None:
     """Upgrade schema."""
+    if os.environ.get("INJECT_FAILURE") == "hang":  # tests/steps/test_projects.py kills the step here
+        time.sleep(120)
     op.create_table(
         "invoice",
         sa.Column("id", sa.Integer(), primary_key=True),
