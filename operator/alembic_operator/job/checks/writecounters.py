@@ -24,9 +24,10 @@ disconnects), which is why the readers poll until the counters stop moving
 (:data:`SETTLE_INTERVAL_SECONDS`). A table whose counters went down was
 dropped and re-created, or the statistics were reset: everything it now
 shows counts; tables are matched by OID, so a rename is not a new table.
-When the migration's own writes are unknown (a custom migrate command, an
-env.py that ignores the shared connection, an autocommit block) they count
-as foreign too, and the result says so.
+When the migration's own writes are unknown (a custom migrate command, rows
+written inside an autocommit block, a statement that failed after writing
+rows) they count as foreign too, and the result says so; every engine an
+env.py creates is observed (:mod:`alembic_operator.job.migrations.observing`).
 
 Must not: read the clock or do I/O; the steps bring the numbers.
 """
