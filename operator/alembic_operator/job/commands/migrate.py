@@ -2,13 +2,17 @@
 
 1. Read DATABASE_URL and the Alembic config; load the scripts; reject
    multiple heads and an unknown ``--target`` before connecting.
-2. Connect and take the advisory lock for (database, version-table schema)
+2. Connect (ending the sessions an earlier pod of this run left) and take the
+   advisory lock for (database, version-table schema)
    on a connection of our own (:mod:`alembic_operator.job.database.locking`), waiting at
    most ``--lock-wait-seconds``.
 3. Read the database's revision under the lock; reject a revision the scripts
    do not contain. Already at the target: succeed with ``noop``.
-4. Fingerprint the schema, then run the upgrade on a second connection with
-   ``lock_timeout`` set (:mod:`alembic_operator.job.migrations.alembic_runtime`).
+4. Fingerprint the schema, then run the upgrade with the app's own env.py,
+   every session it opens marked with the run's ``application_name`` and
+   ``lock_timeout`` (:mod:`alembic_operator.job.migrations.alembic_runtime`); a
+   CREATE INDEX CONCURRENTLY gets ``--concurrent-lock-timeout`` and, if it fails,
+   its INVALID index is dropped (:mod:`alembic_operator.job.migrations.concurrent`).
 5. On failure, decide whether anything was committed (commits seen on the
    migration's connection, the version table, the schema fingerprint) and
    raise MigrationFailed with ``changed_database`` set accordingly: the

@@ -3,9 +3,12 @@
 1. Load the scripts; reject multiple heads and an unknown ``--target``.
 2. Find where the database stands: ``--from REV`` (no database needed) or the
    version table read through DATABASE_URL; reject an unknown revision.
-3. Render ``alembic upgrade FROM:TARGET --sql`` (offline: nothing is executed).
+3. Render each pending revision with ``alembic upgrade PARENT:REV --sql``
+   (offline: nothing is executed; :mod:`alembic_operator.job.migrations.rendering`); one
+   that cannot render is named with its reason and the others are still read.
 4. Mark destructive statements (:mod:`alembic_operator.job.migrations.destructive`) as SQL
-   comments and list them in the result.
+   comments and list them in the result; list DO blocks/functions as unchecked and the
+   data changes the revisions declare (:mod:`alembic_operator.job.migrations.allowances`).
 5. Write the plan to stdout, ``--output FILE`` and/or ``--location s3://.../``
    (as ``plan.sql``), then apply ``--policy``: ``block`` raises DestructiveChange.
 

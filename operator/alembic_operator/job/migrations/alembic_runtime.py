@@ -1,25 +1,22 @@
 """Run Alembic programmatically: online on a connection we own, offline to a string.
 
-Online (migrate): the user's env.py receives our SQLAlchemy connection as
-``config.attributes["connection"]`` (the Alembic cookbook's connection
-sharing, honoured by the env.py template). The connection is opened with
-``lock_timeout`` as a startup setting, so no statement of the migration queues
-for long behind an application's transaction, and without starting a
-transaction, so ``transaction_per_migration`` still commits per revision.
-A :class:`CommitWatch` listens to that connection and records every COMMIT
-and every switch to AUTOCOMMIT (``autocommit_block``): together with the
-version table and the schema fingerprint this says whether a failed run
-committed anything. Right before each COMMIT it also reads the transaction's
-own write counts (``pg_stat_xact_user_tables``), so a later restore can tell
-the migration's writes from the application's (issue #9, see
-:mod:`alembic_operator.job.checks.writecounters`). A log handler notes the revision that
-was running.
+Online (migrate): an env.py that reads ``config.attributes["connection"]``
+(the Alembic cookbook's connection sharing, our template) receives our
+SQLAlchemy connection, opened with ``lock_timeout`` as a startup setting and
+without starting a transaction, so ``transaction_per_migration`` still commits
+per revision. Any other env.py (``alembic init``'s templates, Flask-Migrate's,
+an app's own) runs unmodified in a worker thread without an event loop, with
+``sqlalchemy.url`` pointed at the run's database (:mod:`.engines`). Either way
+SQLAlchemy class-level events (:mod:`.observing`) mark every session and feed
+a :class:`CommitWatch`: every COMMIT and switch to AUTOCOMMIT (together with
+the version table and the schema fingerprint this says whether a failed run
+committed anything) and each transaction's own write counts, so a later
+restore can tell the migration's writes from the application's (see
+:mod:`alembic_operator.job.checks.writecounters`). A log filter notes the
+revision that was running.
 
-Offline (plan): ``alembic upgrade FROM:TO --sql`` into a buffer.
-
-An env.py that ignores the shared connection still works: it opens its own
-from DATABASE_URL, and the commit watch then sees nothing (the caller falls
-back to comparing the version table and the fingerprint).
+Offline (plan): ``alembic upgrade FROM:TO --sql`` into a buffer (one revision
+at a time: :mod:`.rendering`).
 
 Must not: decide policy (what a failure means for the run is migrate's job).
 """
