@@ -1,4 +1,4 @@
-"""``verify.rowCounts.mode: content`` reaches the verify step, and the CRD admits it (issue 13)."""
+"""``verify.rowCounts.mode: content`` and ``backup.schemas`` reach their steps; the CRD admits them (issue 13)."""
 
 from __future__ import annotations
 
@@ -23,3 +23,12 @@ def test_the_crd_and_the_model_admit_content_and_nothing_unknown() -> None:
     assert "content" in mode["enum"]
     with pytest.raises(pydantic.ValidationError):
         make_spec(verify={"rowCounts": {"mode": "checksum"}})
+
+
+def test_the_apps_schemas_reach_the_backup_step_one_flag_each() -> None:
+    run = make_run(make_spec(backup={"schemas": ["public", 'we.ird "q"']}))
+    command = jobs.backup_command(run=run)
+    assert command[-4:] == ["--schema", "public", "--schema", 'we.ird "q"']
+    assert "--schema" not in jobs.backup_command(run=make_run(make_spec()))
+    with pytest.raises(pydantic.ValidationError):
+        make_spec(backup={"schemas": [""]})

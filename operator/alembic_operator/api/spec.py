@@ -16,7 +16,7 @@ from typing import Any, Literal
 import pydantic
 from pydantic import ConfigDict, Field
 
-from alembic_operator.api import spec_drift
+from alembic_operator.api import spec_drift, spec_scope
 from alembic_operator.api.schema import CrdModel as _Model
 from alembic_operator.api.schema import nested as _obj
 from alembic_operator.api.spec_approval import ApprovalSpec
@@ -215,6 +215,7 @@ class BackupSpec(_Model):
     retention: RetentionSpec = _obj(
         RetentionSpec, "Which older backups of this database to delete after a successful backup."
     )
+    schemas: list[spec_scope.SchemaName] = Field(default_factory=list, description=spec_scope.DESCRIPTION)
     verify: Literal["checksum", "restore"] = Field(
         default="checksum",
         description="checksum: re-read the upload and compare SHA-256; restore: also "

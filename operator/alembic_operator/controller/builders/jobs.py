@@ -118,6 +118,8 @@ def backup_command(*, run: RunView) -> list[str]:
         cmd += ["--retention-max-age-seconds", str(b.retention.max_age_days * 86400)]
     if b.verify == "restore":
         cmd += ["--verify", "restore"]
+    for schema in b.schemas:  # the app's schemas (issue 13, scope)
+        cmd += ["--schema", schema]
     return cmd
 
 
