@@ -127,11 +127,12 @@ def _migrate(
     name: str, db: Database, s3: Any, tmp_path: Path, *args: str, loc: str | None = None, **extra: str
 ) -> tuple[int, dict[str, Any]]:
     project = PROJECTS[name]
-    argv = ["migrate", *args]
+    argv = ["migrate"]
     if project.url_env:
         argv += ["--url-env", project.url_env]
     if project.flask_app:
         argv += ["--flask-app", project.flask_app, "--config", "migrations/alembic.ini"]
+    argv += args
     term = tmp_path / f"termination-{os.urandom(4).hex()}.json"
     # in the project's folder, as in the app image: alembic.ini there, prepend_sys_path = . finds its models
     proc = subprocess.run(
@@ -383,3 +384,20 @@ def test_a_migrate_killed_after_committed_revisions_leaves_their_writes_accounte
         ).fetchall()
     now = {f"{r[0]}.{r[1]}": {"relid": r[2], "n_tup_ins": r[3], "n_tup_upd": r[4], "n_tup_del": r[5]} for r in rows}
     assert writecounters.foreign(backup=start["stats"], now=now, own=own) == {}
+
+
+def test_migrate_exec_runs_the_apps_own_command_under_the_lock(db15, s3, bucket, tmp_path):
+    """flask_migrate through `flask db upgrade` itself: revisions and changes are known, its own writes are not."""
+    flask = f"{Path(sys.executable).with_name('flask')} --app app:create_app db upgrade"
+    db = db15()
+    first = _migrate("flask_migrate", db, s3, tmp_path, "--target", "0002", "--exec", f"{flask} 0002")
+    assert first[0] == 0 and first[1]["data"]["applied"] == ["0001", "0002"], first
+    before_data, before_schema = checksums(db), schema_dump(db)
+    loc = location_for(bucket, "exec-fails")
+
+    code, result = _migrate("flask_migrate", db, s3, tmp_path, "--exec", flask, loc=loc, INJECT_FAILURE="raise")
+
+    assert code == 22 and result["changedDatabase"] is False, result
+    assert "revision 0003" in result["message"] and "exited with 1" in result["message"]
+    assert checksums(db) == before_data and schema_dump(db) == before_schema
+    assert _stats(s3, loc, location.STATS_MIGRATE_END)["ownWritesComplete"] is False  # they count as foreign

@@ -33,15 +33,14 @@ import argparse
 import asyncio
 import logging
 import os
+import shlex
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from alembic_operator.api import errors, location, results
-from alembic_operator.job.checks import writecounters
-from alembic_operator.job.database import fingerprint, locking, postgres, sessions, urls
-from alembic_operator.job.migrations import alembic_runtime, concurrent, observing, revisions
-from alembic_operator.job.storage import manifest, s3
+from alembic_operator.job.database import fingerprint, locking, sessions, urls
+from alembic_operator.job.migrations import alembic_runtime, concurrent, observing, revisions, wrapped
+from alembic_operator.job.migrations import stats as stats_
 
 HELP = """Apply the pending Alembic revisions to DATABASE_URL under an advisory lock.
 
@@ -71,6 +70,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="5min",
         metavar="DURATION",
         help="lock_timeout of CREATE INDEX CONCURRENTLY, which waits for older transactions (default 5min)",
+    )
+    parser.add_argument(
+        "--exec",
+        dest="exec_command",
+        default=None,
+        metavar="COMMAND",
+        help="run the app's own migrate command instead of Alembic, under the lock, e.g. --exec 'flask db upgrade'",
     )
     parser.add_argument(
         "--flask-app",
@@ -114,8 +120,21 @@ def run(args: argparse.Namespace) -> results.MigrateResult:
             url_env=args.url_env,
             concurrent_lock_timeout=concurrent_lock_timeout,
             flask_app=args.flask_app,
+            exec_command=_exec_command(args.exec_command),
         )
     )
+
+
+def _exec_command(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    try:
+        command = shlex.split(value)
+    except ValueError as exc:
+        raise errors.InvalidInput(f"--exec {value!r}: {exc}") from None
+    if not command:
+        raise errors.InvalidInput("--exec needs a command, e.g. --exec 'myapp db upgrade'")
+    return command
 
 
 async def _migrate(
@@ -129,6 +148,7 @@ async def _migrate(
     url_env: str | None,
     concurrent_lock_timeout: str,
     flask_app: str | None,
+    exec_command: list[str] | None = None,
 ) -> results.MigrateResult:
     table, schema = revisions.version_table(config)
     # Every session of ours carries the run's name, so the run's restore can end the ones a killed pod left.
@@ -158,7 +178,7 @@ async def _migrate(
             )
         before = await fingerprint.take(conn)
         watch = observing.CommitWatch()
-        stats = _Stats.from_env()
+        stats = stats_.MigrateStats.from_env()
         await stats.record_start(conn)
         watch.after_commit = stats.record_progress
         started = time.monotonic()
@@ -170,17 +190,22 @@ async def _migrate(
             ", ".join(path.pending),
         )
         try:
-            await alembic_runtime.upgrade(
-                config,
-                url=url,
-                target=target,
-                lock_timeout=lock_timeout,
-                watch=watch,
-                application=application,
-                url_env=url_env,
-                concurrent_lock_timeout=concurrent_lock_timeout,
-                flask_app=flask_app,
-            )
+            if exec_command:
+                await wrapped.run(
+                    exec_command, url=url, application=application, lock_timeout=lock_timeout, url_env=url_env
+                )
+            else:
+                await alembic_runtime.upgrade(
+                    config,
+                    url=url,
+                    target=target,
+                    lock_timeout=lock_timeout,
+                    watch=watch,
+                    application=application,
+                    url_env=url_env,
+                    concurrent_lock_timeout=concurrent_lock_timeout,
+                    flask_app=flask_app,
+                )
         except Exception as exc:  # noqa: BLE001 - every failure of the scripts is a MigrationFailed
             duration = time.monotonic() - started
             failure = await _failure(
@@ -248,77 +273,6 @@ async def _end_orphans(conn: Any, application: str) -> list[int]:
     return ended
 
 
-class _Stats:
-    """Write counters around the upgrade, in the run folder (best effort; see the module docstring, 6)."""
-
-    def __init__(self, loc: location.Location | None) -> None:
-        self.loc = loc
-        self.bucket = s3.Bucket(settings=s3.settings_from_env(), bucket=loc.bucket) if loc else None
-
-    @classmethod
-    def from_env(cls) -> _Stats:
-        uri = os.environ.get(location.ENV)
-        if not uri:
-            log.info("no %s: write counters are not recorded", location.ENV)
-            return cls(None)
-        try:
-            return cls(location.Location.parse(uri))
-        except errors.StepError as exc:
-            log.warning("write counters are not recorded: %s", exc.message)
-            return cls(None)
-
-    async def record_start(self, conn: Any) -> None:
-        await self._record(location.STATS_MIGRATE_START, conn)
-
-    async def record_end(self, conn: Any, *, watch: observing.CommitWatch, failed: bool) -> None:
-        # Commits and rollbacks alike were counted on every observed session: a failed run's own writes are
-        # complete too, unless a capture failed or an autocommit statement wrote rows.
-        await self._record(
-            location.STATS_MIGRATE_END,
-            conn,
-            ownWrites=watch.own_writes,
-            ownWritesComplete=watch.own_writes_complete,
-            sharedConnection=watch.observed,
-            failed=failed,
-            sessions=watch.sessions,
-            unmarkedSessions=watch.unmarked_sessions,
-        )
-
-    def record_progress(self, watch: observing.CommitWatch) -> None:
-        """After each COMMIT, from the migration's thread: the own writes so far, where the restore reads them.
-
-        A subset of the migration's writes is safe to subtract (what is left counts as foreign), so a pod
-        that vanishes mid-migration still leaves its committed revisions' writes accounted for.
-        """
-        if self.loc is None or self.bucket is None:
-            return
-        doc = writecounters.document(
-            stage="migrate-progress",
-            stats={},
-            taken_at=manifest.timestamp(datetime.now(UTC)),
-            ownWrites=watch.own_writes,
-            ownWritesComplete=watch.own_writes_complete,
-            inProgress=True,
-            commits=watch.commits,
-        )
-        self.bucket.put_json(self.loc.key(location.STATS_MIGRATE_END), doc)
-
-    async def _record(self, name: str, conn: Any, **extra: Any) -> None:
-        if self.loc is None or self.bucket is None:
-            return
-        try:
-            counters = await postgres.settled_write_stats_async(conn, polls=2)
-            doc = writecounters.document(
-                stage=name.removesuffix(".json"),
-                stats=counters,
-                taken_at=manifest.timestamp(datetime.now(UTC)),
-                **extra,
-            )
-            self.bucket.put_json(self.loc.key(name), doc)
-        except Exception as exc:  # noqa: BLE001 - bookkeeping never fails a migration
-            log.warning("could not record %s: %s: %s", name, type(exc).__name__, exc)
-
-
 async def _failure(
     exc: BaseException,
     *,
@@ -360,6 +314,8 @@ async def _failure(
     else:
         changed = version_changed or bool(changed_objects) or watch.committed
     applied = revisions.between(script, path.current, after) if after else []
+    if not watch.observed and after is not None:  # nothing seen from inside (--exec): the first not applied
+        failed = next((rev for rev in path.pending if rev not in applied), failed)
     now = revisions.describe(after) if after is not None else None
     head = f"migration failed in revision {failed}: {cause}" if failed else f"migration failed: {cause}"
     if not changed:
