@@ -1,7 +1,7 @@
 """``kubectl get mrun`` shows a long backup's progress while it runs (issue 19).
 
 The backup is slowed the way the fault suite stops pg_dump mid-stream: the step pod's
-pg_dump is SIGSTOPped three times, each after 3 MiB more (testbed.faults.freeze_after),
+pg_dump is SIGSTOPped three times, each after 2 MiB more (testbed.faults.freeze_after),
 and at each stop the PROGRESS column, read through the real kubectl, must show a larger
 value than before. The operator reads the count at the step pod's IP
 (controller/progress.py); the pod serves it (job/progress.py). Once the backup is done the
@@ -21,7 +21,7 @@ UNITS = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
 SHOWN: list[str] = []
 """Every ``kubectl get mrun`` output read, for ``pytest -s`` (the README quotes it)."""
 STOPS = 3
-STEP = 3 << 20
+STEP = 2 << 20
 """pg_dump writes at least this much more before each next stop (a stop may overshoot it): more than the
 1 MiB read plus the pipe's buffer the count may lag behind what pg_dump wrote, so each stop shows more."""
 
@@ -47,7 +47,7 @@ def shown_bytes(cell: str) -> float | None:
 @on_pg15
 def test_a_slow_backup_shows_rising_progress_in_kubectl_get_ending_at_the_backups_size(app, database):
     seeded(database)
-    faults.fill(database, 150_000)  # about 16 MiB uncompressed: pg_dump streams for a while
+    faults.fill(database, 250_000)  # about 26 MiB uncompressed: room for three stops and their overshoot
     app.apply(app.manifest("progress-1", spec={"backup": {"compression": "0"}}))
     step = faults.wait_for_step_pid(app.cluster, app.namespace, "progress-1", "backup")
     dump = faults.wait_for_child(step, "pg_dump", with_arg="--format")

@@ -94,14 +94,18 @@ def test_a_step_still_running_is_not_made_final():
 
 def test_only_the_running_pod_of_the_steps_current_job_is_polled():
     def pod(step: str, job: str, phase: str, ip: str) -> dict:
-        labels = {"alembic-operator.dev/step": step, "job-name": job}
+        labels = {"alembic-operator.dev/run": "r", "alembic-operator.dev/step": step, "job-name": job}
         return {"metadata": {"labels": labels}, "status": {"phase": phase, "podIP": ip}}
 
-    pods = [
+    index: dict = {}
+    for body in (
         pod("plan", "r-plan", "Running", "10.1.0.1"),
         pod("backup", "r-backup-old", "Running", "10.1.0.2"),
         pod("backup", "r-backup", "Pending", "10.1.0.3"),
         pod("backup", "r-backup", "Running", "10.1.0.4"),
-    ]
-    assert watching.step_pod_ip(pods, step="backup", job="r-backup") == "10.1.0.4"
-    assert watching.step_pod_ip(pods, step="restore", job=None) is None
+    ):
+        for key, value in watching.running_step_pods(body=body, namespace="ns").items():
+            index.setdefault(key, []).append(value)
+    assert ("ns", "r", "backup") in index and len(index[("ns", "r", "backup")]) == 2  # the Pending one is left out
+    assert watching.step_pod_ip(index[("ns", "r", "backup")], job="r-backup") == "10.1.0.4"
+    assert watching.step_pod_ip(index.get(("ns", "r", "restore"), []), job=None) is None

@@ -4,8 +4,8 @@ A Kopf timer (every :data:`POLL_SECONDS`) runs while a run is BackingUp or Rolli
 once more after the step ended, to make the record final: then its bytes are the backup's size
 from the step's result (``status.backup.sizeBytes``), so the PROGRESS column's last value is the
 size in the BACKUP column. The pod serves its count (:mod:`alembic_operator.job.progress`); the
-operator reads it at the pod's IP, so it needs no Secret, no S3 and no ``pods/log``, only the
-pods it already lists.
+operator reads it at the pod's IP, so it needs no Secret, no S3 and no ``pods/log``; the IP comes
+from a Kopf index over the pod watch the handlers already hold (no LIST per tick).
 
 Must not: decide the run's course (the reconciler does; this writes only ``status.progress``),
 block the event loop (the I/O runs in a thread), or fail a run: a pod that does not answer
@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -98,15 +98,27 @@ def running(served: ServedProgress, *, status: Mapping[str, Any], now: datetime)
     )
 
 
-def step_pod_ip(pods: list[dict[str, Any]], *, step: str, job: str | None) -> str | None:
-    """The IP of the step's running pod (of its current Job when known)."""
-    for pod in pods:
-        labels = (pod.get("metadata") or {}).get("labels") or {}
-        state = pod.get("status") or {}
-        if labels.get(constants.LABEL_STEP) != step or state.get("phase") != "Running" or not state.get("podIP"):
-            continue
-        if job is None or labels.get("job-name") in (None, job):
-            return str(state["podIP"])
+PodKey = tuple[str, str, str]
+"""(namespace, run label, step) of a running step pod."""
+PodIndex = kopf.Index[PodKey, tuple[str, str | None]]
+"""Kopf's live index :func:`running_step_pods`: (IP, Job name) of each running step pod."""
+
+
+@kopf.index("", "v1", "pods", labels={constants.LABEL_MANAGED_BY: constants.MANAGED_BY})
+def running_step_pods(body: kopf.Body, namespace: str | None, **_: Any) -> dict[PodKey, tuple[str, str | None]]:
+    """Index each running step pod's IP, fed by the pod watch the handlers already have: no LIST per tick."""
+    labels, state = body.get("metadata", {}).get("labels") or {}, body.get("status") or {}
+    run, step = labels.get(constants.LABEL_RUN), labels.get(constants.LABEL_STEP)
+    if namespace is None or not run or not step or state.get("phase") != "Running" or not state.get("podIP"):
+        return {}
+    return {(namespace, str(run), str(step)): (str(state["podIP"]), labels.get("job-name"))}
+
+
+def step_pod_ip(pods: Iterable[tuple[str, str | None]], *, job: str | None) -> str | None:
+    """The IP of the step's running pod (of its current Job when known), from the index's entries."""
+    for ip, pod_job in pods:
+        if job is None or pod_job in (None, job):
+            return ip
     return None
 
 
@@ -122,8 +134,10 @@ def read_pod(ip: str) -> ServedProgress | None:
         return None
 
 
-def poll(namespace: str, name: str, status: Mapping[str, Any]) -> StepProgress | None:
-    """One tick, blocking: the record to write now, if any."""
+def poll(
+    namespace: str, name: str, status: Mapping[str, Any], pods: Mapping[PodKey, Iterable[tuple[str, str | None]]]
+) -> StepProgress | None:
+    """One tick, blocking: the record to write now, if any (``pods``: :func:`running_step_pods`' index)."""
     now = datetime.now(UTC)
     final = finished(status, now=now)
     if final is not None:
@@ -132,7 +146,7 @@ def poll(namespace: str, name: str, status: Mapping[str, Any]) -> StepProgress |
     if step is None:
         return None
     job = ((status.get("steps") or {}).get(step) or {}).get("job")
-    ip = step_pod_ip(kube.list_run_pods(namespace=namespace, run_name=naming.label_value(name)), step=step, job=job)
+    ip = step_pod_ip(list(pods.get((namespace, naming.label_value(name), step), ())), job=job)
     served = read_pod(ip) if ip else None
     if served is None or served.step != step:
         return None
@@ -144,10 +158,11 @@ def _wanted(status: kopf.Status, **_: Any) -> bool:
 
 
 @kopf.timer(constants.GROUP, constants.VERSION, constants.PLURAL, when=_wanted, interval=POLL_SECONDS)
-async def _poll_progress(namespace: str | None, name: str, status: kopf.Status, **_: Any) -> None:
+async def _poll_progress(namespace: str | None, name: str, status: kopf.Status, **indices: Any) -> None:
     if namespace is None:
         return
-    record = await asyncio.to_thread(poll, namespace, name, dict(status))
+    pods: PodIndex = indices["running_step_pods"]  # Kopf passes each index under its function's name
+    record = await asyncio.to_thread(poll, namespace, name, dict(status), pods)
     if record is not None:
         # Every key, nulls too: a merge patch must not keep a stale secondsLeft or percent.
         patch = record.model_dump(mode="json", by_alias=True)
