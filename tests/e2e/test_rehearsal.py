@@ -1,10 +1,11 @@
-"""Approval before migrating (issue 16), on the real test bed: the run waits in AwaitingApproval, a
-person's annotation decides, and a rejected run leaves the database exactly as it was.
+"""Approval before migrating and the drift check (issue 16), on the real test bed.
 
-One test, one operator, both decisions (PostgreSQL 15 and 18 through the ``database`` fixture):
-``plan.destructive: approve`` with the destructive scenario waits and is rejected; then
-``approval.required: true`` with the example app waits and is approved through to Succeeded.
-The rehearsal itself is proven at step level (tests/steps/test_rehearse.py).
+Approval: the run waits in AwaitingApproval, a person's annotation decides, and a rejected run
+leaves the database exactly as it was. One test, both decisions (PostgreSQL 15 and 18 through the
+``database`` fixture): ``plan.destructive: approve`` with the destructive scenario waits and is
+rejected; then ``approval.required: true`` with the example app waits and is approved through to
+Succeeded. Drift: a column the models do not know is reported (warn: Succeeded) and fails the run
+(fail: rolled back). The rehearsal itself is proven at step level (tests/steps/test_rehearse.py).
 """
 
 from __future__ import annotations
@@ -68,3 +69,22 @@ def test_a_run_waits_for_approval_a_rejection_touches_nothing_and_an_approval_mi
     assert status["phase"] == "Succeeded", status
     assert status["approval"]["state"] == "Approved" and status["approval"]["by"] == "bob"
     assert any(r == "MigrationApproved" and "bob" in m for _t, r, m in app.events("gated"))
+
+
+def test_drift_between_the_models_and_the_database_is_reported_with_warn_and_rolls_back_with_fail(
+    app: Any, database: Any
+) -> None:
+    appdb.migrate_to(database, "0004")
+    database.execute("ALTER TABLE task ADD COLUMN added_by_hand integer")
+
+    app.apply(app.manifest("drift-warn", spec={"verify": {"drift": "warn"}}))
+    status = app.wait("drift-warn", timeout=300)["status"]
+    assert status["phase"] == "Succeeded", status
+    assert status["drift"]["differences"] == ["remove_column task.added_by_hand"]
+    assert any(r == "SchemaDrift" and t == "Warning" for t, r, _m in app.events("drift-warn"))
+
+    app.apply(app.manifest("drift-fail", spec={"verify": {"drift": "fail"}}))
+    status = app.wait("drift-fail", timeout=300)["status"]
+    assert status["phase"] == "RolledBack", status
+    assert status["message"].startswith("schema drift check failed: 1 difference(s)"), status["message"]
+    assert status["steps"]["drift"]["reason"] == "SchemaDrift"
