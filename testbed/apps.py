@@ -68,8 +68,14 @@ class App:
         self.created.append(manifest["metadata"]["name"])
 
     def get(self, name: str) -> dict:
-        out = self.cluster.kubectl("-n", self.namespace, "get", "migrationrun", name, "-o", "json")
-        return json.loads(out.stdout)
+        """The run as the API returns it (through the client: tests poll this, a kubectl process each
+        time would cost the CPU the bed's other workers wait for)."""
+        with self.cluster.api_client() as api:
+            custom = kubernetes.client.CustomObjectsApi(api)
+            run: dict = custom.get_namespaced_custom_object(
+                constants.GROUP, constants.VERSION, self.namespace, constants.PLURAL, name
+            )
+        return run
 
     def wait(self, name: str, phases: Iterable[str] = TERMINAL, timeout: float = 180) -> dict:
         """Wait until the run reaches one of ``phases``; fail with its status otherwise.
