@@ -25,7 +25,7 @@ pytestmark = pytest.mark.timeout(1800)  # a cold build (debootstrap + two images
 ROOT = Path(__file__).resolve().parents[2]
 OPERATOR = "alembic-operator:dev"
 APP = "example-app:dev"
-PG_MAJORS = (15, 18)
+PG_MAJORS = (15, 16, 17, 18)
 EXTRAS_ONLY = {"kopf", "prometheus-client"}
 """Distributions only the ``controller`` extra brings: the operator image's, never an app image's."""
 APP_STEPS = ("plan", "migrate", "wait", "run")

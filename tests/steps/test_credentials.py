@@ -8,6 +8,7 @@ steps run as console scripts, as in a Job pod. A hostile password (``@``, ``%``,
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -77,8 +78,10 @@ def test_a_query_string_password_is_never_on_a_tool_command_line(
     assert runs["migrate"].data["toRevision"] == HEAD
     lines = log.read_text().splitlines()
     real_runs = [ln for ln in lines if "--version" not in ln]
+    # `pg_restore -l ARCHIVE` only lists an archive's contents: it never connects, so needs no password
+    connecting = [ln for ln in real_runs if not re.search(r"/pg_restore -l ", ln)]
     assert {tool for tool in WRAPPED if any(f"/{tool} " in ln for ln in real_runs)} == set(WRAPPED), lines
-    assert all(ln.endswith("[PGPASSWORD set]") for ln in real_runs), real_runs
+    assert all(ln.endswith("[PGPASSWORD set]") for ln in connecting), connecting
     assert _leaks(log.read_text()) == []
     for run in runs.values():
         assert _leaks(run.stdout + run.stderr + str(run.result)) == []
