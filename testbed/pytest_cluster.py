@@ -21,42 +21,13 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import kubernetes.client
 import pytest
 
-from testbed import existing, netns, operating, procs, tools
+from testbed import existing, netns, operating, procs
 from testbed.cluster import Cluster
 from testbed.node import Node
-
-SHELL_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-def default_images() -> dict[str, dict[str, Any]]:
-    """The image table of the retired emulated kubelet (:mod:`testbed.kubelet`), kept only while
-    ``bench/bed.py`` still runs it; no test uses it (issue 17).
-
-    - ``alembic-operator:dev``: the project's venv first on PATH; ENTRYPOINT, CMD and WORKDIR
-      as image/Dockerfile has them (``alembic-operator``, ``--help``, ``/tmp``);
-    - ``example-app:dev``: the venv first on PATH, no entrypoint (pods give a command);
-    - ``busybox`` and ``test-shell:dev``: the host's shell tools plus kubectl, CMD ``sh``.
-    """
-    venv_bin = tools.REPO / ".venv" / "bin"
-    kubectl_dir = tools.binary("kubectl").parent
-    python_env = {"PATH": f"{venv_bin}:$PATH", "VIRTUAL_ENV": str(tools.REPO / ".venv")}
-    shell = {"env": {"PATH": f"{kubectl_dir}:{SHELL_PATH}"}, "args": ["sh"]}
-    return {
-        "alembic-operator:dev": {
-            "env": python_env,
-            "entrypoint": ["alembic-operator"],
-            "args": ["--help"],
-            "workingDir": "/tmp",
-        },
-        "example-app:dev": {"env": python_env},
-        "busybox": shell,
-        "test-shell:dev": shell,
-    }
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,6 @@ from typing import Any
 
 from testbed import operating, ports
 from testbed.cluster import Cluster
-from testbed.kubelet import ProcessKubelet
 from testbed.node import Node
 from testbed.postgres import PostgresServer
 from testbed.pytest_data import Database
@@ -38,28 +37,18 @@ IMAGES = {
 TERMINAL = ("Succeeded", "Failed", "RolledBack", "RollbackFailed", "RollbackHeld")
 
 
-def register_app_images(kubelet: Node | ProcessKubelet) -> None:
-    """App images of the tests. On the real node: the operator's image and variants of the built
+def register_app_images(kubelet: Node) -> None:
+    """App images of the tests on the node: the operator's image and variants of the built
     example-app image, each with its app's directory as WORKDIR (and ALEMBIC_CONFIG), as a
-    ``FROM example-app:dev`` Dockerfile would make them. On the emulated kubelet: the project venv
-    with the app's working directory."""
-    if operating.bed_runtime() == "node":
-        assert isinstance(kubelet, Node)
-        kubelet.register_images({"alembic-operator:dev": {}}, built_image="alembic-operator:dev")
-        variants = {}
-        for image, workdir in IMAGES.items():
-            inside = f"{operating.IMAGE_APP_DIR}/{workdir.relative_to(ALEMBIC)}"
-            env = {"SCENARIO_SLEEP_SECONDS": "0", "ALEMBIC_CONFIG": f"{inside}/alembic.ini"}
-            variants[image] = {"workingDir": inside, "env": env}
-        kubelet.register_images(variants, built_image="example-app:dev")
-        return
-    venv = REPO / ".venv"
+    ``FROM example-app:dev`` Dockerfile would make them."""
+    operating.bed_runtime()  # a retired runtime asked for fails here, loudly
+    kubelet.register_images({"alembic-operator:dev": {}}, built_image="alembic-operator:dev")
+    variants = {}
     for image, workdir in IMAGES.items():
-        kubelet.register_image(
-            image,
-            env={"PATH": f"{venv / 'bin'}:$PATH", "VIRTUAL_ENV": str(venv), "SCENARIO_SLEEP_SECONDS": "0"},
-            workingDir=str(workdir),
-        )
+        inside = f"{operating.IMAGE_APP_DIR}/{workdir.relative_to(ALEMBIC)}"
+        env = {"SCENARIO_SLEEP_SECONDS": "0", "ALEMBIC_CONFIG": f"{inside}/alembic.ini"}
+        variants[image] = {"workingDir": inside, "env": env}
+    kubelet.register_images(variants, built_image="example-app:dev")
 
 
 @dataclass
@@ -74,9 +63,9 @@ class Operator:
     cluster: Cluster | None = None
 
     def host(self) -> str:
-        """Where the operator's pod listens: its pod IP on the real node (the bed's namespace routes to
-        the pods' bridge), loopback on the emulated kubelet (pods share the host's network)."""
-        if operating.bed_runtime() != "node" or self.cluster is None:
+        """Where the operator's pod listens: its pod IP on the node (the bed's network namespace routes
+        to the pods' bridge); loopback only for an Operator made without a cluster."""
+        if self.cluster is None:
             return "127.0.0.1"
         pod = support.wait_for(
             lambda: (
@@ -133,7 +122,7 @@ def installed_operator(cluster: Cluster, *extra: str, chart: Path | None = None)
             "crds.install=false",
             "--timeout",
             "180s",
-            # The process kubelet runs pods on the host's network: free ports instead of 8080/8081.
+            # Not 8080/8081 (needed when pods shared the host network; now it exercises the port settings).
             "--set",
             f"metrics.port={metrics}",
             "--set",

@@ -26,7 +26,6 @@ import pytest
 import yaml
 
 from testbed.cluster import Cluster
-from testbed.kubelet import ProcessKubelet
 from testbed.node import Node
 from testbed.postgres import PostgresServer
 from testbed.s3 import S3Server
@@ -49,7 +48,7 @@ def app_namespace(cluster: Cluster) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def operator(cluster: Cluster, kubelet: Node | ProcessKubelet, app_namespace: str) -> Iterator[bed.Operator]:
+def operator(cluster: Cluster, kubelet: Node, app_namespace: str) -> Iterator[bed.Operator]:
     bed.register_app_images(kubelet)
     with bed.installed_operator(cluster, "--set", f"watchNamespaces={{{app_namespace}}}") as op:
         yield op
@@ -90,7 +89,7 @@ def _available(cluster: Cluster, ns: str, name: str, image: str) -> bool:
 
 def test_helm_install_and_upgrades_migrate_in_the_hook_and_a_failed_one_stops_the_rollout(
     cluster: Cluster,
-    kubelet: Node | ProcessKubelet,
+    kubelet: Node,
     operator: bed.Operator,
     data: bed.Data,
     app_chart: Path,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from testbed.cluster import Cluster
-from testbed.kubelet import ProcessKubelet
+from testbed.node import Node
 from testbed.postgres import PostgresServer
 from testbed.s3 import S3Server
 from tests.helm import bed, support
@@ -22,7 +22,7 @@ FIRST_RECONCILE_WITHIN = 20.0
 
 
 def test_a_namespaced_operator_reconciles_a_waiting_run_within_seconds(
-    cluster: Cluster, kubelet: ProcessKubelet, pg15: PostgresServer, s3: S3Server, namespace: str
+    cluster: Cluster, kubelet: Node, pg15: PostgresServer, s3: S3Server, namespace: str
 ) -> None:
     bed.register_app_images(kubelet)
     data = bed.make_data(cluster, pg15, s3, namespace)

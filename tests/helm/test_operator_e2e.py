@@ -17,7 +17,6 @@ import pytest
 
 from testbed import operating
 from testbed.cluster import Cluster
-from testbed.kubelet import ProcessKubelet
 from testbed.node import Node
 from testbed.postgres import PostgresServer
 from testbed.s3 import S3Server
@@ -36,9 +35,7 @@ PRODUCT_METRICS = {
 
 
 @pytest.fixture(scope="module")
-def operator(
-    cluster: Cluster, kubelet: Node | ProcessKubelet, operator: operating.OperatorProcess
-) -> Iterator[bed.Operator]:
+def operator(cluster: Cluster, kubelet: Node, operator: operating.OperatorProcess) -> Iterator[bed.Operator]:
     """The chart's operator, the only one acting meanwhile (the session's host operator, the ``operator``
     this fixture overrides, is paused): its /metrics then count every step of its runs."""
     bed.register_app_images(kubelet)

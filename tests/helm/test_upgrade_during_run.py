@@ -19,7 +19,7 @@ import yaml
 
 from testbed import faults, operating
 from testbed.cluster import Cluster
-from testbed.kubelet import ProcessKubelet
+from testbed.node import Node
 from testbed.postgres import PostgresServer
 from testbed.s3 import S3Server
 from tests.helm import bed, support
@@ -30,7 +30,7 @@ SELECTOR = "app.kubernetes.io/name=alembic-operator"
 
 def test_a_chart_upgrade_mid_backup_lets_the_run_end_as_it_would_have(
     cluster: Cluster,
-    kubelet: ProcessKubelet,
+    kubelet: Node,
     pg15: PostgresServer,
     s3: S3Server,
     namespace: str,

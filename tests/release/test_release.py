@@ -19,7 +19,7 @@ import yaml
 
 from testbed import operating
 from testbed.cluster import Cluster
-from testbed.kubelet import ProcessKubelet
+from testbed.node import Node
 from testbed.postgres import PostgresServer
 from testbed.s3 import S3Server
 from tests.helm import alerting, bed, support
@@ -61,7 +61,7 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_operator_installs_from_dist_and_runs_a_migration(
-    cluster: Cluster, kubelet: ProcessKubelet, pg15: PostgresServer, s3: S3Server, namespace: str, dist: Path
+    cluster: Cluster, kubelet: Node, pg15: PostgresServer, s3: S3Server, namespace: str, dist: Path
 ) -> None:
     names = sorted(p.name for p in dist.iterdir())
     assert names == sorted(
@@ -98,9 +98,7 @@ def test_the_operator_installs_from_dist_and_runs_a_migration(
         assert f"alembic_operator_database_{gauge}{{{labels}}}" in page, f"no {gauge} of the run's database"
 
 
-def _bed_data(
-    cluster: Cluster, kubelet: ProcessKubelet, pg15: PostgresServer, s3: S3Server, namespace: str
-) -> bed.Data:
+def _bed_data(cluster: Cluster, kubelet: Node, pg15: PostgresServer, s3: S3Server, namespace: str) -> bed.Data:
     bed.register_app_images(kubelet)
     return bed.make_data(cluster, pg15, s3, namespace)
 
@@ -114,7 +112,7 @@ def _run_to_succeeded(cluster: Cluster, data: bed.Data, name: str) -> None:
 
 def test_the_operator_installs_from_the_one_file_manifest_and_runs_a_migration(
     cluster: Cluster,
-    kubelet: ProcessKubelet,
+    kubelet: Node,
     pg15: PostgresServer,
     s3: S3Server,
     namespace: str,

@@ -23,14 +23,14 @@ import pytest
 import yaml
 
 from testbed.cluster import Cluster
-from testbed.kubelet import ProcessKubelet
+from testbed.node import Node
 from tests.helm import bed
 
 RUNS = "migrationruns.alembic-operator.dev"
 
 
 @pytest.fixture(scope="module")
-def operator(cluster: Cluster, kubelet: ProcessKubelet) -> Iterator[bed.Operator]:
+def operator(cluster: Cluster, kubelet: Node) -> Iterator[bed.Operator]:
     """The chart installed the README's way: the policies are on by default."""
     with bed.installed_operator(cluster) as op:
         yield op
