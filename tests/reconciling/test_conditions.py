@@ -7,7 +7,7 @@ import pytest
 from alembic_operator.api.model import Phase
 from alembic_operator.controller.reconciler import reject
 
-from .world import NOW, World, condition
+from .world import BACKUP_DATA, NOW, World, condition
 
 
 def kstatus(status):
@@ -47,7 +47,53 @@ def test_a_failed_run_is_stalled_with_a_reason():
     world.tick()
     assert kstatus(world.status) == {"Ready": "False", "Reconciling": "False", "Stalled": "True"}
     assert condition(world.status, "Stalled").reason == "BackupFailed"
-    assert condition(world.status, "Stalled").message == world.status.message
+    assert condition(world.status, "Ready").message == world.status.message
+    assert condition(world.status, "Stalled").message == "phase Failed; the Ready condition says why"
+    assert condition(world.status, "Reconciling").message == ""
+
+
+def test_conditions_keep_a_fixed_order_with_the_kstatus_ones_first():
+    world = World()
+    world.run_to(Phase.SUCCEEDED)
+    assert [c.type for c in world.status.conditions] == [
+        "Ready",
+        "Reconciling",
+        "Stalled",
+        "Planned",
+        "BackedUp",
+        "Migrated",
+        "Verified",
+    ]
+
+
+def _ended_in(outcome):
+    world = World()
+    if outcome == "succeeded":
+        world.run_to(Phase.SUCCEEDED)
+    elif outcome == "backup-failed":
+        world.run_to(Phase.BACKING_UP)
+        world.finish("backup", ok=False, message="no space")
+        world.tick()
+    elif outcome == "rolled-back":
+        world.run_to(Phase.MIGRATING)
+        world.finish("migrate", ok=False, message="duplicate column", changed=True)
+        world.tick()
+        world.finish("restore", data={"uri": BACKUP_DATA["uri"]})
+        world.tick()
+    else:
+        world.run_to(Phase(outcome))
+    return world
+
+
+@pytest.mark.parametrize("outcome", ["Planning", "BackingUp", "succeeded", "backup-failed", "rolled-back"])
+def test_describe_shows_each_condition_message_once(outcome):
+    """kubectl describe lists every condition's message: Ready, Reconciling and Stalled must not say the
+    run's message three times (only Ready carries it; the other two name the phase or say nothing)."""
+    world = _ended_in(outcome)
+    trio = [condition(world.status, t).message for t in ("Ready", "Reconciling", "Stalled")]
+    assert trio[0] == world.status.message
+    shown = [m for m in trio if m]
+    assert len(shown) == len(set(shown)) and trio.count(world.status.message) == 1, trio
 
 
 def test_a_running_step_has_an_unknown_step_condition():

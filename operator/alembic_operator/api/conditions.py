@@ -9,6 +9,10 @@ kstatus (what Flux, Argo CD health checks and ``kstatus`` read):
 * ``Ready=True`` only on Succeeded.
 * Every condition carries ``observedGeneration``; ``lastTransitionTime``
   changes only when the status flips (:func:`set_condition`).
+* Only Ready carries the run's message; a True Reconciling or Stalled carries a
+  short one naming the phase (kstatus reports it), a False one none, so
+  ``kubectl describe`` shows the message once. Conditions keep the order of
+  :attr:`ConditionType.ALL`.
 
 Per-step conditions (Planned, BackedUp, Migrated, Verified, RolledBack) appear
 once their step starts: ``Unknown``/InProgress, then True or False; which step
@@ -161,13 +165,21 @@ def set_condition(
                 observed_generation=generation,
             )
         )
-    return result
+    return sorted(result, key=_position)
+
+
+def _position(cond: Condition) -> int:
+    """Where ``cond`` goes in the list: the order of ConditionType.ALL, unknown types last (stable)."""
+    return ConditionType.ALL.index(cond.type) if cond.type in ConditionType.ALL else len(ConditionType.ALL)
 
 
 def kstatus_conditions(
     conditions: Iterable[Condition], *, phase: Phase, reason: str, message: str, generation: int | None, now: datetime
 ) -> list[Condition]:
-    """Set Ready, Reconciling and Stalled for ``phase`` (``reason`` applies to Stalled/Ready when failing)."""
+    """Set Ready, Reconciling and Stalled for ``phase`` (``reason`` applies to Stalled/Ready when failing).
+
+    ``message`` goes on Ready only (see the module docstring).
+    """
     rows: list[tuple[str, ConditionStatus, str]]
     if phase == Phase.SUCCEEDED:
         rows = [
@@ -189,10 +201,20 @@ def kstatus_conditions(
         ]
     conds = list(conditions)
     for type_, status, why in rows:
+        text = message if type_ == ConditionType.READY else _kstatus_message(type_, status, phase)
         conds = set_condition(
-            conds, type=type_, status=status, reason=why, message=message, generation=generation, now=now
+            conds, type=type_, status=status, reason=why, message=text, generation=generation, now=now
         )
     return conds
+
+
+def _kstatus_message(type_: str, status: ConditionStatus, phase: Phase) -> str:
+    """The short message of Reconciling or Stalled: the phase when True (kstatus shows it), else none."""
+    if status != "True":
+        return ""
+    if type_ == ConditionType.STALLED:
+        return f"phase {phase.value}; the Ready condition says why"
+    return f"the run is in phase {phase.value}"
 
 
 def restamp_generation(conditions: Iterable[Condition], generation: int | None) -> list[Condition]:
