@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from alembic_operator.api import constants
+from alembic_operator.api import constants, status_progress
 from alembic_operator.api.model import RunView
 from alembic_operator.controller import naming
 from alembic_operator.controller.settings import Settings
@@ -26,6 +26,7 @@ CONTAINER_NAME = "step"
 TMP_VOLUME = "tmp"
 TMP_PATH = "/tmp"
 LOCATION_ENV = "ALEMBIC_OPERATOR_LOCATION"
+PROGRESS_PORT_NAME = "progress"
 
 
 def build_labels(*, run: RunView, step: str) -> dict[str, str]:
@@ -124,6 +125,8 @@ def build_pod_template(
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "volumeMounts": [{"name": TMP_VOLUME, "mountPath": TMP_PATH}],
     }
+    if step in status_progress.PROGRESS_STEPS:  # declared so NetworkPolicies and readers can name it
+        container["ports"] = [{"name": PROGRESS_PORT_NAME, "containerPort": status_progress.PORT, "protocol": "TCP"}]
     if args:
         container["args"] = list(args)
     if working_dir:
