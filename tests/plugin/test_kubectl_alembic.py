@@ -26,6 +26,8 @@ from tests.e2e import appdb
 from tests.e2e.writer import Writer
 
 APPROVE = "alembic-operator.dev/approve-restore"
+APPROVE_MIGRATION = "alembic-operator.dev/approve-migration"
+REJECT_MIGRATION = "alembic-operator.dev/reject-migration"
 
 
 @dataclass
@@ -157,11 +159,15 @@ def test_reject_refuses_a_run_that_holds_nothing_and_leaves_it(runs: Runs) -> No
 
 
 def test_approve_names_the_user_in_the_annotation_and_the_held_restore_runs(runs: Runs) -> None:
-    user = json.loads(runs.kubectl("auth", "whoami", "-o", "json").stdout)["status"]["userInfo"]["username"]
+    user = _caller(runs)
     done = runs.alembic("approve", "held-1")
     assert f"as {user}" in done.stdout, done.stdout
     assert runs.app.get("held-1")["metadata"]["annotations"][APPROVE] == user
     assert runs.app.wait("held-1", timeout=240)["status"]["phase"] == "RolledBack"
+
+
+def _caller(runs: Runs) -> str:
+    return str(json.loads(runs.kubectl("auth", "whoami", "-o", "json").stdout)["status"]["userInfo"]["username"])
 
 
 def _counts(runs: Runs, tables: list[dict[str, Any]]) -> dict[str, int]:
@@ -200,3 +206,30 @@ def test_restore_prints_commands_that_put_a_chosen_backup_back_by_hand(runs: Run
         done = bash(*exports, discard)
     assert done.returncode == 0, done
     assert _counts(runs, manifest["tables"]) == expected
+
+
+def test_approve_migration_and_reject_migration_decide_as_the_caller(runs: Runs) -> None:
+    """After the restore: two runs wait for approval (approval.required). reject-migration ends the first
+    Failed with no backup; approve-migration lets the second go on to Succeeded; each annotation and the
+    recorded decision carry the caller's name; a run that waits for nothing is refused and left as is."""
+    user = _caller(runs)
+    refused = runs.alembic("approve-migration", "ok-1", check=False)
+    assert refused.returncode == 1 and "Succeeded, not AwaitingApproval" in refused.stderr, refused
+    assert APPROVE_MIGRATION not in (runs.app.get("ok-1")["metadata"].get("annotations") or {})
+    gate = {"approval": {"required": True}}
+    decided = {}
+    for name, command, annotation in (
+        ("gate-1", "reject-migration", REJECT_MIGRATION),
+        ("gate-2", "approve-migration", APPROVE_MIGRATION),
+    ):
+        runs.app.apply(runs.app.manifest(name, spec=gate))
+        waiting = runs.app.wait(name, phases={"AwaitingApproval", *TERMINAL}, timeout=240)
+        assert waiting["status"]["phase"] == "AwaitingApproval", waiting["status"]
+        assert f"as {user}" in runs.alembic(command, name).stdout
+        assert runs.app.get(name)["metadata"]["annotations"][annotation] == user
+        decided[name] = runs.app.wait(name, timeout=240)["status"]
+    rejected, approved = decided["gate-1"], decided["gate-2"]
+    assert rejected["phase"] == "Failed" and f"rejected by {user}" in rejected["message"], rejected
+    assert "backup" not in (rejected.get("steps") or {}), rejected
+    assert approved["phase"] == "Succeeded", approved
+    assert approved["approval"]["state"] == "Approved" and approved["approval"]["by"] == user, approved

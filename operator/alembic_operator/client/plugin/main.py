@@ -26,12 +26,24 @@ class Refused(Exception):
     """The command does not apply to the run as it is (e.g. approving a run that holds nothing)."""
 
 
-def _held(conn: connecting.Connection, name: str) -> dict[str, Any]:
+def _in_phase(conn: connecting.Connection, name: str, wanted: Phase, waiting: str) -> dict[str, Any]:
+    """The run, if it is in ``wanted``; else Refused, saying that no ``waiting`` waits for a decision."""
     run = reading.get_run(conn, name)
     phase = (run.get("status") or {}).get("phase") or Phase.PENDING.value
-    if phase != Phase.ROLLBACK_HELD.value:
-        raise Refused(f"MigrationRun {name} is {phase}, not RollbackHeld: no restore waits for a decision")
+    if phase != wanted.value:
+        raise Refused(f"MigrationRun {name} is {phase}, not {wanted.value}: no {waiting} waits for a decision")
     return run
+
+
+def _held(conn: connecting.Connection, name: str) -> dict[str, Any]:
+    return _in_phase(conn, name, Phase.ROLLBACK_HELD, "restore")
+
+
+def _decide_as_self(conn: connecting.Connection, name: str, annotation: str) -> str:
+    """Set ``annotation`` on the run to the caller's own name (the admission policy accepts no other)."""
+    user = reading.whoami(conn)
+    reading.annotate(conn, name, {annotation: user})
+    return user
 
 
 def status(conn: connecting.Connection, args: argparse.Namespace) -> str:
@@ -52,8 +64,7 @@ def backups(conn: connecting.Connection, args: argparse.Namespace) -> str:
 def approve(conn: connecting.Connection, args: argparse.Namespace) -> str:
     """Approve a held restore as yourself (needs the verb approve on migrationruns)."""
     _held(conn, args.run)
-    user = reading.whoami(conn)
-    reading.annotate(conn, args.run, {constants.ANNOTATION_APPROVE_RESTORE: user})
+    user = _decide_as_self(conn, args.run, constants.ANNOTATION_APPROVE_RESTORE)
     return (
         f"approved the held restore of {args.run} as {user} "
         f"({constants.ANNOTATION_APPROVE_RESTORE}={user}); the operator restores now — "
@@ -69,6 +80,26 @@ def reject(conn: connecting.Connection, args: argparse.Namespace) -> str:
     return (
         f"rejected the held restore of {args.run}: the run is deleted and the database stays as the failed "
         f"migration left it (a write fence, if any, is lifted); the backup stays at {uri}"
+    )
+
+
+def approve_migration(conn: connecting.Connection, args: argparse.Namespace) -> str:
+    """Approve a migration that waits for approval, as yourself (needs the verb approve on migrationruns)."""
+    _in_phase(conn, args.run, Phase.AWAITING_APPROVAL, "migration")
+    user = _decide_as_self(conn, args.run, constants.ANNOTATION_APPROVE_MIGRATION)
+    return (
+        f"approved the migration of {args.run} as {user} ({constants.ANNOTATION_APPROVE_MIGRATION}={user}); "
+        f"the run goes on to the backup — `kubectl alembic status {args.run} -n {conn.namespace}` follows it"
+    )
+
+
+def reject_migration(conn: connecting.Connection, args: argparse.Namespace) -> str:
+    """Reject a migration that waits for approval, as yourself: the run fails, the database is not touched."""
+    _in_phase(conn, args.run, Phase.AWAITING_APPROVAL, "migration")
+    user = _decide_as_self(conn, args.run, constants.ANNOTATION_REJECT_MIGRATION)
+    return (
+        f"rejected the migration of {args.run} as {user} ({constants.ANNOTATION_REJECT_MIGRATION}={user}); "
+        "the run ends Failed with no backup and no migration"
     )
 
 
@@ -88,6 +119,8 @@ COMMANDS: dict[str, Callable[[connecting.Connection, argparse.Namespace], str]] 
     "backups": backups,
     "approve": approve,
     "reject": reject,
+    "approve-migration": approve_migration,
+    "reject-migration": reject_migration,
     "restore": restore,
     "logs": step_logs,
 }
