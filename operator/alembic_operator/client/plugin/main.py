@@ -83,24 +83,23 @@ def reject(conn: connecting.Connection, args: argparse.Namespace) -> str:
     )
 
 
+def _decide_migration(conn: connecting.Connection, name: str, annotation: str, verb: str, then: str) -> str:
+    """Set ``annotation`` as yourself on a run in AwaitingApproval; say what was decided and what follows."""
+    _in_phase(conn, name, Phase.AWAITING_APPROVAL, "migration")
+    user = _decide_as_self(conn, name, annotation)
+    return f"{verb} the migration of {name} as {user} ({annotation}={user}); {then}"
+
+
 def approve_migration(conn: connecting.Connection, args: argparse.Namespace) -> str:
     """Approve a migration that waits for approval, as yourself (needs the verb approve on migrationruns)."""
-    _in_phase(conn, args.run, Phase.AWAITING_APPROVAL, "migration")
-    user = _decide_as_self(conn, args.run, constants.ANNOTATION_APPROVE_MIGRATION)
-    return (
-        f"approved the migration of {args.run} as {user} ({constants.ANNOTATION_APPROVE_MIGRATION}={user}); "
-        f"the run goes on to the backup — `kubectl alembic status {args.run} -n {conn.namespace}` follows it"
-    )
+    then = f"the run goes on to the backup — `kubectl alembic status {args.run} -n {conn.namespace}` follows it"
+    return _decide_migration(conn, args.run, constants.ANNOTATION_APPROVE_MIGRATION, "approved", then)
 
 
 def reject_migration(conn: connecting.Connection, args: argparse.Namespace) -> str:
     """Reject a migration that waits for approval, as yourself: the run fails, the database is not touched."""
-    _in_phase(conn, args.run, Phase.AWAITING_APPROVAL, "migration")
-    user = _decide_as_self(conn, args.run, constants.ANNOTATION_REJECT_MIGRATION)
-    return (
-        f"rejected the migration of {args.run} as {user} ({constants.ANNOTATION_REJECT_MIGRATION}={user}); "
-        "the run ends Failed with no backup and no migration"
-    )
+    then = "the run ends Failed with no backup and no migration"
+    return _decide_migration(conn, args.run, constants.ANNOTATION_REJECT_MIGRATION, "rejected", then)
 
 
 def restore(conn: connecting.Connection, args: argparse.Namespace) -> str:
