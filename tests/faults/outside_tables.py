@@ -26,8 +26,9 @@ QUERIES = {
         "WHERE s.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY 1"
     ),
     "database acl and comment": (
-        "SELECT coalesce(datacl::text, '(default)'), coalesce(shobj_description(oid, 'pg_database'), '(none)') "
-        "FROM pg_database WHERE datname = current_database()"
+        # The privileges in effect: NULL means the default ACL, which an explicit equal one grants alike.
+        "SELECT array(SELECT unnest(coalesce(datacl, acldefault('d', datdba)))::text ORDER BY 1)::text, "
+        "coalesce(shobj_description(oid, 'pg_database'), '(none)') FROM pg_database WHERE datname = current_database()"
     ),
     "default privileges": (
         "SELECT pg_get_userbyid(defaclrole), coalesce(defaclnamespace::regnamespace::text, '(all)'), "
