@@ -209,25 +209,34 @@ def test_restore_prints_commands_that_put_a_chosen_backup_back_by_hand(runs: Run
 
 
 def test_approve_migration_and_reject_migration_decide_as_the_caller(runs: Runs) -> None:
-    """After the restore: two runs wait for approval (approval.required). reject-migration ends the first
-    Failed with no backup; approve-migration lets the second go on to Succeeded; each annotation and the
-    recorded decision carry the caller's name; a run that waits for nothing is refused and left as is."""
+    """Two runs on a database of their own (no queue behind the held run) wait for approval
+    (approval.required). reject-migration ends the first Failed with no backup; approve-migration lets
+    the second go on to Succeeded; each annotation and the recorded decision carry the caller's name; a
+    run that waits for nothing is refused and left as is."""
     user = _caller(runs)
     refused = runs.alembic("approve-migration", "ok-1", check=False)
     assert refused.returncode == 1 and "Succeeded, not AwaitingApproval" in refused.stderr, refused
     assert APPROVE_MIGRATION not in (runs.app.get("ok-1")["metadata"].get("annotations") or {})
-    gate = {"approval": {"required": True}}
+    server = runs.database.server
+    database = server.create_database()
+    url = f"--from-literal=DATABASE_URL={server.url(database)}"
+    runs.kubectl("-n", runs.app.namespace, "create", "secret", "generic", "gate-db", url)
+    gate = {"approval": {"required": True}, "database": {"urlSecretRef": {"name": "gate-db"}}}
     decided = {}
-    for name, command, annotation in (
-        ("gate-1", "reject-migration", REJECT_MIGRATION),
-        ("gate-2", "approve-migration", APPROVE_MIGRATION),
-    ):
-        runs.app.apply(runs.app.manifest(name, spec=gate))
-        waiting = runs.app.wait(name, phases={"AwaitingApproval", *TERMINAL}, timeout=240)
-        assert waiting["status"]["phase"] == "AwaitingApproval", waiting["status"]
-        assert f"as {user}" in runs.alembic(command, name).stdout
-        assert runs.app.get(name)["metadata"]["annotations"][annotation] == user
-        decided[name] = runs.app.wait(name, timeout=240)["status"]
+    try:
+        for name, command, annotation in (
+            ("gate-1", "reject-migration", REJECT_MIGRATION),
+            ("gate-2", "approve-migration", APPROVE_MIGRATION),
+        ):
+            runs.app.apply(runs.app.manifest(name, spec=gate))
+            waiting = runs.app.wait(name, phases={"AwaitingApproval", *TERMINAL}, timeout=240)
+            assert waiting["status"]["phase"] == "AwaitingApproval", waiting["status"]
+            assert f"as {user}" in runs.alembic(command, name).stdout
+            assert runs.app.get(name)["metadata"]["annotations"][annotation] == user
+            decided[name] = runs.app.wait(name, timeout=240)["status"]
+    finally:
+        with contextlib.suppress(Exception):
+            server.drop_database(database)
     rejected, approved = decided["gate-1"], decided["gate-2"]
     assert rejected["phase"] == "Failed" and f"rejected by {user}" in rejected["message"], rejected
     assert "backup" not in (rejected.get("steps") or {}), rejected
