@@ -79,7 +79,7 @@ def register_images(node: Node) -> None:
 def install_crds(cluster: Cluster) -> None:
     """Apply the generated CRDs and wait until the apiserver serves them."""
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_DIR))
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(CRD_DIR))
+    cluster.kubectl("wait", "--for=condition=Established", "--timeout=180s", "-f", str(CRD_DIR), timeout=200)
 
 
 def rbac_manifests() -> list[dict]:

@@ -18,7 +18,7 @@ import pytest
 
 from alembic_operator.cli import COMMANDS
 from testbed import containers
-from tests.packaging import locks
+from tests.installing import locks
 
 pytestmark = pytest.mark.timeout(1800)  # a cold build (debootstrap + two images) takes minutes
 

@@ -98,6 +98,9 @@ def step_env(*, database_url: str | None, s3: Any, location: str | None = None, 
             "AWS_SECRET_ACCESS_KEY": s3.secret_key,
             "PG_BIN_DIRS": bin_dirs(),
             "PYTHONPATH": str(REPO),
+            # steps here share one network namespace (a pod has its own): steps running at once
+            # would race for the progress port, so it is not served (tests/unit/test_progress.py serves it)
+            "ALEMBIC_OPERATOR_PROGRESS_PORT": "0",
         }
     )
     env.pop("DATABASE_URL", None)

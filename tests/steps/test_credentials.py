@@ -34,9 +34,11 @@ def _wrappers(directory: Path, *, real: Path, log: Path) -> Path:
         script = directory / tool
         script.write_text(
             "#!/bin/sh\n"
-            f"tr '\\0' ' ' < /proc/$$/cmdline >> '{log}'\n"
-            f'[ -n "$PGPASSWORD" ] && printf " [PGPASSWORD set]" >> \'{log}\'\n'
-            f"echo >> '{log}'\n"
+            # one append per run: the restore's pg_restore and psql run at once, and separate
+            # appends of the two would interleave their lines
+            "line=$(tr '\\0' ' ' < /proc/$$/cmdline)\n"
+            '[ -n "$PGPASSWORD" ] && line="$line [PGPASSWORD set]"\n'
+            f"printf '%s\\n' \"$line\" >> '{log}'\n"
             f"exec '{real / tool}' \"$@\"\n"
         )
         script.chmod(0o755)

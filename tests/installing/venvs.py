@@ -1,4 +1,4 @@
-"""A virtualenv with only the base install of alembic-operator (no extras), for tests/packaging.
+"""A virtualenv with only the base install of alembic-operator (no extras), for tests/installing.
 
 What an application's image would hold without the ``client`` extra: the pinned, hash-checked
 base set (image/requirements-base.txt, from image/lock.sh) and this checkout's wheel, nothing
@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from testbed import netns
-from tests.packaging import locks
+from tests.installing import locks
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE_LOCK = locks.BASE

@@ -1,4 +1,4 @@
-"""Fixtures of tests/packaging: the base-install venv (:mod:`tests.packaging.venvs`) and a summary section."""
+"""Fixtures of tests/installing: the base-install venv (:mod:`tests.installing.venvs`) and a summary section."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.packaging import venvs
+from tests.installing import venvs
 
 REPORT: list[str] = []
 

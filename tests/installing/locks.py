@@ -1,6 +1,6 @@
 """Reading image/lock.sh's lock files: which distributions a kind of install holds.
 
-Shared by tests/packaging (the base venv) and tests/image (what each image carries).
+Shared by tests/installing (the base venv) and tests/image (what each image carries).
 Must not: resolve or install anything.
 """
 

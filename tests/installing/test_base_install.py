@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.packaging import locks
-from tests.packaging.venvs import BaseVenv
+from tests.installing import locks
+from tests.installing.venvs import BaseVenv
 
 ROOT = Path(__file__).resolve().parents[2]
 JOB_STEPS = ("backup", "migrate", "verify", "restore", "plan", "wait")
