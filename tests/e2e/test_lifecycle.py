@@ -34,7 +34,7 @@ def test_a_run_on_an_empty_database_succeeds_and_records_where_its_backup_is(app
 
     table = app.cluster.kubectl("-n", app.namespace, "get", "mrun").stdout
     header = table.splitlines()[0].split()
-    assert header[:6] == ["NAME", "PHASE", "FROM", "TO", "BACKUP", "AGE"], table
+    assert header[:8] == ["NAME", "PHASE", "FROM", "TO", "BACKUP", "PROGRESS", "APPROVAL", "AGE"], table
     assert "Succeeded" in table and "0004" in table
 
     story = [
