@@ -39,7 +39,7 @@ from typing import Any
 
 from alembic_operator.api import errors, location, results
 from alembic_operator.job.database import fingerprint, locking, sessions, urls
-from alembic_operator.job.migrations import alembic_runtime, concurrent, observing, revisions, wrapped
+from alembic_operator.job.migrations import alembic_runtime, concurrent, engines, observing, revisions, wrapped
 from alembic_operator.job.migrations import stats as stats_
 
 HELP = """Apply the pending Alembic revisions to DATABASE_URL under an advisory lock.
@@ -78,19 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="COMMAND",
         help="run the app's own migrate command instead of Alembic, under the lock, e.g. --exec 'flask db upgrade'",
     )
-    parser.add_argument(
-        "--flask-app",
-        default=os.environ.get("FLASK_APP"),
-        metavar="IMPORT",
-        help="run env.py inside this Flask app's context (Flask-Migrate; default $FLASK_APP), e.g. app:create_app",
-    )
-    parser.add_argument(
-        "--url-env",
-        default=os.environ.get("ALEMBIC_OPERATOR_URL_ENV") or None,
-        metavar="NAME",
-        help="also give the database URL to env.py as this environment variable (the one the app reads; "
-        "default $ALEMBIC_OPERATOR_URL_ENV, e.g. set in the app image)",
-    )
+    engines.add_arguments(parser)
     parser.add_argument(
         "--lock-wait-seconds",
         type=float,

@@ -63,19 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S3_URI",
         help=f"also upload the plan as {PLAN_OBJECT} under this s3://BUCKET/PREFIX/",
     )
-    parser.add_argument(
-        "--flask-app",
-        default=os.environ.get("FLASK_APP"),
-        metavar="IMPORT",
-        help="run env.py inside this Flask app's context (Flask-Migrate; default $FLASK_APP), e.g. app:create_app",
-    )
-    parser.add_argument(
-        "--url-env",
-        default=os.environ.get("ALEMBIC_OPERATOR_URL_ENV") or None,
-        metavar="NAME",
-        help="also give the database URL to env.py as this environment variable (the one the app reads; "
-        "default $ALEMBIC_OPERATOR_URL_ENV, e.g. set in the app image)",
-    )
+    engines.add_arguments(parser)
     parser.add_argument(
         "--policy",
         choices=POLICIES,

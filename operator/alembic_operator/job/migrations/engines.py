@@ -14,6 +14,7 @@ Must not: write the ini file, or log the URL with its password.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import re
@@ -31,6 +32,23 @@ _ASYNC_ENV = re.compile(r"async_engine_from_config|create_async_engine|AsyncEngi
 #: What an offline env.py is given when there is no database: a URL nothing connects to.
 OFFLINE_PLACEHOLDER = "postgresql://offline@localhost/offline"
 _DRIVERS = {"psycopg2", "psycopg", "asyncpg", "pg8000", "psycopg2cffi"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--flask-app`` and ``--url-env``: how the app's own env.py finds its app and its URL (plan and migrate)."""
+    parser.add_argument(
+        "--flask-app",
+        default=os.environ.get("FLASK_APP"),
+        metavar="IMPORT",
+        help="run env.py inside this Flask app's context (Flask-Migrate; default $FLASK_APP), e.g. app:create_app",
+    )
+    parser.add_argument(
+        "--url-env",
+        default=os.environ.get("ALEMBIC_OPERATOR_URL_ENV") or None,
+        metavar="NAME",
+        help="also give the database URL to env.py as this environment variable (the one the app reads; "
+        "default $ALEMBIC_OPERATOR_URL_ENV, e.g. set in the app image)",
+    )
 
 
 @contextlib.contextmanager
