@@ -61,8 +61,6 @@ def register_images(node: Node) -> None:
     the ones ``make image`` built, their config changed as a Dockerfile ``FROM`` them would
     (``example-app:<scenario>`` is the example-app image with the scenario's directory as working dir)."""
     bed_runtime()
-    if not isinstance(node, Node):  # bench/bed.py still starts the retired emulated kubelet
-        raise TypeError(f"{type(node).__name__} is not a real node: start a testbed.node.NodeBed (as testbed/demo.py)")
     # the `slow` scenario sleeps this long in its migration, so a test can act mid-phase
     sleep = {"SCENARIO_SLEEP_SECONDS": "6"}
     node.register_images({"alembic-operator:dev": {"env": sleep}}, built_image="alembic-operator:dev")

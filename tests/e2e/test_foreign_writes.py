@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from testbed import operating, procs, tools
+from testbed import procs, tools
 from testbed.apps import TERMINAL
 from tests.e2e import appdb, dbstate
 from tests.e2e.writer import Writer
@@ -98,18 +98,17 @@ def _writer_deployment(namespace: str, log: Path, replicas: int) -> dict:
             },
         },
     }
-    if operating.bed_runtime() == "node":
-        # the writer's source and its log are the host's: hostPath volumes (the log's dir writable by the image's user)
-        log.parent.chmod(0o1777)
-        pod = deployment["spec"]["template"]["spec"]
-        pod["volumes"] = [
-            {"name": "tests", "hostPath": {"path": str(tools.REPO / "tests"), "type": "Directory"}},
-            {"name": "log", "hostPath": {"path": str(log.parent), "type": "Directory"}},
-        ]
-        pod["containers"][0]["volumeMounts"] = [
-            {"name": "tests", "mountPath": f"{WRITER_SOURCE}/tests", "readOnly": True},
-            {"name": "log", "mountPath": str(log.parent)},
-        ]
+    # the writer's source and its log are the host's: hostPath volumes (the log's dir writable by the image's user)
+    log.parent.chmod(0o1777)
+    pod = deployment["spec"]["template"]["spec"]
+    pod["volumes"] = [
+        {"name": "tests", "hostPath": {"path": str(tools.REPO / "tests"), "type": "Directory"}},
+        {"name": "log", "hostPath": {"path": str(log.parent), "type": "Directory"}},
+    ]
+    pod["containers"][0]["volumeMounts"] = [
+        {"name": "tests", "mountPath": f"{WRITER_SOURCE}/tests", "readOnly": True},
+        {"name": "log", "mountPath": str(log.parent)},
+    ]
     return deployment
 
 
@@ -118,21 +117,13 @@ WRITER_SOURCE = "/writer"
 
 
 def _register_writer_image(kubelet: Any) -> None:
-    if operating.bed_runtime() == "node":  # the example app's image (it has asyncpg) running tests/e2e/writer.py
-        kubelet.register_image(
-            "writer:dev",
-            built_image="example-app:dev",
-            workingDir=WRITER_SOURCE,
-            env={"PYTHONPATH": WRITER_SOURCE},
-            entrypoint=["python", "-m", "tests.e2e.writer"],
-        )
-        return
-    python = str(tools.REPO / ".venv" / "bin" / "python")
+    # the example app's image (it has asyncpg) running tests/e2e/writer.py
     kubelet.register_image(
         "writer:dev",
-        env={"PYTHONPATH": str(tools.REPO)},
-        workingDir=str(tools.REPO),
-        entrypoint=[python, "-m", "tests.e2e.writer"],
+        built_image="example-app:dev",
+        workingDir=WRITER_SOURCE,
+        env={"PYTHONPATH": WRITER_SOURCE},
+        entrypoint=["python", "-m", "tests.e2e.writer"],
     )
 
 
