@@ -71,6 +71,13 @@ START_TIMEOUT = 90.0
 """Seconds each server gets to become ready (a cold apiserver takes ~5-15 s)."""
 
 
+class KubectlFailed(subprocess.CalledProcessError):
+    """A kubectl that exited non-zero; unlike its base class, its message carries kubectl's stderr."""
+
+    def __str__(self) -> str:
+        return f"{super().__str__()}\nstderr: {str(self.stderr or '').strip()[-2000:]}"
+
+
 def write_kubeconfig(
     path: Path, *, server: str, ca_file: Path, token: str, user: str, namespace: str = "default"
 ) -> Path:
@@ -330,7 +337,7 @@ class Cluster:
         text_input = input.decode() if isinstance(input, bytes) else input
         proc = subprocess.run(list(argv), input=text_input, capture_output=True, text=True, timeout=timeout)
         if check and proc.returncode != 0:
-            raise subprocess.CalledProcessError(proc.returncode, list(argv), proc.stdout, proc.stderr)
+            raise KubectlFailed(proc.returncode, list(argv), proc.stdout, proc.stderr)
         return proc
 
     def service_account_token(self, namespace: str, service_account: str, *, expiration_seconds: int = 3 * 3600) -> str:

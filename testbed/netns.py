@@ -10,6 +10,12 @@ bridge) inherits the namespace; the machine's own interfaces, routes, iptables a
 namespace to the outside). :meth:`BedNetwork.leave` moves the thread back; once the
 last bed process has exited the kernel frees the namespace with all its interfaces.
 
+Every bed's apiserver is ``https://127.0.0.1:443`` inside its own namespace, and kubectl and
+helm key their on-disk discovery and HTTP caches by that address: concurrent workers would
+read each other's half-written cache files (a worker once failed ``kubectl wait
+--for=condition=Established``). So a namespace also gets its own ``KUBECACHEDIR`` (both tools
+honour it) while the thread is in it.
+
 Needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN) and the ``ip`` command (iproute2).
 """
 
@@ -17,7 +23,9 @@ from __future__ import annotations
 
 import ctypes
 import os
+import shutil
 import subprocess
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +43,9 @@ SERVICE_IP = "10.0.0.1"
 """The ``kubernetes`` Service's ClusterIP (first of :data:`testbed.cluster.SERVICE_CIDR`), also on
 ``albed0``: no kube-proxy runs, so in-cluster clients (the operator from its chart, the hook Job)
 reach the apiserver, which listens on port 443 of every address of the namespace, there directly."""
+
+CACHE_ENV = "KUBECACHEDIR"
+"""kubectl's and helm's cache directory (default ``~/.kube/cache``), one per bed namespace."""
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _active: BedNetwork | None = None
@@ -61,6 +72,8 @@ class BedNetwork:
     _original: int
     _thread: int
     _outer: BedNetwork | None = None
+    _cache_dir: str = ""
+    _outer_cache_dir: str | None = None
 
     def leave(self) -> None:
         """Move the thread back to the namespace it came from (safe to call twice)."""
@@ -71,6 +84,8 @@ class BedNetwork:
         _check(_libc.setns(self._original, CLONE_NEWNET), "setns back to the original network namespace")
         os.close(self._original)
         self._original = -1
+        _restore_env(CACHE_ENV, self._outer_cache_dir)
+        shutil.rmtree(self._cache_dir, ignore_errors=True)
         global _active
         if _active is self:
             _active = self._outer  # a bed entered from inside another (test_node's, in the session's)
@@ -110,7 +125,17 @@ def enter(node_ip: str = NODE_IP) -> BedNetwork:
         raise
     global _active
     bed._outer, _active = _active, bed
+    bed._outer_cache_dir = os.environ.get(CACHE_ENV)
+    bed._cache_dir = tempfile.mkdtemp(prefix="alembic-operator-kubecache-")
+    os.environ[CACHE_ENV] = bed._cache_dir
     return bed
+
+
+def _restore_env(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def active() -> BedNetwork | None:
