@@ -43,8 +43,8 @@ PYTEST_DIST ?= loadgroup
 PYTEST_XDIST = -n $(PYTEST_WORKERS) --dist $(PYTEST_DIST)
 test: lint setup tools image
 	$(PY) -m alembic_operator.api.crd --check
-	# every pod on the bed's real node (testbed/node.py), from the built images
-	$(VENV)/bin/pytest -q $(PYTEST_XDIST) $(PYTEST_ARGS)
+	# every pod on the bed's real node (testbed/node.py), from the built images; the 40 slowest tests listed last
+	$(VENV)/bin/pytest -q --durations=40 $(PYTEST_XDIST) $(PYTEST_ARGS)
 	# nothing of any bed may be left: process, mount, cgroup, network namespace (testbed/node.py)
 	$(PY) -m testbed.node check
 
