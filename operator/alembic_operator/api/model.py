@@ -31,13 +31,12 @@ from typing import Any
 import pydantic
 from pydantic import BaseModel, Field
 
+from alembic_operator.api.refs import DNS_SUBDOMAIN, SECRET_KEY, SecretKeyRef
 from alembic_operator.api.schema import CrdModel as _Model
 from alembic_operator.api.spec import (
     COMPRESSION,
     DEFAULT_MIGRATE_COMMAND,
-    DNS_SUBDOMAIN,
     LOCK_TIMEOUT,
-    SECRET_KEY,
     BackupSpec,
     DatabaseSpec,
     FreeForm,
@@ -46,16 +45,15 @@ from alembic_operator.api.spec import (
     PlanSpec,
     PodTemplateSpec,
     RetentionSpec,
-    RollbackSpec,
     RowCountsSpec,
     S3CredentialsRef,
     S3Spec,
     ScaleDownTarget,
-    SecretKeyRef,
     TimeoutsSpec,
     VerifySpec,
     WriteFenceSpec,
 )
+from alembic_operator.api.spec_rollback import RollbackSpec
 from alembic_operator.api.status import (
     PHASE_MEANINGS,
     PHASE_RANK,

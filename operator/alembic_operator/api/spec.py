@@ -5,8 +5,8 @@ explain`` (:mod:`alembic_operator.api.crd`). Objects that have defaults get
 ``default: {}`` in the CRD, so the apiserver fills nested defaults even when
 the user leaves the block out.
 
-Must not: import anything of ours but :mod:`.schema` and its sections (``spec_*.py``); do I/O; hold behaviour
-beyond validation and small derived values.
+Must not: import anything of ours but :mod:`.schema`, :mod:`.refs` and its sections (``spec_*.py``); do I/O;
+hold behaviour beyond validation and small derived values.
 """
 
 from __future__ import annotations
@@ -17,38 +17,20 @@ import pydantic
 from pydantic import ConfigDict, Field
 
 from alembic_operator.api import spec_drift, spec_scope
+from alembic_operator.api.refs import DNS_SUBDOMAIN, SECRET_KEY, SecretKeyRef
 from alembic_operator.api.schema import CrdModel as _Model
 from alembic_operator.api.schema import nested as _obj
 from alembic_operator.api.spec_approval import ApprovalSpec
+from alembic_operator.api.spec_rollback import RollbackSpec
 
 #: Free-form Kubernetes core objects we do not re-model (resources, affinity...).
 FreeForm = dict[str, Any]
 
-DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
-SECRET_KEY = r"^[-._a-zA-Z0-9]+$"
 COMPRESSION = r"^(none|[0-9]|gzip(:[1-9])?|lz4(:[0-9]+)?|zstd(:[0-9]+)?)$"
 LOCK_TIMEOUT = r"^[0-9]+(us|ms|s|min|h|d)?$"
 
 
 # --------------------------------------------------------------------------- spec: database
-
-
-class SecretKeyRef(_Model):
-    """A key in a Secret of the run's namespace; only Job pods read it (safety rule 1)."""
-
-    name: str = Field(
-        description="Name of the Secret in the MigrationRun's namespace.",
-        min_length=1,
-        max_length=253,
-        pattern=DNS_SUBDOMAIN,
-    )
-    key: str = Field(
-        default="DATABASE_URL",
-        min_length=1,
-        max_length=253,
-        pattern=SECRET_KEY,
-        description="Key in the Secret holding the database URL (postgresql:// or postgresql+asyncpg://).",
-    )
 
 
 class DatabaseSpec(_Model):
@@ -265,21 +247,6 @@ class PlanSpec(_Model):
         description="What to do with destructive statements (DROP, TRUNCATE, DELETE "
         "without WHERE...): allow skips the plan step; warn records them in "
         "status and an Event; block fails the run before the backup; approve waits for a person (AwaitingApproval).",
-    )
-
-
-class RollbackSpec(_Model):
-    """What happens when the migration or the verification fails."""
-
-    on_failure: Literal["restore", "none"] = Field(
-        default="restore",
-        description="restore: bring the database back from the backup; none: leave it and say where the backup is.",
-    )
-    on_foreign_writes: Literal["hold", "restore"] = Field(
-        default="hold",
-        description="When the application wrote since the backup: hold waits for a person "
-        "(annotation alembic-operator.dev/approve-restore=<the approving user name>); restore "
-        "discards those writes.",
     )
 
 
