@@ -28,11 +28,9 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import optuna
 import psycopg
 import pytest
 
@@ -43,65 +41,7 @@ from testbed.postgres import PostgresServer
 from testbed.pytest_data import Database
 from tests.example.support import schema_dump
 from tests.steps import CONSOLE, checksums, location_for, step_env
-
-PROJECTS_DIR = Path(__file__).resolve().parents[1] / "projects"
-BY_HAND = """
-import sys
-from alembic import command
-from alembic.config import Config
-config = Config("alembic.ini")
-config.set_main_option("sqlalchemy.url", sys.argv[1])
-command.upgrade(config, sys.argv[2])
-"""
-
-
-@dataclass(frozen=True)
-class Project:
-    """How the app's own people run it: driver of its URL, target, variables; how a failure is injected."""
-
-    driver: str = "psycopg"
-    target: str = "head"
-    url_env: str | None = None
-    failure: str = "raise"
-    #: Migrate here first (data in place), then inject the failure on the way to ``target``.
-    start: str | None = "0002"
-    #: Revisions committed before the injected failure (from base): their writes must count as the run's own.
-    committed: tuple[str, ...] = ()
-    #: The project's folder (default tests/projects/<name>), where alembic.ini is and the step runs.
-    directory: Path | None = None
-    #: The revision the injected failure happens in; for a history we may not edit, SQL that makes it fail.
-    failing: str = "0003"
-    inject_sql: str | None = None
-    #: Flask-Migrate: the app (``flask --app``) and its alembic.ini inside migrations/.
-    flask_app: str | None = None
-
-
-PROJECTS = {
-    "async_template": Project(driver="asyncpg"),
-    "generic_template": Project(),
-    "env_var_url": Project(url_env="APP_DATABASE_URL"),
-    "asyncio_thread": Project(driver="asyncpg", failure="sql"),
-    "transaction_per_migration": Project(failure="sql", start=None, committed=("0001", "0002")),
-    "naming_convention": Project(),
-    # autocommit_block commits the transaction it interrupts (0001 and 0002's first half), then runs the CONCURRENTLY
-    "autocommit_block": Project(start=None, committed=("0001",)),
-    "branches": Project(target="heads"),
-    # `flask db init` as generated; the URL from the app's config (its own variable), run in the app's context
-    "flask_migrate": Project(url_env="APP_DATABASE_URL", flask_app="app:create_app"),
-    # A real application's history, installed from PyPI and used as shipped: Optuna 5.0.0 (test extra), its
-    # alembic.ini (script_location = alembic, relative to its folder) and sync env.py, 11 revisions. The failure:
-    # the index its last revision creates already exists.
-    "optuna": Project(
-        directory=Path(optuna.__file__).parent / "storages" / "_rdb",
-        start="v3.0.0.d",
-        failing="v3.2.0.a",
-        inject_sql="CREATE INDEX trials_study_id_key ON trials (study_id)",
-    ),
-}
-
-
-def _folder(name: str) -> Path:
-    return PROJECTS[name].directory or PROJECTS_DIR / name
+from tests.steps.projects import PROJECTS, PROJECTS_DIR, by_hand, folder
 
 
 @pytest.fixture
@@ -119,10 +59,6 @@ def db15(pg15: PostgresServer) -> Iterator[Any]:
         pg15.drop_database(name)
 
 
-def _sqlalchemy_url(url: str, driver: str) -> str:
-    return f"postgresql+{driver}://" + url.split("://", 1)[1]
-
-
 def _migrate(
     name: str, db: Database, s3: Any, tmp_path: Path, *args: str, loc: str | None = None, **extra: str
 ) -> tuple[int, dict[str, Any]]:
@@ -137,7 +73,7 @@ def _migrate(
     # in the project's folder, as in the app image: alembic.ini there, prepend_sys_path = . finds its models
     proc = subprocess.run(
         [str(CONSOLE), "--termination-message-path", str(term), *argv],
-        cwd=_folder(name),
+        cwd=folder(name),
         env=step_env(database_url=db.url, s3=s3, location=loc, **extra),
         capture_output=True,
         text=True,
@@ -145,24 +81,6 @@ def _migrate(
     )
     assert term.exists(), proc.stderr
     return proc.returncode, dict(json.loads(term.read_text()))
-
-
-def _by_hand(name: str, db: Database, target: str) -> None:
-    project = PROJECTS[name]
-    url = _sqlalchemy_url(db.url, project.driver)
-    env = {**os.environ, **({project.url_env: db.url} if project.url_env else {})}
-    by_hand = [sys.executable, "-c", BY_HAND, url, target]
-    if project.flask_app:
-        by_hand = [str(Path(sys.executable).with_name("flask")), "--app", project.flask_app, "db", "upgrade", target]
-    proc = subprocess.run(
-        by_hand,
-        cwd=_folder(name),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
 
 
 def _stats(s3: Any, loc: str, name: str) -> dict[str, Any]:
@@ -174,16 +92,16 @@ def _stats(s3: Any, loc: str, name: str) -> dict[str, Any]:
 @pytest.mark.parametrize("name", sorted(PROJECTS))
 def test_the_step_migrates_the_project_as_alembic_upgrade_by_hand_does(name, db15, s3, bucket, tmp_path):
     project = PROJECTS[name]
-    by_hand, stepped = db15(), db15()
-    _by_hand(name, by_hand, project.target)
+    manual, stepped = db15(), db15()
+    by_hand(name, manual, project.target)
     loc = location_for(bucket, f"{name.replace('_', '-')}-ok")
 
     code, result = _migrate(name, stepped, s3, tmp_path, "--target", project.target, loc=loc)
 
     assert code == 0, result
     assert result["data"]["noop"] is False
-    assert schema_dump(stepped) == schema_dump(by_hand)
-    assert checksums(stepped) == checksums(by_hand)
+    assert schema_dump(stepped) == schema_dump(manual)
+    assert checksums(stepped) == checksums(manual)
     end = _stats(s3, loc, location.STATS_MIGRATE_END)
     assert end["sessions"] >= 1 and end["unmarkedSessions"] == 0  # every session got our name and lock_timeout
     assert end["ownWritesComplete"] is True
@@ -347,7 +265,7 @@ def test_a_migrate_killed_after_committed_revisions_leaves_their_writes_accounte
     """transaction_per_migration: 0001 and 0002 commit, the pod is killed (SIGKILL) in 0003; no end of step ran."""
     db = db15()
     loc = location_for(bucket, "killed")
-    project = _folder("transaction_per_migration")
+    project = folder("transaction_per_migration")
     env = step_env(database_url=db.url, s3=s3, location=loc, INJECT_FAILURE="hang")
     proc = subprocess.Popen([str(CONSOLE), "migrate"], cwd=project, env=env, stderr=subprocess.PIPE, text=True)
     try:
