@@ -250,7 +250,8 @@ build_operator() {
 
 build_example_app() {
   build_from_base example-app examples/app-image/Dockerfile "" \
-    examples/app-image/requirements.txt image/requirements-client.txt pyproject.toml operator alembic
+    examples/app-image/requirements.txt image/requirements-client.txt pyproject.toml operator alembic \
+    tests/projects/async_template tests/projects/generic_template
 }
 
 # prune_storage <names...>: drop every image of these names but the current build (and its
