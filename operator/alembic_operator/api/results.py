@@ -21,8 +21,8 @@ model is optional, because a failing step reports only what it knew.
    read is an :class:`Unreadable`, which the reconciler treats as a failure
    of that step.
 
-Must not: import anything of ours but :mod:`alembic_operator.api.steps` and
-:mod:`alembic_operator.api.text`; do I/O (writing the message is :mod:`.termination`'s job).
+Must not: import anything of ours but :mod:`alembic_operator.api.text` and
+:mod:`.results_allowances`; do I/O (writing the message is :mod:`.termination`'s job).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from alembic_operator.api import text
+from alembic_operator.api.results_allowances import AllowanceUsed, DeclaredAllowance
 
 VERSION = 1
 #: Kubernetes truncates termination messages beyond 4096 bytes.
@@ -214,6 +215,8 @@ class VerifyResult(StepData):
     violations: list[RowCountViolation] = Field(default_factory=list)
     revision: str | None = None
     verify_uri: str | None = None
+    #: Every table verify let shrink, vanish or be renamed, and the revision (or the spec) that allowed it.
+    allowances_used: list[AllowanceUsed] = Field(default_factory=list)
 
 
 class RestoreResult(StepData):

@@ -1,6 +1,6 @@
 """The MigrationRun's status: where a run is and what the operator observed and did (written by it only).
 
-Must not: import anything of ours but :mod:`.schema`; do I/O; decide anything
+Must not: import anything of ours but :mod:`.schema` and its ``status_*`` parts; do I/O; decide anything
 (the reconciler does; this holds its record).
 """
 
@@ -15,6 +15,7 @@ from pydantic import Field
 from alembic_operator.api.schema import CrdModel as _Model
 from alembic_operator.api.status_approval import ApprovalStatus
 from alembic_operator.api.status_drift import DriftStatus
+from alembic_operator.api.status_plan import DeclaredAllowance
 from alembic_operator.api.status_progress import StepProgress
 
 
@@ -120,6 +121,10 @@ class RowCountsStatus(_Model):
     rows_before: int | None = Field(default=None, description="Rows in the compared tables at backup time.")
     rows_after: int | None = Field(default=None, description="Rows in the compared tables after the migration.")
     violations: list[str] = Field(default_factory=list, description="Tables that lost rows or disappeared.")
+    allowed: list[str] = Field(
+        default_factory=list,
+        description="Tables allowed to shrink, vanish or be renamed, and by which revision or the spec.",
+    )
 
 
 class PlanStatus(_Model):
@@ -127,6 +132,14 @@ class PlanStatus(_Model):
 
     statements: int | None = Field(default=None, description="SQL statements the upgrade would run.")
     destructive: list[str] = Field(default_factory=list, description="Destructive statements found (abridged).")
+    unrendered: list[str] = Field(
+        default_factory=list,
+        description="Revisions the plan could not render offline, 'id: reason': their statements are not checked.",
+    )
+    declared_allowances: list[DeclaredAllowance] = Field(
+        default_factory=list,
+        description="Data changes the pending revisions declare (alembic_operator_allow); verify allows them.",
+    )
 
 
 StepOutcome = Literal["Succeeded", "Failed"]
