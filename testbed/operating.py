@@ -41,6 +41,10 @@ images. The emulated kubelet's ``process`` and ``runc`` runtimes are retired (is
 RUNTIMES = ("node",)
 IMAGE_APP_DIR = "/app"
 """Where examples/app-image/Dockerfile copies alembic/ (example/, scenarios/<name>/)."""
+IMAGE_PROJECTS_DIR = f"{IMAGE_APP_DIR}/projects"
+"""Where it copies users' own projects of tests/projects/ (a run's spec.migrate.workingDir names one)."""
+INJECT_FAILURE_IMAGE = "example-app:inject-failure"
+"""The example-app image with ``INJECT_FAILURE=raise``: a tests/projects revision that reads it fails."""
 
 
 def bed_runtime() -> str:
@@ -59,7 +63,8 @@ def scenarios() -> list[str]:
 def register_images(node: Node) -> None:
     """Make the operator image, the example app and each failure scenario images of ``node``:
     the ones ``make image`` built, their config changed as a Dockerfile ``FROM`` them would
-    (``example-app:<scenario>`` is the example-app image with the scenario's directory as working dir)."""
+    (``example-app:<scenario>`` is the example-app image with the scenario's directory as working dir;
+    :data:`INJECT_FAILURE_IMAGE` the example-app image with a failure injected into tests/projects' revisions)."""
     bed_runtime()
     # the `slow` scenario sleeps this long in its migration, so a test can act mid-phase
     sleep = {"SCENARIO_SLEEP_SECONDS": "6"}
@@ -71,6 +76,7 @@ def register_images(node: Node) -> None:
             "workingDir": workdir,
             "env": {**sleep, "ALEMBIC_CONFIG": f"{workdir}/alembic.ini"},
         }
+    app[INJECT_FAILURE_IMAGE] = {"env": {**sleep, "INJECT_FAILURE": "raise"}}
     node.register_images(app, built_image="example-app:dev")
 
 
