@@ -46,6 +46,7 @@ reach the apiserver, which listens on port 443 of every address of the namespace
 
 CACHE_ENV = "KUBECACHEDIR"
 """kubectl's and helm's cache directory (default ``~/.kube/cache``), one per bed namespace."""
+CACHE_DIR_PREFIX = "alembic-operator-kubecache-"
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _active: BedNetwork | None = None
@@ -126,7 +127,7 @@ def enter(node_ip: str = NODE_IP) -> BedNetwork:
     global _active
     bed._outer, _active = _active, bed
     bed._outer_cache_dir = os.environ.get(CACHE_ENV)
-    bed._cache_dir = tempfile.mkdtemp(prefix="alembic-operator-kubecache-")
+    bed._cache_dir = tempfile.mkdtemp(prefix=CACHE_DIR_PREFIX)
     os.environ[CACHE_ENV] = bed._cache_dir
     return bed
 

@@ -54,6 +54,8 @@ from testbed import certs, netns, ociimage, ports, procs, tools
 from testbed.cluster import Cluster
 
 CGROUP_PREFIX = "alembic-bed-"
+BED_DIR_MARKER = "alembic-operator-bed-"
+"""Prefix of every bed's working directory (``/tmp/alembic-operator-bed-*``)."""
 POD_SUBNET = "10.244.0.0/24"
 DEBIAN_HINT = (
     "install Debian's containerd, runc and containernetworking-plugins "
@@ -643,23 +645,36 @@ class NodeBed:
 
 
 def leftovers(
-    *, marker: str = "alembic-operator-bed-", cgroup_glob: str = f"{CGROUP_PREFIX}*", network_inode: int | None = None
+    *, marker: str = BED_DIR_MARKER, cgroup_glob: str = f"{CGROUP_PREFIX}*", network_inode: int | None = None
 ) -> list[str]:
     """Anything of a bed left on this machine (empty when clean).
 
     Looks for: cgroups matching ``cgroup_glob`` in any hierarchy; mounts of this
-    mount namespace naming ``marker`` (a bed directory) or ``albed-*``; processes
-    whose command line names ``marker``; processes in a network namespace holding
-    an ``albed0`` interface — or, with ``network_inode``, only in that namespace (one
-    bed's own check while other beds, e.g. other pytest-xdist workers', still run).
-    The defaults match every bed.
+    mount namespace naming ``marker`` (a bed directory) or ``albed-*``; the processes
+    :func:`bed_processes` finds. The defaults match every bed.
     """
-    found = []
-    for mount in cgroup_mounts():
-        found += [f"cgroup {path}" for path in sorted(mount.glob(cgroup_glob))]
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        if marker in line or " albed-" in line:
-            found.append(f"mount {line}")
+    found = [f"cgroup {path}" for path in bed_cgroups(cgroup_glob)]
+    found += [f"mount {line}" for line in bed_mounts(marker)]
+    found += [f"process {pid}{what}" for pid, what in bed_processes(marker=marker, network_inode=network_inode).items()]
+    return found
+
+
+def bed_cgroups(cgroup_glob: str = f"{CGROUP_PREFIX}*") -> list[Path]:
+    """Top cgroup directories of beds, in every hierarchy."""
+    return [path for mount in cgroup_mounts() for path in sorted(mount.glob(cgroup_glob))]
+
+
+def bed_mounts(marker: str = BED_DIR_MARKER) -> list[str]:
+    """Lines of this mount namespace's mountinfo that name a bed directory or an ``albed-*`` mount."""
+    lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    return [line for line in lines if marker in line or " albed-" in line]
+
+
+def bed_processes(*, marker: str = BED_DIR_MARKER, network_inode: int | None = None) -> dict[int, str]:
+    """Processes of beds, pid → what makes them one: a command line naming ``marker``, or living in a
+    network namespace that holds an ``albed0`` interface — or, with ``network_inode``, only in that
+    namespace (one bed's own check while other beds, e.g. other pytest-xdist workers', still run)."""
+    found: dict[int, str] = {}
     me = os.getpid()
     checked: dict[int, bool] = {}
     ip = tools.system_binary("ip", "install iproute2 (apt-get install iproute2)")
@@ -672,7 +687,7 @@ def leftovers(
         except OSError:
             continue
         if marker in cmdline:
-            found.append(f"process {entry.name}: {cmdline.strip()[:200]}")
+            found[int(entry.name)] = f": {cmdline.strip()[:200]}"
             continue
         if inode not in checked:
             checked[inode] = (
@@ -685,14 +700,19 @@ def leftovers(
                 == 0
             )
         if checked[inode]:
-            found.append(f"process {entry.name} in a bed network namespace: {cmdline.strip()[:200]}")
+            found[int(entry.name)] = f" in a bed network namespace: {cmdline.strip()[:200]}"
     return found
 
 
 def main(argv: Sequence[str]) -> int:
-    if list(argv) != ["check"]:
-        print("usage: python -m testbed.node check", file=sys.stderr)
+    if list(argv) not in (["check"], ["clean"]):
+        print("usage: python -m testbed.node check|clean", file=sys.stderr)
         return 2
+    if list(argv) == ["clean"]:
+        from testbed import sweep  # here: sweep imports this module
+
+        for line in sweep.clean():
+            print(f"cleaned: {line}")
     found = leftovers()
     for line in found:
         print(f"left by a test bed: {line}", file=sys.stderr)

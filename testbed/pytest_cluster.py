@@ -27,18 +27,21 @@ import pytest
 
 from testbed import existing, netns, operating, procs
 from testbed.cluster import Cluster
-from testbed.node import Node
+from testbed.node import BED_DIR_MARKER, Node
 
 
 @pytest.fixture(scope="session")
 def bed_dir(request: pytest.FixtureRequest) -> Iterator[Path]:
     """The session's working directory for servers' data and logs."""
-    path = Path(tempfile.mkdtemp(prefix="alembic-operator-bed-", dir="/tmp"))
+    path = Path(tempfile.mkdtemp(prefix=BED_DIR_MARKER, dir="/tmp"))
     yield path
     if request.session.testsfailed == 0 and not os.environ.get("ALEMBIC_OPERATOR_KEEP_BED"):
         shutil.rmtree(path, ignore_errors=True)
     else:
-        print(f"\ntest bed kept for inspection: {path}")
+        # The logs are what an inspection reads; the node's containerd content (the imported images,
+        # ~0.8 GB) would fill the disk over a few failed runs. `python -m testbed.node clean` removes the rest.
+        shutil.rmtree(path / "node" / "containerd", ignore_errors=True)
+        print(f"\ntest bed kept for inspection (logs; images dropped): {path}")
 
 
 def _entered(network: netns.BedNetwork | None) -> netns.BedNetwork:
