@@ -25,7 +25,7 @@ from alembic import command
 from alembic.util import exc as alembic_exc
 
 from alembic_operator.api import errors, results, text
-from alembic_operator.job.database import urls
+from alembic_operator.job.database import tls, urls
 from alembic_operator.job.migrations import engines, revisions
 
 HELP = """Compare the application's models with the database, as alembic check does, and report or fail.
@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> results.DriftResult:
     if args.policy == "ignore":
         return results.DriftResult(message="drift not compared (policy ignore)", policy="ignore")
     url = urls.DatabaseURL.parse(os.environ.get("DATABASE_URL"))
+    tls.refuse_without_ssl_tools(url)  # a run that could never be restored over TLS must not start
     config = revisions.load_config(args.config)
     engines.point_at(config, url)
     found = compare(config)

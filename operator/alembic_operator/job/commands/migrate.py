@@ -38,7 +38,7 @@ import time
 from typing import Any
 
 from alembic_operator.api import errors, location, results
-from alembic_operator.job.database import fingerprint, locking, sessions, urls
+from alembic_operator.job.database import fingerprint, locking, sessions, tls, urls
 from alembic_operator.job.migrations import alembic_runtime, concurrent, engines, observing, revisions, wrapped
 from alembic_operator.job.migrations import stats as stats_
 
@@ -90,6 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> results.MigrateResult:
     url = urls.DatabaseURL.parse(os.environ.get("DATABASE_URL"))
+    tls.refuse_without_ssl_tools(url)  # a run that could never be restored over TLS must not start
     lock_timeout = alembic_runtime.validate_lock_timeout(args.lock_timeout)
     concurrent_lock_timeout = alembic_runtime.validate_lock_timeout(args.concurrent_lock_timeout)
     if args.lock_wait_seconds < 0:

@@ -26,7 +26,7 @@ from typing import Any
 from alembic.util import CommandError
 
 from alembic_operator.api import errors, results
-from alembic_operator.job.database import urls
+from alembic_operator.job.database import tls, urls
 from alembic_operator.job.migrations import alembic_runtime, allowances, destructive, engines, revisions
 from alembic_operator.job.migrations import rendering as rendering_
 
@@ -73,6 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> results.PlanResult:
+    tls.refuse_without_ssl_tools(_url_or_none())  # a run that could never be restored over TLS must not start
     config = revisions.load_config(args.config)
     script = revisions.load_scripts(config)
     revisions.resolve_target(script, args.target)  # an unknown target fails before anything else

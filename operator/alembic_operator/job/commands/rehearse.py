@@ -38,7 +38,7 @@ from typing import Any, NoReturn
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from alembic_operator.api import errors, location, results
-from alembic_operator.job.database import pgtools, postgres, urls
+from alembic_operator.job.database import pgtools, postgres, tls, urls
 from alembic_operator.job.storage import archives, manifest, s3
 
 log = logging.getLogger(__name__)
@@ -136,6 +136,7 @@ def prepare(args: argparse.Namespace) -> results.RehearseResult:
     """Refuse a too large database; create the copy; restore the checked dump into it in parallel."""
     loc = location.Location.parse(args.location)
     real = urls.DatabaseURL.parse(os.environ.get("DATABASE_URL"))
+    tls.refuse_without_ssl_tools(real)  # exec's migrate and verify ask it themselves; a drop always runs
     server = urls.DatabaseURL.parse(server_url())
     with postgres.connect(url=real) as conn:
         size = postgres.database_size(conn)

@@ -63,6 +63,7 @@ from alembic_operator.job.database import (
     scope,
     sequences,
     sessions,
+    tls,
     urls,
 )
 from alembic_operator.job.storage import archives, binding, manifest, s3
@@ -166,6 +167,7 @@ def retryable(exc: errors.StepError) -> bool:
 def _restore(args: argparse.Namespace) -> results.RestoreResult:
     loc = location.Location.parse(args.location)
     url = urls.DatabaseURL.parse(args.into_url or os.environ.get("DATABASE_URL"))
+    tls.refuse_without_ssl_tools(url)  # a run that could never be restored over TLS must not start
     if not args.lock_timeout_seconds > 0:
         raise errors.InvalidInput("--lock-timeout-seconds must be positive")
     bucket = s3.Bucket(settings=s3.settings_from_env(), bucket=loc.bucket)

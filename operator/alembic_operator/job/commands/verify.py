@@ -26,7 +26,7 @@ from typing import Any
 
 from alembic_operator.api import errors, location, results
 from alembic_operator.job.checks import content, rowcounts
-from alembic_operator.job.database import identifiers, pgtools, postgres, urls
+from alembic_operator.job.database import identifiers, pgtools, postgres, tls, urls
 from alembic_operator.job.storage import archives, manifest, s3
 
 HELP = """Check that no table lost rows or disappeared since the backup, and optionally the revision.
@@ -80,6 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> results.VerifyResult:
     loc = location.Location.parse(args.location)
     url = urls.DatabaseURL.parse(os.environ.get("DATABASE_URL"))
+    tls.refuse_without_ssl_tools(url)  # a run that could never be restored over TLS must not start
     bucket = s3.Bucket(settings=s3.settings_from_env(), bucket=loc.bucket)
     include = rowcounts.split_patterns(args.include)
     exclude = rowcounts.split_patterns(args.exclude)

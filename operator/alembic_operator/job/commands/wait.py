@@ -21,7 +21,7 @@ import time
 from typing import Any
 
 from alembic_operator.api import errors, results
-from alembic_operator.job.database import urls
+from alembic_operator.job.database import tls, urls
 from alembic_operator.job.migrations import alembic_runtime, revisions
 
 HELP = """Wait until DATABASE_URL is at the head revision of this image's Alembic scripts.
@@ -46,6 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> results.WaitResult:
     url = urls.DatabaseURL.parse(os.environ.get("DATABASE_URL"))
+    tls.refuse_without_ssl_tools(url)  # a run that could never be restored over TLS must not start
     if args.timeout_seconds < 0 or args.interval_seconds <= 0:
         raise errors.InvalidInput("--timeout-seconds must be >= 0 and --interval-seconds > 0")
     config = revisions.load_config(args.config)

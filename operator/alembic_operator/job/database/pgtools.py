@@ -121,7 +121,7 @@ def with_ssl(
     if url is None or not url.requires_tls:
         return tools
     usable = [t for t in tools if has_ssl(t)]
-    fitting = [t for t in tools if t.major == server_major or (newer_ok and t.major > server_major)]
+    fitting = _fitting(tools, server_major=server_major, newer_ok=newer_ok)
     if fitting and not any(t in usable for t in fitting):
         lacking = ", ".join(sorted({f"{t.version} ({t.path})" for t in fitting}))
         raise errors.ToolMissing(
@@ -130,6 +130,28 @@ def with_ssl(
             "with SSL (PG_BIN_DIRS) or a server major whose tools have it"
         )
     return usable
+
+
+def _fitting(tools: list[Tool], *, server_major: int, newer_ok: bool) -> list[Tool]:
+    return [t for t in tools if t.major == server_major or (newer_ok and t.major > server_major)]
+
+
+#: The tools a run's backup and restore use: name → whether a newer major than the server's serves.
+RUN_TOOLS = {"pg_dump": True, "pg_restore": False, "psql": False}
+
+
+def without_ssl(*, server_major: int) -> list[Tool]:
+    """The tools here for ``server_major`` of each kind in :data:`RUN_TOOLS` none of which has SSL.
+
+    Empty when every kind has one with SSL, or none at all (a missing tool is
+    :func:`choose`'s refusal, not a TLS one).
+    """
+    lacking: list[Tool] = []
+    for name, newer_ok in RUN_TOOLS.items():
+        fitting = _fitting(discover(name), server_major=server_major, newer_ok=newer_ok)
+        if fitting and not any(has_ssl(t) for t in fitting):
+            lacking += fitting
+    return lacking
 
 
 def choose(tools: list[Tool], *, name: str, server_major: int, newer_ok: bool) -> Tool:

@@ -10,7 +10,8 @@ need the plain form; humans get the redacted one.
    but :meth:`DatabaseURL.libpq` with the password ever carries it, and the
    tools get it in PGPASSWORD (:mod:`alembic_operator.job.database.pgtools`).
 2. The TLS parameters (:data:`TLS_PARAMS`) are kept and handed to asyncpg and
-   to the client tools alike, so every step connects with the same TLS.
+   to the client tools alike, so every step connects with the same TLS
+   (``ssl=``, as SQLAlchemy-asyncpg users write sslmode, becomes ``sslmode=``).
 
 Pure: no I/O. Must not: put the password in a message, or drop a TLS parameter.
 """
@@ -91,8 +92,13 @@ class DatabaseURL:
                     "DATABASE_URL sets sslpassword: a client key's passphrase cannot be kept off the tools' "
                     "command lines; mount an unencrypted key from a Secret and name it in sslkey"
                 )
+            elif name == "ssl":  # SQLAlchemy-asyncpg's spelling: one sslmode for asyncpg and the tools alike
+                kept.append(("sslmode", value))
             else:
                 kept.append((name, value))
+        kept = list(dict.fromkeys(kept))
+        if len({v for k, v in kept if k == "sslmode"}) > 1:
+            raise errors.InvalidInput("DATABASE_URL sets sslmode (or ssl) twice, differently: give one")
         sslmode = dict(kept).get("sslmode", "prefer")
         if sslmode not in SSLMODES:
             raise errors.InvalidInput(f"DATABASE_URL sslmode {sslmode!r} is not one of {', '.join(SSLMODES)}")
