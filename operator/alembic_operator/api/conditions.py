@@ -120,6 +120,10 @@ class EventReason:
     AWAITING_APPROVAL = "AwaitingApproval"  #: the migration waits for a person to approve or reject it
     MIGRATION_APPROVED = "MigrationApproved"  #: a person approved the migration (named)
     MIGRATION_REJECTED = "MigrationRejected"  #: a person rejected the migration (named); nothing was changed
+    DOWNGRADE_STARTED = "DowngradeStarted"  #: the downgrade Job was created (rollback.method: downgrade)
+    DOWNGRADE_SUCCEEDED = "DowngradeSucceeded"  #: downgraded to the backup's revision; the schema equals the backup's
+    DOWNGRADE_FAILED = "DowngradeFailed"  #: the downgrade failed, is missing or left another schema
+    DOWNGRADE_FELL_BACK = "DowngradeFellBack"  #: the rollback restores from the backup instead (the message says why)
 
 
 # --------------------------------------------------------------------------- factories

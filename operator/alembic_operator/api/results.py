@@ -294,6 +294,7 @@ DATA_MODELS: Mapping[str, type[StepData]] = {
     "restore": RestoreResult,
     "rehearse": RehearseResult,
     "drift": DriftResult,
+    "downgrade": MigrateResult,  # the migration in reverse: from, to, the revisions undone
     "wait": WaitResult,
     "run": RunResult,
 }

@@ -306,6 +306,7 @@ class TimeoutsSpec(_Model):
             "verify": self.verify_seconds,
             "restore": self.restore_seconds,
             "drift": self.verify_seconds,
+            "downgrade": self.migrate_seconds,
         }
         return deadlines[step]
 

@@ -27,3 +27,11 @@ class RollbackSpec(_Model):
         "(annotation alembic-operator.dev/approve-restore=<the approving user name>); restore "
         "discards those writes.",
     )
+    method: Literal["restore", "downgrade"] = Field(
+        default="restore",
+        description="restore: bring the database back from the backup (other sessions' writes since the backup "
+        "are discarded, see onForeignWrites); downgrade: run alembic downgrade to the backup's revision in the "
+        "app's image, keeping those writes, and require the schema to equal the one at the backup "
+        "(fingerprint); when a revision has no downgrade, the downgrade fails or the schema differs, the "
+        "restore follows.",
+    )

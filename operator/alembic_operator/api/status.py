@@ -17,6 +17,7 @@ from alembic_operator.api.status_approval import ApprovalStatus
 from alembic_operator.api.status_drift import DriftStatus
 from alembic_operator.api.status_plan import DeclaredAllowance
 from alembic_operator.api.status_progress import StepProgress
+from alembic_operator.api.status_rollback import RollbackStatus
 
 
 class Phase(str, enum.Enum):
@@ -175,6 +176,7 @@ class StepsStatus(_Model):
     verify: StepStatus | None = Field(default=None, description="The verify step.")
     restore: StepStatus | None = Field(default=None, description="The restore step.")
     drift: StepStatus | None = Field(default=None, description="The drift step (spec.verify.drift).")
+    downgrade: StepStatus | None = Field(default=None, description="The downgrade step (rollback.method: downgrade).")
 
     def get(self, step: str) -> StepStatus | None:
         """The record of ``step`` (a :class:`~alembic_operator.api.steps.Step`), if it started."""
@@ -195,6 +197,7 @@ class StepsStatus(_Model):
             "verify": self.verify,
             "restore": self.restore,
             "drift": self.drift,
+            "downgrade": self.downgrade,
         }
 
 
@@ -288,6 +291,9 @@ class MigrationRunStatus(_Model):
         "(or did discard), as the restore step counted them.",
     )
     fence: FenceStatus | None = Field(default=None, description="Write-fence bookkeeping.")
+    rollback: RollbackStatus | None = Field(
+        default=None, description="How the database was brought back (rollback.method: downgrade, or its fallback)."
+    )
     drift: DriftStatus | None = Field(default=None, description="The app's models against the migrated database.")
     approval: ApprovalStatus | None = Field(default=None, description="The approval the migration waits or waited for.")
     restore_approval: ApprovalStatus | None = Field(

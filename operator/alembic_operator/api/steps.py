@@ -38,6 +38,7 @@ class Step(enum.StrEnum):
     VERIFY = "verify"  #: compare row counts and the revision with the backup
     RESTORE = "restore"  #: restore the database from the backup and prove it
     DRIFT = "drift"  #: compare the app's models with the migrated database (alembic check)
+    DOWNGRADE = "downgrade"  #: alembic downgrade to the backup's revision (rollback.method: downgrade)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,6 +125,17 @@ STEPS: Mapping[Step, StepInfo] = MappingProxyType(
             image="app",
             repeatable=True,
             noun="drift check",
+        ),
+        # rollback.method: downgrade; not repeatable: a vanished downgrade may have changed the database (restore).
+        Step.DOWNGRADE: StepInfo(
+            phase=Phase.ROLLING_BACK,
+            condition=ConditionType.ROLLED_BACK,
+            started=EventReason.DOWNGRADE_STARTED,
+            succeeded=EventReason.DOWNGRADE_SUCCEEDED,
+            failed=EventReason.DOWNGRADE_FAILED,
+            image="app",
+            repeatable=False,
+            noun="downgrade",
         ),
     }
 )

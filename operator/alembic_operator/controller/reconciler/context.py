@@ -190,6 +190,7 @@ class Context:
             Step.VERIFY: "verifying row counts and revision against the backup",
             Step.RESTORE: f"{self.cause()}; restoring the database from {self.backup_uri()}",
             Step.DRIFT: f"comparing the app's models with the migrated database (verify.drift: {spec.verify.drift})",
+            Step.DOWNGRADE: f"{self.cause()}; downgrading to the backup's revision (rollback.method: downgrade)",
         }[step]
         return doing + (f" (attempt {attempt})" if attempt > 1 else "")
 
