@@ -73,6 +73,13 @@ lint-imports: $(VENV)/.installed
 lint-duplicates: $(VENV)/.installed
 	$(VENV)/bin/pylint --disable=all --enable=duplicate-code --persistent=n --score=n operator/alembic_operator
 
+## test-security-full: the hostile-password tests with more draws than `make test` (which draws one
+##   end to end, printed with its seed): HOSTILE_PASSWORD_RUNS through the operator, HOSTILE_PASSWORD_EXAMPLES per step
+.PHONY: test-security-full
+test-security-full: setup tools image
+	HOSTILE_PASSWORD_RUNS=$${HOSTILE_PASSWORD_RUNS:-5} HOSTILE_PASSWORD_EXAMPLES=$${HOSTILE_PASSWORD_EXAMPLES:-20} \
+	  $(VENV)/bin/pytest -q -s tests/security/test_secrets_never_leak.py tests/security/test_hostile_passwords.py $(PYTEST_ARGS)
+
 ## test-unit: the fast, server-free tests only
 test-unit: $(VENV)/.installed
 	$(VENV)/bin/pytest -q tests/unit tests/reconciling tests/building tests/model $(PYTEST_ARGS)

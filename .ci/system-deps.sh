@@ -4,6 +4,8 @@ set -euo pipefail
 need=()
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15)
 command -v openssl >/dev/null || need+=(openssl)
+# A TLS-only front for the PostgreSQL 16/18 whose own builds lack SSL (testbed/tls_front.py).
+[ -x /usr/sbin/pgbouncer ] || need+=(pgbouncer)
 # The real node (testbed/node.py): containerd + runc + CNI plugins, a static busybox for its test image.
 command -v containerd >/dev/null || need+=(containerd)
 command -v runc >/dev/null || need+=(runc)
@@ -19,5 +21,7 @@ if [ "${#need[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   # The Debian package starts a cluster on 5432 we do not use; the test bed starts its own.
   command -v pg_ctlcluster >/dev/null && pg_ctlcluster 15 main stop 2>/dev/null || true
+  # Likewise Debian's pgbouncer service (6432): the test bed starts its own per test module.
+  [ -x /etc/init.d/pgbouncer ] && /etc/init.d/pgbouncer stop >/dev/null 2>&1 || true
 fi
 echo "[system-deps] ok"
