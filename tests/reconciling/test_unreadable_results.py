@@ -4,9 +4,11 @@ Whatever a step leaves in its termination message — a mistyped field, a list
 where the data should be, a text that is not JSON — the reconcile never raises
 (which would make Kopf retry it forever): the step ends Failed with reason
 UnreadableResult and a message naming the problem. A plan or backup then ends
-the run Failed (nothing changed), a migrate or verify rolls back (the database
-may have changed), a restore ends RollbackFailed (never retried: it is not
-known to have changed nothing).
+the run Failed (nothing changed), a migrate, verify or drift check rolls back
+(the database may have changed; the drift check runs after the migration
+committed), a restore ends RollbackFailed (never retried: it is not known to
+have changed nothing). The wait step is no step of a run (the app's init
+container runs it): the operator never reads its result.
 """
 
 import dataclasses
@@ -17,7 +19,7 @@ import pytest
 from alembic_operator.api import termination
 from alembic_operator.api.model import Phase
 
-from .world import BACKUP_DATA, MIGRATE_DATA, NOW, World, condition, failed, succeeded
+from .world import BACKUP_DATA, MIGRATE_DATA, NOW, VERIFY_DATA, World, condition, failed, make_spec, succeeded
 
 #: Where each step's failure leads, and the phase the run is in while the step runs.
 AFTER_FAILURE = {
@@ -25,6 +27,7 @@ AFTER_FAILURE = {
     "backup": (Phase.BACKING_UP, Phase.FAILED),
     "migrate": (Phase.MIGRATING, Phase.ROLLING_BACK),
     "verify": (Phase.VERIFYING, Phase.ROLLING_BACK),
+    "drift": (Phase.VERIFYING, Phase.ROLLING_BACK),
     "restore": (Phase.ROLLING_BACK, Phase.ROLLBACK_FAILED),
 }
 DATA = {
@@ -32,6 +35,7 @@ DATA = {
     "backup": BACKUP_DATA,
     "migrate": MIGRATE_DATA,
     "verify": {"tablesChecked": 4},
+    "drift": {"policy": "warn", "differences": []},
     "restore": {"uri": "s3://b/x/dump.pgdump"},
 }
 
@@ -49,9 +53,14 @@ MALFORMED = {
 
 
 def _at(step: str) -> World:
-    """A default run whose ``step`` Job runs (for the restore: after a failed migration)."""
-    world = World()
-    if step == "restore":
+    """A default run whose ``step`` Job runs (for the restore: after a failed migration; for the drift
+    check, under ``verify.drift: warn``, after a passed verification)."""
+    world = World(make_spec(verify={"drift": "warn"})) if step == "drift" else World()
+    if step == "drift":
+        world.run_to(Phase.VERIFYING)
+        world.finish("verify", data=VERIFY_DATA)
+        world.tick()
+    elif step == "restore":
         world.run_to(Phase.MIGRATING)
         world.finish("migrate", ok=False, message="boom", changed=True)
         world.tick()
