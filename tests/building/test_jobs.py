@@ -89,7 +89,10 @@ def test_a_long_run_name_gives_a_valid_label_value():
 def test_steps_are_never_retried_and_have_their_deadline(step):
     job = build(step)
     assert job["spec"]["backoffLimit"] == 0
-    expected = {"plan": 300, "backup": 3600, "migrate": 1800, "verify": 900, "restore": 3600, "drift": 900}[step]
+    deadlines = {"plan": 300, "backup": 3600, "migrate": 1800, "verify": 900, "restore": 3600, "drift": 900}
+    # A rehearsal's steps have the deadlines of the real ones they stand for (prepare is a restore).
+    deadlines |= {"rehearse-prepare": 3600, "rehearse-migrate": 1800, "rehearse-verify": 900, "rehearse-drop": 900}
+    expected = deadlines[step]
     assert job["spec"]["activeDeadlineSeconds"] == expected
     pod = job["spec"]["template"]["spec"]
     assert pod["restartPolicy"] == "Never"
@@ -138,7 +141,18 @@ def test_the_plan_runs_in_the_app_image_with_target_location_and_policy():
     c = container(job)
     assert c["image"] == "registry.example/shop:1.4.2"
     loc = naming.location(spec=spec, namespace="shop", run_name="shop-1-4-2", run_uid=UID)
-    assert c["command"] == ["alembic-operator", "plan", "--target", "b2", "--location", loc, "--policy", "block"]
+    assert c["command"] == [
+        "alembic-operator",
+        "plan",
+        "--target",
+        "b2",
+        "--location",
+        loc,
+        "--policy",
+        "block",
+        "--unrendered",
+        "report",
+    ]
     assert c["workingDir"] == "/app"
 
 

@@ -142,3 +142,13 @@ def test_a_revision_that_cannot_render_offline_fails_a_block_plan(tmp_path):
     run = run_cli("plan", "--from", HEAD, "--policy", "block", url=None, cwd=app_dir("raises"), tmp_path=tmp_path)
     assert run.code == 20
     assert "policy block cannot be checked" in error_line(run.stderr)
+
+
+def test_a_block_plan_told_to_report_unrendered_revisions_names_them_and_exits_zero(monkeypatch, capsys, tmp_path):
+    # what the operator runs under block: it then waits for a person's approval instead of failing
+    argv = ("plan", "--from", HEAD, "--policy", "block", "--unrendered", "report")
+    run = run_step(monkeypatch, capsys, tmp_path, *argv, url=None, cwd=app_dir("raises"))
+    assert run.code == 0, run.stderr
+    assert run.data["rendered"] is False and run.data["policy"] == "block"
+    assert [u["revision"] for u in run.data["unrendered"]] == ["0005"]
+    assert "0005 (" in run.message and "not checked" in run.message

@@ -94,6 +94,7 @@ class EventReason:
     DESTRUCTIVE_CHANGES = "DestructiveChanges"  #: the plan found destructive statements (policy warn)
     PLAN_FAILED = "PlanFailed"  #: the plan failed or blocked the run
     BACKUP_STARTED = "BackupStarted"  #: the backup Job was created
+    UNRENDERED_REVISIONS = "UnrenderedRevisions"  #: the plan could not render revisions offline (warn): not checked
     BACKUP_SUCCEEDED = "BackupSucceeded"  #: the backup is complete and recorded
     BACKUP_FAILED = "BackupFailed"  #: the backup failed
     MIGRATION_STARTED = "MigrationStarted"  #: the migrate Job was created

@@ -14,7 +14,7 @@ Every Job:
 
 Container contracts (the flags the steps parse):
 
-* plan     (app image):      alembic-operator plan --target T --location L --policy P
+* plan     (app image):      alembic-operator plan --target T --location L --policy P [--unrendered report]
 * backup   (operator image): alembic-operator backup --location L --format F [--jobs N] [--compression C]
                              --retention-keep-last N [--retention-max-age-seconds S] [--verify restore]
 * migrate  (app image):      spec.migrate.command + [--target T --lock-timeout X if the default command]
@@ -104,6 +104,8 @@ def plan_command(*, run: RunView) -> list[str]:
         "warn" if run.spec.plan.destructive == "approve" else run.spec.plan.destructive,  # the operator waits
     ]
 
+        # revisions the plan cannot render are reported: under block the operator waits for a person's approval
+        *(["--unrendered", "report"] if run.spec.plan.destructive == "block" else []),
 
 def backup_command(*, run: RunView) -> list[str]:
     """The backup container's command."""

@@ -1,10 +1,12 @@
 """AwaitingApproval: a person approves or rejects the migration before the database is changed.
 
 1. :func:`gate` (after the plan, or where it was skipped): the run must wait
-   when ``approval.required`` is true, or when ``plan.destructive: approve``
-   and destructive statements were found. Then ``status.approval`` records why
-   and what (Waiting), a Warning Event says how to decide, and the phase
-   becomes AwaitingApproval; otherwise the run goes straight on (:func:`proceed`).
+   when ``approval.required`` is true, when ``plan.destructive: approve``
+   and destructive statements were found, or when the plan could not render
+   some revisions offline under ``block`` or ``approve`` (nobody checked them:
+   a person decides, instead of the run failing forever; each is named).
+   Then ``status.approval`` records why and what (Waiting), a Warning Event
+   says how to decide, and the phase becomes AwaitingApproval; otherwise the run goes straight on (:func:`proceed`).
 2. :func:`waiting`, guard clauses in order: a rejection (annotation
    ``reject-migration``) ends the run Failed, nothing touched; no approval yet
    → keep waiting; an approval (``approve-migration``) is recorded with its
@@ -88,6 +90,13 @@ def _reasons(ctx: Context) -> list[str]:
     found = ctx.status.plan.destructive if ctx.status.plan is not None else []
     if found and ctx.spec.plan.destructive == "approve":
         reasons.append(f"{len(found)} destructive statement(s) and plan.destructive is approve")
+    policy = ctx.spec.plan.destructive
+    if policy in ("block", "approve"):
+        for unrendered in ctx.status.plan.unrendered if ctx.status.plan is not None else []:
+            revision, _, why = unrendered.partition(": ")
+            reasons.append(
+                f"revision {revision} not rendered offline ({why}), so not checked; plan.destructive is {policy}"
+            )
     return reasons
 
 
@@ -99,6 +108,8 @@ def _summary(ctx: Context) -> str:
         parts.append(f"{st.plan.statements} statement(s)")
     if st.plan is not None and st.plan.destructive:
         parts.append("destructive: " + "; ".join(st.plan.destructive))
+    if st.plan is not None and st.plan.unrendered:
+        parts.append("not rendered offline: " + "; ".join(st.plan.unrendered))
     return quote(", ".join(parts[:1]) + (": " + "; ".join(parts[1:]) if parts[1:] else ""), SUMMARY_LIMIT)
 
 

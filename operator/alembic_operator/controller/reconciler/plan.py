@@ -2,7 +2,11 @@
 
 block + destructive statements → Failed (nothing was changed); warn → an
 Event and on to the backup; a failed plan → Failed. ``allow`` never gets
-here (:func:`~.queue.pending` skips the plan).
+here (:func:`~.queue.pending` skips the plan). Revisions the plan could not
+render offline are recorded (``status.plan.unrendered``): under warn an Event
+names them; under block and approve :func:`~.approval.gate` waits for a person.
+The data changes the revisions declare (``status.plan.declaredAllowances``)
+are kept for the verify Job.
 
 Must not: start anything but the backup (through :func:`~.approval.gate`, which may wait for a person first).
 """
@@ -12,6 +16,7 @@ from __future__ import annotations
 from alembic_operator.api import errors, results, text
 from alembic_operator.api.conditions import EventReason, Reason
 from alembic_operator.api.model import Phase, PlanStatus
+from alembic_operator.api.status_plan import DeclaredAllowance
 from alembic_operator.api.steps import Step
 from alembic_operator.controller.reconciler import approval, jobs
 from alembic_operator.controller.reconciler.context import Context, quote
@@ -29,12 +34,12 @@ def after(ctx: Context, outcome: Outcome) -> None:
     if data is not None:
         if data.from_revision is not None:  # the backup and migrate steps confirm it later
             ctx.status.from_revision = data.from_revision
-        if data.statements is not None or destructive:
-            ctx.status.plan = PlanStatus(statements=data.statements, destructive=destructive)
+        _record(ctx, data, destructive)
+    unrendered = ctx.status.plan.unrendered if ctx.status.plan is not None else []
     listed = quote("; ".join(destructive) or outcome.message, 600)
     blocked = outcome.ok and destructive and ctx.spec.plan.destructive == "block"
     if blocked or outcome.reason == errors.DestructiveChange.reason:
-        message = f"blocked by destructive statements: {listed}; nothing was changed"
+        message = f"blocked by destructive statements: {listed}{_also_unrendered(unrendered)}; nothing was changed"
         ctx.step_condition(Step.PLAN, "False", Reason.DESTRUCTIVE_CHANGE_BLOCKED, message)
         ctx.end(Phase.FAILED, Reason.DESTRUCTIVE_CHANGE_BLOCKED, message)
         return
@@ -49,7 +54,33 @@ def after(ctx: Context, outcome: Outcome) -> None:
         ctx.step_condition(Step.PLAN, "True", Reason.DESTRUCTIVE_CHANGES_WARNED, message)
     else:
         ctx.step_condition(Step.PLAN, "True", Reason.STEP_SUCCEEDED, outcome.message)
+    if unrendered and ctx.spec.plan.destructive == "warn":  # block and approve wait for a person instead
+        message = (
+            f"the plan could not check {len(unrendered)} revision(s) (not rendered offline): {'; '.join(unrendered)}"
+        )
+        ctx.event("Warning", EventReason.UNRENDERED_REVISIONS, quote(message, 600))
     approval.gate(ctx)  # AwaitingApproval when the spec asks for a person, else the backup
+
+
+def _record(ctx: Context, data: results.PlanResult, destructive: list[str]) -> None:
+    """status.plan: the findings, the revisions not rendered and the allowances the revisions declare."""
+    unrendered = [_describe_unrendered(u) for u in data.unrendered]
+    declared = [
+        DeclaredAllowance(revision=a.revision, table=a.table, kind=a.kind, to=a.to) for a in data.declared_allowances
+    ]
+    if data.statements is not None or destructive or unrendered or declared:
+        ctx.status.plan = PlanStatus(
+            statements=data.statements, destructive=destructive, unrendered=unrendered, declared_allowances=declared
+        )
+
+
+def _describe_unrendered(found: results.UnrenderedRevision) -> str:
+    """``0002: OperationalError: no such table`` (the reason on one line, bounded, secrets masked)."""
+    return f"{quote(found.revision, 80)}: {quote(found.reason, 200)}"
+
+
+def _also_unrendered(unrendered: list[str]) -> str:
+    return f"; and {len(unrendered)} revision(s) not rendered offline: {'; '.join(unrendered)}" if unrendered else ""
 
 
 def _describe(found: results.DestructiveStatement) -> str:

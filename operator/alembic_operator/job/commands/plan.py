@@ -70,6 +70,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="warn",
         help="destructive statements: allow, warn (list them; default) or block (fail)",
     )
+    parser.add_argument(
+        "--unrendered",
+        choices=("fail", "report"),
+        default=None,
+        help="revisions that cannot render offline: fail (the default under --policy block) or report them "
+        "(the default otherwise; the operator reports them under block and waits for a person's approval)",
+    )
 
 
 def run(args: argparse.Namespace) -> results.PlanResult:
@@ -84,8 +91,8 @@ def run(args: argparse.Namespace) -> results.PlanResult:
         rendering = rendering_.render_each(config, script, path.pending)
     sql = rendering.sql
     unrendered = [{"revision": rev, "reason": reason} for rev, reason in rendering.unrendered]
-    if unrendered and args.policy == "block":
-        # Under `block` a revision the plan cannot see cannot be checked: the run stops here, naming each.
+    if unrendered and (args.unrendered or ("fail" if args.policy == "block" else "report")) == "fail":
+        # Under `block` a revision the plan cannot see cannot be checked: the plan stops here, naming each.
         raise errors.RevisionError(
             f"{_describe_unrendered(unrendered)}; policy block cannot be checked", unrendered=unrendered
         )
