@@ -53,10 +53,11 @@ from alembic_operator.job.database import (
     postgres,
     roles,
     scope,
+    snapshot_counts,
     tls,
     urls,
 )
-from alembic_operator.job.storage import archives, manifest, retention, s3
+from alembic_operator.job.storage import archives, codecs, manifest, retention, s3
 
 HELP = """Back the database up to S3 with pg_dump, recording size, SHA-256 and row counts.
 
@@ -90,7 +91,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--jobs", type=int, default=2, help="parallel pg_dump jobs for --format directory")
     parser.add_argument(
-        "--compression", default=None, help="passed to pg_dump --compress (e.g. 0, 6, gzip:1); default: pg_dump's"
+        "--compression",
+        default=None,
+        help="zstd[:LEVEL]: pg_dump -Z0 compressed by multi-threaded zstd on the way to S3 (custom format; the "
+        "default there, level 1); anything else is passed to pg_dump --compress (e.g. 0, 6, gzip:1)",
     )
     parser.add_argument(
         "--row-counts",
@@ -136,6 +140,7 @@ def _validate(args: argparse.Namespace) -> None:
         raise errors.InvalidInput("--retention-max-age-seconds must be positive")
     if args.compression is not None and (not args.compression.strip() or args.compression.startswith("-")):
         raise errors.InvalidInput(f"--compression {args.compression!r} is not a pg_dump compression spec")
+    codecs.choose(fmt=args.format, compression=args.compression)  # InvalidInput for a zstd level out of range
 
 
 def run(args: argparse.Namespace) -> results.BackupResult:
@@ -148,6 +153,7 @@ def run(args: argparse.Namespace) -> results.BackupResult:
     bucket = s3.Bucket(settings=settings, bucket=loc.bucket)
     dump_key = loc.key(location.dump_name(args.format))
     manifest_key = loc.key(location.MANIFEST)
+    choice = codecs.choose(fmt=args.format, compression=args.compression)
 
     started = datetime.now(UTC)
     clock = time.monotonic()
@@ -164,28 +170,40 @@ def run(args: argparse.Namespace) -> results.BackupResult:
         identity = postgres.identity(conn)
         part = s3.part_size(database_bytes=postgres.database_size(conn))
         writer = bucket.multipart(dump_key, part_bytes=part)
-        stats = postgres.settled_write_stats(conn)
+        # One read right before the snapshot (see snapshot_counts: whether it had settled is checked
+        # while the dump streams, not waited for here).
+        stats, stats_read_at = postgres.write_stats(conn), time.monotonic()
+        counting: snapshot_counts.Counting | None = None
+        sink = codecs.sink(choice, into=writer)
         try:
             conn.execute("SET idle_in_transaction_session_timeout = 0")
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             snapshot = str(conn.fetchval("SELECT pg_export_snapshot()"))
             revision = postgres.alembic_revision(conn)
-            tables = postgres.exact_counts(conn) if args.row_counts == "exact" else postgres.estimated_counts(conn)
+            counting = snapshot_counts.Counting(
+                url=url, snapshot=snapshot, exact=args.row_counts == "exact", stats=stats, stats_read_at=stats_read_at
+            )
+            estimates = postgres.estimated_counts(conn) if args.row_counts == "estimated" else None
             level = database_state.read(conn)
             present = scope.schemas(conn)
             scoped = sorted(set(args.schema)) or None
             _check_scope(scoped, present)
             owned = owners.read(conn, schemas=scoped)
             global_roles = roles.read(conn)
-            tables = {k: v for k, v in tables.items() if scope.holds(k, scoped)}
             oids = {
                 identifiers.label(r["schema"], r["name"]): int(r["oid"]) for r in conn.fetch(postgres.USER_TABLES_SQL)
             }
             limit = scope.dump_args(scope=scoped or [], extensions=scope.extensions(conn, scope=scoped or []))
             if args.format == "custom":
                 dumping.dump_custom(
-                    tool=tool, url=url, snapshot=snapshot, compression=args.compression, sink=writer, limit=limit
+                    tool=tool,
+                    url=url,
+                    snapshot=snapshot,
+                    compression=choice.pg_dump_compression,
+                    sink=sink,
+                    limit=limit,
                 )
+                sink.close()
             else:
                 dumping.dump_directory(
                     tool=tool,
@@ -196,18 +214,22 @@ def run(args: argparse.Namespace) -> results.BackupResult:
                     sink=writer,
                     limit=limit,
                 )
+            counts, stats_settled = counting.result()
             sha256 = writer.complete()
         except BaseException:
             writer.abort()
+            if counting is not None:
+                counting.join()
             raise
         conn.execute("COMMIT")
+    tables = {k: v for k, v in (counts if estimates is None else estimates).items() if scope.holds(k, scoped)}
     if args.verify == "checksum":
         read_back(bucket=bucket, key=dump_key, uri=f"s3://{loc.bucket}/{dump_key}", sha256=sha256, size=writer.size)
     finished = datetime.now(UTC)
 
     doc = manifest.build(
         fmt=args.format,
-        compression=args.compression,
+        compression=choice.pg_dump_compression,
         key=dump_key,
         size_bytes=writer.size,
         sha256=sha256,
@@ -224,6 +246,8 @@ def run(args: argparse.Namespace) -> results.BackupResult:
         table_oids={k: v for k, v in oids.items() if k in tables},
     )
     doc["durationSeconds"] = round(time.monotonic() - clock, 3)
+    doc.update(codecs.manifest_fields(choice, sink=sink))
+    doc["writeStatsSettled"] = stats_settled
     doc["databaseState"] = level
     doc["owners"] = owned
     doc["roles"] = global_roles

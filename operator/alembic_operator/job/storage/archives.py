@@ -14,6 +14,10 @@
    version, ``IfMatch`` its ETag, hashed again and accepted only if equal) —
    through :mod:`alembic_operator.job.database.loading`'s single transaction.
 
+A zstd-coded backup (the fast path, :mod:`alembic_operator.job.storage.codecs`) is hashed as
+stored and decompressed on the way: the local file holds pg_dump's archive, the stream feeds
+it to pg_restore; the SHA-256 and size compared are always the stored object's.
+
 Must not: choose tools or parse arguments (the steps do).
 """
 
@@ -41,7 +45,7 @@ from alembic_operator.job.database import (
     toc,
     urls,
 )
-from alembic_operator.job.storage import s3
+from alembic_operator.job.storage import codecs, s3
 
 
 @dataclass
@@ -133,8 +137,14 @@ def download(*, bucket: s3.Bucket, archive: Archive, path: str) -> None:
     """Pass 1 into a local file (table restores need a seekable archive), hashing."""
     hashing = Hashing(bucket.stream(archive.key))
     with open(path, "wb") as fh:
-        for chunk in hashing:
-            fh.write(chunk)
+        try:
+            for chunk in codecs.decoded_archive(hashing, doc=archive.manifest, uri=archive.uri):
+                fh.write(chunk)
+        except errors.RestoreFailed:
+            for _ in hashing:  # a damaged object is named by its checksum first
+                pass
+            _compare(archive=archive, sha256=hashing.sha256.hexdigest(), size=hashing.size)
+            raise
     _compare(archive=archive, sha256=hashing.sha256.hexdigest(), size=hashing.size)
 
 
@@ -151,10 +161,15 @@ def fits_on_disk(*, workdir: str, size_bytes: int) -> bool:
     return free >= int(size_bytes) + DISK_MARGIN
 
 
+def archive_bytes(doc: dict[str, Any]) -> int:
+    """The size of pg_dump's archive once decoded: what the local file takes (zstd: ``archiveBytes``)."""
+    return int(doc.get("archiveBytes") or doc["sizeBytes"])
+
+
 def fetch_custom(*, bucket: s3.Bucket, archive: Archive, workdir: str) -> bool:
     """Pass 1 for a custom archive into a local file (hashing), when it fits; then the load reads
     the checked file. False (nothing downloaded) when the disk lacks room: use :func:`check_stream`."""
-    if not fits_on_disk(workdir=workdir, size_bytes=int(archive.manifest["sizeBytes"])):
+    if not fits_on_disk(workdir=workdir, size_bytes=archive_bytes(archive.manifest)):
         return False
     path = os.path.join(workdir, "dump.custom")
     download(bucket=bucket, archive=archive, path=path)
@@ -163,7 +178,7 @@ def fetch_custom(*, bucket: s3.Bucket, archive: Archive, workdir: str) -> bool:
 
 
 def _source(*, bucket: s3.Bucket, archive: Archive) -> tuple[Hashing | None, list[str]]:
-    """The feed (custom: pass 2 stream) or the path argument (directory, downloaded file) for pg_restore."""
+    """The stored stream (custom: pass 2, hashed) or the path argument (directory, downloaded file) for pg_restore."""
     if archive.directory:
         return None, [archive.directory]
     if archive.path:
@@ -204,7 +219,7 @@ def load_full(
         sections=[(preamble, args)]
         if feed is not None  # a stream is read once: one pg_restore (schema grants come last)
         else toc.schemas_first(restore_tool=tools[0], archive_path=args[-1], preamble=preamble),
-        feed=feed,
+        feed=None if feed is None else codecs.decoded_archive(feed, doc=archive.manifest, uri=archive.uri),
         accept=accept,
         guard_sql=(loading.count_guard(expected=guarded_counts(archive.manifest)) if guard else "")
         + sequences.KEEP_HIGHER

@@ -12,7 +12,14 @@ backup is good (unless ``verification.ok`` is false). Stored shape (version 2)::
      "writeStats": [{"name": ["public", "task"], "n_tup_ins": …}],
      "verification": null | {"method": "restore", "ok": true, "mismatches": []},
      "databaseState": {…}, "owners": [{"role": "app", "objects": 12, "named": ["schema shop", …]}],
-     "scope": null | ["public", "shop"], "schemas": ["audit", "public", "shop"], "roles": {"app": "<md5>"}}
+     "scope": null | ["public", "shop"], "schemas": ["audit", "public", "shop"], "roles": {"app": "<md5>"},
+     "codec": "zstd", "codecLevel": 1, "archiveBytes": 456, "writeStatsSettled": true}
+
+``codec`` says how the stored object relates to pg_dump's archive (:mod:`alembic_operator.job.storage.codecs`:
+``zstd`` is pg_dump ``-Z0`` compressed on the way; absent or ``none`` is pg_dump's output as is, round-1
+backups included); ``sizeBytes`` and ``sha256`` are always the stored object's, ``archiveBytes`` pg_dump's
+archive once decoded. ``writeStatsSettled``: whether ``writeStats`` (read just before the snapshot) had
+settled (:mod:`alembic_operator.job.database.snapshot_counts`).
 
 ``databaseState`` is what pg_dump without ``--create`` leaves out
 (:mod:`alembic_operator.job.database.database_state`); ``owners`` the roles owning the
