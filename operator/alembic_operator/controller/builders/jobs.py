@@ -102,10 +102,10 @@ def plan_command(*, run: RunView) -> list[str]:
         _location(run),
         "--policy",
         "warn" if run.spec.plan.destructive == "approve" else run.spec.plan.destructive,  # the operator waits
-    ]
-
         # revisions the plan cannot render are reported: under block the operator waits for a person's approval
         *(["--unrendered", "report"] if run.spec.plan.destructive == "block" else []),
+    ]
+
 
 def backup_command(*, run: RunView) -> list[str]:
     """The backup container's command."""
