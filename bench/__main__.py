@@ -21,7 +21,7 @@ from pathlib import Path
 from bench import common, datagen
 from bench.bed import bed
 
-ALL = ("backup", "restore", "verify", "overhead", "scale", "memory")
+ALL = ("backup", "restore", "parts", "verify", "overhead", "scale", "memory")
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
 
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         summary["postgres"] = b.pg.server_version()
         scratch = b.workdir / "scratch"
         scratch.mkdir()
-        if {"backup", "restore"} & set(only):
+        if {"backup", "restore", "parts"} & set(only):
             common.say(f"== datagen: {args.size / common.MB:,.0f} MB")
             db = b.pg.create_database("bench")
             made = datagen.fill(
@@ -145,6 +145,19 @@ def main(argv: list[str] | None = None) -> int:
                 restores = transfer.run_restore(b, backups=backups, db_bytes=made["bytes"], repeat=args.repeat)
                 common.save("restore", {**restores, "db": made, "at": stamp})
                 sections.append(transfer.restore_table(restores, made["bytes"]))
+                common.say(sections[-1])
+            from bench import ratios
+
+            sections.append(ratios.render(backups, restores if "restore" in only else None))
+            common.say(sections[-1])
+            if "parts" in only:
+                from bench import parts
+
+                common.say("== part size")
+                source = next(Path(r["local_path"]) for r in backups["rows"] if r["variant"] == "custom, -Z0 (none)")
+                data = parts.run(b, source=source, bucket=bucket, repeat=args.repeat)
+                common.save("parts", {**data, "at": stamp})
+                sections.append(parts.render(data))
                 common.say(sections[-1])
             b.pg.drop_database(db)
             subprocess.run(["rm", "-rf", str(scratch)], check=False)

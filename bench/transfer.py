@@ -5,9 +5,16 @@ levels; lz4/zstd need pg_dump ≥ 16 built with them):
 
 - ``pg_dump`` to a local file (``-Fc -f x.dump`` / ``-Fd -j2 -f dir``): the baseline;
 - ``alembic-operator backup`` to the S3 server (row counts, snapshot, multipart
-  upload with SHA-256 on the fly, manifest): the product;
+  upload with SHA-256 on the fly, manifest): the product — with the same
+  compression as the baseline, and (first row) its default fast path, pg_dump
+  ``-Z0`` compressed by multi-threaded zstd on the way, against ``pg_dump -Fc``
+  at its default (gzip 6): what a user would otherwise run;
 - custom format only: the shell recipe ``pg_dump -Fc | python -m bench.recipe``
   (boto3 ``upload_fileobj`` from stdin).
+
+The product's peak RSS (its process tree, and the Python process alone) is sampled
+while it runs (:mod:`bench.rss`): a step pod's memory, which should not grow with
+the database.
 
 Restore: ``pg_restore -d`` from the local file (1 job, ``-j2``, and
 ``--single-transaction`` — the closest plain equivalent of the product's
@@ -22,17 +29,27 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from bench import rss
 from bench.bed import VENV_BIN, Bed
 from bench.common import MB, loadavg, ratio, say, table, timed, timed_cpu
 
+FAST_PATH = "custom, zstd fast path (the default) vs pg_dump -Fc default"
 BACKUP_VARIANTS = [
-    # name, format, compression (None = pg_dump's default: gzip level 6 for PG15... custom), recipe
-    ("custom, default (gzip)", "custom", None),
-    ("custom, -Z1 (gzip 1)", "custom", "1"),
-    ("custom, -Z0 (none)", "custom", "0"),
-    ("directory -j2, default (gzip)", "directory", None),
+    # name, format, the product's --compression (None: its default), pg_dump's -Z for the local file
+    # (None: pg_dump's default, gzip level 6 for the custom format)
+    (FAST_PATH, "custom", None, None),
+    ("custom, default (gzip)", "custom", "6", None),
+    ("custom, -Z1 (gzip 1)", "custom", "1", "1"),
+    ("custom, -Z0 (none)", "custom", "0", "0"),
+    ("directory -j2, default (gzip)", "directory", None, None),
 ]
-RESTORE_FROM = ["custom, default (gzip)", "custom, -Z0 (none)"]
+#: (backup restored by the product, local file pg_restore reads): equal settings — the fast path's
+#: object decodes to pg_dump's -Z0 archive, so its baseline is the -Z0 file.
+RESTORE_FROM = [
+    (FAST_PATH, "custom, -Z0 (none)"),
+    ("custom, default (gzip)", "custom, default (gzip)"),
+    ("custom, -Z0 (none)", "custom, -Z0 (none)"),
+]
 
 
 def _dump_args(fmt: str, compression: str | None) -> list[str]:
@@ -57,8 +74,8 @@ def run_backup(b: Bed, *, database: str, db_bytes: int, bucket: str, scratch: Pa
     # Warm-up (untimed): the first reader of freshly loaded tables pays for cold caches and hint bits.
     timed([pg.tool("pg_dump"), "-w", "-Fc", "-Z0", "-d", database, "-f", scratch / "warmup.dump"], env=env)
     (scratch / "warmup.dump").unlink()
-    for index, (name, fmt, comp) in enumerate(BACKUP_VARIANTS):
-        slug = name.split(",")[0].split()[0] + "-" + (comp if comp is not None else "default")
+    for index, (name, fmt, comp, local_comp) in enumerate(BACKUP_VARIANTS):
+        slug = f"{index}-{fmt}-{comp if comp is not None else 'default'}"
         for attempt in range(repeat):
             out = scratch / f"{slug}.{'dump' if fmt == 'custom' else 'dir'}"
             shutil.rmtree(out, ignore_errors=True) if out.is_dir() else out.unlink(missing_ok=True)
@@ -66,6 +83,7 @@ def run_backup(b: Bed, *, database: str, db_bytes: int, bucket: str, scratch: Pa
                 "variant": name,
                 "format": fmt,
                 "compression": comp,
+                "local_compression": local_comp,
                 "attempt": attempt,
                 "load_before": loadavg(),
             }
@@ -76,11 +94,12 @@ def run_backup(b: Bed, *, database: str, db_bytes: int, bucket: str, scratch: Pa
 
             def local() -> None:
                 row["pg_dump_s"], row["pg_dump_cpu_s"] = timed_cpu(
-                    [pg.tool("pg_dump"), *_dump_args(fmt, comp), "-d", database, "-f", out], env=env
+                    [pg.tool("pg_dump"), *_dump_args(fmt, local_comp), "-d", database, "-f", out], env=env
                 )
 
             def product() -> None:
-                row["operator_s"], row["operator_cpu_s"] = timed_cpu(argv, env=step_env)
+                row["operator_s"], row["operator_cpu_s"], peak = rss.timed(argv, env=step_env)
+                row["operator_rss_bytes"], row["operator_python_rss_bytes"] = peak.tree, peak.python
 
             # Alternate which goes first, so a drift in the machine's load does not favour one side.
             order = (local, product) if (index + attempt) % 2 == 0 else (product, local)
@@ -93,10 +112,11 @@ def run_backup(b: Bed, *, database: str, db_bytes: int, bucket: str, scratch: Pa
             )
             row["s3_bytes"] = int(manifest["sizeBytes"])
             row["operator_inner_s"] = manifest.get("durationSeconds")
+            row["codec"] = manifest.get("codec")
             row["location"] = loc
             if fmt == "custom":
                 shell = (
-                    f"set -o pipefail; '{pg.tool('pg_dump')}' {' '.join(_dump_args(fmt, comp))} -d {database} "
+                    f"set -o pipefail; '{pg.tool('pg_dump')}' {' '.join(_dump_args(fmt, local_comp))} -d {database} "
                     f"| '{VENV_BIN / 'python'}' -m bench.recipe {bucket} recipe/{slug}-{attempt}.dump"
                 )
                 row["recipe_s"], row["recipe_cpu_s"] = timed_cpu(
@@ -136,6 +156,8 @@ def backup_table(data: dict[str, Any], db_bytes: int) -> str:
                 f"**{r['ratio_vs_pg_dump']:.2f}**",
                 f"{ratio(r['operator_cpu_s'], r['pg_dump_cpu_s']):.2f}",
                 f"{r['ratio_vs_recipe']:.2f}" if "ratio_vs_recipe" in r else "—",
+                f"{r['s3_bytes'] / MB:,.0f}",
+                rss.mib(r.get("operator_rss_bytes"), r.get("operator_python_rss_bytes")),
             ]
         )
     return table(
@@ -150,6 +172,8 @@ def backup_table(data: dict[str, Any], db_bytes: int) -> str:
             "operator ÷ pg_dump, wall",
             "… client CPU",
             "operator ÷ recipe, wall",
+            "object MB (S3)",
+            "operator peak RSS MiB, tree (Python)",
         ],
         rows,
     )
@@ -166,21 +190,22 @@ def run_restore(b: Bed, *, backups: dict[str, Any], db_bytes: int, repeat: int =
         counter += 1
         return pg.create_database(f"restore_{counter}")
 
-    for name in RESTORE_FROM:
-        src = by_variant.get(name)
-        if src is None:
+    for name, plain_from in RESTORE_FROM:
+        src, local = by_variant.get(name), by_variant.get(plain_from)
+        if src is None or local is None:
             continue
         for attempt in range(repeat):
             row: dict[str, Any] = {
                 "source": name,
                 "dump_bytes": src["s3_bytes"],
+                "plain_from": plain_from,
                 "attempt": attempt,
                 "load_before": loadavg(),
             }
 
             def product() -> None:
                 db = fresh()
-                row["operator_s"], row["operator_cpu_s"] = timed_cpu(
+                row["operator_s"], row["operator_cpu_s"], peak = rss.timed(
                     [
                         VENV_BIN / "alembic-operator",
                         "restore",
@@ -192,12 +217,13 @@ def run_restore(b: Bed, *, backups: dict[str, Any], db_bytes: int, repeat: int =
                     ],
                     env={**b.step_env(pg.url(db))},
                 )
+                row["operator_rss_bytes"], row["operator_python_rss_bytes"] = peak.tree, peak.python
                 pg.drop_database(db)
 
             def plain(key: str, extra: list[str]) -> None:
                 db = fresh()
                 row[key], row[key.replace("_s", "_cpu_s")] = timed_cpu(
-                    [pg.tool("pg_restore"), "-w", "--no-owner", *extra, "-d", db, src["local_path"]], env=env
+                    [pg.tool("pg_restore"), "-w", "--no-owner", *extra, "-d", db, local["local_path"]], env=env
                 )
                 pg.drop_database(db)
 
@@ -223,7 +249,8 @@ def restore_table(data: dict[str, Any], db_bytes: int) -> str:
     for r in data["rows"]:
         rows.append(
             [
-                r["source"],
+                r["source"]
+                + (f" (pg_restore from {r['plain_from']})" if r.get("plain_from", r["source"]) != r["source"] else ""),
                 f"{r['dump_bytes'] / MB:,.0f}",
                 f"{r['pg_restore_s']:.1f}",
                 f"{r['pg_restore_j2_s']:.1f}",
@@ -232,6 +259,7 @@ def restore_table(data: dict[str, Any], db_bytes: int) -> str:
                 f"**{r['ratio_vs_pg_restore']:.2f}**",
                 f"{r['ratio_vs_pg_restore_j2']:.2f}",
                 f"{r['ratio_vs_pg_restore_1tx']:.2f}",
+                rss.mib(r.get("operator_rss_bytes"), r.get("operator_python_rss_bytes")),
             ]
         )
     return table(
@@ -246,6 +274,7 @@ def restore_table(data: dict[str, Any], db_bytes: int) -> str:
             "operator ÷ pg_restore",
             "÷ -j2",
             "÷ single-tx",
+            "operator peak RSS MiB, tree (Python)",
         ],
         rows,
     )

@@ -1,0 +1,76 @@
+"""Issue 18's done-when ratios, as medians over the back-to-back pairs of one run.
+
+Each ratio is the product's wall time over the plain tool's, measured as a pair back to back
+(:mod:`bench.transfer` alternates which goes first); the table gives the median of the pairs,
+their spread, and the load average before each. On a shared machine these are indicative: a
+pair is only as quiet as the minute it ran in.
+
+Must not: run anything (it reads the rows :mod:`bench.transfer` measured).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.common import median, table
+from bench.transfer import FAST_PATH
+
+#: (what, rows' key, the variant or source, the limit)
+BACKUP_TARGETS = [
+    ("fast path ÷ pg_dump -Fc default (gzip) to a file", FAST_PATH, 0.5),
+    ("custom gzip 6 ÷ pg_dump -Fc, same compression", "custom, default (gzip)", 1.05),
+    ("custom -Z1 ÷ pg_dump -Fc -Z1", "custom, -Z1 (gzip 1)", 1.05),
+    ("custom -Z0 ÷ pg_dump -Fc -Z0", "custom, -Z0 (none)", 1.05),
+    ("directory -j2 ÷ pg_dump -Fd -j2", "directory -j2, default (gzip)", 1.05),
+]
+RESTORE_TARGETS = [
+    ("restore of the fast path ÷ pg_restore of the -Z0 file", FAST_PATH, 1.10),
+    ("restore of gzip 6 ÷ pg_restore of the same file", "custom, default (gzip)", 1.10),
+    ("restore of -Z0 ÷ pg_restore of the same file", "custom, -Z0 (none)", 1.10),
+]
+
+
+def _line(what: str, pairs: list[dict[str, Any]], key: str, limit: float) -> list[Any]:
+    ratios = [float(p[key]) for p in pairs]
+    loads = [p["load_before"][0] for p in pairs if p.get("load_before")]
+    mid = median(ratios)
+    return [
+        what,
+        len(ratios),
+        f"**{mid:.2f}**",
+        f"{min(ratios):.2f}-{max(ratios):.2f}",
+        f"≤ {limit:.2f}",
+        "yes" if mid <= limit else "no",
+        f"{min(loads):.1f}-{max(loads):.1f}" if loads else "—",
+    ]
+
+
+def render(backups: dict[str, Any], restores: dict[str, Any] | None) -> str:
+    rows: list[list[Any]] = []
+    for what, variant, limit in BACKUP_TARGETS:
+        pairs = [r for r in backups.get("rows", []) if r["variant"] == variant]
+        if pairs:
+            rows.append(_line(what, pairs, "ratio_vs_pg_dump", limit))
+    fast = [r for r in backups.get("rows", []) if r["variant"] == FAST_PATH]
+    if fast:
+        sizes = [r["s3_bytes"] / r["local_bytes"] for r in fast]
+        rows.append(
+            [
+                "fast path object ÷ pg_dump -Fc default file, bytes",
+                len(sizes),
+                f"**{median(sizes):.2f}**",
+                f"{min(sizes):.2f}-{max(sizes):.2f}",
+                "≤ 1.00",
+                "yes" if max(sizes) <= 1 else "no",
+                "—",
+            ]
+        )
+    for what, source, limit in RESTORE_TARGETS:
+        pairs = [r for r in (restores or {}).get("rows", []) if r["source"] == source]
+        if pairs:
+            rows.append(_line(what, pairs, "ratio_vs_pg_restore", limit))
+    return table(
+        "Done-when ratios (issue 18): medians of back-to-back pairs in this run — indicative on a shared machine",
+        ["ratio", "pairs", "median", "range", "target", "met?", "load avg (1 min) before"],
+        rows,
+    )
