@@ -72,6 +72,10 @@ SUBCOMMANDS: dict[str, Subcommand] = {
         "alembic_operator.job.commands.rehearse",
         "Rehearse the migration on a scratch copy of the database: prepare it, run a step against it, drop it.",
     ),
+    "downgrade": Subcommand(
+        "alembic_operator.job.commands.downgrade",
+        "Downgrade the database to the backup's revision, keeping every write made since, and check its schema.",
+    ),
     "drift": Subcommand(
         "alembic_operator.job.commands.drift",
         "Compare the application's models with the database, as alembic check does, and report or fail.",

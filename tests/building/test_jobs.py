@@ -90,6 +90,7 @@ def test_steps_are_never_retried_and_have_their_deadline(step):
     job = build(step)
     assert job["spec"]["backoffLimit"] == 0
     deadlines = {"plan": 300, "backup": 3600, "migrate": 1800, "verify": 900, "restore": 3600, "drift": 900}
+    deadlines["downgrade"] = 1800  # rollback.method: downgrade has the migration's deadline
     # A rehearsal's steps have the deadlines of the real ones they stand for (prepare is a restore).
     deadlines |= {"rehearse-prepare": 3600, "rehearse-migrate": 1800, "rehearse-verify": 900, "rehearse-drop": 900}
     expected = deadlines[step]

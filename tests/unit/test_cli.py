@@ -65,4 +65,5 @@ def test_commands_lists_every_subcommand_with_its_module() -> None:
         "run",
         "rehearse",
         "drift",
+        "downgrade",
     }

@@ -135,6 +135,31 @@ class ForeignWritesDetected(StepError):
     reason = "ForeignWritesDetected"
 
 
+class DowngradeMissing(StepError):
+    """A revision the downgrade would undo has no downgrade (absent, ``pass``, or it only raises); nothing was
+    changed (raised by downgrade)."""
+
+    exit_code = 43
+    reason = "DowngradeMissing"
+
+
+class DowngradeFailed(StepError):
+    """Alembic's downgrade raised, or left the database at another revision (raised by downgrade)."""
+
+    exit_code = 44
+    reason = "DowngradeFailed"
+    changed_database = True
+
+
+class SchemaMismatch(StepError):
+    """After the downgrade the schema fingerprint differs from the one the migration started from (raised by
+    downgrade)."""
+
+    exit_code = 45
+    reason = "SchemaMismatch"
+    changed_database = True
+
+
 class WaitTimeout(StepError):
     """The database did not reach the expected revision in time (raised by wait)."""
 

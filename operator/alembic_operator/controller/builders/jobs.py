@@ -21,6 +21,8 @@ Container contracts (the flags the steps parse):
                              + spec.migrate.args
 * verify   (operator image): alembic-operator verify --location L --mode M [--allow-decrease a,b]
                              [--include G]... [--exclude G]... [--expect-revision R]
+* downgrade (app image):     alembic-operator downgrade --lock-timeout X [+ spec.migrate.args with the default
+                             command] (rollback.method: downgrade; :mod:`.downgrades`)
 * restore  (operator image): alembic-operator restore --location L --on-foreign-writes hold|restore
                              (hold: stop with ForeignWritesDetected, changing nothing, when other
                              sessions wrote since the backup; restore: go ahead and report them)
@@ -35,7 +37,7 @@ from alembic_operator.api import constants
 from alembic_operator.api.model import DEFAULT_MIGRATE_COMMAND, RunView
 from alembic_operator.api.steps import STEPS, Step
 from alembic_operator.controller import naming
-from alembic_operator.controller.builders import pods
+from alembic_operator.controller.builders import downgrades, pods
 from alembic_operator.controller.settings import Settings
 
 CLI = "alembic-operator"
@@ -217,3 +219,5 @@ def _step_command(*, run: RunView, step: Step, expect_revision: str | None) -> t
             return restore_command(run=run), []
         case Step.DRIFT:  # the app's image and working directory: its alembic.ini, env.py and models
             return [CLI, "drift", "--policy", run.spec.verify.drift], []
+        case Step.DOWNGRADE:  # rollback.method: downgrade, in the app's image like migrate
+            return downgrades.downgrade_command(run=run)

@@ -5,6 +5,9 @@
 2. :func:`rolling_back`: hold when a restore would discard other sessions'
    writes and nobody approved (``rollback.onForeignWrites: hold``); wait for a
    killed migrate pod to stop (it may hold locks); then start the restore.
+   With ``rollback.method: downgrade`` the app's downgrade goes first
+   (:mod:`.downgrade`); the restore follows only when it falls back, and its
+   messages say why.
 3. :func:`after`: restored → RolledBack; refused for foreign writes → hold;
    failed without changing anything and the step says a new attempt may pass
    → retry after a pause (attempt N waits N × ``restore_retry_seconds``);
@@ -23,7 +26,7 @@ from alembic_operator.api.model import ForeignWritesStatus, Phase, StepStatus, T
 from alembic_operator.api.status_approval import ApprovalStatus
 from alembic_operator.api.steps import Step
 from alembic_operator.controller.builders import jobs as job_builders
-from alembic_operator.controller.reconciler import jobs
+from alembic_operator.controller.reconciler import downgrade, jobs
 from alembic_operator.controller.reconciler.context import Context
 from alembic_operator.controller.reconciler.outcomes import Outcome
 
@@ -42,7 +45,12 @@ def begin(ctx: Context, cause: str) -> None:
 
 
 def rolling_back(ctx: Context) -> None:
-    """Follow the restore, or start its next attempt once nothing stands in the way."""
+    """Follow the restore, or start its next attempt once nothing stands in the way (or go by downgrade)."""
+    if downgrade.chosen(ctx):
+        if ctx.status.steps.downgrade is None and _step_pod_alive(ctx, Step.MIGRATE):
+            return
+        downgrade.rolling_back(ctx, fall_back=rolling_back)
+        return
     previous = ctx.status.steps.restore
     if previous is not None and _retrying(ctx, previous):
         return
@@ -55,11 +63,7 @@ def rolling_back(ctx: Context) -> None:
         ctx.event("Warning", EventReason.ROLLBACK_HELD, ctx.status.message)
         ctx.wake(ctx.settings.reconcile.held_poll_seconds)
         return
-    migrate = ctx.status.steps.migrate
-    job = ctx.observed.jobs.get(migrate.job) if migrate and migrate.job else None
-    if job is not None and job.pods_alive:  # a killed migration may still hold connections and locks
-        ctx.status.message = f"{ctx.cause()}; waiting for the migrate pod to stop before restoring"
-        ctx.wake(ctx.settings.reconcile.migrate_pod_poll_seconds)
+    if _step_pod_alive(ctx, Step.MIGRATE) or _step_pod_alive(ctx, Step.DOWNGRADE):
         return
     # After a refusal (foreign writes) that was approved, the next attempt restores regardless.
     jobs.start(ctx, Step.RESTORE, previous.attempt + 1 if previous is not None else 1)
@@ -108,7 +112,8 @@ def after(ctx: Context, outcome: Outcome) -> None:
         return
     tries = f" (after {attempt} attempts)" if attempt > 1 else ""
     message = (
-        f"{cause}, and the restore failed too{tries}: {outcome.message}; the database needs a person: "
+        f"{cause}{downgrade.fallback_note(ctx)}, and the restore failed too{tries}: {outcome.message}; "
+        "the database needs a person: "
         f"restore it from {ctx.backup_uri()} (alembic-operator restore --location {ctx.location})"
     )
     ctx.step_condition(Step.RESTORE, "False", outcome.reason or Reason.STEP_FAILED, message)
@@ -116,7 +121,7 @@ def after(ctx: Context, outcome: Outcome) -> None:
 
 
 def _restored(ctx: Context, outcome: Outcome) -> None:
-    message = f"{ctx.cause()}; the database was restored from {ctx.backup_uri()}"
+    message = f"{ctx.cause()}; the database was restored from {ctx.backup_uri()}{downgrade.fallback_note(ctx)}"
     discarded = _foreign_writes(outcome, ctx.now)
     if discarded is not None and discarded.rows > 0:
         discarded.discarded = True
@@ -131,6 +136,17 @@ def _restored(ctx: Context, outcome: Outcome) -> None:
         ctx.status.foreign_writes.discarded = True
     ctx.step_condition(Step.RESTORE, "True", Reason.STEP_SUCCEEDED, outcome.message)
     ctx.end(Phase.ROLLED_BACK, Reason.ROLLED_BACK, message)
+
+
+def _step_pod_alive(ctx: Context, step: Step) -> bool:
+    """Whether ``step``'s pod still runs: a killed migrate (or downgrade) may hold connections and locks; wait."""
+    ss = ctx.status.steps.get(step)
+    job = ctx.observed.jobs.get(ss.job) if ss is not None and ss.job else None
+    if job is None or not job.pods_alive:
+        return False
+    ctx.status.message = f"{ctx.cause()}; waiting for the {step} pod to stop before rolling back"
+    ctx.wake(ctx.settings.reconcile.migrate_pod_poll_seconds)
+    return True
 
 
 def _may_retry(ctx: Context, retry: bool | None, attempt: int) -> bool:
@@ -181,7 +197,7 @@ def _held_message(ctx: Context) -> str:
     if found is not None and not found.own_writes_known:
         what += " (the migration's own writes could not be told apart and are included)"
     return (
-        f"{ctx.cause()}; {what}, which a restore would discard: annotate the run "
+        f"{ctx.cause()}{downgrade.fallback_note(ctx)}; {what}, which a restore would discard: annotate the run "
         f"{constants.ANNOTATION_APPROVE_RESTORE}=<your user name> to restore from {ctx.backup_uri()} anyway, "
         f"or delete the run to leave the database as it is"
     )

@@ -10,7 +10,8 @@
    do not contain. Already at the target: succeed with ``noop``.
 4. Fingerprint the schema, then run the upgrade with the app's own env.py,
    every session it opens marked with the run's ``application_name`` and
-   ``lock_timeout`` (:mod:`alembic_operator.job.migrations.alembic_runtime`); a
+   ``lock_timeout`` (:mod:`alembic_operator.job.migrations.alembic_runtime`); the revision and
+   fingerprint go to the run folder for a rollback by downgrade (``schema-migrate-start.json``); a
    CREATE INDEX CONCURRENTLY gets ``--concurrent-lock-timeout`` and, if it fails,
    its INVALID index is dropped (:mod:`alembic_operator.job.migrations.concurrent`).
 5. On failure, decide whether anything was committed (commits seen on the
@@ -37,9 +38,18 @@ import shlex
 import time
 from typing import Any
 
-from alembic_operator.api import errors, location, results
-from alembic_operator.job.database import fingerprint, locking, sessions, tls, urls
-from alembic_operator.job.migrations import alembic_runtime, concurrent, engines, observing, revisions, wrapped
+from alembic_operator.api import errors, results
+from alembic_operator.job.database import fingerprint, tls, urls
+from alembic_operator.job.migrations import (
+    alembic_runtime,
+    concurrent,
+    downgrading,
+    engines,
+    locked,
+    observing,
+    revisions,
+    wrapped,
+)
 from alembic_operator.job.migrations import stats as stats_
 
 HELP = """Apply the pending Alembic revisions to DATABASE_URL under an advisory lock.
@@ -141,16 +151,8 @@ async def _migrate(
 ) -> results.MigrateResult:
     table, schema = revisions.version_table(config)
     # Every session of ours carries the run's name, so the run's restore can end the ones a killed pod left.
-    application = sessions.migrate_application_name(os.environ.get(location.ENV))
-    conn = await alembic_runtime.connect(url, application=application, settings={"lock_timeout": lock_timeout})
-    key: int | None = None
-    try:
-        orphans = await _end_orphans(conn, application)
-        lock_schema = schema or await conn.fetchval("SELECT current_schema()") or "public"
-        key = locking.lock_key(url.database, lock_schema)
-        waited = await locking.acquire(
-            conn, key=key, wait_seconds=lock_wait, what=f"database {url.database!r} (schema {lock_schema!r})"
-        )
+    async with locked.session(url, schema=schema, lock_timeout=lock_timeout, lock_wait=lock_wait) as held:
+        conn, application, waited, orphans = held.conn, held.application, held.waited, held.orphans
         current = await revisions.read_database_heads(conn, table=table, schema=schema) or ()
         path = revisions.upgrade_path(script, current, target)
         if not path.pending:
@@ -162,13 +164,14 @@ async def _migrate(
                 applied=[],
                 duration_seconds=0.0,
                 noop=True,
-                lock_wait_seconds=round(waited, 3),
+                lock_wait_seconds=waited,
                 orphans_ended=orphans,
             )
         before = await fingerprint.take(conn)
         watch = observing.CommitWatch()
         stats = stats_.MigrateStats.from_env()
         await stats.record_start(conn)
+        downgrading.record_schema(stats, heads=current, fingerprint=before)  # what a rollback by downgrade restores
         watch.after_commit = stats.record_progress
         started = time.monotonic()
         log.info(
@@ -225,41 +228,9 @@ async def _migrate(
             applied=applied,
             duration_seconds=round(duration, 3),
             noop=False,
-            lock_wait_seconds=round(waited, 3),
+            lock_wait_seconds=waited,
             orphans_ended=orphans,
         )
-    finally:
-        try:
-            if key is not None and not conn.is_closed():
-                await locking.release(conn, key=key)
-        except Exception:  # noqa: BLE001 - closing the session releases the lock anyway
-            pass
-        await conn.close()
-
-
-async def _end_orphans(conn: Any, application: str) -> list[int]:
-    """End the sessions an earlier pod of this run left (killed mid-migration: idle in a transaction, holding locks).
-
-    Only with a run-specific name (a run folder is set): the generic name could be another run's.
-    """
-    if not application.startswith(sessions.PREFIX):
-        return []
-    pids = await conn.fetch(
-        """SELECT pid FROM pg_catalog.pg_stat_activity
-           WHERE datname = pg_catalog.current_database() AND application_name = $1
-             AND pid <> pg_catalog.pg_backend_pid()""",
-        application,
-    )
-    ended: list[int] = []
-    for row in pids:
-        try:  # allowed for the same role, pg_signal_backend members and superusers
-            if await conn.fetchval("SELECT pg_catalog.pg_terminate_backend($1, 5000)", row["pid"]):
-                ended.append(int(row["pid"]))
-        except Exception as exc:  # noqa: BLE001 - not permitted: lock_timeout still bounds the wait
-            log.warning("could not end session %s an earlier migrate left: %s", row["pid"], exc)
-    if ended:
-        log.warning("ended %d session(s) an earlier migrate of this run left: pids %s", len(ended), ended)
-    return ended
 
 
 async def _failure(

@@ -29,8 +29,8 @@ import io
 import logging
 import re
 import socket
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, Literal
 
 import asyncpg
 from alembic import command
@@ -47,8 +47,11 @@ from alembic_operator.job.migrations.observing import CommitWatch as CommitWatch
 
 CONNECT_TIMEOUT = 10.0
 APPLICATION_NAME = "alembic-operator"
-_RUNNING = re.compile(r"Running upgrade (?P<from>[^\s,]*) -> (?P<to>[^\s,]+)")
+_RUNNING = re.compile(r"Running (?P<direction>upgrade|downgrade) (?P<from>[^\s,]*) -> (?P<to>[^\s,]+)")
 _TAKES_CONNECTION = re.compile(r"""attributes\s*(?:\.get\(|\[)\s*["']connection["']""")
+#: Which way :func:`upgrade` runs Alembic: the migrate step upgrades, the downgrade step (a rollback) downgrades.
+Direction = Literal["upgrade", "downgrade"]
+_COMMANDS: dict[Direction, Callable[[Config, str], None]] = {"upgrade": command.upgrade, "downgrade": command.downgrade}
 _LOCK_TIMEOUT = re.compile(r"^\d+(\.\d+)?\s*(us|ms|s|min|h|d)?$")
 
 
@@ -101,9 +104,10 @@ class _RunningFilter(logging.Filter):
             match = _RUNNING.search(record.getMessage())
         except Exception:  # noqa: BLE001 - never break the migration over a log line
             return True
-        if match:
-            self.watch.running = match.group("to")
-            self.watch.started.append(match.group("to"))
+        if match:  # the revision applied, or the one undone
+            revision = match.group("to" if match.group("direction") == "upgrade" else "from")
+            self.watch.running = revision
+            self.watch.started.append(revision)
         return True
 
 
@@ -118,8 +122,9 @@ async def upgrade(
     url_env: str | None = None,
     concurrent_lock_timeout: str = "5min",
     flask_app: str | None = None,
+    direction: Direction = "upgrade",
 ) -> None:
-    """``alembic upgrade target`` with ``lock_timeout`` and ``application_name`` on every session.
+    """``alembic upgrade target`` (or ``downgrade``) with ``lock_timeout`` and ``application_name`` on every session.
 
     An env.py that takes ``config.attributes["connection"]`` gets a connection
     of ours. Any other env.py runs as it is, in a worker thread without an event
@@ -136,16 +141,20 @@ async def upgrade(
         )
         with observe, _running_log(watch):
             if takes_connection(config):
-                await _upgrade_shared(config, url=url, target=target, lock_timeout=lock_timeout, app=application)
+                await _upgrade_shared(
+                    config, url=url, target=target, lock_timeout=lock_timeout, app=application, direction=direction
+                )
             else:
                 engines.point_at(config, url, url_env=url_env)
-                await asyncio.to_thread(_upgrade_in_app, config, target, flask_app)
+                await asyncio.to_thread(_upgrade_in_app, config, target, flask_app, direction)
     finally:
         for logger in loggers:  # an env.py's fileConfig() disables the loggers it does not name
             logger.disabled = False
 
 
-async def _upgrade_shared(config: Config, *, url: urls.DatabaseURL, target: str, lock_timeout: str, app: str) -> None:
+async def _upgrade_shared(
+    config: Config, *, url: urls.DatabaseURL, target: str, lock_timeout: str, app: str, direction: Direction
+) -> None:
     engine = create_async_engine(
         "postgresql+asyncpg://",
         poolclass=pool.NullPool,
@@ -157,7 +166,7 @@ async def _upgrade_shared(config: Config, *, url: urls.DatabaseURL, target: str,
     )
     try:
         async with engine.connect() as conn:
-            await conn.run_sync(_upgrade_sync, config, target)
+            await conn.run_sync(_upgrade_sync, config, target, direction)
     finally:
         await engine.dispose()
 
@@ -188,15 +197,15 @@ def _enabled_loggers() -> list[logging.Logger]:
     return [lg for lg in known if isinstance(lg, logging.Logger) and not lg.disabled]
 
 
-def _upgrade_in_app(config: Config, target: str, flask_app: str | None) -> None:
+def _upgrade_in_app(config: Config, target: str, flask_app: str | None, direction: Direction) -> None:
     with engines.app_context(flask_app):  # in the worker thread: Flask's context is per thread
-        command.upgrade(config, target)
+        _COMMANDS[direction](config, target)
 
 
-def _upgrade_sync(connection: Connection, config: Config, target: str) -> None:
+def _upgrade_sync(connection: Connection, config: Config, target: str, direction: Direction) -> None:
     config.attributes["connection"] = connection
     try:
-        command.upgrade(config, target)
+        _COMMANDS[direction](config, target)
     finally:
         config.attributes.pop("connection", None)
 
