@@ -7,7 +7,7 @@ import json
 import pytest
 
 from alembic_operator.api import results, termination
-from alembic_operator.api.steps import Step
+from alembic_operator.api.steps import Step, result_of
 
 GOOD = {
     "v": 1,
@@ -145,7 +145,7 @@ def test_a_huge_message_alone_is_cut_to_4_kib() -> None:
 
 
 def test_every_step_has_a_result_model() -> None:
-    assert set(Step) <= set(results.DATA_MODELS)
+    assert {result_of(step) for step in Step} <= set(results.DATA_MODELS)  # a rehearsal's Jobs leave migrate's...
 
 
 def test_a_5_kib_result_from_another_writer_is_still_read() -> None:

@@ -41,11 +41,12 @@ class ConditionType:
     STALLED = "Stalled"  #: the run ended in failure or waits for a person
     PLANNED = "Planned"  #: the plan step ran and the policy let the run go on
     BACKED_UP = "BackedUp"  #: the backup is complete, uploaded, its size and SHA-256 recorded
+    REHEARSED = "Rehearsed"  #: the migration and verification passed on a scratch copy (spec.rehearsal)
     MIGRATED = "Migrated"  #: alembic upgrade completed
     VERIFIED = "Verified"  #: row counts and revision match expectations
     ROLLED_BACK = "RolledBack"  #: the database was restored from the backup
 
-    ALL = (READY, RECONCILING, STALLED, PLANNED, BACKED_UP, MIGRATED, VERIFIED, ROLLED_BACK)
+    ALL = (READY, RECONCILING, STALLED, PLANNED, BACKED_UP, REHEARSED, MIGRATED, VERIFIED, ROLLED_BACK)
 
 
 class Reason:
@@ -69,6 +70,7 @@ class Reason:
     WRITE_FENCE_FAILED = "WriteFenceFailed"  #: a fenced workload is missing or its pods did not stop; nothing changed
     AWAITING_APPROVAL = "AwaitingApproval"  #: the migration waits for a person (status.approval)
     MIGRATION_REJECTED = "MigrationRejected"  #: a person rejected the migration; the database was not touched
+    REHEARSAL_FAILED = "RehearsalFailed"  #: the migration or verification failed on the scratch copy; nothing touched
 
     # per-step
     IN_PROGRESS = "InProgress"  #: the step's Job runs
@@ -121,6 +123,10 @@ class EventReason:
     AWAITING_APPROVAL = "AwaitingApproval"  #: the migration waits for a person to approve or reject it
     MIGRATION_APPROVED = "MigrationApproved"  #: a person approved the migration (named)
     MIGRATION_REJECTED = "MigrationRejected"  #: a person rejected the migration (named); nothing was changed
+    REHEARSAL_STEP_STARTED = "RehearsalStepStarted"  #: a rehearsal Job (prepare, migrate, verify, drop) was created
+    REHEARSAL_STEP_SUCCEEDED = "RehearsalStepSucceeded"  #: a rehearsal step succeeded
+    REHEARSAL_STEP_FAILED = "RehearsalStepFailed"  #: a rehearsal step failed (the real database is untouched)
+    SCRATCH_DATABASE_LEFT = "ScratchDatabaseLeft"  #: the scratch database could not be dropped (named)
     DOWNGRADE_STARTED = "DowngradeStarted"  #: the downgrade Job was created (rollback.method: downgrade)
     DOWNGRADE_SUCCEEDED = "DowngradeSucceeded"  #: downgraded to the backup's revision; the schema equals the backup's
     DOWNGRADE_FAILED = "DowngradeFailed"  #: the downgrade failed, is missing or left another schema

@@ -21,6 +21,7 @@ from alembic_operator.api.refs import DNS_SUBDOMAIN, SECRET_KEY, SecretKeyRef
 from alembic_operator.api.schema import CrdModel as _Model
 from alembic_operator.api.schema import nested as _obj
 from alembic_operator.api.spec_approval import ApprovalSpec
+from alembic_operator.api.spec_rehearsal import RehearsalSpec
 from alembic_operator.api.spec_rollback import RollbackSpec
 
 #: Free-form Kubernetes core objects we do not re-model (resources, affinity...).
@@ -306,6 +307,10 @@ class TimeoutsSpec(_Model):
             "verify": self.verify_seconds,
             "restore": self.restore_seconds,
             "drift": self.verify_seconds,
+            "rehearse-prepare": self.restore_seconds,  # a rehearsal: its steps' deadlines are the real ones'
+            "rehearse-migrate": self.migrate_seconds,
+            "rehearse-verify": self.verify_seconds,
+            "rehearse-drop": self.verify_seconds,
             "downgrade": self.migrate_seconds,
         }
         return deadlines[step]
@@ -358,6 +363,7 @@ class MigrationRunSpec(_Model):
     verify: VerifySpec = _obj(VerifySpec, "Checks after the migration.")
     plan: PlanSpec = _obj(PlanSpec, "Offline plan and destructive-statement policy.")
     approval: ApprovalSpec = _obj(ApprovalSpec, "Whether every run waits for a person before migrating.")
+    rehearsal: RehearsalSpec = _obj(RehearsalSpec, "Rehearse the migration on a scratch copy before the real one.")
     rollback: RollbackSpec = _obj(RollbackSpec, "What to do when the migration or verification fails.")
     write_fence: WriteFenceSpec | None = Field(
         default=None,

@@ -17,6 +17,7 @@ from alembic_operator.api.status_approval import ApprovalStatus
 from alembic_operator.api.status_drift import DriftStatus
 from alembic_operator.api.status_plan import DeclaredAllowance
 from alembic_operator.api.status_progress import StepProgress
+from alembic_operator.api.status_rehearsal import RehearsalStatus
 from alembic_operator.api.status_rollback import RollbackStatus
 
 
@@ -28,6 +29,7 @@ class Phase(str, enum.Enum):
     PLANNING = "Planning"
     AWAITING_APPROVAL = "AwaitingApproval"
     BACKING_UP = "BackingUp"
+    REHEARSING = "Rehearsing"
     MIGRATING = "Migrating"
     VERIFYING = "Verifying"
     ROLLING_BACK = "RollingBack"
@@ -45,6 +47,8 @@ PHASE_MEANINGS: dict[Phase, str] = {
     Phase.AWAITING_APPROVAL: "waiting for a person to approve or reject the migration (status.approval); "
     "the database is unchanged",
     Phase.BACKING_UP: "pg_dump streams the database to S3; the database is unchanged",
+    Phase.REHEARSING: "the migration and verification run on a scratch copy (status.rehearsal); "
+    "the database is unchanged",
     Phase.MIGRATING: "alembic upgrade runs; the backup is complete and recorded",
     Phase.VERIFYING: "row counts and the revision are compared with the backup",
     Phase.ROLLING_BACK: "the database is being restored from the backup",
@@ -66,6 +70,7 @@ PHASE_RANK: dict[Phase, int] = {
     Phase.PLANNING: 2,
     Phase.AWAITING_APPROVAL: 3,  # after the plan, or after the backup and rehearsal: it shares their rank
     Phase.BACKING_UP: 3,
+    Phase.REHEARSING: 3,  # after the backup, before the migration; the database is unchanged
     Phase.MIGRATING: 4,
     Phase.VERIFYING: 5,
     Phase.ROLLBACK_HELD: 6,
@@ -176,6 +181,10 @@ class StepsStatus(_Model):
     verify: StepStatus | None = Field(default=None, description="The verify step.")
     restore: StepStatus | None = Field(default=None, description="The restore step.")
     drift: StepStatus | None = Field(default=None, description="The drift step (spec.verify.drift).")
+    rehearse_prepare: StepStatus | None = Field(default=None, description="The rehearsal's copy (spec.rehearsal).")
+    rehearse_migrate: StepStatus | None = Field(default=None, description="The migration rehearsed on the copy.")
+    rehearse_verify: StepStatus | None = Field(default=None, description="The verification of the copy.")
+    rehearse_drop: StepStatus | None = Field(default=None, description="The drop of the copy.")
     downgrade: StepStatus | None = Field(default=None, description="The downgrade step (rollback.method: downgrade).")
 
     def get(self, step: str) -> StepStatus | None:
@@ -184,9 +193,10 @@ class StepsStatus(_Model):
 
     def put(self, step: str, record: StepStatus) -> None:
         """Replace the record of ``step``."""
-        if step not in type(self).model_fields:  # a KeyError, not a new attribute
+        field = step.replace("-", "_")  # rehearse-drop → rehearse_drop
+        if field not in type(self).model_fields:  # a KeyError, not a new attribute
             raise KeyError(step)
-        setattr(self, step, record)
+        setattr(self, field, record)
 
     def _by_step(self) -> dict[str, StepStatus | None]:
         # The field names are the step names (api/steps.py imports this module, so it cannot be used here).
@@ -197,6 +207,10 @@ class StepsStatus(_Model):
             "verify": self.verify,
             "restore": self.restore,
             "drift": self.drift,
+            "rehearse-prepare": self.rehearse_prepare,
+            "rehearse-migrate": self.rehearse_migrate,
+            "rehearse-verify": self.rehearse_verify,
+            "rehearse-drop": self.rehearse_drop,
             "downgrade": self.downgrade,
         }
 
@@ -295,6 +309,9 @@ class MigrationRunStatus(_Model):
         default=None, description="How the database was brought back (rollback.method: downgrade, or its fallback)."
     )
     drift: DriftStatus | None = Field(default=None, description="The app's models against the migrated database.")
+    rehearsal: RehearsalStatus | None = Field(
+        default=None, description="The rehearsal on a scratch copy (spec.rehearsal): its database and findings."
+    )
     approval: ApprovalStatus | None = Field(default=None, description="The approval the migration waits or waited for.")
     restore_approval: ApprovalStatus | None = Field(
         default=None, description="Who approved a held restore (annotation approve-restore), and when."

@@ -38,6 +38,11 @@ class Step(enum.StrEnum):
     VERIFY = "verify"  #: compare row counts and the revision with the backup
     RESTORE = "restore"  #: restore the database from the backup and prove it
     DRIFT = "drift"  #: compare the app's models with the migrated database (alembic check)
+    # The rehearsal (spec.rehearsal): `alembic-operator rehearse prepare|exec|drop`, on a scratch copy.
+    REHEARSE_PREPARE = "rehearse-prepare"  #: restore the backup into the scratch database
+    REHEARSE_MIGRATE = "rehearse-migrate"  #: the migrate command against the copy
+    REHEARSE_VERIFY = "rehearse-verify"  #: the verify command against the copy
+    REHEARSE_DROP = "rehearse-drop"  #: report the copy's writes and drop it (always)
     DOWNGRADE = "downgrade"  #: alembic downgrade to the backup's revision (rollback.method: downgrade)
 
 
@@ -61,6 +66,23 @@ class StepInfo:
     """Whether a vanished Job may get a new attempt; false for migrate, which may have changed the database."""
     noun: str
     """The step as a noun in messages: "the migration failed"."""
+    result: str | None = None
+    """The subcommand whose result the Job leaves, when not the step's own (a rehearsal runs migrate)."""
+
+
+def _rehearsal(image: Image, noun: str, result: str, *, repeatable: bool = True) -> StepInfo:
+    """A rehearsal step (spec.rehearsal): phase Rehearsing, condition Rehearsed, the rehearsal's Events."""
+    return StepInfo(
+        phase=Phase.REHEARSING,
+        condition=ConditionType.REHEARSED,
+        started=EventReason.REHEARSAL_STEP_STARTED,
+        succeeded=EventReason.REHEARSAL_STEP_SUCCEEDED,
+        failed=EventReason.REHEARSAL_STEP_FAILED,
+        image=image,
+        repeatable=repeatable,
+        noun=noun,
+        result=result,
+    )
 
 
 STEPS: Mapping[Step, StepInfo] = MappingProxyType(
@@ -126,6 +148,11 @@ STEPS: Mapping[Step, StepInfo] = MappingProxyType(
             repeatable=True,
             noun="drift check",
         ),
+        Step.REHEARSE_PREPARE: _rehearsal("operator", "rehearsal's copy", "rehearse"),
+        # Not repeatable: a copy half-migrated by a lost Job says nothing; the rehearsal fails and drops it.
+        Step.REHEARSE_MIGRATE: _rehearsal("app", "rehearsed migration", "migrate", repeatable=False),
+        Step.REHEARSE_VERIFY: _rehearsal("operator", "rehearsed verification", "verify"),
+        Step.REHEARSE_DROP: _rehearsal("operator", "scratch database's drop", "rehearse"),
         # rollback.method: downgrade; not repeatable: a vanished downgrade may have changed the database (restore).
         Step.DOWNGRADE: StepInfo(
             phase=Phase.ROLLING_BACK,
@@ -139,3 +166,12 @@ STEPS: Mapping[Step, StepInfo] = MappingProxyType(
         ),
     }
 )
+
+
+def result_of(step: str) -> str:
+    """The name a step's result is parsed under (``results.parse``): the subcommand that wrote it."""
+    try:
+        result = STEPS[Step(step)].result
+    except ValueError:
+        return str(step)
+    return result or str(step)

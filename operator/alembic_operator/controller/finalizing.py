@@ -2,8 +2,8 @@
 
 A run mid-way carries :data:`constants.FINALIZER`; it goes only once the final status (and a write
 fence's scale-back) is stored, or, for a deleted run, once no step Job runs any more (a restore is
-never cut short) and the fence is lifted. The run's Jobs then go with it by owner reference; the
-backup in S3 stays.
+never cut short), the fence is lifted and a rehearsal's scratch database is dropped (a drop Job).
+The run's Jobs then go with it by owner reference; the backup in S3 stays.
 
 Must not: decide a step (the reconciler does); read anything but the run itself, and that only on
 a conflict or after lifting a fence.
@@ -16,10 +16,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import pydantic
+
 from alembic_operator import kube
 from alembic_operator.api import constants, model
-from alembic_operator.controller import applying, reconciler
+from alembic_operator.controller import applying, observing, reconciler
 from alembic_operator.controller import indexes as indexes_mod
+from alembic_operator.controller.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +64,11 @@ def _patch_finalizers(body: Mapping[str, Any], *, wanted: bool) -> Mapping[str, 
     )
 
 
-def finish_deletion(body: Mapping[str, Any], jobs: list[dict[str, Any]]) -> float | None:
-    """Release a deleted run once no step Job is running; until then check again soon."""
+def finish_deletion(
+    body: Mapping[str, Any], jobs: list[dict[str, Any]], settings: Settings | None = None
+) -> float | None:
+    """Release a deleted run once no step Job is running (and its scratch database is dropped); until then
+    check again soon."""
     running = [j["metadata"]["name"] for j in jobs if (j.get("status") or {}).get("active")]
     if running:
         log.info(
@@ -73,13 +79,26 @@ def finish_deletion(body: Mapping[str, Any], jobs: list[dict[str, Any]]) -> floa
         )
         return DELETION_POLL_SECONDS
     # Write fence (issue #9): a deleted run puts the workloads back; the database is left as it is.
-    if (body.get("status") or {}).get("fence"):
-        decision = reconciler.release(status=model.parse_status(body.get("status")), now=datetime.now(UTC))
-        if decision.actions:
+    status = model.parse_status(body.get("status"))
+    if status.fence is not None or reconciler.holding(status):
+        decision = reconciler.release(status=status, now=datetime.now(UTC), **_rehearsal_inputs(body, jobs, settings))
+        if decision.actions or decision.status != status:
             applying.apply(decision, body=body)
             fresh = kube.get_run(namespace=body["metadata"]["namespace"], name=body["metadata"]["name"])
             if fresh is None:
                 return None
             body = fresh
+        if reconciler.holding(decision.status):  # the scratch database's drop Job is running
+            return DELETION_POLL_SECONDS
     set_finalizer(body, wanted=False)
     return None
+
+
+def _rehearsal_inputs(body: Mapping[str, Any], jobs: list[dict[str, Any]], settings: Settings | None) -> dict[str, Any]:
+    """What :func:`reconciler.release` needs to drop a rehearsal's copy: the run, its Jobs, the settings."""
+    try:
+        run = observing.run_view(body)
+    except pydantic.ValidationError:  # a run whose spec never parsed never rehearsed
+        return {}
+    observed = observing.observed_jobs(jobs, [], run_uid=run.uid)
+    return {"run": run, "observed": observed, "settings": settings}

@@ -264,7 +264,7 @@ def _reconcile_blocking(
     meta = body["metadata"]
     jobs = seen.jobs if seen is not None else kube.list_run_jobs(namespace=namespace, run_name=label)
     if meta.get("deletionTimestamp"):
-        return finalizing.finish_deletion(body, jobs)
+        return finalizing.finish_deletion(body, jobs, memo.settings)
     now = datetime.now(UTC)
     try:
         view = observing.run_view(body)

@@ -37,7 +37,7 @@ from alembic_operator.api import constants
 from alembic_operator.api.model import DEFAULT_MIGRATE_COMMAND, RunView
 from alembic_operator.api.steps import STEPS, Step
 from alembic_operator.controller import naming
-from alembic_operator.controller.builders import downgrades, pods
+from alembic_operator.controller.builders import downgrades, pods, rehearsals
 from alembic_operator.controller.settings import Settings
 
 CLI = "alembic-operator"
@@ -192,7 +192,7 @@ def build_step_job(
         raise ValueError(f"unknown step {step!r}; expected one of {', '.join(Step)}") from None
     command, args = _step_command(run=run, step=step, expect_revision=expect_revision)
     app = STEPS[step].image == "app"
-    return _job(
+    job = _job(
         run=run,
         step=step,
         attempt=attempt,
@@ -202,6 +202,9 @@ def build_step_job(
         working_dir=run.spec.migrate.working_dir if app else None,
         settings=settings,
     )
+    if step in rehearsals.STEPS:  # the rehearsal's other server, when it has one
+        job["spec"]["template"]["spec"]["containers"][0]["env"] += rehearsals.server_env(run=run)
+    return job
 
 
 def _step_command(*, run: RunView, step: Step, expect_revision: str | None) -> tuple[list[str], list[str]]:
@@ -219,5 +222,12 @@ def _step_command(*, run: RunView, step: Step, expect_revision: str | None) -> t
             return restore_command(run=run), []
         case Step.DRIFT:  # the app's image and working directory: its alembic.ini, env.py and models
             return [CLI, "drift", "--policy", run.spec.verify.drift], []
+        case Step.REHEARSE_MIGRATE:  # the unchanged migrate command, pointed at the copy
+            inner, args = migrate_command(run=run)
+            return rehearsals.command(run=run, step=step, inner=inner), args
+        case Step.REHEARSE_VERIFY:
+            return rehearsals.command(run=run, step=step, inner=verify_command(run=run)), []
+        case Step.REHEARSE_PREPARE | Step.REHEARSE_DROP:
+            return rehearsals.command(run=run, step=step), []
         case Step.DOWNGRADE:  # rollback.method: downgrade, in the app's image like migrate
             return downgrades.downgrade_command(run=run)

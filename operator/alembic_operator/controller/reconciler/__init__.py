@@ -7,6 +7,7 @@ phase, one module per concern (CloudNativePG's ``cluster_*.go`` split)::
     plan      Planning: the destructive-statement policy
     approval  AwaitingApproval: a person approves or rejects the migration
     backup    BackingUp: the write fence (fence), then the backup
+    rehearsal Rehearsing: migrate and verify a scratch copy first (spec.rehearsal); always drop it
     migrate   Migrating
     verify    Verifying
     rollback  RollingBack, RollbackHeld
@@ -58,7 +59,17 @@ from datetime import datetime
 from alembic_operator.api import conditions
 from alembic_operator.api.conditions import Reason
 from alembic_operator.api.model import TERMINAL_PHASES, MigrationRunStatus, Phase, RunView
-from alembic_operator.controller.reconciler import approval, backup, fence, migrate, plan, queue, rollback, verify
+from alembic_operator.controller.reconciler import (
+    approval,
+    backup,
+    fence,
+    migrate,
+    plan,
+    queue,
+    rehearsal,
+    rollback,
+    verify,
+)
 from alembic_operator.controller.reconciler.actions import (
     Action,
     CreateJob,
@@ -78,7 +89,7 @@ from alembic_operator.controller.reconciler.inputs import (
     workload_key,
 )
 from alembic_operator.controller.reconciler.queue import RunSummary, find_blocker
-from alembic_operator.controller.reconciler.release import release
+from alembic_operator.controller.reconciler.release import holding, release
 from alembic_operator.controller.settings import Settings
 
 __all__ = [
@@ -98,6 +109,7 @@ __all__ = [
     "ScaleWorkload",
     "WorkloadObservation",
     "find_blocker",
+    "holding",
     "reconcile",
     "reject",
     "release",
@@ -111,6 +123,7 @@ PHASES: Mapping[Phase, Callable[[Context], None]] = {
     Phase.PLANNING: plan.follow,
     Phase.AWAITING_APPROVAL: approval.waiting,
     Phase.BACKING_UP: backup.follow,
+    Phase.REHEARSING: rehearsal.follow,
     Phase.MIGRATING: migrate.follow,
     Phase.VERIFYING: verify.follow,
     Phase.ROLLING_BACK: rollback.rolling_back,

@@ -15,7 +15,7 @@ from alembic_operator.api.conditions import Reason
 from alembic_operator.api.model import BackupStatus, Phase
 from alembic_operator.api.steps import Step
 from alembic_operator.controller import naming
-from alembic_operator.controller.reconciler import fence, jobs
+from alembic_operator.controller.reconciler import fence, jobs, rehearsal
 from alembic_operator.controller.reconciler.context import Context
 from alembic_operator.controller.reconciler.outcomes import Outcome
 
@@ -39,6 +39,9 @@ def after(ctx: Context, outcome: Outcome) -> None:
     backup = ctx.status.backup
     assert backup is not None  # _record wrote it
     ctx.step_condition(Step.BACKUP, "True", Reason.STEP_SUCCEEDED, f"backed up {backup.size} to {backup.uri}")
+    if ctx.spec.rehearsal.enabled:  # the copy first; the real migration starts once it passed and is dropped
+        rehearsal.begin(ctx)
+        return
     jobs.start(ctx, Step.MIGRATE)
 
 

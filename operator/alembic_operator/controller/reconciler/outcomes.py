@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from alembic_operator.api import results
 from alembic_operator.api.conditions import Reason
 from alembic_operator.api.model import StepStatus
-from alembic_operator.api.steps import Step
+from alembic_operator.api.steps import Step, result_of
 from alembic_operator.controller.reconciler.context import quote
 from alembic_operator.controller.reconciler.inputs import JobObservation, PodObservation
 
@@ -75,7 +75,7 @@ def evaluate(ctx: Context, step: Step, ss: StepStatus, job: JobObservation) -> O
 def _completed(step: Step, pod: PodObservation | None) -> Outcome:
     """A Job that succeeded; a result it left but we cannot read makes it a failure (changes unknown)."""
     exit_code = pod.exit_code if pod else None
-    result = results.parse(step, pod.termination_message) if pod else None
+    result = results.parse(result_of(step), pod.termination_message) if pod else None
     if result is None:  # e.g. a plain `alembic upgrade head` as the migrate command
         return Outcome(
             ok=True,
@@ -100,7 +100,7 @@ def _completed(step: Step, pod: PodObservation | None) -> Outcome:
 def _failed(ctx: Context, step: Step, job: JobObservation) -> Outcome:
     pod = job.pod
     exit_code = pod.exit_code if pod else None
-    result = results.parse(step, pod.termination_message) if pod else None
+    result = results.parse(result_of(step), pod.termination_message) if pod else None
     condition = job.failed_condition
     if condition is not None and condition.reason == "DeadlineExceeded":
         return Outcome(
