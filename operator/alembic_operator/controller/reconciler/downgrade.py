@@ -35,6 +35,13 @@ OUTCOMES: dict[str, DowngradeOutcome] = {
     errors.SchemaMismatch.reason: "SchemaDiffers",
 }
 
+#: How a fallback's reason begins, by outcome.
+_WHY: dict[DowngradeOutcome, str] = {
+    "Missing": "a revision has no downgrade",
+    "SchemaDiffers": "the schema after the downgrade is not the backup's",
+    "Failed": "the downgrade failed",
+}
+
 
 def chosen(ctx: Context) -> bool:
     """Whether this rollback goes (or went) by downgrade: asked for, and not fallen back to the restore."""
@@ -73,9 +80,8 @@ def after(ctx: Context, outcome: Outcome, *, fall_back: FallBack) -> None:
         ctx.end(Phase.ROLLED_BACK, Reason.ROLLED_BACK, message)
         return
     label = OUTCOMES.get(outcome.reason, "Failed")
-    what = "has no downgrade" if label == "Missing" else "failed"
     ctx.step_condition(Step.DOWNGRADE, "False", outcome.reason or Reason.STEP_FAILED, outcome.message)
-    _fall_back(ctx, label, f"the downgrade {what}: {outcome.message}", fall_back)
+    _fall_back(ctx, label, f"{_WHY[label]}: {outcome.message}", fall_back)
 
 
 def fallback_note(ctx: Context) -> str:
