@@ -2,9 +2,8 @@
 corrupt or delete a backup object, wait for a run to reach a point worth breaking.
 
 Used by tests/faults/. Everything here acts on real things: a container's first process
-(on the real node, ``containerStatuses[].containerID`` is ``containerd://<id>``: the process of
-cgroup ``<id>`` whose parent, the runc shim, is outside it; on the emulated kubelet
-``process://<pid>``), that process's children (found in ``/proc``), objects in
+(``containerStatuses[].containerID`` is ``containerd://<id>``: the process of cgroup ``<id>``
+whose parent, the runc shim, is outside it), that process's children (found in ``/proc``), objects in
 the S3 server (through its API). Must not: be imported by the operator.
 """
 

@@ -1,7 +1,7 @@
 """A MigrationRun from apply to its end, on the real test bed, for each PostgreSQL version.
 
 The operator runs as its own ServiceAccount (RBAC from alembic_operator.controller.rbac);
-every step runs as a Job whose Pod the process kubelet runs.
+every step runs as a Job whose Pod the bed's real node (kubelet + containerd) runs.
 """
 
 from __future__ import annotations
