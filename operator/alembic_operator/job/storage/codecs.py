@@ -103,30 +103,12 @@ class Sink(Protocol):
     def write(self, data: bytes, /) -> Any: ...
 
 
-class ZstdSink:
-    """A write-only file object compressing into ``sink`` (one zstd frame); :meth:`close` ends the frame.
+class PlainSink:
+    """Codec ``none``: the bytes go to ``sink`` as they are.
 
     ``archive_bytes`` counts what went in (pg_dump's archive), for the manifest: the disk room a
-    restore needs for the decompressed file.
+    restore needs for the decoded file.
     """
-
-    def __init__(self, sink: Sink, *, level: int, workers: int) -> None:
-        compressor = zstandard.ZstdCompressor(level=level, threads=workers, write_checksum=True)
-        self._writer = compressor.stream_writer(cast(IO[bytes], sink), closefd=False, write_return_read=True)
-        self.archive_bytes = 0
-
-    def write(self, data: bytes) -> int:
-        self._writer.write(data)
-        self.archive_bytes += len(data)
-        return len(data)
-
-    def close(self) -> None:
-        """Flush the last blocks and the frame's end into the sink (before the upload completes)."""
-        self._writer.flush(zstandard.FLUSH_FRAME)
-
-
-class PlainSink:
-    """Codec ``none``: the bytes go to ``sink`` as they are."""
 
     def __init__(self, sink: Sink) -> None:
         self._sink = sink
@@ -141,14 +123,27 @@ class PlainSink:
         """Nothing buffered."""
 
 
-def sink(choice: Choice, *, into: Sink) -> ZstdSink | PlainSink:
+class ZstdSink(PlainSink):
+    """Compresses into ``sink`` (one zstd frame, with its content checksum); :meth:`close` ends the frame."""
+
+    def __init__(self, sink: Sink, *, level: int, workers: int) -> None:
+        compressor = zstandard.ZstdCompressor(level=level, threads=workers, write_checksum=True)
+        self._writer = compressor.stream_writer(cast(IO[bytes], sink), closefd=False, write_return_read=True)
+        super().__init__(self._writer)
+
+    def close(self) -> None:
+        """Flush the last blocks and the frame's end into the sink (before the upload completes)."""
+        self._writer.flush(zstandard.FLUSH_FRAME)
+
+
+def sink(choice: Choice, *, into: Sink) -> PlainSink:
     """What pg_dump's output is written to for ``choice``: a compressor in front of ``into``, or ``into``."""
     if choice.codec == ZSTD:
         return ZstdSink(into, level=choice.level or DEFAULT_LEVEL, workers=threads())
     return PlainSink(into)
 
 
-def manifest_fields(choice: Choice, *, sink: ZstdSink | PlainSink) -> dict[str, Any]:
+def manifest_fields(choice: Choice, *, sink: PlainSink) -> dict[str, Any]:
     """The manifest's ``codec`` (and for zstd ``codecLevel`` and ``archiveBytes``, pg_dump's archive size)."""
     if choice.codec != ZSTD:
         return {"codec": NONE}
