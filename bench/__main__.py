@@ -44,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--only", default=",".join(ALL), help=f"comma-separated subset of {','.join(ALL)}")
     parser.add_argument("--repeat", type=int, default=1, help="repetitions of each backup/restore pair")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="with backup: one more fast-path backup under py-spy (pip install -e '.[bench]'), summarised",
+    )
     parser.add_argument("--scale-runs", type=int, default=100, help="MigrationRuns (and databases) at once")
     parser.add_argument(
         "--scale-databases",
@@ -140,6 +145,14 @@ def main(argv: list[str] | None = None) -> int:
             common.save("backup", {**backups, "db": made, "at": stamp})
             sections.append(transfer.backup_table(backups, made["bytes"]))
             common.say(sections[-1])
+            if args.profile:
+                from bench import profiling
+
+                argv = [transfer.VENV_BIN / "alembic-operator", "backup", "--location", f"s3://{bucket}/profile/"]
+                profile = profiling.record(argv, env=b.step_env(b.pg.url(db)), out=common.RESULTS / "profile.txt")
+                common.save("profile", {**profile, "at": stamp})
+                sections.append(profiling.render(profile))
+                common.say(sections[-1])
             if "restore" in only:
                 common.say("== restore")
                 restores = transfer.run_restore(b, backups=backups, db_bytes=made["bytes"], repeat=args.repeat)
