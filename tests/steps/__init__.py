@@ -113,12 +113,14 @@ def step_env(*, database_url: str | None, s3: Any, location: str | None = None, 
 
 
 def run_step(
-    argv: list[str], *, env: dict[str, str], tmp_path: Path, timeout: float = 300
+    argv: list[str], *, env: dict[str, str], tmp_path: Path, timeout: float = 300, cwd: Path | None = None
 ) -> tuple[int, dict[str, Any] | None, str, str]:
-    """Run the real console script; return (exit code, termination-message result, stdout, stderr)."""
+    """Run the real console script (in ``cwd``: an app's directory, as its image would); return
+    (exit code, termination-message result, stdout, stderr)."""
     term = tmp_path / f"termination-{os.urandom(4).hex()}.json"
     proc = subprocess.run(
         [str(CONSOLE), "--log-level", "WARNING", "--termination-message-path", str(term), *argv],
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError as GraphError
 from alembic.util import CommandError
 
 from alembic_operator.api import errors, location
@@ -78,7 +79,7 @@ def missing_downgrades(script: ScriptDirectory, current: tuple[str, ...], target
     """The revisions between ``current`` and ``target`` (newest first) whose downgrade is absent or does nothing."""
     try:
         undone = list(script.iterate_revisions(current, revisions.describe(target) or "base"))
-    except CommandError as exc:
+    except (CommandError, GraphError) as exc:  # e.g. the target is not below the database's revision
         raise errors.RevisionError(
             f"cannot downgrade from {revisions.describe(current) or 'base'} to "
             f"{revisions.describe(target) or 'base'}: {exc}"
