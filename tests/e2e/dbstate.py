@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,3 +46,19 @@ def capture(database: Any) -> DatabaseState:
             f"SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') FROM {table} t"
         )
     return DatabaseState(schema=schema, rows=rows)
+
+
+#: The database's insert/update/delete counters, summed over its tables.
+COUNTERS_SQL = "SELECT sum(n_tup_ins) || '/' || sum(n_tup_upd) || '/' || sum(n_tup_del) FROM pg_stat_user_tables"
+
+
+def settled_counters(database: Any) -> Any:
+    """The database's insert/update/delete counters once a finished session's statistics have landed."""
+    previous = None
+    for _ in range(10):
+        current = database.query(COUNTERS_SQL)
+        if current == previous:
+            return current
+        previous = current
+        time.sleep(1.5)
+    return previous

@@ -5,12 +5,12 @@ leaves the database exactly as it was. One test, both decisions (PostgreSQL 15 a
 ``database`` fixture): ``plan.destructive: approve`` with the destructive scenario waits and is
 rejected; then ``approval.required: true`` with the example app waits and is approved through to
 Succeeded. Drift: a column the models do not know is reported (warn: Succeeded) and fails the run
-(fail: rolled back). The rehearsal itself is proven at step level (tests/steps/test_rehearse.py).
+(fail: rolled back). The rehearsal is proven at step level (tests/steps/test_rehearse.py) and through
+the operator (tests/e2e/test_rehearsal_operator.py).
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from testbed.apps import TERMINAL
@@ -19,26 +19,13 @@ from tests.e2e import appdb, dbstate
 WAITING = "AwaitingApproval"
 APPROVE = "alembic-operator.dev/approve-migration"
 REJECT = "alembic-operator.dev/reject-migration"
-COUNTERS_SQL = "SELECT sum(n_tup_ins) || '/' || sum(n_tup_upd) || '/' || sum(n_tup_del) FROM pg_stat_user_tables"
-
-
-def settled_counters(database: Any) -> Any:
-    """The database's insert/update/delete counters once a finished session's statistics have landed."""
-    previous = None
-    for _ in range(10):
-        current = database.query(COUNTERS_SQL)
-        if current == previous:
-            return current
-        previous = current
-        time.sleep(1.5)
-    return previous
 
 
 def test_a_run_waits_for_approval_a_rejection_touches_nothing_and_an_approval_migrates(app: Any, database: Any) -> None:
     appdb.migrate_to(database, "0004")
     appdb.seed(database, 50)
     before = dbstate.capture(database)
-    counters = settled_counters(database)
+    counters = dbstate.settled_counters(database)
 
     app.apply(app.manifest("risky", image="example-app:destructive", spec={"plan": {"destructive": "approve"}}))
     status = app.wait("risky", phases={WAITING, *TERMINAL}, timeout=240)["status"]
@@ -58,7 +45,7 @@ def test_a_run_waits_for_approval_a_rejection_touches_nothing_and_an_approval_mi
     assert set(status["steps"]) == {"plan"}  # no backup, no migration
     assert any(r == "MigrationRejected" for _t, r, _m in app.events("risky"))
     assert dbstate.capture(database) == before
-    assert settled_counters(database) == counters
+    assert dbstate.settled_counters(database) == counters
 
     app.apply(app.manifest("gated", spec={"approval": {"required": True}}))
     status = app.wait("gated", phases={WAITING, *TERMINAL}, timeout=240)["status"]
