@@ -42,3 +42,19 @@ class AllowanceUsed(_Wire):
     revision: str | None = None
     #: The pattern that matched (the declared table or the spec's glob).
     pattern: str
+
+    def describe(self) -> str:
+        """``legacy_order dropped (400 rows; declared by revision 0003)``: how verify's message names it."""
+        source = f"declared by revision {self.revision}"
+        if self.revision is None:
+            source = f"allowed by the run's allowDecrease {self.pattern}"
+        table = _short(self.table)
+        if self.change == "dropped":
+            return f"{table} dropped ({self.before} rows; {source})"
+        if self.change == "renamed":
+            return f"{table} renamed to {_short(self.to or '?')} ({self.before} → {self.after} rows; {source})"
+        return f"{table} shrank {self.before} → {self.after} rows ({source})"
+
+
+def _short(table: str) -> str:
+    return table.removeprefix("public.")

@@ -20,6 +20,7 @@ Container contracts (the flags the steps parse):
 * migrate  (app image):      spec.migrate.command + [--target T --lock-timeout X if the default command]
                              + spec.migrate.args
 * verify   (operator image): alembic-operator verify --location L --mode M [--allow-decrease a,b]
+                             [--declared-allowance REV:KIND:TABLE[=TO]]... (status.plan.declaredAllowances)
                              [--include G]... [--exclude G]... [--expect-revision R]
 * downgrade (app image):     alembic-operator downgrade --lock-timeout X [+ spec.migrate.args with the default
                              command] (rollback.method: downgrade; :mod:`.downgrades`)
@@ -143,6 +144,10 @@ def verify_command(*, run: RunView, expect_revision: str | None = None) -> list[
     cmd = [CLI, "verify", "--location", _location(run), "--mode", rc.mode]
     if rc.allow_decrease:
         cmd += ["--allow-decrease", ",".join(rc.allow_decrease)]
+    for allowance in run.status.plan.declared_allowances if run.status.plan is not None else []:
+        # what the pending revisions declare (alembic_operator_allow); verify names each one it uses
+        rename = f"={allowance.to}" if allowance.kind == "rename" and allowance.to else ""
+        cmd += ["--declared-allowance", f"{allowance.revision}:{allowance.kind}:{allowance.table}{rename}"]
     for glob in rc.include:
         cmd += ["--include", glob]
     for glob in rc.exclude:

@@ -13,7 +13,7 @@ from alembic_operator.api.conditions import EventReason, Reason
 from alembic_operator.api.model import Phase, RowCountsStatus
 from alembic_operator.api.steps import Step
 from alembic_operator.controller.reconciler import drift, jobs, rollback
-from alembic_operator.controller.reconciler.context import Context
+from alembic_operator.controller.reconciler.context import Context, quote
 from alembic_operator.controller.reconciler.outcomes import Outcome
 
 
@@ -30,12 +30,14 @@ def after(ctx: Context, outcome: Outcome) -> None:
     data = outcome.data(results.VerifyResult)
     if data is not None:
         counted = (data.tables_checked, data.rows_before, data.rows_after)
-        if data.violations or any(n is not None for n in counted):
+        allowed = [quote(u.describe(), 300) for u in data.allowances_used]  # never hide a table that vanished
+        if data.violations or allowed or any(n is not None for n in counted):
             st.row_counts = RowCountsStatus(
                 tables=data.tables_checked,
                 rows_before=data.rows_before,
                 rows_after=data.rows_after,
                 violations=[_describe(v) for v in data.violations],
+                allowed=allowed,
             )
         if data.revision is not None and st.to_revision is None:
             st.to_revision = data.revision
@@ -56,9 +58,10 @@ def succeed(ctx: Context) -> None:
     st = ctx.status
     tables = st.row_counts.tables if st.row_counts else None
     what = f"{tables} tables" if tables is not None else "the database"
+    allowed = "; ".join(st.row_counts.allowed) if st.row_counts else ""
     message = (
         f"migrated {st.from_revision or '(base)'} → {st.to_revision or st.target_revision} "
-        f"and verified {what}; backup at {ctx.backup_uri()}"
+        f"and verified {what}{f' (allowed: {allowed})' if allowed else ''}; backup at {ctx.backup_uri()}"
     )
     ctx.end(Phase.SUCCEEDED, Reason.SUCCEEDED, message, event_reason=EventReason.RUN_SUCCEEDED, event_type="Normal")
 

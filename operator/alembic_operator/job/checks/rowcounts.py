@@ -13,6 +13,7 @@ matches the table name in any schema; with a dot it matches the label; both are 
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from alembic_operator.job.database import identifiers
@@ -72,6 +73,8 @@ class TableCheck:
     after: int | None
     status: str
     """ok | lost | disappeared | allowed | excluded"""
+    allowed_by: object = None
+    """For ``allowed``: what allowed it (an ``allow_decrease`` pattern, or what ``allow`` returned)."""
 
 
 def check_policy(
@@ -82,8 +85,13 @@ def check_policy(
     exclude: list[str] | None = None,
     allow_decrease: list[str] | None = None,
     tolerance: float = 0.0,
+    allow: Callable[[str, int | None], object] | None = None,
 ) -> tuple[list[TableCheck], list[Violation]]:
-    """Apply the verify policy; ``tolerance`` (a fraction) forgives small drops of estimates."""
+    """Apply the verify policy; ``tolerance`` (a fraction) forgives small drops of estimates.
+
+    ``allow(table, rows_after)`` (rows_after None: gone) returns what allows that loss, or None;
+    it is asked after the ``allow_decrease`` patterns (see :mod:`.allowances`).
+    """
     include, exclude, allowed = include or [], exclude or [], allow_decrease or []
     checks: list[TableCheck] = []
     violations: list[Violation] = []
@@ -95,12 +103,21 @@ def check_policy(
         lost = rows_after is None or rows_after < rows_before - tolerance * rows_before
         if not lost:
             checks.append(TableCheck(table, rows_before, rows_after, "ok"))
-        elif any(matches(table, p) for p in allowed):
-            checks.append(TableCheck(table, rows_before, rows_after, "allowed"))
+        elif (by := _allowed_by(table, rows_after, allowed, allow)) is not None:
+            checks.append(TableCheck(table, rows_before, rows_after, "allowed", by))
         else:
             checks.append(TableCheck(table, rows_before, rows_after, "disappeared" if rows_after is None else "lost"))
             violations.append(Violation(table, rows_before, rows_after))
     return checks, violations
+
+
+def _allowed_by(
+    table: str, rows_after: int | None, patterns: list[str], allow: Callable[[str, int | None], object] | None
+) -> object:
+    pattern = next((p for p in patterns if matches(table, p)), None)
+    if pattern is not None:
+        return pattern
+    return allow(table, rows_after) if allow is not None else None
 
 
 def renames(*, before: dict[str, int], now: dict[int, str]) -> dict[str, str]:

@@ -10,9 +10,13 @@
    as renamed, not as a table that disappeared.
 3. Apply the policy (:func:`alembic_operator.job.checks.rowcounts.check_policy`):
    include/exclude globs choose the tables checked, ``--allow-decrease``
-   names tables that may shrink or go away.
+   (the spec) names tables that may shrink or go away, ``--declared-allowance``
+   the data changes the revisions declare (:mod:`alembic_operator.job.checks.allowances`):
+   shrink, drop, or rename (the new table, whatever its oid, is checked under the old name).
 4. Write verify.json (per-table before/after) next to the manifest, then
-   raise RowCountViolation naming the tables, or RevisionMismatch.
+   raise RowCountViolation naming the tables, or RevisionMismatch. The message
+   and result name every allowance used (table, what happened, which revision
+   or the spec), so a pass never hides a table that vanished.
 
 Read-only: never changes the database.
 """
@@ -24,8 +28,8 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
-from alembic_operator.api import errors, location, results
-from alembic_operator.job.checks import content, rowcounts
+from alembic_operator.api import errors, location, results, results_allowances
+from alembic_operator.job.checks import allowances, content, rowcounts
 from alembic_operator.job.database import identifiers, pgtools, postgres, tls, urls
 from alembic_operator.job.storage import archives, manifest, s3
 
@@ -70,6 +74,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="tables allowed to lose rows or disappear (globs); repeatable",
     )
     parser.add_argument(
+        "--declared-allowance",
+        action="append",
+        default=[],
+        metavar="REV:KIND:TABLE[=TO]",
+        help="a data change revision REV declares: REV:shrink:TABLE, REV:drop:TABLE or REV:rename:OLD=NEW; repeatable",
+    )
+    parser.add_argument(
         "--expect-revision",
         default=None,
         metavar="REV",
@@ -84,7 +95,8 @@ def run(args: argparse.Namespace) -> results.VerifyResult:
     bucket = s3.Bucket(settings=s3.settings_from_env(), bucket=loc.bucket)
     include = rowcounts.split_patterns(args.include)
     exclude = rowcounts.split_patterns(args.exclude)
-    allowed = rowcounts.split_patterns(args.allow_decrease)
+    granted = allowances.from_spec(rowcounts.split_patterns(args.allow_decrease))
+    granted += allowances.parse_declared(args.declared_allowance)
 
     with postgres.connect(url=url) as conn:
         bucket.check()
@@ -105,8 +117,16 @@ def run(args: argparse.Namespace) -> results.VerifyResult:
 
     before = {str(k): int(v) for k, v in doc["tables"].items()}
     renamed = rowcounts.renames(before=doc.get("tableOids") or {}, now=now_oids) if args.mode != "off" else {}
+    used: list[results_allowances.AllowanceUsed] = []
     for old, new in renamed.items():  # checked under the name it has now
+        if (declared := allowances.rename_declared(old, new, granted)) is not None:
+            used.append(allowances.used(old, before=before.get(old, 0), after=after.get(new), allowance=declared, to=new))
         if new in after and new not in before:
+            after[old] = after.pop(new)
+    if args.mode != "off":  # a declared rename by copy (another oid): the new table answers for the old one
+        for old, (new, declared) in allowances.declared_renames(allowances=granted, before=before, after=after).items():
+            used.append(allowances.used(old, before=before[old], after=after[new], allowance=declared, to=new))
+            renamed[old] = new
             after[old] = after.pop(new)
     checks: list[rowcounts.TableCheck] = []
     violations: list[rowcounts.Violation] = []
@@ -116,9 +136,14 @@ def run(args: argparse.Namespace) -> results.VerifyResult:
             after=after,
             include=include,
             exclude=exclude,
-            allow_decrease=allowed,
             tolerance=ESTIMATE_TOLERANCE if "estimated" in (args.mode, doc.get("rowCountMode")) else 0.0,
+            allow=lambda table, rows: allowances.allowing(table, after=rows, allowances=granted),
         )
+        used += [
+            allowances.used(c.table, before=c.before, after=c.after, allowance=c.allowed_by)
+            for c in checks
+            if c.status == "allowed" and isinstance(c.allowed_by, allowances.Allowance)
+        ]
     content_violations: list[content.ContentViolation] = []
     if args.mode == "content":
         candidates = {c.table: renamed.get(c.table, c.table) for c in checks if c.status == "ok"}
@@ -139,6 +164,7 @@ def run(args: argparse.Namespace) -> results.VerifyResult:
         "newTables": {t: after[t] for t in new_tables},
         "violations": [v.as_dict() for v in violations] + [v.as_dict() for v in content_violations],
         "renamed": renamed,
+        "allowancesUsed": [u.model_dump(by_alias=True) for u in used],
     }
     bucket.put_json(loc.key(location.VERIFY), report)
 
@@ -158,6 +184,7 @@ def run(args: argparse.Namespace) -> results.VerifyResult:
             violations=listed,
             tablesChecked=len(checks),
             verifyUri=loc.uri(location.VERIFY),
+            allowancesUsed=[u.model_dump(by_alias=True) for u in used[: rowcounts.MAX_LISTED]],
             **totals,
         )
     if args.expect_revision is not None and revision != args.expect_revision:
@@ -165,18 +192,22 @@ def run(args: argparse.Namespace) -> results.VerifyResult:
             f"database is at revision {revision or 'none'}, expected {args.expect_revision}", revision=revision
         )
     checked = sum(1 for c in checks if c.status != "excluded")
-    moved = "; ".join(f"{old} renamed to {new}" for old, new in renamed.items())
+    declared_renames = {u.table for u in used if u.change == "renamed"}
+    moved = "; ".join(f"{old} renamed to {new}" for old, new in renamed.items() if old not in declared_renames)
+    allowed = allowances.summarize(used)
     return results.VerifyResult(
         tables_checked=checked,
         violations=listed,
         revision=revision,
         verify_uri=loc.uri(location.VERIFY),
+        allowances_used=used[: rowcounts.MAX_LISTED],
         **totals,
         renamed=renamed,
         message=(
             f"{checked} tables checked, "
             + ("every backed-up row unchanged" if args.mode == "content" else "no rows lost")
             + (f" ({moved})" if moved else "")
+            + (f"; {allowed}" if allowed else "")
             if args.mode != "off"
             else "row counts not checked (--mode off)"
         ),
