@@ -45,7 +45,9 @@ How the handler applies a Decision (the crash-safety contract):
 The flow (each arrow is one Job; failures in brackets)::
 
     Pending → [Queued] → Planning (unless plan.destructive: allow) → BackingUp → Migrating → Verifying → Succeeded
+    with spec.rehearsal: BackingUp → Rehearsing (prepare, migrate, verify, always drop: a scratch copy) → Migrating
     plan blocked/failed, backup failed, migrate failed without changes  → Failed (nothing to restore)
+    a failed rehearsal                                                  → Failed (the database was not touched)
     migrate failed with (possible) changes, verify failed               → RollingBack → RolledBack | RollbackFailed
                                                       (foreign writes, hold, not approved) → RollbackHeld → RollingBack
                                                       (rollback.onFailure: none) → Failed, backup URI in the message
