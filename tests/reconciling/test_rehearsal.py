@@ -28,6 +28,7 @@ DROP_DATA = {
     "writes": [{"table": "public.task", "inserted": 0, "updated": 40, "deleted": 3}],
     "reportUri": "s3://backups/pg/shop/x/rehearsal.json",
 }
+PASSING = (("rehearse-prepare", PREPARE_DATA), ("rehearse-migrate", MIGRATE_DATA), ("rehearse-verify", VERIFY_DATA))
 #: The subcommand whose result each rehearsal Job leaves (rehearse exec runs the real migrate and verify).
 RESULT_OF = {
     "rehearse-prepare": "rehearse",
@@ -83,18 +84,19 @@ def test_the_scratch_database_is_recorded_in_status_before_any_rehearsal_job_exi
     ]
 
 
-def test_a_passing_rehearsal_runs_prepare_migrate_verify_drop_in_order_then_the_real_migration():
-    world = rehearsing_world()
+def rehearse_to_the_drop(world: World, *, seconds: float = 0) -> None:
+    """Prepare, migrate and verify the copy, each taking ``seconds``; the drop has started."""
     world.tick()
-    for step, data in (
-        ("rehearse-prepare", PREPARE_DATA),
-        ("rehearse-migrate", MIGRATE_DATA),
-        ("rehearse-verify", VERIFY_DATA),
-    ):
-        world.advance(7)
+    for step, data in PASSING:
+        world.advance(seconds)
         end(world, step, data=data)
         world.tick()
         assert world.phase == Phase.REHEARSING
+
+
+def test_a_passing_rehearsal_runs_prepare_migrate_verify_drop_in_order_then_the_real_migration():
+    world = rehearsing_world()
+    rehearse_to_the_drop(world, seconds=7)
     assert created(world) == [
         "plan",
         "backup",
@@ -173,14 +175,7 @@ def test_a_failing_verification_of_the_copy_is_recorded_as_the_rehearsals_verify
 
 def test_a_drop_that_fails_is_tried_again_and_then_named_as_left_without_blocking_a_passed_rehearsal():
     world = rehearsing_world()
-    world.tick()
-    for step, data in (
-        ("rehearse-prepare", PREPARE_DATA),
-        ("rehearse-migrate", MIGRATE_DATA),
-        ("rehearse-verify", VERIFY_DATA),
-    ):
-        end(world, step, data=data)
-        world.tick()
+    rehearse_to_the_drop(world)
     attempts = world.settings.reconcile.max_attempts
     for attempt in range(1, attempts + 1):
         assert world.status.steps.rehearse_drop.attempt == attempt
