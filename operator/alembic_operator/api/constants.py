@@ -31,4 +31,4 @@ FINALIZER = f"{GROUP}/finalizer"
 #: Kubernetes object names (and label values) are at most 63 characters.
 MAX_NAME = 63
 
-STEPS = ("plan", "backup", "migrate", "verify", "restore")
+STEPS = ("plan", "backup", "migrate", "verify", "downgrade", "restore")
