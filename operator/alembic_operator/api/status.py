@@ -51,12 +51,14 @@ PHASE_MEANINGS: dict[Phase, str] = {
     "the database is unchanged",
     Phase.MIGRATING: "alembic upgrade runs; the backup is complete and recorded",
     Phase.VERIFYING: "row counts and the revision are compared with the backup",
-    Phase.ROLLING_BACK: "the database is being restored from the backup",
+    Phase.ROLLING_BACK: "the database is being restored from the backup, or downgraded to its revision "
+    "(rollback.method: downgrade)",
     Phase.ROLLBACK_HELD: "a restore is needed but would discard the application's writes; "
     "waiting for a person to approve it",
     Phase.SUCCEEDED: "terminal: migrated and verified",
     Phase.FAILED: "terminal: the run failed; status.message says whether the database changed",
-    Phase.ROLLED_BACK: "terminal: the migration failed and the database was restored from the backup",
+    Phase.ROLLED_BACK: "terminal: the migration failed and the database was restored from the backup "
+    "(or downgraded to its revision: status.rollback)",
     Phase.ROLLBACK_FAILED: "terminal: the restore failed; the database needs a person (backup in status.backup.uri)",
 }
 
