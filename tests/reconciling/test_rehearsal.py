@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from alembic_operator.api import model
+from alembic_operator.api import constants, model
 from alembic_operator.api.conditions import ConditionType, EventReason, Reason
 from alembic_operator.api.model import Phase
 from alembic_operator.controller.reconciler import Observed, holding, release
@@ -290,3 +290,52 @@ def test_a_deleted_run_that_never_rehearsed_or_already_dropped_starts_no_job():
     dropped.status.rehearsal.dropped = True
     assert not holding(dropped.status)
     assert release(status=dropped.status, now=dropped.now, run=dropped.run, settings=dropped.settings).creates == []
+
+
+# --------------------------------------------------------------------------- the rehearsal's findings and approval
+
+
+def rehearsed_with_deletes(**spec: Any) -> World:
+    """A run whose rehearsal passed and whose copy lost rows (a DELETE the plan did not flag), drop ended."""
+    world = rehearsing_world(**spec)
+    rehearse_to_the_drop(world)
+    end(world, "rehearse-drop", data=DROP_DATA)
+    world.tick()
+    return world
+
+
+def test_rows_the_rehearsal_deleted_wait_for_a_person_under_approve_and_an_approval_migrates():
+    world = rehearsed_with_deletes(plan={"destructive": "approve"})
+    assert world.phase == Phase.AWAITING_APPROVAL
+    assert "migrate" not in created(world)
+    approval = world.status.approval
+    assert approval.state == "Waiting"
+    assert approval.reasons == ["the rehearsal deleted public.task: 3 row(s) and plan.destructive is approve"]
+    assert "the rehearsal deleted public.task: 3 row(s)" in approval.summary
+    assert any(e.reason == EventReason.AWAITING_APPROVAL for e in world.decisions[-1].events)
+    world.annotate(**{constants.ANNOTATION_APPROVE_MIGRATION: "alice"})
+    world.tick()
+    assert world.phase == Phase.MIGRATING and created(world)[-1] == "migrate"
+    assert created(world).count("backup") == 1  # the backup the rehearsal used is the run's backup
+
+
+def test_a_rejection_after_the_rehearsal_ends_failed_without_migrating():
+    world = rehearsed_with_deletes(plan={"destructive": "approve"})
+    world.annotate(**{constants.ANNOTATION_REJECT_MIGRATION: "bob"})
+    world.tick()
+    assert world.phase == Phase.FAILED
+    assert world.status.message == "the migration was rejected by bob; the database was not touched"
+    assert "migrate" not in created(world)
+
+
+@pytest.mark.parametrize("spec", [{}, {"approval": {"required": True}}])
+def test_rows_deleted_on_the_copy_do_not_wait_under_warn_or_once_a_person_approved(spec):
+    annotations = {constants.ANNOTATION_APPROVE_MIGRATION: "alice"} if spec else {}
+    world = World(make_spec(**{**REHEARSAL, **spec}), annotations=annotations)
+    world.run_to(Phase.BACKING_UP)  # approval.required: approved by alice after the plan
+    world.finish("backup", data=BACKUP_DATA)
+    world.tick()
+    rehearse_to_the_drop(world)
+    end(world, "rehearse-drop", data=DROP_DATA)
+    world.tick()
+    assert world.phase == Phase.MIGRATING

@@ -7,6 +7,8 @@
    a person decides, instead of the run failing forever; each is named).
    Then ``status.approval`` records why and what (Waiting), a Warning Event
    says how to decide, and the phase becomes AwaitingApproval; otherwise the run goes straight on (:func:`proceed`).
+   :func:`ask` does the same for what is found later: rows a rehearsal deleted on its copy
+   (:mod:`.rehearsal`) under ``plan.destructive: approve``, which the offline plan could not see.
 2. :func:`waiting`, guard clauses in order: a rejection (annotation
    ``reject-migration``) ends the run Failed, nothing touched; no approval yet
    → keep waiting; an approval (``approve-migration``) is recorded with its
@@ -49,7 +51,13 @@ def gate(ctx: Context) -> None:
     if not reasons:
         proceed(ctx)
         return
-    ctx.status.approval = ApprovalStatus(state="Waiting", reasons=reasons, summary=_summary(ctx), requested_at=ctx.now)
+    ask(ctx, reasons=reasons)
+
+
+def ask(ctx: Context, *, reasons: list[str], found: str = "") -> None:
+    """Wait in AwaitingApproval for ``reasons``; ``found`` (what a rehearsal saw) joins the plan's summary."""
+    summary = quote(f"{_summary(ctx)}; {found}", SUMMARY_LIMIT) if found else _summary(ctx)
+    ctx.status.approval = ApprovalStatus(state="Waiting", reasons=reasons, summary=summary, requested_at=ctx.now)
     ctx.status.phase = Phase.AWAITING_APPROVAL
     ctx.status.message = _waiting_message(ctx)
     if not _annotated(ctx):  # decided beforehand: the next call records it, no call to action

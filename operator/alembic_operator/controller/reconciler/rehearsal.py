@@ -10,8 +10,10 @@ With ``spec.rehearsal.enabled`` the backup hands over here instead of to the mig
    command against the copy), ``rehearse-verify`` (the verify command against the copy).
 3. ``rehearse-drop`` always comes last, after a success or a failure of any earlier step; a drop that
    fails is tried again (a new attempt) up to ``max_attempts``; then the database is named as left.
-4. :func:`_after_drop`: a passed rehearsal starts the real migration; a failed one ends the run Failed,
-   "rehearsal failed: …; the database was not touched" (no restore, nothing held: it never changed).
+4. :func:`_after_drop`: a passed rehearsal starts the real migration — or, under
+   ``plan.destructive: approve``, waits for a person when the copy lost rows (:func:`_gated`); a failed
+   one ends the run Failed, "rehearsal failed: …; the database was not touched" (no restore, nothing
+   held: it never changed).
 
 A deleted run drops its copy from :func:`drop_on_release` (called by :func:`~.release.release`).
 
@@ -31,7 +33,7 @@ from alembic_operator.api.steps import Step
 from alembic_operator.controller import naming
 from alembic_operator.controller.builders import jobs as job_builders
 from alembic_operator.controller.builders import rehearsals
-from alembic_operator.controller.reconciler import jobs
+from alembic_operator.controller.reconciler import approval, jobs
 from alembic_operator.controller.reconciler.actions import Action, CreateJob, EmitEvent
 from alembic_operator.controller.reconciler.context import Context
 from alembic_operator.controller.reconciler.inputs import Observed
@@ -107,11 +109,24 @@ def _after_drop(ctx: Context, outcome: Outcome) -> None:
         ctx.event("Warning", EventReason.SCRATCH_DATABASE_LEFT, _left_message(rehearsal.database, outcome.message))
     if rehearsal.outcome == "Succeeded":
         ctx.step_condition(Step.REHEARSE_DROP, "True", Reason.STEP_SUCCEEDED, rehearsal.message or "")
-        jobs.start(ctx, Step.MIGRATE)
+        if not _gated(ctx, rehearsal):
+            jobs.start(ctx, Step.MIGRATE)
         return
     message = f"rehearsal failed: {rehearsal.message or 'unknown'}; the database was not touched"
     ctx.step_condition(Step.REHEARSE_DROP, "False", Reason.REHEARSAL_FAILED, message)
     ctx.end(Phase.FAILED, Reason.REHEARSAL_FAILED, message, event_reason=EventReason.REHEARSAL_STEP_FAILED)
+
+
+def _gated(ctx: Context, rehearsal: RehearsalStatus) -> bool:
+    """Under ``plan.destructive: approve``, rows the rehearsed migration deleted wait for a person, unless one
+    approved this run already: the plan cannot see a DELETE it could not render; the copy's counters can."""
+    deleted = [w for w in rehearsal.writes if w.deleted]
+    decided = ctx.status.approval is not None and ctx.status.approval.state == "Approved"
+    if ctx.spec.plan.destructive != "approve" or not deleted or decided:
+        return False
+    found = "the rehearsal deleted " + ", ".join(f"{w.table}: {w.deleted} row(s)" for w in deleted[:5])
+    approval.ask(ctx, reasons=[f"{found} and plan.destructive is approve"], found=found)
+    return True
 
 
 def _record_duration(ctx: Context, step: Step) -> None:
