@@ -14,9 +14,10 @@ Kinds reported (one statement may have several):
 unique: the name does not say which) ``truncate`` ``delete_without_where``
 ``update_without_where`` ``alter_column_type`` ``rename``.
 
-A type change to a type that only widens (``text``, ``varchar`` without a
-length, ``bigint``, ``numeric`` without precision, ``double precision``) is not
-flagged; ``varchar(n)`` is, since the offline SQL does not say the old length.
+A type change that only widens is not flagged (:mod:`.widening`: ``text``,
+``varchar`` without a length, ``bigint``...; ``varchar(n)`` → a larger ``n``
+when the revision's ``existing_type`` says the old length, which the plan
+writes as a hint comment above the statement).
 DO blocks, functions, procedures and CALLs are listed apart as *unchecked*
 (:func:`unchecked`): what they do runs inside the server.
 
@@ -29,6 +30,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from alembic_operator.job.migrations import widening
 
 #: Prefix of the comment ``plan`` puts above each destructive statement.
 MARK = "-- alembic-operator: DESTRUCTIVE"
@@ -179,25 +182,7 @@ def _skip_name(words: list[str], i: int) -> int:
     return i
 
 
-#: Type names an ALTER COLUMN ... TYPE may change to without losing data (when no size/precision follows).
-_WIDE_TYPES = (["TEXT"], ["VARCHAR"], ["CHARACTER", "VARYING"], ["BIGINT"], ["INT8"], ["NUMERIC"], ["DECIMAL"])
-_WIDE_TYPES_ANY_SIZE = (["DOUBLE", "PRECISION"], ["FLOAT8"])
-
-
-def _widens(type_words: list[str]) -> bool:
-    """Whether ``TYPE <type_words>`` names a type every old value fits (no length, precision or USING)."""
-    if "USING" in type_words:
-        return False
-    for name in _WIDE_TYPES_ANY_SIZE:
-        if type_words[: len(name)] == name:
-            return True
-    for name in _WIDE_TYPES:
-        if type_words[: len(name)] == name:
-            return type_words[len(name) : len(name) + 1] != ["("]
-    return False
-
-
-def _alter_table_kinds(actions: list[list[str]]) -> list[str]:
+def _alter_table_kinds(actions: list[list[str]], existing_type: str | None = None) -> list[str]:
     kinds: list[str] = []
     for action in actions:
         head = action[0]
@@ -208,7 +193,7 @@ def _alter_table_kinds(actions: list[list[str]]) -> list[str]:
             i = 2 if action[1:2] == ["COLUMN"] else 1
             after = action[_skip_name(action, i) :]
             typed = 1 if after[:1] == ["TYPE"] else 3 if after[:3] == ["SET", "DATA", "TYPE"] else 0
-            if typed and not _widens(after[typed:]):
+            if typed and not widening.widens(" ".join(after[typed:]), existing_type):
                 kinds.append("alter_column_type")
         elif head == "RENAME" and action[1:2] != ["CONSTRAINT"]:
             kinds.append("rename")
@@ -247,7 +232,10 @@ def classify(statement: str) -> list[str]:
             while i < len(top) and top[i] in {"IF", "EXISTS", "ONLY"}:
                 i += 1
             i = _skip_name(top, i)
-            return _alter_table_kinds(_split_top_commas(tokens[_nth_top_index(tokens, i) :]))
+            actions = _split_top_commas(tokens[_nth_top_index(tokens, i) :])
+            # the revision's existing_type (a hint comment, see widening) holds for a lone type change only
+            lone = sum(1 for a in actions if a[:1] == ["ALTER"]) == 1
+            return _alter_table_kinds(actions, widening.hinted_type(statement) if lone else None)
         if "RENAME" in top:
             return ["rename"]
     return []
