@@ -155,3 +155,27 @@ def test_the_downgrade_waits_for_a_killed_migrate_pod_to_stop():
 def test_the_default_method_restores_and_records_no_rollback_method():
     world = failed_migration(method="restore")
     assert created(world)[-1] == "restore" and world.status.rollback is None
+
+
+def test_a_crash_after_creating_the_downgrade_or_its_fallback_restore_creates_neither_twice():
+    world = World(make_spec(rollback={"method": "downgrade"}))
+    world.run_to(Phase.MIGRATING)
+    world.finish("migrate", ok=False, reason="MigrationFailed", message="boom in b2", changed=True)
+    first = world.decide()
+    [create] = first.creates
+    world.jobs[create.name] = running(create.name, at=world.now)  # the create went through; the status patch did not
+    world.advance(5)
+    again = world.decide()  # the old status again
+    assert again.creates == [] and again.status.steps.downgrade is not None
+    assert again.status.steps.downgrade.job == create.name
+
+    world.tick()
+    world.finish("downgrade", ok=False, reason="DowngradeFailed", message="the downgrade of b2 failed", changed=True)
+    fell_back = world.decide()
+    [restore] = fell_back.creates
+    assert restore.step == "restore"
+    world.jobs[restore.name] = running(restore.name, at=world.now)
+    world.advance(5)
+    replayed = world.decide()  # the status from before the fallback: the downgrade's failure is read again
+    assert replayed.creates == [] and replayed.status.steps.restore is not None
+    assert replayed.status.rollback is not None and replayed.status.rollback.used == "restore"
