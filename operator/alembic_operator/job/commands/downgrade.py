@@ -131,13 +131,13 @@ async def _downgrade(
                 direction="downgrade",
             )
         except Exception as exc:  # noqa: BLE001 - every failure of the scripts is a DowngradeFailed
-            now = await revisions.read_database_heads(conn, table=table, schema=schema) or ()
+            now = await _heads_or_none(conn, table=table, schema=schema)
             where = f" of revision {watch.running}" if watch.running else ""
+            at = "could not be re-read" if now is None else f"is at {revisions.describe(now) or 'base'}"
             raise errors.DowngradeFailed(
-                f"the downgrade{where} failed: {alembic_runtime.describe_failure(exc)}; "
-                f"the database is at {revisions.describe(now) or 'base'}",
+                f"the downgrade{where} failed: {alembic_runtime.describe_failure(exc)}; the database {at}",
                 fromRevision=revisions.describe(current),
-                toRevision=revisions.describe(now),
+                toRevision=revisions.describe(now) if now is not None else None,
                 failedRevision=watch.running,
             ) from None
         duration = time.monotonic() - started
@@ -169,3 +169,11 @@ async def _downgrade(
         lock_wait_seconds=held.waited,
         orphans_ended=held.orphans,
     )
+
+
+async def _heads_or_none(conn: Any, *, table: str, schema: str | None) -> tuple[str, ...] | None:
+    """The database's revision after a failure, or None when it cannot be read (the server may be gone)."""
+    try:
+        return await revisions.read_database_heads(conn, table=table, schema=schema) or ()
+    except Exception:  # noqa: BLE001 - the failure is reported either way
+        return None
