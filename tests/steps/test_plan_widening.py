@@ -10,10 +10,11 @@ type changes, planned from 0004 without a database.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.example.support import EXAMPLE, HEAD, run_step
+from tests.example.support import EXAMPLE, HEAD, app_dir, run_step
 
 REVISION = '''"""type changes
 
@@ -33,6 +34,8 @@ def upgrade():
     op.alter_column("task", "title", existing_type=sa.VARCHAR(length=500), type_=sa.String(length=1000))
     op.alter_column("task", "status", existing_type=sa.VARCHAR(length=50), type_=sa.String(length=10))
     op.alter_column("project", "name", type_=sa.String(length=300))
+    op.create_table("label", sa.Column("name", sa.String(length=20)))
+    op.alter_column("label", "name", type_=sa.String(length=40))
 
 
 def downgrade():
@@ -66,8 +69,27 @@ def test_a_growing_varchar_is_not_destructive_a_shrinking_one_and_an_unknown_old
     assert flagged == [
         ("0005", "alter_column_type", "ALTER TABLE task ALTER COLUMN status TYPE VARCHAR(10)"),
         ("0005", "alter_column_type", "ALTER TABLE project ALTER COLUMN name TYPE VARCHAR(300)"),
+        ("0005", "alter_column_type", "ALTER TABLE label ALTER COLUMN name TYPE VARCHAR(40)"),
     ]
     # the plan a reviewer reads says what each column was
     assert "-- alembic-operator: existing type of task.title: VARCHAR(500)" in run.stdout
     assert "-- alembic-operator: existing type of task.status: VARCHAR(50)" in run.stdout
     assert "ALTER TABLE task ALTER COLUMN title TYPE VARCHAR(1000);" in run.stdout
+
+
+def test_with_a_database_the_catalog_names_the_old_length_the_revision_does_not(
+    database: Any, scenario: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    migrated = run_step(monkeypatch, capsys, tmp_path, "migrate", "--target", HEAD, url=database.url, cwd=app_dir())
+    assert migrated.code == 0, migrated.stderr
+    run = run_step(monkeypatch, capsys, tmp_path, "plan", url=database.url, cwd=scenario)
+    assert run.code == 0, run.stderr
+    assert run.data["fromRevision"] == HEAD
+    flagged = [d["statement"] for d in run.data["destructive"]]
+    # project.name is varchar(200) in the database: 300 widens; label is created by the plan itself, so the
+    # catalog cannot speak for it and its change stays flagged, as does the shrinking status
+    assert flagged == [
+        "ALTER TABLE task ALTER COLUMN status TYPE VARCHAR(10)",
+        "ALTER TABLE label ALTER COLUMN name TYPE VARCHAR(40)",
+    ]
+    assert "-- alembic-operator: existing type of project.name: character varying(200)" in run.stdout

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from alembic_operator.job.migrations import destructive, widening
+from alembic_operator.job.migrations import catalog_types, destructive, widening
 
 
 @pytest.mark.parametrize(
@@ -77,3 +77,42 @@ def test_a_scanned_plan_keeps_the_hint_with_its_own_statement_only():
 def test_the_hint_survives_odd_spacing_and_is_read_back():
     assert widening.hinted_type(widening.hint(column="s.t.c", existing_type="NUMERIC(10,\n 2)")) == "NUMERIC(10, 2)"
     assert widening.hinted_type("-- a comment\nALTER TABLE t ALTER c TYPE text") is None
+
+
+PLAN = """-- Running upgrade 0004 -> 0005
+
+CREATE TABLE label (name VARCHAR(20));
+
+ALTER TABLE label ALTER COLUMN name TYPE VARCHAR(40);
+
+ALTER TABLE "Shop".project ALTER COLUMN "Name" TYPE VARCHAR(300);
+
+ALTER TABLE task ALTER COLUMN title TYPE TEXT;
+
+-- alembic-operator: existing type of task.status: VARCHAR(50)
+
+ALTER TABLE task ALTER COLUMN status TYPE VARCHAR(60);
+
+ALTER TABLE task ALTER COLUMN kind TYPE VARCHAR(60), ALTER COLUMN x TYPE TEXT;
+"""
+
+
+def test_the_catalog_is_asked_only_for_type_changes_of_tables_the_plan_did_not_touch_before():
+    # label was created by the plan (the catalog does not know it yet); title widens anyway; status has its hint;
+    # a statement with two changes is no lone type change
+    assert catalog_types.first_touches(PLAN) == {2: ('"Shop".project', "Name")}
+
+
+def test_a_type_change_names_its_table_and_column_as_postgresql_folds_them():
+    assert destructive.type_change("ALTER TABLE IF EXISTS Public.Task ALTER title SET DATA TYPE varchar(9)") == (
+        "public.task",
+        "title",
+        "VARCHAR ( 9 )",
+    )
+    assert destructive.type_change("ALTER TABLE task ADD COLUMN x int") is None
+
+
+def test_comment_each_puts_a_line_above_the_statements_it_is_asked_for():
+    sql = "-- Running upgrade  -> 1\n\nCREATE TABLE a (x int);\n\nDROP TABLE a;\n"
+    out = destructive.comment_each(sql, lambda s: "-- here" if s.strip().startswith("DROP") else None)
+    assert out == "-- Running upgrade  -> 1\n\nCREATE TABLE a (x int);\n\n-- here\nDROP TABLE a;\n"

@@ -7,8 +7,10 @@
    (offline: nothing is executed; :mod:`alembic_operator.job.migrations.rendering`); one
    that cannot render is named with its reason and the others are still read.
 4. Mark destructive statements (:mod:`alembic_operator.job.migrations.destructive`) as SQL
-   comments and list them in the result; list DO blocks/functions as unchecked and the
-   data changes the revisions declare (:mod:`alembic_operator.job.migrations.allowances`).
+   comments (a type change that only widens is not one: the old type from the revision's
+   ``existing_type`` or, with a database, :mod:`alembic_operator.job.migrations.catalog_types`)
+   and list them in the result; list DO blocks/functions as unchecked and the data changes
+   the revisions declare (:mod:`alembic_operator.job.migrations.allowances`).
 5. Write the plan to stdout, ``--output FILE`` and/or ``--location s3://.../``
    (as ``plan.sql``), then apply ``--policy``: ``block`` raises DestructiveChange.
 
@@ -27,7 +29,14 @@ from alembic.util import CommandError
 
 from alembic_operator.api import errors, results
 from alembic_operator.job.database import tls, urls
-from alembic_operator.job.migrations import alembic_runtime, allowances, destructive, engines, revisions
+from alembic_operator.job.migrations import (
+    alembic_runtime,
+    allowances,
+    catalog_types,
+    destructive,
+    engines,
+    revisions,
+)
 from alembic_operator.job.migrations import rendering as rendering_
 
 HELP = """Render the SQL that migrate would run, with destructive statements marked.
@@ -90,6 +99,8 @@ def run(args: argparse.Namespace) -> results.PlanResult:
     with engines.app_context(args.flask_app):
         rendering = rendering_.render_each(config, script, path.pending)
     sql = rendering.sql
+    if args.from_revision is None:  # connected: the catalog names old column types the revisions do not
+        sql = catalog_types.hint_existing_types(sql, urls.DatabaseURL.parse(os.environ.get("DATABASE_URL")))
     unrendered = [{"revision": rev, "reason": reason} for rev, reason in rendering.unrendered]
     if unrendered and (args.unrendered or ("fail" if args.policy == "block" else "report")) == "fail":
         # Under `block` a revision the plan cannot see cannot be checked: the plan stops here, naming each.

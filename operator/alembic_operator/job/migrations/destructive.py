@@ -29,6 +29,7 @@ Must not: execute, connect, or guess at semantics beyond the statement text.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from alembic_operator.job.migrations import widening
@@ -303,20 +304,64 @@ def _strip_comments(statement: str) -> str:
 
 def annotate(sql: str) -> str:
     """Return the script with a ``-- alembic-operator: DESTRUCTIVE (kind)`` line above each destructive statement."""
+
+    def mark(statement: str) -> str | None:
+        kinds = classify(statement)
+        return f"{MARK} ({', '.join(kinds)})" if kinds else None
+
+    return comment_each(sql, mark)
+
+
+def comment_each(sql: str, comment: Callable[[str], str | None]) -> str:
+    """The script with ``comment(statement)`` (when not None) as a line just above each statement's text."""
     blanked, ends = _blank(sql)
     out: list[str] = []
     start = 0
     for end in [*ends, len(sql)]:
         chunk = sql[start : end + 1] if end < len(sql) else sql[start:]
         body = sql[start:end]
-        kinds = classify(body) if blanked[start:end].strip() else []
-        if kinds:
-            # put the mark just before the statement text, after any leading comments/blank lines
+        line = comment(body) if blanked[start:end].strip() else None
+        if line is not None:
+            # just before the statement text, after any leading comments/blank lines
             lead_len = len(body) - len(_lstrip_comments(body))
-            chunk = chunk[:lead_len] + f"{MARK} ({', '.join(kinds)})\n" + chunk[lead_len:]
+            chunk = chunk[:lead_len] + line + "\n" + chunk[lead_len:]
         out.append(chunk)
         start = end + 1
     return "".join(out)
+
+
+def names(statement: str) -> set[str]:
+    """Every word of the statement as a lower-case name without quotes (comments and literals left out)."""
+    return {t.strip('"').replace('""', '"').lower() for t, _ in _tokens(statement) if t[:1].isalpha() or t[:1] in '"_'}
+
+
+def type_change(statement: str) -> tuple[str, str, str] | None:
+    """``(table, column, new type)`` of a statement that only changes one column's type, else None.
+
+    Unquoted names are folded to lower case as PostgreSQL does; quoted ones keep their quotes
+    (the table, for ``to_regclass``) or lose them (the column, as ``pg_attribute`` names it).
+    """
+    tokens = _tokens(statement)
+    top = [t for t, d in tokens if d == 0]
+    if top[:2] != ["ALTER", "TABLE"]:
+        return None
+    i = 2
+    while i < len(top) and top[i] in {"IF", "EXISTS", "ONLY"}:
+        i += 1
+    start, i = i, _skip_name(top, i)
+    actions = _split_top_commas(tokens[_nth_top_index(tokens, i) :])
+    if len(actions) != 1 or actions[0][:1] != ["ALTER"]:
+        return None
+    action = actions[0]
+    j = 2 if action[1:2] == ["COLUMN"] else 1
+    after = action[_skip_name(action, j) :]
+    typed = 1 if after[:1] == ["TYPE"] else 3 if after[:3] == ["SET", "DATA", "TYPE"] else 0
+    if not typed or j >= len(action):
+        return None
+    table = "".join(part if part.startswith('"') else part.lower() for part in top[start:i])
+    column = action[j]
+    column = column[1:-1].replace('""', '"') if column.startswith('"') else column.lower()
+    return table, column, " ".join(after[typed:])
 
 
 def _lstrip_comments(text: str) -> str:
