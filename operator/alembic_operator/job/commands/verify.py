@@ -120,7 +120,9 @@ def run(args: argparse.Namespace) -> results.VerifyResult:
     used: list[results_allowances.AllowanceUsed] = []
     for old, new in renamed.items():  # checked under the name it has now
         if (declared := allowances.rename_declared(old, new, granted)) is not None:
-            used.append(allowances.used(old, before=before.get(old, 0), after=after.get(new), allowance=declared, to=new))
+            used.append(
+                allowances.used(old, before=before.get(old, 0), after=after.get(new), allowance=declared, to=new)
+            )
         if new in after and new not in before:
             after[old] = after.pop(new)
     if args.mode != "off":  # a declared rename by copy (another oid): the new table answers for the old one
