@@ -18,11 +18,11 @@ import pytest
 
 from alembic_operator.api import errors
 
-from . import assert_parses_into_its_model, location_for, make_sample, read_json, run_main, run_step, step_env
+from . import assert_parses_into_its_model, read_json, test_verify
 
 pytestmark = pytest.mark.testbed
 
-VERIFY_KEY = "shop/migrations/run-1/verify.json"
+VERIFY_KEY = test_verify.VERIFY_KEY
 #: What an app's history does to the sample: comment dropped, task moved into todo by copy, projects emptied.
 MOVES = """
 DROP TABLE audit.comment;
@@ -40,27 +40,9 @@ DECLARED = [
 ]
 
 
-@pytest.fixture
-def backed_up(database: Any, s3: Any, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The sample database, backed up to ``location_for(bucket)``."""
-    make_sample(database)
-    code, result = run_main(
-        ["backup", "--location", location_for(bucket)],
-        env=step_env(database_url=database.url, s3=s3),
-        tmp_path=tmp_path,
-        monkeypatch=monkeypatch,
-    )
-    assert code == 0, result
-    return database
-
-
-def _verify(database: Any, s3: Any, bucket: str, tmp_path: Path, *flags: str) -> tuple[int, Any, str]:
-    code, result, _, stderr = run_step(
-        ["verify", *flags],
-        env=step_env(database_url=database.url, s3=s3, location=location_for(bucket)),
-        tmp_path=tmp_path,
-    )
-    return code, result, stderr
+#: The sample database backed up to ``location_for(bucket)``, and verify run against it: as in test_verify.
+backed_up = test_verify.backed_up
+_verify = test_verify._verify
 
 
 def test_declared_drops_renames_and_shrinks_pass_and_the_message_names_each_with_its_revision(
