@@ -217,9 +217,7 @@ def run(args: argparse.Namespace) -> results.BackupResult:
             counts, stats_settled = counting.result()
             sha256 = writer.complete()
         except BaseException:
-            writer.abort()
-            if counting is not None:
-                counting.join()
+            writer.abort()  # a count still running is abandoned: its daemon thread ends with the step
             raise
         conn.execute("COMMIT")
     tables = {k: v for k, v in (counts if estimates is None else estimates).items() if scope.holds(k, scoped)}

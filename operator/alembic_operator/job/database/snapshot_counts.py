@@ -14,8 +14,9 @@ as foreign at restore time, never as backed up (safety rule 3); ``settled`` only
 the figures may also hold writes committed just before the backup that the server had not
 published yet.
 
-Must not: outlive the exporting transaction (the caller joins with :meth:`Counting.result`
-before its COMMIT, also on failure), or write anything.
+Must not: write anything, or keep a failing step alive: the caller joins with
+:meth:`Counting.result` before its COMMIT when the dump succeeded; when it failed, the count is
+abandoned (a daemon thread, its connection ends with the step's process).
 """
 
 from __future__ import annotations
@@ -72,10 +73,6 @@ class Counting:
                 self._settled = writecounters.settled(self._stats, again)
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread by result()
             self._failure = exc
-
-    def join(self) -> None:
-        """Wait for the thread, its outcome ignored (the backup is failing for another reason)."""
-        self._thread.join()
 
     def result(self) -> tuple[dict[str, int], bool]:
         """(``{label: rows}``, whether the write counters had settled); the thread's error re-raised."""
