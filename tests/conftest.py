@@ -54,6 +54,7 @@ def start_order(item: pytest.Item) -> int:
     return SLOW_FIRST.index(top) if top in SLOW_FIRST else len(SLOW_FIRST)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which turns the marker into the group it schedules by
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if shares_a_scoped_bed(item):
