@@ -41,11 +41,21 @@ crds-check: $(VENV)/.installed
 PYTEST_WORKERS ?= 3
 PYTEST_DIST ?= loadgroup
 PYTEST_XDIST = -n $(PYTEST_WORKERS) --dist $(PYTEST_DIST)
+PYTEST_BED = $(VENV)/bin/pytest -q --durations=40 $(PYTEST_XDIST)
 test: lint setup tools image
 	$(PY) -m alembic_operator.api.crd --check
 	# every pod on the bed's real node (testbed/node.py), from the built images; the 40 slowest tests listed last
-	$(VENV)/bin/pytest -q --durations=40 $(PYTEST_XDIST) $(PYTEST_ARGS)
+	$(PYTEST_BED) -m "not full" $(PYTEST_ARGS)
 	# nothing of any bed may be left: process, mount, cgroup, network namespace (testbed/node.py)
+	$(PY) -m testbed.node check
+
+## test-full: `make test` plus what it leaves out to stay inside CI's budget — the end-to-end suites'
+##   PostgreSQL 18 cases (marker `full`, tests/conftest.py) and the larger security sizes of test-security-full
+.PHONY: test-full
+test-full: lint setup tools image
+	$(PY) -m alembic_operator.api.crd --check
+	HOSTILE_PASSWORD_RUNS=$${HOSTILE_PASSWORD_RUNS:-5} HOSTILE_PASSWORD_EXAMPLES=$${HOSTILE_PASSWORD_EXAMPLES:-20} \
+	MALFORMED_RESULT_WINDOW_SECONDS=$${MALFORMED_RESULT_WINDOW_SECONDS:-300} $(PYTEST_BED) $(PYTEST_ARGS)
 	$(PY) -m testbed.node check
 
 ## lint: every check below, each its own target so make names the one that fails

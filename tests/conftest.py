@@ -54,9 +54,28 @@ def start_order(item: pytest.Item) -> int:
     return SLOW_FIRST.index(top) if top in SLOW_FIRST else len(SLOW_FIRST)
 
 
+def only_in_the_full_run(item: pytest.Item) -> bool:
+    """An end-to-end test's PostgreSQL 18 case, unless the test is marked ``both_majors``.
+
+    What depends on the server's major is pg_dump/pg_restore/the catalog, all inside the steps, and
+    tests/steps proves every step on 15 and 18; the operator around them adds nothing major-specific.
+    So ``make test`` runs the end-to-end suites on 15, plus the few cases marked ``both_majors`` (a
+    success and a restore) on 18 as well; ``make test-full`` runs every case on both (marker ``full``).
+    """
+    callspec = getattr(item, "callspec", None)
+    return (
+        item.nodeid.startswith("tests/e2e/")
+        and callspec is not None
+        and callspec.params.get("pg") == 18
+        and item.get_closest_marker("both_majors") is None
+    )
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which turns the marker into the group it schedules by
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
+        if only_in_the_full_run(item):
+            item.add_marker(pytest.mark.full)
         if shares_a_scoped_bed(item):
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
     items.sort(key=start_order)  # stable: each module keeps its written order

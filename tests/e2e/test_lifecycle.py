@@ -1,4 +1,5 @@
-"""A MigrationRun from apply to its end, on the real test bed, for each PostgreSQL version.
+"""A MigrationRun from apply to its end, on the real test bed, for each PostgreSQL version
+(`make test` runs the cases marked both_majors on 18, `make test-full` all: tests/conftest.py).
 
 The operator runs as its own ServiceAccount (RBAC from alembic_operator.controller.rbac);
 every step runs as a Job whose Pod the bed's real node (kubelet + containerd) runs.
@@ -9,9 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 
+import pytest
+
 from tests.e2e import appdb, dbstate
 
 
+@pytest.mark.both_majors  # a success and a restore through the operator on 18 too
 def test_a_run_on_an_empty_database_succeeds_and_records_where_its_backup_is(app, database, s3):
     app.apply(app.manifest("release-1"))
     run = app.wait("release-1")
@@ -64,6 +68,7 @@ def test_a_migration_that_raises_ends_failed_without_restore_and_the_database_un
     assert dbstate.capture(database) == before
 
 
+@pytest.mark.both_majors  # a success and a restore through the operator on 18 too
 def test_a_migration_that_deletes_rows_is_rolled_back_with_every_row_back(app, database):
     appdb.migrate_to(database, "0004")
     appdb.seed(database, 300)
