@@ -74,6 +74,6 @@ def test_a_downgrade_that_leaves_another_schema_fails_naming_what_differs(databa
     assert result is not None and result["reason"] == "SchemaMismatch" and result["changedDatabase"] is True
     assert result["message"] == (
         "downgraded to 0004, but the schema is not the one the migration started from "
-        "(fingerprint differs in: indexes, relations)"
+        "(fingerprint differs in: columns, indexes, relations)"
     )
     assert revision(database) == "0004"
