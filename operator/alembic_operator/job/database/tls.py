@@ -11,10 +11,13 @@ So every step asks the same question first and refuses before it reads or
 writes anything, naming the major and why.
 
 1. Nothing to check unless the URL requires TLS (no connection is made).
-2. Connect with asyncpg (TLS as the URL says) only to read the server's major.
-   A connection that fails is not this check's to report: the step's own
-   connection fails next, with the step's message (a server without TLS, a
-   wrong password, a timeout the wait step retries).
+2. Connect with asyncpg, TLS as the URL says, only to read the server's major.
+   TLS itself failing (a server without TLS, a certificate that does not
+   verify) fails the step here, clearly and identically for every step: the
+   URL's requirement cannot be met, and no step may go on to connect some
+   other way (an app's own env.py builds its engine itself). Any other failure
+   (a wrong password, a server not up yet) is left to the step's own
+   connection, which reports it in its words (the wait step retries it).
 3. Ask :func:`alembic_operator.job.database.pgtools.without_ssl` which tools
    of that major lack SSL; refuse (ToolMissing) when any kind has none with it.
 
@@ -24,27 +27,52 @@ tool is the backup's and restore's own refusal).
 
 from __future__ import annotations
 
+import asyncio
+import os
+import ssl
+
+import asyncpg
+
 from alembic_operator.api import errors
 from alembic_operator.job.database import pgtools, postgres, urls
 
 
 def refuse_without_ssl_tools(url: urls.DatabaseURL | None) -> None:
-    """Raise ToolMissing when ``url`` requires TLS and the client tools of its server's major lack SSL."""
+    """Raise ToolMissing when ``url`` requires TLS and the client tools of its server's major lack SSL
+    (DatabaseUnreachable when TLS itself fails)."""
     if url is None or not url.requires_tls:
         return
-    try:
-        with postgres.connect(url=url) as conn:
-            major = postgres.server_version_num(conn) // 10000
-    except errors.StepError:
-        return  # the step's own connection says why (step 2)
+    major = asyncio.run(_server_major(url))
+    if major is None:
+        return
     lacking = pgtools.without_ssl(server_major=major)
     if not lacking:
         return
     names = " and ".join(dict.fromkeys(t.name for t in lacking))
-    found = ", ".join(sorted({f"{t.name} {t.version} ({t.path})" for t in lacking}))
+    found = ", ".join(sorted({f"{t.name} {t.version}" for t in lacking}))
+    found += " in " + ", ".join(sorted({os.path.dirname(t.path) for t in lacking}))
     raise errors.ToolMissing(
         f"DATABASE_URL requires TLS (sslmode={url.sslmode}) but the {names} here for PostgreSQL {major} "
         f"{'is' if len(lacking) == 1 else 'are'} built without SSL ({found}), so no backup or restore of this "
         "database could run over TLS and a migration could not be undone; refused at start, the database was "
         "not touched. Use client tools built with SSL (PG_BIN_DIRS) or a server major whose tools have it"
     )
+
+
+async def _server_major(url: urls.DatabaseURL) -> int | None:
+    """The server's major over TLS; None when the connection fails for a reason other than TLS (step 2)."""
+    try:
+        conn = await asyncpg.connect(**postgres.connect_args(url), timeout=postgres.CONNECT_TIMEOUT)
+    except (ssl.SSLError, ConnectionError) as exc:
+        if isinstance(exc, ssl.SSLError) or "SSL" in str(exc):
+            raise errors.DatabaseUnreachable(
+                f"cannot connect to {url.host}:{url.port}/{url.database} with TLS (sslmode={url.sslmode}): "
+                f"{postgres.describe_connect_error(exc)}; nothing was started"
+            ) from None
+        return None
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        return None
+    try:
+        return int(await conn.fetchval("SHOW server_version_num")) // 10000
+    finally:
+        await conn.close()
