@@ -9,20 +9,17 @@ form, a wrong password fails authentication and a failing migration is restored.
 stderr, every termination message and every S3 object the run wrote must hold the password
 in no form. Small by default (``HOSTILE_PASSWORD_EXAMPLES``, default 5, runs more); the
 redaction function alone is covered by test_redaction.py, the operator's side by
-test_secrets_never_leak.py. This module must not weaken a check to make a password pass.
+test_secrets_never_leak.py (the same strategy: :mod:`tests.security.passwords`). This module must
+not weaken a check to make a password pass.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import secrets
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -30,62 +27,12 @@ from hypothesis import strategies as st
 
 from testbed import postgres as tb_postgres
 from tests.example.support import CLI, HEAD, app_dir
+from tests.security import passwords
 from tests.steps import step_env
 
 pytestmark = pytest.mark.testbed
 
 EXAMPLES = int(os.environ.get("HOSTILE_PASSWORD_EXAMPLES", "5"))
-HOSTILE_CHARS = "@%'\"\\&=?#/: "
-#: Spellings of the password parameter a URL may use (libpq decodes the name too).
-PASSWORD_PARAMETERS = ("password=", "%70assword=", "passwor%64=")
-
-PASSWORDS = (
-    st.lists(
-        st.sampled_from([*HOSTILE_CHARS, *PASSWORD_PARAMETERS, "%41", "é", "✓", "パ", "д", "€"])
-        | st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=3),
-        min_size=4,
-        max_size=10,
-    )
-    .map("".join)
-    # long enough that no form of it turns up in a run's output by chance; hostile by construction
-    .filter(lambda pw: len(pw) >= 8 and any(c in HOSTILE_CHARS for c in pw) and any(ord(c) > 127 for c in pw))
-)
-#: (URL form of the succeeding steps, URL form of the failing ones): each example covers both.
-URL_FORMS = st.sampled_from([("userinfo", "query"), ("query", "userinfo")])
-
-
-def _url(server: tb_postgres.PostgresServer, role: str, password: str, database: str, form: str, param: str) -> str:
-    base = f"{server.host}:{server.port}/{database}"
-    if form == "userinfo":
-        return f"postgresql://{role}:{quote(password, safe='')}@{base}"
-    return f"postgresql://{role}@{base}?{param}{quote(password, safe='')}"
-
-
-def _forms(password: str) -> set[str]:
-    """Every way a tool or a serializer could print ``password``."""
-    return {
-        password,
-        quote(password, safe=""),
-        quote(password),
-        quote_plus(password),
-        json.dumps(password)[1:-1],
-        json.dumps(password, ensure_ascii=False)[1:-1],
-        password.replace("'", "''"),
-        password.replace("\\", "\\\\").replace("'", "\\'"),
-    }
-
-
-@contextlib.contextmanager
-def _owner(server: tb_postgres.PostgresServer, password: str) -> Iterator[tuple[str, str]]:
-    """A superuser role with ``password`` owning a fresh database; both dropped after the example."""
-    role = f"hostile_{secrets.token_hex(4)}"
-    server.create_role(role, password, superuser=True)
-    database = server.create_database(owner=role)
-    try:
-        yield role, database
-    finally:
-        server.drop_database(database)
-        server.drop_role(role)
 
 
 def _run(step: str, *args: str, url: str, env: dict[str, str], cwd: Path, folder: Path) -> dict[str, Any]:
@@ -118,7 +65,7 @@ def _s3_texts(s3: Any, bucket: str, prefix: str) -> dict[str, str]:
     # example makes its own role, database, S3 prefix and sub-folder, so examples share no state
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-@given(password=PASSWORDS, forms=URL_FORMS, param=st.sampled_from(PASSWORD_PARAMETERS))
+@given(password=passwords.PASSWORDS, forms=passwords.URL_FORMS, param=st.sampled_from(passwords.PASSWORD_PARAMETERS))
 def test_a_hostile_password_appears_nowhere_after_success_and_failure(
     password: str, forms: tuple[str, str], param: str, pg15: tb_postgres.PostgresServer, s3: Any, bucket: str,
     tmp_path: Path,
@@ -129,10 +76,10 @@ def test_a_hostile_password_appears_nowhere_after_success_and_failure(
     folder = tmp_path / run_name
     folder.mkdir()
     env = step_env(database_url=None, s3=s3)
-    with _owner(pg15, password) as (role, database):
-        good = _url(pg15, role, password, database, forms[0], param)
-        other = _url(pg15, role, password, database, forms[1], param)
-        wrong = _url(pg15, role, password + "-wrong", database, forms[1], param)
+    with passwords.owner(pg15, password) as (role, database):
+        good = passwords.url(pg15, role, password, database, forms[0], param)
+        other = passwords.url(pg15, role, password, database, forms[1], param)
+        wrong = passwords.url(pg15, role, password + "-wrong", database, forms[1], param)
         runs = {
             "plan": _run("plan", "--location", location, url=good, env=env, cwd=app_dir(), folder=folder),
             "backup": _run("backup", "--location", location, url=good, env=env, cwd=app_dir(), folder=folder),
@@ -165,5 +112,5 @@ def test_a_hostile_password_appears_nowhere_after_success_and_failure(
     texts = {f"{step} {part}": text for step, run in runs.items() for part, text in run.items() if part != "code"}
     texts |= {f"s3 {key}": text for key, text in _s3_texts(s3, bucket, prefix).items()}
     assert any(key.endswith("plan.sql") for key in texts) and any(key.endswith("verify.json") for key in texts)
-    leaks = {where: sorted(f for f in _forms(password) if f in text) for where, text in texts.items()}
+    leaks = {where: sorted(f for f in passwords.forms(password) if f in text) for where, text in texts.items()}
     assert {where: found for where, found in leaks.items() if found} == {}

@@ -1,14 +1,29 @@
 """Safety rule 6, checked on everything an end-to-end run leaves behind: the database password and the
-S3 secret key appear in no log, Event, status, Job or Pod spec, termination message or S3 result."""
+S3 secret key appear in no log, Event, status, Job or Pod spec, termination message or S3 result.
+
+The database password is a hostile one drawn from the strategy the step-level test uses
+(:mod:`tests.security.passwords`): one per ``make test`` (printed with its seed;
+``HOSTILE_PASSWORD_SEED`` replays it), ``HOSTILE_PASSWORD_RUNS`` more in ``make test-security-full``.
+Each drawn password gets its own role and database and goes through the runs the test makes
+anyway: a success, a failed verification that restores, and a wrong password.
+"""
 
 from __future__ import annotations
 
 import json
-from urllib.parse import quote
+import os
+import secrets
 
 import pytest
+from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import strategies as st
 
+from testbed.pytest_data import Database
 from tests.faults.support import on_pg15, seeded
+from tests.security import passwords
+
+RUNS = int(os.environ.get("HOSTILE_PASSWORD_RUNS", "1"))
+SEED = passwords.seed_from_env("HOSTILE_PASSWORD_SEED")
 
 
 def _leftovers(app, operator, kubelet) -> dict[str, str]:
@@ -26,48 +41,63 @@ def _leftovers(app, operator, kubelet) -> dict[str, str]:
     assert logs, f"no pod logs of {ns} on the node"
     for path in logs:
         found[f"pod log {path.parent.parent.name}/{path.parent.name}/{path.name}"] = path.read_text(errors="replace")
-    for key in app.s3.keys(app.bucket):
-        if key.endswith(".json"):
-            body = app.s3.client().get_object(Bucket=app.bucket, Key=key)["Body"].read()
-            found[f"s3://{app.bucket}/{key}"] = body.decode(errors="replace")
+    for key in app.s3.keys(app.bucket):  # every object: results, plan.sql, the dumps
+        body = app.s3.client().get_object(Bucket=app.bucket, Key=key)["Body"].read()
+        found[f"s3://{app.bucket}/{key}"] = body.decode(errors="replace")
     return found
 
 
 @on_pg15
+@seed(SEED)
+@settings(
+    max_examples=RUNS,
+    deadline=None,
+    database=None,  # a run draws from its seed only: the printed seed replays it
+    phases=[Phase.explicit, Phase.generate],  # no shrinking: each try is three runs on the bed
+    # the function-scoped fixtures are the namespace, its Secrets and the session's servers; each drawn
+    # password gets its own role, database, Secrets and run names, so examples share no state
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(password=passwords.PASSWORDS, forms=passwords.URL_FORMS, param=st.sampled_from(passwords.PASSWORD_PARAMETERS))
 def test_no_password_or_secret_key_appears_anywhere_after_a_successful_and_a_failing_run(
-    app, database, s3, operator, kubelet
+    password, forms, param, app, database, s3, operator, kubelet
 ):
-    seeded(database)
-    app.apply(app.manifest("good"))
-    assert app.wait("good")["status"]["phase"] == "Succeeded"
-    app.apply(app.manifest("bad", image="example-app:deletes-rows"))  # verify fails, restore runs
-    assert app.wait("bad", timeout=240)["status"]["phase"] == "RolledBack"
-    # A failure whose message is built from the URL itself: a wrong password in the Secret.
-    wrong_password = "Wr0ng-" + database.server.password[::-1]
-    app.cluster.kubectl(
-        "-n",
-        app.namespace,
-        "create",
-        "secret",
-        "generic",
-        "db-wrong",
-        f"--from-literal=DATABASE_URL={database.url_for(password=wrong_password)}",
-    )
-    app.apply(app.manifest("bad-password", spec={"database": {"urlSecretRef": {"name": "db-wrong"}}}))
-    status = app.wait("bad-password")["status"]
-    assert status["phase"] == "Failed" and "authentication failed" in status["message"], status
+    print(f"hostile password {password!r} ({forms[0]} form, {param!r}); replay: HOSTILE_PASSWORD_SEED={SEED}")
+    server, tag = database.server, secrets.token_hex(3)
+    wrong_password = "Wr0ng-" + password[::-1]
+    with passwords.owner(server, password) as (role, name):
+        seeded(Database(name=name, url=server.url(name), server=server))
+        good_url = passwords.url(server, role, password, name, forms[0], param)
+        wrong_url = passwords.url(server, role, wrong_password, name, forms[1], param)
+        for secret, url in ((f"db-{tag}", good_url), (f"db-wrong-{tag}", wrong_url)):
+            app.cluster.kubectl("-n", app.namespace, "create", "secret", "generic", secret,
+                                f"--from-literal=DATABASE_URL={url}")  # fmt: skip
+        hostile = {"database": {"urlSecretRef": {"name": f"db-{tag}"}}}
+        app.apply(app.manifest(f"good-{tag}", spec=hostile))
+        assert app.wait(f"good-{tag}")["status"]["phase"] == "Succeeded"
+        app.apply(app.manifest(f"bad-{tag}", image="example-app:deletes-rows", spec=hostile))  # verify fails, restores
+        assert app.wait(f"bad-{tag}", timeout=240)["status"]["phase"] == "RolledBack"
+        # A failure whose message is built from the URL itself: a wrong password in the Secret.
+        app.apply(app.manifest(f"bad-password-{tag}", spec={"database": {"urlSecretRef": {"name": f"db-wrong-{tag}"}}}))
+        status = app.wait(f"bad-password-{tag}")["status"]
+        assert status["phase"] == "Failed" and "authentication failed" in status["message"], status
+        assert role in status["message"], "the message checked names the role: it is built from the URL"
 
-    secrets = {
-        "database password": database.server.password,
-        "S3 secret key": s3.secret_key,
-        "wrong database password": wrong_password,
+    found = {
+        what: passwords.forms(secret)
+        for what, secret in (
+            ("bed superuser password", database.server.password),
+            ("S3 secret key", s3.secret_key),
+            ("hostile database password", password),
+            ("wrong database password", wrong_password),
+        )
     }
-    secrets.update({f"{k} (url-quoted)": quote(v, safe="") for k, v in list(secrets.items())})
     leaks = [
-        f"{what} in {where}"
+        f"{what} ({form!r}) in {where}"
         for where, text in _leftovers(app, operator, kubelet).items()
-        for what, secret in secrets.items()
-        if secret in text
+        for what, spellings in found.items()
+        for form in spellings
+        if form in text
     ]
     assert leaks == [], leaks
 
