@@ -7,6 +7,8 @@
 2. The scratch database is gone after the run is deleted mid-rehearsal (the finalizer waits for the
    drop Job) and after the operator is SIGKILLed mid-rehearsal (the restarted operator drops the
    database status names, then migrates for real).
+3. Rows the rehearsed migration deleted, which the offline plan did not flag, make the run wait under
+   ``plan.destructive: approve``: a rejection leaves the database as it was, an approval migrates.
 
 PostgreSQL 15 only: the rehearsal's steps are proven on 15 and 18 in tests/steps/test_rehearse.py;
 what this module adds is the operator's, which does not depend on the server's version.
@@ -26,6 +28,9 @@ from tests.e2e import appdb, dbstate
 
 REHEARSAL = {"rehearsal": {"enabled": True}}
 STEP_LABEL = "alembic-operator.dev/step"
+WAITING = "AwaitingApproval"
+APPROVE = "alembic-operator.dev/approve-migration"
+REJECT = "alembic-operator.dev/reject-migration"
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +128,37 @@ def test_the_scratch_database_is_dropped_when_the_run_is_deleted_or_the_operator
 def _run_names(app: Any) -> list[str]:
     out = app.cluster.kubectl("-n", app.namespace, "get", "mrun", "-o", "json").stdout
     return [r["metadata"]["name"] for r in json.loads(out)["items"]]
+
+
+def test_rows_a_rehearsal_deleted_wait_for_approval_under_approve_and_a_rejection_touches_nothing(
+    app: Any, database: Any
+) -> None:
+    """The deletes-rows scenario's DELETEs have WHERE clauses: the plan does not call them destructive.
+    The rehearsal sees the copy lose rows (verify allows it here), so under approve the run waits."""
+    appdb.migrate_to(database, "0004")
+    appdb.seed(database, 100)
+    before = dbstate.capture(database)
+    spec = {
+        **REHEARSAL,
+        "plan": {"destructive": "approve"},
+        "verify": {"rowCounts": {"allowDecrease": ["public.task", "public.comment"]}},
+    }
+
+    app.apply(app.manifest("rejected", image="example-app:deletes-rows", spec=spec))
+    status = app.wait("rejected", phases={WAITING, "Failed", "Succeeded"}, timeout=300)["status"]
+    assert status["phase"] == WAITING, status
+    assert status["approval"]["reasons"][0].startswith("the rehearsal deleted public.task: "), status["approval"]
+    assert status["rehearsal"]["dropped"] is True
+    app.cluster.kubectl("-n", app.namespace, "annotate", "mrun", "rejected", f"{REJECT}=alice")
+    status = app.wait("rejected", timeout=120)["status"]
+    assert status["phase"] == "Failed" and "rejected by alice" in status["message"], status
+    assert "migrate" not in steps_run(app)
+    assert dbstate.capture(database) == before
+
+    app.apply(app.manifest("approved", image="example-app:deletes-rows", spec=spec))
+    app.wait("approved", phases={WAITING}, timeout=300)
+    app.cluster.kubectl("-n", app.namespace, "annotate", "mrun", "approved", f"{APPROVE}=bob")
+    status = app.wait("approved", timeout=300)["status"]
+    assert status["phase"] == "Succeeded", status
+    assert status["approval"]["by"] == "bob"
+    assert int(database.scalar("SELECT count(*) FROM task")) < int(before.rows["public.task"].split(":")[0])
