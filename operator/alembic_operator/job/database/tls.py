@@ -20,6 +20,9 @@ writes anything, naming the major and why.
    connection, which reports it in its words (the wait step retries it).
 3. Ask :func:`alembic_operator.job.database.pgtools.without_ssl` which tools
    of that major lack SSL; refuse (ToolMissing) when any kind has none with it.
+   A step in the app's image (plan, migrate, drift) usually finds no client
+   tools at all and so nothing to refuse; the backup, in the operator's image,
+   then refuses — still before the migration.
 
 Must not: write to the database, or refuse for any other reason (a missing
 tool is the backup's and restore's own refusal).
