@@ -7,8 +7,11 @@ UnreadableResult and a message naming the problem. A plan or backup then ends
 the run Failed (nothing changed), a migrate, verify or drift check rolls back
 (the database may have changed; the drift check runs after the migration
 committed), a restore ends RollbackFailed (never retried: it is not known to
-have changed nothing). The wait step is no step of a run (the app's init
-container runs it): the operator never reads its result.
+have changed nothing). A rehearsal step's (prepare, or the copy's migrate or
+verify) fails the rehearsal: the copy is dropped and the run ends Failed, the
+database untouched; an unreadable drop is a failed drop, tried again, then
+named as left. The wait step is no step of a run (the app's init container
+runs it): the operator never reads its result.
 """
 
 import dataclasses
@@ -19,6 +22,7 @@ import pytest
 from alembic_operator.api import termination
 from alembic_operator.api.model import Phase
 
+from . import test_rehearsal as rehearsal
 from .world import BACKUP_DATA, MIGRATE_DATA, NOW, VERIFY_DATA, World, condition, failed, make_spec, succeeded
 
 #: Where each step's failure leads, and the phase the run is in while the step runs.
@@ -37,6 +41,7 @@ DATA = {
     "verify": {"tablesChecked": 4},
     "drift": {"policy": "warn", "differences": []},
     "restore": {"uri": "s3://b/x/dump.pgdump"},
+    "rehearse": rehearsal.PREPARE_DATA,  # rehearse prepare's; the copy's migrate and verify leave those steps'
 }
 
 
@@ -70,6 +75,11 @@ def _at(step: str) -> World:
     return world
 
 
+def _leaving(job, text):
+    """``job`` (a JobObservation) with ``text`` as its pod's termination message."""
+    return dataclasses.replace(job, pod=dataclasses.replace(job.pod, termination_message=text))
+
+
 def _settled(world: World) -> None:
     """Reconcile until nothing changes; every reconcile returns (none raises)."""
     for _ in range(3):
@@ -84,7 +94,7 @@ def test_a_malformed_result_fails_the_step_and_the_run_goes_on_as_for_its_failur
     world = _at(step)
     name = world.job(step)
     job = succeeded(name, step) if job_ok else failed(name, step)
-    world.jobs[name] = dataclasses.replace(job, pod=dataclasses.replace(job.pod, termination_message=make(step)))
+    world.jobs[name] = _leaving(job, make(step))
     _settled(world)
     assert world.phase == AFTER_FAILURE[step][1]
     record = world.status.steps.get(step)
@@ -112,3 +122,41 @@ def test_a_step_of_another_name_in_the_result_is_unreadable_not_trusted():
     assert world.phase == Phase.FAILED
     assert "not 'backup'" in world.status.steps.backup.message
     assert condition(world.status, "BackedUp").reason == "UnreadableResult"
+
+
+@pytest.mark.parametrize("kind", MALFORMED)
+@pytest.mark.parametrize("failing", [step for step, _ in rehearsal.PASSING])
+def test_a_malformed_rehearsal_result_fails_the_rehearsal_which_drops_its_copy_and_leaves_the_database(failing, kind):
+    make, named = MALFORMED[kind]
+    world = rehearsal.rehearsing_world()
+    world.tick()
+    for step, data in rehearsal.PASSING[: [s for s, _ in rehearsal.PASSING].index(failing)]:
+        rehearsal.end(world, step, data=data)
+        world.tick()
+    name = world.job(failing)
+    world.jobs[name] = _leaving(succeeded(name, rehearsal.RESULT_OF[failing]), make(rehearsal.RESULT_OF[failing]))
+    world.tick()
+    assert rehearsal.created(world)[-1] == "rehearse-drop"  # the copy is dropped first, always
+    rehearsal.end(world, "rehearse-drop", data=rehearsal.DROP_DATA)
+    _settled(world)
+    assert world.phase == Phase.FAILED
+    record = world.status.steps.get(failing)
+    assert record.outcome == "Failed" and record.reason == "UnreadableResult" and named in record.message
+    assert world.status.message.endswith("the database was not touched")
+    assert not {"migrate", "verify", "restore"} & set(rehearsal.created(world))  # nothing ran on the real one
+
+
+@pytest.mark.parametrize("kind", MALFORMED)
+def test_a_malformed_drop_result_is_a_failed_drop_tried_again_then_named_as_left_and_the_run_migrates(kind):
+    make, named = MALFORMED[kind]
+    world = rehearsal.rehearsing_world()
+    rehearsal.rehearse_to_the_drop(world)
+    for _ in range(world.settings.reconcile.max_attempts):
+        name = world.job("rehearse-drop")
+        world.jobs[name] = _leaving(succeeded(name, "rehearse"), make("rehearse"))
+        world.tick()
+    assert rehearsal.created(world).count("rehearse-drop") == world.settings.reconcile.max_attempts
+    record = world.status.steps.rehearse_drop
+    assert record.reason == "UnreadableResult" and named in record.message
+    assert world.status.rehearsal.dropped is False  # named as left (a Warning Event), never taken for dropped
+    assert world.phase == Phase.MIGRATING  # as after any failed drop of a passed rehearsal
