@@ -10,7 +10,8 @@ committed), a restore ends RollbackFailed (never retried: it is not known to
 have changed nothing). A rehearsal step's (prepare, or the copy's migrate or
 verify) fails the rehearsal: the copy is dropped and the run ends Failed, the
 database untouched; an unreadable drop is a failed drop, tried again, then
-named as left. The wait step is no step of a run (the app's init container
+named as left. An unreadable downgrade (``rollback.method: downgrade``) is a
+failed one: the restore follows. The wait step is no step of a run (the app's init container
 runs it): the operator never reads its result.
 """
 
@@ -22,6 +23,7 @@ import pytest
 from alembic_operator.api import termination
 from alembic_operator.api.model import Phase
 
+from . import test_downgrade as downgrade
 from . import test_rehearsal as rehearsal
 from .world import BACKUP_DATA, MIGRATE_DATA, NOW, VERIFY_DATA, World, condition, failed, make_spec, succeeded
 
@@ -41,6 +43,7 @@ DATA = {
     "verify": {"tablesChecked": 4},
     "drift": {"policy": "warn", "differences": []},
     "restore": {"uri": "s3://b/x/dump.pgdump"},
+    "downgrade": downgrade.DOWNGRADED,
     "rehearse": rehearsal.PREPARE_DATA,  # rehearse prepare's; the copy's migrate and verify leave those steps'
 }
 
@@ -160,3 +163,16 @@ def test_a_malformed_drop_result_is_a_failed_drop_tried_again_then_named_as_left
     assert record.reason == "UnreadableResult" and named in record.message
     assert world.status.rehearsal.dropped is False  # named as left (a Warning Event), never taken for dropped
     assert world.phase == Phase.MIGRATING  # as after any failed drop of a passed rehearsal
+
+
+@pytest.mark.parametrize("kind", MALFORMED)
+def test_a_malformed_downgrade_result_is_a_failed_downgrade_and_the_restore_follows(kind):
+    make, named = MALFORMED[kind]
+    world = downgrade.failed_migration()
+    name = world.job("downgrade")
+    world.jobs[name] = _leaving(succeeded(name, "downgrade"), make("downgrade"))
+    _settled(world)
+    record = world.status.steps.downgrade
+    assert record.reason == "UnreadableResult" and named in record.message
+    assert world.status.rollback.used == "restore" and world.status.rollback.downgrade == "Failed"
+    assert world.phase == Phase.ROLLING_BACK and downgrade.created(world)[-1] == "restore"
