@@ -5,8 +5,9 @@ Two ways to run it:
 
 * in the test process, :class:`Writer` (a thread with its own asyncpg connection), and
 * as a Deployment's container on the bed's node (image ``writer:dev``, the example app's image with
-  this checkout's tests/ mounted): ``python -m tests.e2e.writer`` with DATABASE_URL from the Secret; it appends each committed row's name to
-  ``$WRITER_LOG`` and stops on SIGTERM, which is what scaling the Deployment to zero sends.
+  this checkout's tests/ mounted): ``python -m tests.e2e.writer`` with DATABASE_URL from the Secret;
+  it appends each committed row's name to ``$WRITER_LOG`` and stops on SIGTERM, which is what scaling
+  the Deployment to zero sends.
 """
 
 from __future__ import annotations
