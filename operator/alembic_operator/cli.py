@@ -32,7 +32,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from alembic_operator.api import errors, redact, results, termination
+from alembic_operator.api import constants, errors, redact, results, termination
 
 
 @dataclasses.dataclass(frozen=True)
@@ -180,6 +180,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(log_format=args.log_format, level=args.log_level)
     module = _load(args.command)
+    if args.command == "operator" and constants.ENV_TOOLS_WITHOUT_SSL not in os.environ:
+        # once, from this (the operator's) image's tools: steps in the app's image have none to ask (issue 14)
+        from alembic_operator.job.database import tls
+
+        os.environ[constants.ENV_TOOLS_WITHOUT_SSL] = ",".join(str(m) for m in tls.majors_without_ssl())
     try:
         data = module.run(args)
     except errors.StepError as exc:

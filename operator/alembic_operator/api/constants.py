@@ -28,6 +28,10 @@ APPROVAL_ANNOTATIONS = (ANNOTATION_APPROVE_RESTORE, ANNOTATION_APPROVE_MIGRATION
 
 FINALIZER = f"{GROUP}/finalizer"
 
+#: Step env: the majors (comma-separated) for which the operator image's pg_dump, pg_restore or psql lack
+#: SSL, found by the operator at start-up. Steps in the app's image have no client tools to ask (issue 14).
+ENV_TOOLS_WITHOUT_SSL = "ALEMBIC_OPERATOR_TOOLS_WITHOUT_SSL"
+
 #: Kubernetes object names (and label values) are at most 63 characters.
 MAX_NAME = 63
 

@@ -37,6 +37,11 @@ class JobSettings:
     deadline_slack_seconds: int = 60
     """Seconds past a step's deadline after which the operator fails it itself, should the Job controller not."""
 
+    tools_without_ssl: tuple[int, ...] | None = None
+    """Majors whose client tools in the operator's image lack SSL, found at start-up (``cli``); every step gets
+    them (steps in the app's image have no tools to ask). None: unknown, steps ask their own tools.
+    Env ALEMBIC_OPERATOR_TOOLS_WITHOUT_SSL (comma-separated)."""
+
 
 @dataclass(frozen=True)
 class ReconcileSettings:
@@ -185,6 +190,7 @@ class Settings:
             run_as_user=opt_int("ALEMBIC_OPERATOR_RUN_AS_USER"),
             run_as_group=opt_int("ALEMBIC_OPERATOR_RUN_AS_GROUP"),
             fs_group=opt_int("ALEMBIC_OPERATOR_FS_GROUP"),
+            tools_without_ssl=_majors(env.get("ALEMBIC_OPERATOR_TOOLS_WITHOUT_SSL")),
         )
         namespaces = tuple(n.strip() for n in env.get("ALEMBIC_OPERATOR_NAMESPACES", "").split(",") if n.strip())
         port = opt_int("ALEMBIC_OPERATOR_METRICS_PORT")
@@ -194,3 +200,8 @@ class Settings:
             metrics=MetricsSettings(port=MetricsSettings.port if port is None else port),
             admission=AdmissionSettings.from_env(env),
         )
+
+
+def _majors(value: str | None) -> tuple[int, ...] | None:
+    """``"16,18"`` → (16, 18); unset → None (unknown), empty → () (none)."""
+    return None if value is None else tuple(sorted({int(p) for p in value.split(",") if p.strip()}))

@@ -77,6 +77,15 @@ def build_env(*, run: RunView) -> list[dict[str, Any]]:
     return env
 
 
+def _tools_env(settings: Settings) -> list[dict[str, Any]]:
+    """Which majors the operator image's client tools lack SSL for (found at the operator's start), for every
+    step: those in the app's image have no tools to ask, and a run no backup could undo must not start."""
+    majors = settings.jobs.tools_without_ssl
+    if majors is None:  # unknown: each step asks its own tools
+        return []
+    return [{"name": constants.ENV_TOOLS_WITHOUT_SSL, "value": ",".join(str(m) for m in majors)}]
+
+
 def build_pod_security_context(*, run: RunView, settings: Settings) -> dict[str, Any]:
     """The pod's security context: the user's, or the restricted default."""
     if run.spec.pod_template.security_context is not None:
@@ -120,7 +129,7 @@ def build_pod_template(
         "name": CONTAINER_NAME,
         "image": image,
         "command": list(command),
-        "env": build_env(run=run),
+        "env": build_env(run=run) + _tools_env(settings),
         "securityContext": build_container_security_context(run=run),
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "volumeMounts": [{"name": TMP_VOLUME, "mountPath": TMP_PATH}],

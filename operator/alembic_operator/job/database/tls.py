@@ -18,11 +18,13 @@ writes anything, naming the major and why.
    other way (an app's own env.py builds its engine itself). Any other failure
    (a wrong password, a server not up yet) is left to the step's own
    connection, which reports it in its words (the wait step retries it).
-3. Ask :func:`alembic_operator.job.database.pgtools.without_ssl` which tools
-   of that major lack SSL; refuse (ToolMissing) when any kind has none with it.
-   A step in the app's image (plan, migrate, drift) usually finds no client
-   tools at all and so nothing to refuse; the backup, in the operator's image,
-   then refuses — still before the migration.
+3. Which tools of that major lack SSL: when the operator said so
+   (``ALEMBIC_OPERATOR_TOOLS_WITHOUT_SSL``, the majors :func:`majors_without_ssl`
+   found in the operator's image at its start), that is the answer — a step in
+   the app's image (plan, migrate, drift) has no client tools to ask, and the
+   backup and restore run with the operator image's. Without it (a step run by
+   hand), :func:`alembic_operator.job.database.pgtools.without_ssl` asks the
+   tools here. Refuse (ToolMissing) when any kind has none with SSL.
 
 Must not: write to the database, or refuse for any other reason (a missing
 tool is the backup's and restore's own refusal).
@@ -36,8 +38,23 @@ import ssl
 
 import asyncpg
 
-from alembic_operator.api import errors
+from alembic_operator.api import constants, errors
 from alembic_operator.job.database import pgtools, postgres, urls
+
+_REFUSED = (
+    "refused at start, the database was not touched. "
+    "Use client tools built with SSL (PG_BIN_DIRS) or a server major whose tools have it"
+)
+
+
+def majors_without_ssl() -> list[int]:
+    """The majors of the client tools here for which pg_dump, pg_restore or psql has no build with SSL.
+
+    The operator asks this once at start-up (``cli``) of its own image, where the backup and restore run,
+    and passes the answer to every step as ``ALEMBIC_OPERATOR_TOOLS_WITHOUT_SSL``.
+    """
+    majors = sorted({t.major for name in pgtools.RUN_TOOLS for t in pgtools.discover(name)})
+    return [major for major in majors if pgtools.without_ssl(server_major=major)]
 
 
 def refuse_without_ssl_tools(url: urls.DatabaseURL | None) -> None:
@@ -48,6 +65,16 @@ def refuse_without_ssl_tools(url: urls.DatabaseURL | None) -> None:
     major = asyncio.run(_server_major(url))
     if major is None:
         return
+    told = os.environ.get(constants.ENV_TOOLS_WITHOUT_SSL)
+    if told is not None:
+        if major in {int(m) for m in told.split(",") if m.strip()}:
+            raise errors.ToolMissing(
+                f"DATABASE_URL requires TLS (sslmode={url.sslmode}) but the operator image's pg_dump, pg_restore "
+                f"and psql for PostgreSQL {major} are built without SSL (found by the operator at its start, "
+                f"{constants.ENV_TOOLS_WITHOUT_SSL}), so no backup or restore of this database could run over "
+                f"TLS and a migration could not be undone; {_REFUSED}"
+            )
+        return
     lacking = pgtools.without_ssl(server_major=major)
     if not lacking:
         return
@@ -57,8 +84,7 @@ def refuse_without_ssl_tools(url: urls.DatabaseURL | None) -> None:
     raise errors.ToolMissing(
         f"DATABASE_URL requires TLS (sslmode={url.sslmode}) but the {names} here for PostgreSQL {major} "
         f"{'is' if len(lacking) == 1 else 'are'} built without SSL ({found}), so no backup or restore of this "
-        "database could run over TLS and a migration could not be undone; refused at start, the database was "
-        "not touched. Use client tools built with SSL (PG_BIN_DIRS) or a server major whose tools have it"
+        f"database could run over TLS and a migration could not be undone; {_REFUSED}"
     )
 
 
