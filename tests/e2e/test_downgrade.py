@@ -8,7 +8,9 @@ from datetime import datetime
 from testbed.apps import TERMINAL
 from tests.e2e import appdb, dbstate
 from tests.e2e.writer import Writer
+from tests.faults.support import on_pg15
 
+pytestmark = on_pg15  # one bed run: the downgrade step itself is proven on 15 and 18 in tests/steps
 PAST_BACKUP = {"Migrating", "Verifying", "RollingBack", *TERMINAL}
 
 
