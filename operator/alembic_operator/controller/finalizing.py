@@ -81,14 +81,15 @@ def finish_deletion(
     # Write fence (issue #9): a deleted run puts the workloads back; the database is left as it is.
     status = model.parse_status(body.get("status"))
     if status.fence is not None or reconciler.holding(status):
-        decision = reconciler.release(status=status, now=datetime.now(UTC), **_rehearsal_inputs(body, jobs, settings))
+        inputs = _rehearsal_inputs(body, jobs, settings)
+        decision = reconciler.release(status=status, now=datetime.now(UTC), **inputs)
         if decision.actions or decision.status != status:
             applying.apply(decision, body=body)
             fresh = kube.get_run(namespace=body["metadata"]["namespace"], name=body["metadata"]["name"])
             if fresh is None:
                 return None
             body = fresh
-        if reconciler.holding(decision.status):  # the scratch database's drop Job is running
+        if inputs and reconciler.holding(decision.status):  # the scratch database's drop Job is running
             return DELETION_POLL_SECONDS
     set_finalizer(body, wanted=False)
     return None
@@ -98,7 +99,7 @@ def _rehearsal_inputs(body: Mapping[str, Any], jobs: list[dict[str, Any]], setti
     """What :func:`reconciler.release` needs to drop a rehearsal's copy: the run, its Jobs, the settings."""
     try:
         run = observing.run_view(body)
-    except pydantic.ValidationError:  # a run whose spec never parsed never rehearsed
+    except pydantic.ValidationError:  # a run whose spec does not parse cannot build a drop Job: let it go
         return {}
     observed = observing.observed_jobs(jobs, [], run_uid=run.uid)
     return {"run": run, "observed": observed, "settings": settings}
