@@ -1,6 +1,7 @@
 """Run Alembic programmatically: online on a connection we own, offline to a string.
 
-Online (migrate; the downgrade step too, ``direction='downgrade'``): an env.py that reads ``config.attributes["connection"]``
+Online (migrate; the downgrade step too, ``direction='downgrade'``): an env.py
+that reads ``config.attributes["connection"]``
 (the Alembic cookbook's connection sharing, our template) receives our
 SQLAlchemy connection, opened with ``lock_timeout`` as a startup setting and
 without starting a transaction, so ``transaction_per_migration`` still commits
