@@ -24,6 +24,7 @@ IN_PROGRESS_PHASES = (
     "Planning",
     "AwaitingApproval",
     "BackingUp",
+    "Rehearsing",
     "Migrating",
     "Verifying",
     "RollingBack",
