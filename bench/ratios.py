@@ -13,11 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 from bench.common import median, table
-from bench.transfer import FAST_PATH
+from bench.transfer import FAST_PATH, FAST_PATH_ZSTD3
 
 #: (what, rows' key, the variant or source, the limit)
 BACKUP_TARGETS = [
     ("fast path ÷ pg_dump -Fc default (gzip) to a file", FAST_PATH, 0.5),
+    ("fast path at zstd:3 ÷ pg_dump -Fc default (gzip)", FAST_PATH_ZSTD3, 0.5),
     ("custom gzip 6 ÷ pg_dump -Fc, same compression", "custom, default (gzip)", 1.05),
     ("custom -Z1 ÷ pg_dump -Fc -Z1", "custom, -Z1 (gzip 1)", 1.05),
     ("custom -Z0 ÷ pg_dump -Fc -Z0", "custom, -Z0 (none)", 1.05),
@@ -51,12 +52,14 @@ def render(backups: dict[str, Any], restores: dict[str, Any] | None) -> str:
         pairs = [r for r in backups.get("rows", []) if r["variant"] == variant]
         if pairs:
             rows.append(_line(what, pairs, "ratio_vs_pg_dump", limit))
-    fast = [r for r in backups.get("rows", []) if r["variant"] == FAST_PATH]
-    if fast:
+    for variant in (FAST_PATH, FAST_PATH_ZSTD3):
+        fast = [r for r in backups.get("rows", []) if r["variant"] == variant]
+        if not fast:
+            continue
         sizes = [r["s3_bytes"] / r["local_bytes"] for r in fast]
         rows.append(
             [
-                "fast path object ÷ pg_dump -Fc default file, bytes",
+                f"{variant.split(' vs ')[0]}: object ÷ pg_dump -Fc default file, bytes",
                 len(sizes),
                 f"**{median(sizes):.2f}**",
                 f"{min(sizes):.2f}-{max(sizes):.2f}",

@@ -34,10 +34,12 @@ from bench.bed import VENV_BIN, Bed
 from bench.common import MB, loadavg, ratio, say, table, timed, timed_cpu
 
 FAST_PATH = "custom, zstd fast path (the default) vs pg_dump -Fc default"
+FAST_PATH_ZSTD3 = "custom, fast path at zstd:3 vs pg_dump -Fc default"
 BACKUP_VARIANTS = [
     # name, format, the product's --compression (None: its default), pg_dump's -Z for the local file
     # (None: pg_dump's default, gzip level 6 for the custom format)
     (FAST_PATH, "custom", None, None),
+    (FAST_PATH_ZSTD3, "custom", "zstd:3", None),
     ("custom, default (gzip)", "custom", "6", None),
     ("custom, -Z1 (gzip 1)", "custom", "1", "1"),
     ("custom, -Z0 (none)", "custom", "0", "0"),
