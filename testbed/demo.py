@@ -9,7 +9,11 @@
 4. add rows, then apply a second run whose migration deletes rows: verify
    catches it and the backup is restored;
 5. show `kubectl get mrun`, where the backups are, and the second run's Events;
-6. tear everything down.
+6. the same migration with spec.rehearsal: caught on a scratch copy, the real
+   database's row counts and schema fingerprint unchanged (checked before and after);
+7. a run with spec.approval.required waits in AwaitingApproval until
+   `kubectl alembic approve-migration`, then Succeeds (scenes in :mod:`testbed.demo_scenes`);
+8. tear everything down. The exit status is 1 when a scene did not end as shown.
 """
 
 from __future__ import annotations
@@ -18,45 +22,16 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from rich.console import Console
-
-from testbed import operating, tools
-from testbed.apps import TERMINAL, App
-from testbed.cluster import Cluster
+from testbed import demo_scenes, operating, tools
+from testbed.apps import App
+from testbed.demo_scenes import console, follow, kubectl_show
 from testbed.node import NodeBed
 from testbed.postgres import PostgresServer
 from testbed.s3 import S3Server
 
-console = Console(highlight=False, soft_wrap=True)
 EXAMPLE = tools.REPO / "alembic" / "example"
-
-
-def follow(app: App, name: str, timeout: float = 300) -> dict:
-    """Print each phase change of the run until it ends; return the final object."""
-    last = None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = app.get(name)
-        status = run.get("status") or {}
-        shown = (status.get("phase"), status.get("message"))
-        if shown != last and shown[0]:
-            colour = {"Succeeded": "green", "Failed": "red", "RolledBack": "yellow", "RollbackFailed": "red"}.get(
-                shown[0], "cyan"
-            )
-            console.print(f"  [{colour}]{shown[0]:<12}[/{colour}] {shown[1] or ''}")
-            last = shown
-        if status.get("phase") in TERMINAL:
-            return run
-        time.sleep(0.3)
-    raise TimeoutError(f"{name} did not finish in {timeout}s")
-
-
-def kubectl_show(cluster: Cluster, *args: str) -> None:
-    console.print(f"[bold]$ kubectl {' '.join(args)}[/bold]")
-    console.print(cluster.kubectl(*args).stdout.rstrip(), markup=False)
 
 
 def main() -> int:
@@ -123,8 +98,13 @@ def main() -> int:
                 f"  {name}: {backup.get('uri')} ({backup.get('size')}, sha256 {backup.get('sha256', '')[:16]}…)"
             )
         kubectl_show(cluster, "describe", "mrun", "-n", "shop", "shop-release-2")
-        console.rule("done")
-        return 0
+
+        console.rule("release 2 again, rehearsed first (spec.rehearsal): caught on a copy")
+        caught = demo_scenes.rehearsal_catches(cluster, app, pg, dbname)
+        console.rule("release 3 with spec.approval.required: a person approves it")
+        approved = demo_scenes.approval(cluster, app, pg, dbname)
+        console.rule("done" if caught and approved else "[red]a scene did not end as shown[/red]")
+        return 0 if caught and approved else 1
     finally:
         console.print("tearing down ...")
         if operator is not None:
