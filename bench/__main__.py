@@ -1,7 +1,7 @@
 """``python -m bench`` (``make bench``): the product against the plain tools, on the local test bed.
 
-Runs, in one process and one test bed: datagen → backup → restore → verify
-(1,000 tables) → operator overhead (and orchestration per step) → scale → the
+Runs, in one process and one test bed: datagen → backup → restore → the
+rehearsal on the same database → verify (1,000 tables) → operator overhead (and orchestration per step) → scale → the
 memory of the operator's indexes per run (no bed). Prints each table, writes
 bench/results/<name>.json and docs/benchmarks.md. Comparisons are back to back
 in the same run; on a shared machine only the ratios mean much.
@@ -21,7 +21,7 @@ from pathlib import Path
 from bench import common, datagen
 from bench.bed import bed
 
-ALL = ("backup", "restore", "parts", "verify", "overhead", "scale", "memory")
+ALL = ("backup", "restore", "parts", "rehearsal", "verify", "overhead", "scale", "memory")
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
 
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         summary["postgres"] = b.pg.server_version()
         scratch = b.workdir / "scratch"
         scratch.mkdir()
-        if {"backup", "restore", "parts"} & set(only):
+        if {"backup", "restore", "parts", "rehearsal"} & set(only):
             common.say(f"== datagen: {args.size / common.MB:,.0f} MB")
             db = b.pg.create_database("bench")
             made = datagen.fill(
@@ -135,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"  {made['bytes'] / common.MB:,.0f} MB in {made['seconds']:.0f}s "
                 f"({made['bytes'] / common.MB / made['seconds']:.0f} MB/s)"
             )
+        if {"backup", "restore", "parts"} & set(only):
             from bench import transfer
 
             bucket = b.s3.create_bucket("bench")
@@ -172,6 +173,15 @@ def main(argv: list[str] | None = None) -> int:
                 common.save("parts", {**data, "at": stamp})
                 sections.append(parts.render(data))
                 common.say(sections[-1])
+        if "rehearsal" in only:
+            from bench import rehearsal
+
+            common.say("== rehearsal: the operator's rehearsal vs pg_restore -j2 + alembic upgrade by hand")
+            data = rehearsal.run(b, database=db, scratch=scratch)
+            common.save("rehearsal", {**data, "at": stamp})
+            sections.append(rehearsal.render(data))
+            common.say(sections[-1])
+        if {"backup", "restore", "parts", "rehearsal"} & set(only):
             b.pg.drop_database(db)
             subprocess.run(["rm", "-rf", str(scratch)], check=False)
             scratch.mkdir()

@@ -60,7 +60,7 @@ def _load(name: str) -> dict[str, Any] | None:
 
 def sections_from_results() -> tuple[list[str], list[str]]:
     """Every benchmark's table from its JSON, in the order they run; and notes on partial re-runs."""
-    from bench import memory, overhead, parts, ratios, scale, transfer, verifying
+    from bench import memory, overhead, parts, ratios, rehearsal, scale, transfer, verifying
 
     out: list[str] = []
     for name, render in (
@@ -68,6 +68,7 @@ def sections_from_results() -> tuple[list[str], list[str]]:
         ("restore", lambda d: transfer.restore_table(d, d["db"]["bytes"])),
         ("backup", lambda d: ratios.render(d, _load("restore"))),
         ("parts", parts.render),
+        ("rehearsal", rehearsal.render),
         ("verify", verifying.render),
         ("overhead", overhead.render),
         ("scale", scale.render),
