@@ -94,9 +94,9 @@ class EventReason:
     PLAN_STARTED = "PlanStarted"  #: the plan Job was created
     PLAN_SUCCEEDED = "PlanSucceeded"  #: the plan found nothing blocking
     DESTRUCTIVE_CHANGES = "DestructiveChanges"  #: the plan found destructive statements (policy warn)
+    UNRENDERED_REVISIONS = "UnrenderedRevisions"  #: the plan could not render revisions offline (warn): not checked
     PLAN_FAILED = "PlanFailed"  #: the plan failed or blocked the run
     BACKUP_STARTED = "BackupStarted"  #: the backup Job was created
-    UNRENDERED_REVISIONS = "UnrenderedRevisions"  #: the plan could not render revisions offline (warn): not checked
     BACKUP_SUCCEEDED = "BackupSucceeded"  #: the backup is complete and recorded
     BACKUP_FAILED = "BackupFailed"  #: the backup failed
     MIGRATION_STARTED = "MigrationStarted"  #: the migrate Job was created
@@ -123,14 +123,14 @@ class EventReason:
     AWAITING_APPROVAL = "AwaitingApproval"  #: the migration waits for a person to approve or reject it
     MIGRATION_APPROVED = "MigrationApproved"  #: a person approved the migration (named)
     MIGRATION_REJECTED = "MigrationRejected"  #: a person rejected the migration (named); nothing was changed
-    REHEARSAL_STEP_STARTED = "RehearsalStepStarted"  #: a rehearsal Job (prepare, migrate, verify, drop) was created
-    REHEARSAL_STEP_SUCCEEDED = "RehearsalStepSucceeded"  #: a rehearsal step succeeded
-    REHEARSAL_STEP_FAILED = "RehearsalStepFailed"  #: a rehearsal step failed (the real database is untouched)
-    SCRATCH_DATABASE_LEFT = "ScratchDatabaseLeft"  #: the scratch database could not be dropped (named)
     DOWNGRADE_STARTED = "DowngradeStarted"  #: the downgrade Job was created (rollback.method: downgrade)
     DOWNGRADE_SUCCEEDED = "DowngradeSucceeded"  #: downgraded to the backup's revision; the schema equals the backup's
     DOWNGRADE_FAILED = "DowngradeFailed"  #: the downgrade failed, is missing or left another schema
     DOWNGRADE_FELL_BACK = "DowngradeFellBack"  #: the rollback restores from the backup instead (the message says why)
+    REHEARSAL_STEP_STARTED = "RehearsalStepStarted"  #: a rehearsal Job (prepare, migrate, verify, drop) was created
+    REHEARSAL_STEP_SUCCEEDED = "RehearsalStepSucceeded"  #: a rehearsal step succeeded
+    REHEARSAL_STEP_FAILED = "RehearsalStepFailed"  #: a rehearsal step failed (the real database is untouched)
+    SCRATCH_DATABASE_LEFT = "ScratchDatabaseLeft"  #: the scratch database could not be dropped (named)
 
 
 # --------------------------------------------------------------------------- factories

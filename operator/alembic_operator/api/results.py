@@ -43,8 +43,8 @@ VERSION = 1
 #: Kubernetes truncates termination messages beyond 4096 bytes.
 MAX_BYTES = 4096
 DEFAULT_PATH = "/dev/termination-log"
-#: The process kubelet of the test bed cannot mount /dev/termination-log, so it
-#: names a per-pod file in this variable; a real kubelet leaves it unset.
+#: Where a step writes its result outside a pod (``--result-file`` defaults to it); a pod leaves it
+#: unset and the kubelet reads /dev/termination-log.
 PATH_ENV = "TERMINATION_MESSAGE_PATH"
 #: The reason of an :class:`Unreadable` result.
 UNREADABLE_REASON = "UnreadableResult"
@@ -86,16 +86,6 @@ class UncheckedStatement(_Wire):
     revision: str | None = None
     kind: str
     statement: str
-
-
-class DeclaredAllowance(_Wire):
-    """A data change a revision declares it intends (``alembic_operator_allow`` in its file): verify may allow it."""
-
-    revision: str
-    table: str
-    kind: Literal["shrink", "drop", "rename"]
-    #: For ``rename``: the table's new name.
-    to: str | None = None
 
 
 class RowCountViolation(_Wire):

@@ -307,11 +307,11 @@ class TimeoutsSpec(_Model):
             "verify": self.verify_seconds,
             "restore": self.restore_seconds,
             "drift": self.verify_seconds,
+            "downgrade": self.migrate_seconds,
             "rehearse-prepare": self.restore_seconds,  # a rehearsal: its steps' deadlines are the real ones'
             "rehearse-migrate": self.migrate_seconds,
             "rehearse-verify": self.verify_seconds,
             "rehearse-drop": self.verify_seconds,
-            "downgrade": self.migrate_seconds,
         }
         return deadlines[step]
 

@@ -183,11 +183,11 @@ class StepsStatus(_Model):
     verify: StepStatus | None = Field(default=None, description="The verify step.")
     restore: StepStatus | None = Field(default=None, description="The restore step.")
     drift: StepStatus | None = Field(default=None, description="The drift step (spec.verify.drift).")
+    downgrade: StepStatus | None = Field(default=None, description="The downgrade step (rollback.method: downgrade).")
     rehearse_prepare: StepStatus | None = Field(default=None, description="The rehearsal's copy (spec.rehearsal).")
     rehearse_migrate: StepStatus | None = Field(default=None, description="The migration rehearsed on the copy.")
     rehearse_verify: StepStatus | None = Field(default=None, description="The verification of the copy.")
     rehearse_drop: StepStatus | None = Field(default=None, description="The drop of the copy.")
-    downgrade: StepStatus | None = Field(default=None, description="The downgrade step (rollback.method: downgrade).")
 
     def get(self, step: str) -> StepStatus | None:
         """The record of ``step`` (a :class:`~alembic_operator.api.steps.Step`), if it started."""
@@ -209,11 +209,11 @@ class StepsStatus(_Model):
             "verify": self.verify,
             "restore": self.restore,
             "drift": self.drift,
+            "downgrade": self.downgrade,
             "rehearse-prepare": self.rehearse_prepare,
             "rehearse-migrate": self.rehearse_migrate,
             "rehearse-verify": self.rehearse_verify,
             "rehearse-drop": self.rehearse_drop,
-            "downgrade": self.downgrade,
         }
 
 

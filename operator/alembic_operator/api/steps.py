@@ -38,12 +38,12 @@ class Step(enum.StrEnum):
     VERIFY = "verify"  #: compare row counts and the revision with the backup
     RESTORE = "restore"  #: restore the database from the backup and prove it
     DRIFT = "drift"  #: compare the app's models with the migrated database (alembic check)
+    DOWNGRADE = "downgrade"  #: alembic downgrade to the backup's revision (rollback.method: downgrade)
     # The rehearsal (spec.rehearsal): `alembic-operator rehearse prepare|exec|drop`, on a scratch copy.
     REHEARSE_PREPARE = "rehearse-prepare"  #: restore the backup into the scratch database
     REHEARSE_MIGRATE = "rehearse-migrate"  #: the migrate command against the copy
     REHEARSE_VERIFY = "rehearse-verify"  #: the verify command against the copy
     REHEARSE_DROP = "rehearse-drop"  #: report the copy's writes and drop it (always)
-    DOWNGRADE = "downgrade"  #: alembic downgrade to the backup's revision (rollback.method: downgrade)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,11 +148,6 @@ STEPS: Mapping[Step, StepInfo] = MappingProxyType(
             repeatable=True,
             noun="drift check",
         ),
-        Step.REHEARSE_PREPARE: _rehearsal("operator", "rehearsal's copy", "rehearse"),
-        # Not repeatable: a copy half-migrated by a lost Job says nothing; the rehearsal fails and drops it.
-        Step.REHEARSE_MIGRATE: _rehearsal("app", "rehearsed migration", "migrate", repeatable=False),
-        Step.REHEARSE_VERIFY: _rehearsal("operator", "rehearsed verification", "verify"),
-        Step.REHEARSE_DROP: _rehearsal("operator", "scratch database's drop", "rehearse"),
         # rollback.method: downgrade; not repeatable: a vanished downgrade may have changed the database (restore).
         Step.DOWNGRADE: StepInfo(
             phase=Phase.ROLLING_BACK,
@@ -164,6 +159,11 @@ STEPS: Mapping[Step, StepInfo] = MappingProxyType(
             repeatable=False,
             noun="downgrade",
         ),
+        Step.REHEARSE_PREPARE: _rehearsal("operator", "rehearsal's copy", "rehearse"),
+        # Not repeatable: a copy half-migrated by a lost Job says nothing; the rehearsal fails and drops it.
+        Step.REHEARSE_MIGRATE: _rehearsal("app", "rehearsed migration", "migrate", repeatable=False),
+        Step.REHEARSE_VERIFY: _rehearsal("operator", "rehearsed verification", "verify"),
+        Step.REHEARSE_DROP: _rehearsal("operator", "scratch database's drop", "rehearse"),
     }
 )
 

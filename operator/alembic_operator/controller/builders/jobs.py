@@ -227,6 +227,8 @@ def _step_command(*, run: RunView, step: Step, expect_revision: str | None) -> t
             return restore_command(run=run), []
         case Step.DRIFT:  # the app's image and working directory: its alembic.ini, env.py and models
             return [CLI, "drift", "--policy", run.spec.verify.drift], []
+        case Step.DOWNGRADE:  # rollback.method: downgrade, in the app's image like migrate
+            return downgrades.downgrade_command(run=run)
         case Step.REHEARSE_MIGRATE:  # the unchanged migrate command, pointed at the copy
             inner, args = migrate_command(run=run)
             return rehearsals.command(run=run, step=step, inner=inner), args
@@ -234,5 +236,3 @@ def _step_command(*, run: RunView, step: Step, expect_revision: str | None) -> t
             return rehearsals.command(run=run, step=step, inner=verify_command(run=run)), []
         case Step.REHEARSE_PREPARE | Step.REHEARSE_DROP:
             return rehearsals.command(run=run, step=step), []
-        case Step.DOWNGRADE:  # rollback.method: downgrade, in the app's image like migrate
-            return downgrades.downgrade_command(run=run)

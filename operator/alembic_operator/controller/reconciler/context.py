@@ -190,12 +190,12 @@ class Context:
             Step.VERIFY: "verifying row counts and revision against the backup",
             Step.RESTORE: f"{self.cause()}; restoring the database from {self.backup_uri()}",
             Step.DRIFT: f"comparing the app's models with the migrated database (verify.drift: {spec.verify.drift})",
+            Step.DOWNGRADE: f"{self.cause()}; downgrading to the backup's revision (rollback.method: downgrade)",
             Step.REHEARSE_PREPARE: f"rehearsing: restoring the backup into scratch database {self.scratch()} "
             f"(pg_restore -j {spec.rehearsal.jobs}); the database is untouched",
             Step.REHEARSE_MIGRATE: f"rehearsing: migrating scratch database {self.scratch()} to {spec.migrate.target}",
             Step.REHEARSE_VERIFY: f"rehearsing: verifying scratch database {self.scratch()} against the backup",
             Step.REHEARSE_DROP: f"dropping scratch database {self.scratch()}",
-            Step.DOWNGRADE: f"{self.cause()}; downgrading to the backup's revision (rollback.method: downgrade)",
         }[step]
         return doing + (f" (attempt {attempt})" if attempt > 1 else "")
 
