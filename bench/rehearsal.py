@@ -11,7 +11,8 @@ an index over the whole ``task`` table: real work proportional to the data. Then
   ``-j2``) to Succeeded; its rehearsal = prepare (fetch the backup from S3, check its SHA-256,
   create the scratch database, ``pg_restore -j2``) + migrate + verify + drop, as recorded in
   ``status.rehearsal.durationsSeconds``, and each rehearse Job's span (created → complete, from
-  the API's one-second timestamps) for the pod start-ups the durations leave out.
+  the API's timestamps) for the pod start-ups the durations leave out. Both have whole-second
+  resolution (Kubernetes timestamps), so on a small database the ratio means little.
 
 The ratio is the rehearsal's in-step seconds ÷ plain (restore + migrate). The rehearsal does more
 than the plain path (download and checksum, a verify, write-counter baselines); the breakdown shows
