@@ -12,9 +12,8 @@ last bed process has exited the kernel frees the namespace with all its interfac
 
 Every bed's apiserver is ``https://127.0.0.1:443`` inside its own namespace, and kubectl and
 helm key their on-disk discovery and HTTP caches by that address: concurrent workers would
-read each other's half-written cache files (a worker once failed ``kubectl wait
---for=condition=Established``). So a namespace also gets its own ``KUBECACHEDIR`` (both tools
-honour it) while the thread is in it.
+read and write each other's cache files. So a namespace also gets its own ``KUBECACHEDIR``
+(both tools honour it) while the thread is in it.
 
 Needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN) and the ``ip`` command (iproute2).
 """

@@ -8,6 +8,7 @@ tests is exactly what the chart grants. Used by the e2e tests and ``make demo``.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -81,9 +82,20 @@ def register_images(node: Node) -> None:
 
 
 def install_crds(cluster: Cluster) -> None:
-    """Apply the generated CRDs and wait until the apiserver serves them."""
+    """Apply the generated CRDs and wait until the apiserver serves them.
+
+    Not ``kubectl wait --for=condition=Established``: right after the apply a CRD may have no
+    ``status.conditions`` yet, and kubectl then fails at once (".status.conditions accessor error:
+    <nil>") instead of waiting — what failed a CI run's whole worker. So poll the condition.
+    """
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_DIR))
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=180s", "-f", str(CRD_DIR), timeout=200)
+    procs.wait_until(lambda: _crds_established(cluster), 180, "the CRDs Established", interval=0.3)
+
+
+def _crds_established(cluster: Cluster) -> bool:
+    listed = json.loads(cluster.kubectl("get", "-f", str(CRD_DIR), "-o", "json").stdout)
+    conditions = [crd.get("status", {}).get("conditions") or [] for crd in listed.get("items", [listed])]
+    return all(any(c.get("type") == "Established" and c.get("status") == "True" for c in each) for each in conditions)
 
 
 def rbac_manifests() -> list[dict]:

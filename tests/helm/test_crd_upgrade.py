@@ -56,7 +56,9 @@ def test_helm_upgrade_applies_a_changed_crd_and_uninstall_keeps_it(tmp_path: Pat
         cluster.start(tmp_path / "cluster")
         kc, ns = cluster.kubeconfig, "alembic-operator"
         helm("install", "ao", OPERATOR_CHART, "--namespace", ns, "--create-namespace", kubeconfig=kc)
-        kubectl(kc, "wait", "--for=condition=Established", f"crd/{CRD}", "--timeout=60s")
+        # polled, not `kubectl wait`: a CRD without status.conditions yet makes that fail at once (testbed/operating.py)
+        established = "jsonpath={.status.conditions[?(@.type=='Established')].status}"
+        support.wait_for(lambda: kubectl(kc, "get", "crd", CRD, "-o", established).stdout == "True", 60, "Established")
         assert "Probe" not in _served_columns(kc) and not _explains(kc)
         refused = kubectl(
             kc,
