@@ -191,9 +191,9 @@ class BackupSpec(_Model):
     compression: str | None = Field(
         default=None,
         pattern=COMPRESSION,
-        description="pg_dump compression: none, 0-9, gzip[:level], "
-        "lz4[:level] or zstd[:level]; defaults to the step's "
-        "choice.",
+        description="Backup compression. zstd[:level] (the default for the custom format, level 1): pg_dump "
+        "writes uncompressed and the step compresses with multi-threaded zstd on the way to S3 (the manifest "
+        "records the codec); none, 0-9, gzip[:level] or lz4[:level] are pg_dump's own compression.",
     )
     retention: RetentionSpec = _obj(
         RetentionSpec, "Which older backups of this database to delete after a successful backup."
