@@ -31,7 +31,9 @@ RUNS = "migrationruns.alembic-operator.dev"
 
 @pytest.fixture(scope="module")
 def operator(cluster: Cluster, kubelet: Node) -> Iterator[bed.Operator]:
-    """The chart installed the README's way: the policies are on by default."""
+    """The chart installed the README's way: the policies are on by default. Its pod needs the
+    operator image on the node even when this module is the worker's first (xdist groups run first)."""
+    bed.register_app_images(kubelet)
     with bed.installed_operator(cluster) as op:
         yield op
 
