@@ -158,6 +158,19 @@ def test_a_missing_secret_key_fails_the_backup_at_once_with_the_database_untouch
     assert len(decision.deletes) == 1
 
 
+def test_a_secret_cache_not_yet_synced_is_waited_for_not_failed():
+    """Seen on the bed's real kubelet: a pod scheduled a moment before the Node authorizer knows it
+    waits in CreateContainerConfigError "failed to sync secret cache", then starts by itself."""
+    world = World()
+    world.tick()
+    transient = "failed to sync secret cache: timed out waiting for the condition"
+    world.set_job("plan", pending("x", reason="CreateContainerConfigError", message=transient))
+    decision = world.tick()
+    assert world.phase == Phase.PLANNING
+    assert decision.deletes == []
+    assert "not running yet: CreateContainerConfigError" in world.status.message
+
+
 def test_a_missing_secret_fails_the_plan_at_once():
     world = World()
     world.tick()

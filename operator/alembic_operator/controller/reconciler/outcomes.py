@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
 #: Waiting reasons that will not fix themselves: fail the step at once.
 FAIL_FAST_WAITING = frozenset({"CreateContainerConfigError", "InvalidImageName", "ErrImageNeverPull"})
+#: CreateContainerConfigError messages the kubelet retries by itself: its Secret or ConfigMap cache had not
+#: synced yet (the apiserver's Node authorizer learns of a just-scheduled pod a moment after the kubelet).
+#: Such a pod starts a second later; if it never does, the pending timeout still ends the step.
+TRANSIENT_CONFIG_ERRORS = ("failed to sync secret cache", "failed to sync configmap cache")
 
 DataT = TypeVar("DataT", bound=results.StepData)
 
@@ -156,7 +160,7 @@ def _stuck(ctx: Context, step: Step, ss: StepStatus, pod: PodObservation | None)
     """A Job still running or never started: fail it if its pod cannot start or it overran; else wait."""
     if pod is not None and pod.reason == "Evicted":
         return _evicted(step, pod, delete_job=True)  # the Job would wait for its deadline
-    if pod is not None and pod.waiting_reason in FAIL_FAST_WAITING:
+    if pod is not None and _cannot_start(pod):
         message = f"the {step} pod cannot start: {pod.waiting_reason}: {quote(pod.waiting_message)}"
         return _stopped(Reason.POD_CONFIG_ERROR, message.rstrip(": "), changed=False)
     timeouts = ctx.spec.timeouts
@@ -180,6 +184,13 @@ def _stuck(ctx: Context, step: Step, ss: StepStatus, pod: PodObservation | None)
         ctx.status.message = ctx.running_message(step, ss.attempt)
         ctx.wake(min(poll, max(1.0, backstop - elapsed + 1)))
     return None
+
+
+def _cannot_start(pod: PodObservation) -> bool:
+    """Whether the pod waits for something that will not come (a missing Secret key, a bad image name)."""
+    if pod.waiting_reason not in FAIL_FAST_WAITING:
+        return False
+    return not any(transient in (pod.waiting_message or "") for transient in TRANSIENT_CONFIG_ERRORS)
 
 
 def _raw_failure(step: Step, job: JobObservation) -> str:
