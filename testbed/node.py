@@ -92,7 +92,7 @@ def has_bounding_capability(cap: int) -> bool:
     return False
 
 
-def _cgroup_dirs(name: str) -> list[Path]:
+def cgroup_dirs(name: str) -> list[Path]:
     """Existing directories of cgroup ``name`` (and below it) in every hierarchy, deepest first."""
     dirs: list[Path] = []
     for mount in cgroup_mounts():
@@ -102,9 +102,9 @@ def _cgroup_dirs(name: str) -> list[Path]:
     return sorted(dirs, key=lambda p: len(p.parts), reverse=True)
 
 
-def _cgroup_pids(name: str) -> set[int]:
+def cgroup_pids(name: str) -> set[int]:
     pids: set[int] = set()
-    for path in _cgroup_dirs(name):
+    for path in cgroup_dirs(name):
         try:
             pids.update(int(pid) for pid in (path / "cgroup.procs").read_text().split())
         except OSError:
@@ -183,7 +183,7 @@ class Node:
             if server is not None:
                 server.stop(timeout=10)
         deadline = time.monotonic() + 30
-        while (pids := _cgroup_pids(self.cgroup)) and time.monotonic() < deadline:
+        while (pids := cgroup_pids(self.cgroup)) and time.monotonic() < deadline:
             for pid in pids:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
@@ -197,7 +197,7 @@ class Node:
             self.servers.popitem()[1].stop(timeout=5, sig=signal.SIGKILL)
         while True:
             remaining = []
-            for path in _cgroup_dirs(self.cgroup):
+            for path in cgroup_dirs(self.cgroup):
                 try:
                     path.rmdir()
                 except FileNotFoundError:
@@ -570,7 +570,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             if path.exists():
                 runtime.update(int(p) for p in path.read_text().split())
                 break
-        for pid in _cgroup_pids(self.cgroup):
+        for pid in cgroup_pids(self.cgroup):
             try:
                 comm = Path(f"/proc/{pid}/comm").read_text().strip()
             except OSError:
@@ -585,12 +585,12 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 
     def leftovers(self) -> list[str]:
         """What of this node is still there: processes in its cgroups or mount namespace, cgroups."""
-        found = [f"process {pid} in cgroup {self.cgroup}" for pid in sorted(_cgroup_pids(self.cgroup))]
+        found = [f"process {pid} in cgroup {self.cgroup}" for pid in sorted(cgroup_pids(self.cgroup))]
         if self.mount_ns:
             found += [
                 f"process {pid} in the node's mount namespace" for pid in netns.processes_in(self.mount_ns, "mnt")
             ]
-        found += [f"cgroup {path}" for path in _cgroup_dirs(self.cgroup)]
+        found += [f"cgroup {path}" for path in cgroup_dirs(self.cgroup)]
         return found
 
 

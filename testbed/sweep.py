@@ -40,18 +40,6 @@ def _kill(pids: list[int]) -> list[str]:
     return done
 
 
-def _cgroup_pids(cgroup_glob: str) -> set[int]:
-    """Processes in a bed's cgroups: pods' containers live in their own network namespaces."""
-    pids: set[int] = set()
-    for top in node.bed_cgroups(cgroup_glob):
-        for procs in top.rglob("cgroup.procs"):
-            try:
-                pids.update(int(pid) for pid in procs.read_text().split())
-            except OSError:
-                continue
-    return pids
-
-
 def _mount_point(mountinfo_line: str) -> str:
     return mountinfo_line.split()[4]
 
@@ -70,16 +58,18 @@ def clean(
     done: list[str] = []
     # Twice: a kubelet or containerd killed in the first pass may have started a shim meanwhile.
     for _ in range(2):
-        pids = set(node.bed_processes(marker=marker, network_inode=network_inode)) | _cgroup_pids(cgroup_glob)
+        # pods' containers live in their own network namespaces: found through the bed's cgroups
+        in_cgroups = {pid for top in node.bed_cgroups(cgroup_glob) for pid in node.cgroup_pids(top.name)}
+        pids = set(node.bed_processes(marker=marker, network_inode=network_inode)) | in_cgroups
         done += _kill(sorted(pids))
     for line in reversed(node.bed_mounts(marker)):
         point = _mount_point(line)
         if subprocess.run(["umount", "-l", point], capture_output=True).returncode == 0:
             done.append(f"mount {point} detached")
     for top in node.bed_cgroups(cgroup_glob):
-        for path, _, _ in sorted(os.walk(top), key=lambda entry: len(Path(entry[0]).parts), reverse=True):
+        for path in node.cgroup_dirs(top.name):  # deepest first
             try:
-                Path(path).rmdir()
+                path.rmdir()
                 done.append(f"cgroup {path} removed")
             except OSError:
                 continue
