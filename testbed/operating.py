@@ -12,11 +12,13 @@ import json
 import os
 import re
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from alembic_operator.api import model
 from alembic_operator.controller import rbac
 from testbed import ports, procs, tools
 from testbed.cluster import Cluster
@@ -175,6 +177,55 @@ class OperatorProcess:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as resp:
             return resp.read().decode()
 
+    def metrics_once_finished(self, before: str, *, timeout: float = 15) -> str:
+        """The /metrics page once it counts a run finished since ``before`` (or the last page, at ``timeout``).
+
+        The operator counts a finish right after its status patch returns, so a test that saw the
+        terminal phase can read the page a moment before the count: ci8 lost a run that way (or to
+        another run ending meanwhile; :func:`wait_until_no_run_is_active` rules that out)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            page = self.metrics()
+            if metric_total(page, RUNS_FINISHED) > metric_total(before, RUNS_FINISHED) or time.monotonic() > deadline:
+                return page
+            time.sleep(0.2)
+
+
+RUNS_FINISHED = "alembic_operator_runs_finished_total"
+
+
+def wait_until_no_run_is_active(cluster: Cluster, *, timeout: float = 180) -> None:
+    """Until every MigrationRun on ``cluster`` is in a terminal phase or being deleted.
+
+    The session operator is shared by a worker's tests, and an earlier test may leave a run going
+    (one it only watched to a phase, or whose namespace is still being deleted); its finish would
+    then be counted in a later test's metrics window. A deleted run ends without a terminal phase
+    (finalizing.py), so it cannot be counted."""
+    terminal = {phase.value for phase in model.TERMINAL_PHASES}
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = json.loads(cluster.kubectl("get", "migrationruns", "-A", "-o", "json").stdout)["items"]
+        active = [
+            f"{run['metadata']['namespace']}/{run['metadata']['name']} "
+            f"({(run.get('status') or {}).get('phase', 'no phase yet')})"
+            for run in runs
+            if not run["metadata"].get("deletionTimestamp") and (run.get("status") or {}).get("phase") not in terminal
+        ]
+        if not active:
+            return
+        assert time.monotonic() < deadline, f"runs still active after {timeout:.0f} s: {', '.join(active)}"
+        time.sleep(1)
+
+
+def metric_total(text: str, name: str) -> float:
+    """The sum of every sample of ``name`` in Prometheus text format, whatever its labels."""
+    total = 0.0
+    for line in text.splitlines():
+        match = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{.*\})? ([0-9.e+-]+)$", line)
+        if match and match.group(1) == name:
+            total += float(match.group(2))
+    return total
+
 
 def metric_sample(text: str, name: str, **labels: str) -> float:
     """The sample of ``name`` with exactly ``labels`` (in any order) in Prometheus text format; 0 if absent."""
@@ -202,7 +253,8 @@ def assert_counted_one_succeeded_run(before: str, after: str, status: dict[str, 
         return metric_sample(after, name, **labels) - metric_sample(before, name, **labels)
 
     assert status["phase"] == "Succeeded", status
-    assert rise("alembic_operator_runs_finished_total", phase="Succeeded") == 1
+    finished = rise(RUNS_FINISHED, phase="Succeeded")
+    assert finished == 1, f"runs_finished_total{{phase=Succeeded}} rose by {finished}"
     assert rise("alembic_operator_backup_bytes_total") == status["backup"]["sizeBytes"]
     assert {"backup", "migrate", "verify"} <= set(status["steps"]), status["steps"]
     for step, info in status["steps"].items():
