@@ -49,13 +49,15 @@ test: lint setup tools image
 	# nothing of any bed may be left: process, mount, cgroup, network namespace (testbed/node.py)
 	$(PY) -m testbed.node check
 
-## test-full: `make test` plus what it leaves out to stay inside CI's budget — the end-to-end suites'
-##   PostgreSQL 18 cases (marker `full`, tests/conftest.py) and the larger security sizes of test-security-full
+## test-full: `make test` plus what it leaves out to stay inside CI's budget — the end-to-end and fault suites'
+##   PostgreSQL 18 cases and the tests marked `full` (tests/conftest.py), 20 concurrent runs instead of 10, and
+##   the larger security sizes of test-security-full
 .PHONY: test-full
 test-full: lint setup tools image
 	$(PY) -m alembic_operator.api.crd --check
 	HOSTILE_PASSWORD_RUNS=$${HOSTILE_PASSWORD_RUNS:-5} HOSTILE_PASSWORD_EXAMPLES=$${HOSTILE_PASSWORD_EXAMPLES:-20} \
-	MALFORMED_RESULT_WINDOW_SECONDS=$${MALFORMED_RESULT_WINDOW_SECONDS:-300} $(PYTEST_BED) $(PYTEST_ARGS)
+	MALFORMED_RESULT_WINDOW_SECONDS=$${MALFORMED_RESULT_WINDOW_SECONDS:-300} CONCURRENT_RUNS=$${CONCURRENT_RUNS:-20} \
+	$(PYTEST_BED) $(PYTEST_ARGS)
 	$(PY) -m testbed.node check
 
 ## lint: every check below, each its own target so make names the one that fails

@@ -55,18 +55,20 @@ def start_order(item: pytest.Item) -> int:
 
 
 def only_in_the_full_run(item: pytest.Item) -> bool:
-    """An end-to-end test's PostgreSQL 18 case, unless the test is marked ``both_majors``.
+    """An end-to-end or fault test's PostgreSQL 18 case, unless the test is marked ``both_majors``.
 
     What depends on the server's major is pg_dump/pg_restore/the catalog, all inside the steps, and
     tests/steps proves every step on 15 and 18; the operator around them adds nothing major-specific.
-    So ``make test`` runs the end-to-end suites on 15, plus the few cases marked ``both_majors`` (a
-    success and a restore) on 18 as well; ``make test-full`` runs every case on both (marker ``full``).
+    So ``make test`` runs the end-to-end and fault suites on 15, plus the few cases marked
+    ``both_majors`` on 18 as well (a success and a restore; the restore whose script differs by
+    major); ``make test-full`` runs every case on both (marker ``full``). The ``pg`` parameter is
+    the major (``pg`` fixture) or the server fixture's name (a module's own indirect ``pg``).
     """
     callspec = getattr(item, "callspec", None)
     return (
-        item.nodeid.startswith("tests/e2e/")
+        item.nodeid.startswith(("tests/e2e/", "tests/faults/"))
         and callspec is not None
-        and callspec.params.get("pg") == 18
+        and callspec.params.get("pg") in (18, "pg18")
         and item.get_closest_marker("both_majors") is None
     )
 

@@ -8,19 +8,24 @@ every step runs as a Job whose Pod the bed's real node (kubelet + containerd) ru
 from __future__ import annotations
 
 import hashlib
-import json
 
 import pytest
 
+from testbed import operating
 from tests.e2e import appdb, dbstate
 
 
 @pytest.mark.both_majors  # a success and a restore through the operator on 18 too
-def test_a_run_on_an_empty_database_succeeds_and_records_where_its_backup_is(app, database, s3):
+def test_a_run_on_an_empty_database_succeeds_and_records_where_its_backup_is_and_the_metrics_count_it(
+    app, database, s3, operator
+):
+    operating.wait_until_no_run_is_active(app.cluster)
+    metrics_before = operator.metrics()
     app.apply(app.manifest("release-1"))
     run = app.wait("release-1")
     status = run["status"]
     assert status["phase"] == "Succeeded", status
+    operating.assert_counted_one_succeeded_run(metrics_before, operator.metrics_once_finished(metrics_before), status)
     assert status["toRevision"] == "0004"
     assert status.get("fromRevision") in (None, "", "base")
     backup = status["backup"]
@@ -109,12 +114,3 @@ def test_a_run_whose_target_revision_is_unknown_fails_naming_it_and_touches_noth
     assert status["phase"] == "Failed", status
     assert "ffff9999" in status["message"]
     assert dbstate.capture(database) == before
-
-
-def test_two_runs_for_one_database_run_one_after_the_other(app, database):
-    app.apply(app.manifest("first"))
-    app.apply(app.manifest("second"))
-    first = app.wait("first")["status"]
-    second = app.wait("second")["status"]
-    assert first["phase"] == "Succeeded" and second["phase"] == "Succeeded", (first, second)
-    assert first["finishedAt"] <= second["steps"]["backup"]["startedAt"], json.dumps([first, second])
