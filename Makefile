@@ -38,7 +38,7 @@ crds-check: $(VENV)/.installed
 
 ## test: everything CI runs — lint first, then unit, test bed, steps, images, operator end to end, faults
 ##   in PYTEST_WORKERS pytest-xdist workers, each with its own bed (PYTEST_WORKERS=0: one process, serial)
-PYTEST_WORKERS ?= 3
+PYTEST_WORKERS ?= 4
 PYTEST_DIST ?= loadgroup
 PYTEST_XDIST = -n $(PYTEST_WORKERS) --dist $(PYTEST_DIST)
 PYTEST_BED = $(VENV)/bin/pytest -q --durations=40 $(PYTEST_XDIST)

@@ -55,21 +55,28 @@ def start_order(item: pytest.Item) -> int:
 
 
 def only_in_the_full_run(item: pytest.Item) -> bool:
-    """An end-to-end or fault test's PostgreSQL 18 case, unless the test is marked ``both_majors``.
+    """A PostgreSQL 18 case that ``make test`` leaves to ``make test-full`` (marker ``full``).
 
     What depends on the server's major is pg_dump/pg_restore/the catalog, all inside the steps, and
     tests/steps proves every step on 15 and 18; the operator around them adds nothing major-specific.
     So ``make test`` runs the end-to-end and fault suites on 15, plus the few cases marked
     ``both_majors`` on 18 as well (a success and a restore; the restore whose script differs by
-    major); ``make test-full`` runs every case on both (marker ``full``). The ``pg`` parameter is
-    the major (``pg`` fixture) or the server fixture's name (a module's own indirect ``pg``).
+    major). In tests/steps it leaves out the 18 case of what is marked ``one_major``: Alembic, locks,
+    S3 and checksum logic, which behave alike on every major. ``make test-full`` runs every case on
+    both. The ``pg`` parameter is the major (``pg`` fixture) or the server fixture's name (a module's
+    own indirect ``pg``).
     """
     callspec = getattr(item, "callspec", None)
-    return (
-        item.nodeid.startswith(("tests/e2e/", "tests/faults/"))
-        and callspec is not None
-        and callspec.params.get("pg") in (18, "pg18")
-        and item.get_closest_marker("both_majors") is None
+    if callspec is None or callspec.params.get("pg") not in (18, "pg18"):
+        return False
+    if item.nodeid.startswith(("tests/e2e/", "tests/faults/")):
+        return item.get_closest_marker("both_majors") is None
+    return item.nodeid.startswith("tests/steps/") and item.get_closest_marker("one_major") is not None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "one_major: a step test whose behaviour does not depend on the server's major (make test: 15 only)"
     )
 
 

@@ -7,7 +7,8 @@ file, DEBUG logs): plan, backup, migrate, verify succeed with the password in on
 (percent-encoded userinfo or a ``?password=`` parameter in any spelling); then, with the other
 form, a wrong password fails authentication and a failing migration is restored. stdout,
 stderr, every termination message and every S3 object the run wrote must hold the password
-in no form. Small by default (``HOSTILE_PASSWORD_EXAMPLES``, default 5, runs more); the
+in no form. Small by default (``HOSTILE_PASSWORD_EXAMPLES``, default 3 in ``make test``; ``make
+test-full`` and ``make test-security-full`` run 20); the
 redaction function alone is covered by test_redaction.py, the operator's side by
 test_secrets_never_leak.py (the same strategy: :mod:`tests.security.passwords`). This module must
 not weaken a check to make a password pass.
@@ -32,7 +33,7 @@ from tests.steps import step_env
 
 pytestmark = pytest.mark.testbed
 
-EXAMPLES = int(os.environ.get("HOSTILE_PASSWORD_EXAMPLES", "5"))
+EXAMPLES = int(os.environ.get("HOSTILE_PASSWORD_EXAMPLES", "3"))
 
 
 def _run(step: str, *args: str, url: str, env: dict[str, str], cwd: Path, folder: Path) -> dict[str, Any]:

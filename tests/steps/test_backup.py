@@ -104,6 +104,7 @@ def test_directory_format_is_uploaded_as_a_tar_with_its_checksum(
     assert object_sha256(s3.client(), bucket, "shop/migrations/run-1/dump.tar") == result["data"]["sha256"]
 
 
+@pytest.mark.one_major  # S3 and checksum logic only (tests/conftest.py)
 def test_a_folder_with_a_manifest_is_refused_never_adopted(
     database: Any, s3: Any, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -283,6 +284,7 @@ def _backup_at(database: Any, s3: Any, bucket: str, run: str, tmp_path: Path, *e
     assert code == 0, stderr
 
 
+@pytest.mark.one_major  # S3 and checksum logic only (tests/conftest.py)
 def test_retention_keeps_the_newest_good_backups_and_ignores_folders_without_manifest(
     database: Any, s3: Any, bucket: str, tmp_path: Path
 ) -> None:
@@ -296,6 +298,7 @@ def test_retention_keeps_the_newest_good_backups_and_ignores_folders_without_man
     assert folders == ["run-c", "run-d", "run-failed"]
 
 
+@pytest.mark.one_major  # S3 and checksum logic only (tests/conftest.py)
 def test_retention_by_age_never_deletes_the_current_backup(database: Any, s3: Any, bucket: str, tmp_path: Path) -> None:
     database.execute("CREATE TABLE t (id int)")
     _backup_at(database, s3, bucket, "run-old", tmp_path)

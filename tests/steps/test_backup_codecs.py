@@ -86,6 +86,7 @@ def test_a_table_restore_from_a_zstd_backup_brings_back_that_table_only(
     assert now["public.project"] == after_deletes["public.project"] != before["public.project"]
 
 
+@pytest.mark.one_major  # S3 and checksum logic only (tests/conftest.py)
 def test_a_swapped_zstd_object_that_decodes_fine_is_refused_by_its_sha256_before_anything_changes(
     database: Any, s3: Any, bucket: str, tmp_path: Path
 ) -> None:
@@ -126,6 +127,7 @@ def test_a_backup_written_before_the_codec_existed_still_restores(
     assert_restored(checksums(database), before=before, migrated=migrated)
 
 
+@pytest.mark.one_major  # S3 and checksum logic only (tests/conftest.py)
 def test_a_zstd_level_out_of_range_fails_before_anything_is_written(
     database: Any, s3: Any, bucket: str, tmp_path: Path
 ) -> None:

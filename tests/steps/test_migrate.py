@@ -1,9 +1,12 @@
-"""The migrate step against real PostgreSQL 15 and 18 (the ``database`` fixture runs each test on both)."""
+"""The migrate step against real PostgreSQL 15 and 18 (the ``database`` fixture runs each test on both;
+`make test` on 15: Alembic, the advisory lock and lock_timeout behave alike on every major)."""
 
 from __future__ import annotations
 
 import subprocess
 import time
+
+import pytest
 
 from tests.example.support import (
     HEAD,
@@ -18,6 +21,8 @@ from tests.example.support import (
     seed,
     spawn_step,
 )
+
+pytestmark = pytest.mark.one_major  # alike on every major: 15 only in make test
 
 
 def test_migrate_on_an_empty_database_reaches_head_and_reports_from_and_to(database, monkeypatch, capsys, tmp_path):

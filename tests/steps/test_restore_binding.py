@@ -36,6 +36,7 @@ def _restore(database: Any, s3: Any, bucket: str, tmp_path: Path, *flags: str) -
     return code, result, stderr
 
 
+@pytest.mark.one_major  # S3 and checksum logic only (tests/conftest.py)
 def test_a_restore_refuses_a_dump_or_checksum_it_was_not_given(
     database: Any, s3: Any, bucket: str, tmp_path: Path
 ) -> None:

@@ -19,7 +19,7 @@ from alembic_operator.job.storage import s3_options
 
 from . import location_for, make_sample, run_step, step_env
 
-pytestmark = pytest.mark.testbed
+pytestmark = [pytest.mark.testbed, pytest.mark.one_major]  # alike on every major: 15 only in make test
 
 KEY = "shop/migrations/run-1/dump.pgdump"
 

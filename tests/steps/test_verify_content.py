@@ -17,7 +17,7 @@ from alembic_operator.api import errors
 
 from . import location_for, make_sample, read_json, run_step, step_env
 
-pytestmark = pytest.mark.testbed
+pytestmark = [pytest.mark.testbed, pytest.mark.one_major]  # alike on every major: 15 only in make test
 
 SAME_COUNTS = """
 DELETE FROM audit.comment WHERE task_id <= 100;

@@ -5,7 +5,11 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from tests.example.support import HEAD, app_dir, error_line, run_cli, run_step
+
+pytestmark = pytest.mark.one_major  # alike on every major: 15 only in make test
 
 
 def test_wait_returns_at_once_when_the_database_is_at_head(database, monkeypatch, capsys, tmp_path):
