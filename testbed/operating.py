@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -186,7 +187,7 @@ class OperatorProcess:
         deadline = time.monotonic() + timeout
         while True:
             page = self.metrics()
-            if metric_total(page, RUNS_FINISHED) > metric_total(before, RUNS_FINISHED) or time.monotonic() > deadline:
+            if metric_sum(page, RUNS_FINISHED) > metric_sum(before, RUNS_FINISHED) or time.monotonic() > deadline:
                 return page
             time.sleep(0.2)
 
@@ -217,26 +218,22 @@ def wait_until_no_run_is_active(cluster: Cluster, *, timeout: float = 180) -> No
         time.sleep(1)
 
 
-def metric_total(text: str, name: str) -> float:
-    """The sum of every sample of ``name`` in Prometheus text format, whatever its labels."""
-    total = 0.0
+def metric_samples(text: str, name: str) -> Iterator[tuple[dict[str, str], float]]:
+    """Every sample of ``name`` in Prometheus text format: its labels and its value."""
     for line in text.splitlines():
-        match = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{.*\})? ([0-9.e+-]+)$", line)
+        match = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? ([0-9.e+-]+)$", line)
         if match and match.group(1) == name:
-            total += float(match.group(2))
-    return total
+            yield dict(re.findall(r'([a-zA-Z_]+)="([^"]*)"', match.group(2) or "")), float(match.group(3))
 
 
 def metric_sample(text: str, name: str, **labels: str) -> float:
-    """The sample of ``name`` with exactly ``labels`` (in any order) in Prometheus text format; 0 if absent."""
-    for line in text.splitlines():
-        match = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? ([0-9.e+-]+)$", line)
-        if not match or match.group(1) != name:
-            continue
-        found = dict(re.findall(r'([a-zA-Z_]+)="([^"]*)"', match.group(2) or ""))
-        if found == labels:
-            return float(match.group(3))
-    return 0.0
+    """The sample of ``name`` with exactly ``labels`` (in any order); 0 if absent."""
+    return next((value for found, value in metric_samples(text, name) if found == labels), 0.0)
+
+
+def metric_sum(text: str, name: str, **labels: str) -> float:
+    """The sum of every sample of ``name`` whose labels include ``labels`` (all of them without)."""
+    return sum(value for found, value in metric_samples(text, name) if labels.items() <= found.items())
 
 
 def assert_counted_one_succeeded_run(before: str, after: str, status: dict[str, Any], *, alone: bool = True) -> None:

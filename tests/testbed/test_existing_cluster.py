@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from testbed import existing, netns, tools
+from testbed import existing, netns, operating, tools
 from testbed.node import NodeBed
 
 # Only in `make test-full` (CI's budget, issue 17): it boots a second whole bed next to the worker's own
@@ -51,26 +51,15 @@ def users_cluster() -> Iterator[NodeBed]:
         assert not left, left
 
 
-def metric_sum(page: str, name: str, **labels: str) -> float:
-    """The sum of every sample of ``name`` (Prometheus text) whose labels include ``labels``."""
-    total = 0.0
-    for line in page.splitlines():
-        if not line.startswith(name + "{") and not line.startswith(name + " "):
-            continue
-        if all(f'{key}="{value}"' in line for key, value in labels.items()):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
-
-
 def counters(bed: NodeBed) -> dict[str, float]:
     """MigrationRuns and Jobs created on the bed's apiserver, pods its kubelet started."""
     assert bed.cluster is not None and bed.node is not None
     api = bed.cluster.kubectl("get", "--raw", "/metrics").stdout
     kubelet = bed.cluster.kubectl("get", "--raw", f"/api/v1/nodes/{bed.node.name}/proxy/metrics").stdout
     return {
-        "runs": metric_sum(api, "apiserver_request_total", resource="migrationruns", verb="POST", code="201"),
-        "jobs": metric_sum(api, "apiserver_request_total", resource="jobs", verb="POST", code="201"),
-        "pods": metric_sum(kubelet, "kubelet_started_pods_total"),
+        "runs": operating.metric_sum(api, "apiserver_request_total", resource="migrationruns", verb="POST", code="201"),
+        "jobs": operating.metric_sum(api, "apiserver_request_total", resource="jobs", verb="POST", code="201"),
+        "pods": operating.metric_sum(kubelet, "kubelet_started_pods_total"),
     }
 
 
