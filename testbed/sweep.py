@@ -40,6 +40,12 @@ def _kill(pids: list[int]) -> list[str]:
     return done
 
 
+def _cgroup_names(cgroup_glob: str) -> list[str]:
+    """Beds' cgroup names, once each: :func:`node.bed_cgroups` lists a bed once per hierarchy, and
+    :func:`node.cgroup_pids` and :func:`node.cgroup_dirs` already walk every hierarchy."""
+    return sorted({top.name for top in node.bed_cgroups(cgroup_glob)})
+
+
 def _mount_point(mountinfo_line: str) -> str:
     return mountinfo_line.split()[4]
 
@@ -59,15 +65,15 @@ def clean(
     # Twice: a kubelet or containerd killed in the first pass may have started a shim meanwhile.
     for _ in range(2):
         # pods' containers live in their own network namespaces: found through the bed's cgroups
-        in_cgroups = {pid for top in node.bed_cgroups(cgroup_glob) for pid in node.cgroup_pids(top.name)}
+        in_cgroups = {pid for name in _cgroup_names(cgroup_glob) for pid in node.cgroup_pids(name)}
         pids = set(node.bed_processes(marker=marker, network_inode=network_inode)) | in_cgroups
         done += _kill(sorted(pids))
     for line in reversed(node.bed_mounts(marker)):
         point = _mount_point(line)
         if subprocess.run(["umount", "-l", point], capture_output=True).returncode == 0:
             done.append(f"mount {point} detached")
-    for top in node.bed_cgroups(cgroup_glob):
-        for path in node.cgroup_dirs(top.name):  # deepest first
+    for name in _cgroup_names(cgroup_glob):
+        for path in node.cgroup_dirs(name):  # deepest first, in every hierarchy
             try:
                 path.rmdir()
                 done.append(f"cgroup {path} removed")
