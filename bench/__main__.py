@@ -116,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     sections: list[str] = []
     with bed(keep=args.keep) as b:
         b.operator_env = dict(kv.split("=", 1) for kv in args.operator_env)
+        if "scale" in only:  # one step pod per database at a time, and the node's own headroom
+            b.max_pods = max(b.max_pods, min(args.scale_databases or args.scale_runs, args.scale_runs) + 20)
         summary["postgres"] = b.pg.server_version()
         scratch = b.workdir / "scratch"
         scratch.mkdir()

@@ -62,6 +62,8 @@ class Bed:
         """Extra environment for the operator process (``--operator-env``, for experiments)."""
         self.trace_memory = False
         """Run the operator under tracemalloc (``--tracemalloc``): its top allocation sites at its traced peak."""
+        self.max_pods = 110
+        """The node's maxPods (set before :meth:`start_cluster`): the scale benchmark raises it."""
         self.tracemalloc: Path | None = None
 
     # -- data plane ----------------------------------------------------------------------------
@@ -93,7 +95,7 @@ class Bed:
         tools.binary("kubelet")  # a missing tool fails here, before anything starts
         self.cluster = Cluster(node_ip=self.network.node_ip)
         self.cluster.start(self.workdir / "cluster")
-        self.kubelet = Node(self.cluster, self.workdir / "node", self.network)
+        self.kubelet = Node(self.cluster, self.workdir / "node", self.network, max_pods=self.max_pods)
         self.kubelet.start()
         operating.register_images(self.kubelet)
         self.operator = operating.OperatorProcess(self.cluster, self.workdir / "operator")

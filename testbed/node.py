@@ -133,12 +133,15 @@ class Node:
         *,
         name: str = "bed-node",
         archives: Sequence[Path] = (),
+        max_pods: int = 110,
     ) -> None:
         self.cluster = cluster
         self.workdir = workdir
         self.network = network
         self.name = name
         self.archives = list(archives)
+        self.max_pods = max_pods
+        """The kubelet's maxPods: the default 110, raised by benchmarks that run more step pods at once."""
         self.cgroup = f"{CGROUP_PREFIX}{secrets.token_hex(4)}"
         self.holder: procs.Server | None = None
         self.mount_ns = 0
@@ -531,6 +534,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             "shutdownGracePeriod": "0s",
             "nodeStatusReportFrequency": "10s",
             "syncFrequency": "10s",
+            "maxPods": self.max_pods,
         }
         (root / "config.yaml").write_text(yaml.safe_dump(config))
         server = procs.start(
