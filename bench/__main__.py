@@ -45,6 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=",".join(ALL), help=f"comma-separated subset of {','.join(ALL)}")
     parser.add_argument("--repeat", type=int, default=1, help="repetitions of each backup/restore pair")
     parser.add_argument(
+        "--variants",
+        default=None,
+        help="backup variants to run (comma-separated: fast,zstd3,gzip,z1,z0,dir; default all), e.g. fast,z0 at 5GB",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="with backup: one more fast-path backup under py-spy (pip install -e '.[bench]'), summarised",
@@ -92,6 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(only) - set(ALL)
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+    if args.variants is not None:
+        from bench import transfer
+
+        try:
+            transfer.variants(args.variants)
+        except ValueError as exc:
+            parser.error(str(exc))
 
     if args.report_only:
         from bench import report
@@ -143,7 +155,13 @@ def main(argv: list[str] | None = None) -> int:
             bucket = b.s3.create_bucket("bench")
             common.say("== backup")
             backups = transfer.run_backup(
-                b, database=db, db_bytes=made["bytes"], bucket=bucket, scratch=scratch, repeat=args.repeat
+                b,
+                database=db,
+                db_bytes=made["bytes"],
+                bucket=bucket,
+                scratch=scratch,
+                repeat=args.repeat,
+                chosen=transfer.variants(args.variants),
             )
             common.save("backup", {**backups, "db": made, "at": stamp})
             sections.append(transfer.backup_table(backups, made["bytes"]))

@@ -45,6 +45,21 @@ BACKUP_VARIANTS = [
     ("custom, -Z0 (none)", "custom", "0", "0"),
     ("directory -j2, default (gzip)", "directory", None, None),
 ]
+#: ``--variants`` keys, in BACKUP_VARIANTS' order (e.g. ``fast,z0`` for the fast path and its restore's baseline).
+VARIANT_KEYS = ["fast", "zstd3", "gzip", "z1", "z0", "dir"]
+
+
+def variants(keys: str | None) -> list[tuple[str, str, str | None, str | None]]:
+    """The backup variants ``keys`` names (all when None); an unknown key is an error."""
+    if keys is None:
+        return list(BACKUP_VARIANTS)
+    wanted = [k.strip() for k in keys.split(",") if k.strip()]
+    unknown = set(wanted) - set(VARIANT_KEYS)
+    if unknown:
+        raise ValueError(f"unknown variant(s) {', '.join(sorted(unknown))}; known: {', '.join(VARIANT_KEYS)}")
+    return [v for k, v in zip(VARIANT_KEYS, BACKUP_VARIANTS, strict=True) if k in wanted]
+
+
 #: (backup restored by the product, local file pg_restore reads): equal settings — the fast path's
 #: object decodes to pg_dump's -Z0 archive, so its baseline is the -Z0 file.
 RESTORE_FROM = [
@@ -69,14 +84,23 @@ def _du(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def run_backup(b: Bed, *, database: str, db_bytes: int, bucket: str, scratch: Path, repeat: int = 1) -> dict[str, Any]:
+def run_backup(
+    b: Bed,
+    *,
+    database: str,
+    db_bytes: int,
+    bucket: str,
+    scratch: Path,
+    repeat: int = 1,
+    chosen: list[tuple[str, str, str | None, str | None]] | None = None,
+) -> dict[str, Any]:
     pg, env = b.pg, b.pg.env()
     step_env = b.step_env(b.pg.url(database))
     results: list[dict[str, Any]] = []
     # Warm-up (untimed): the first reader of freshly loaded tables pays for cold caches and hint bits.
     timed([pg.tool("pg_dump"), "-w", "-Fc", "-Z0", "-d", database, "-f", scratch / "warmup.dump"], env=env)
     (scratch / "warmup.dump").unlink()
-    for index, (name, fmt, comp, local_comp) in enumerate(BACKUP_VARIANTS):
+    for index, (name, fmt, comp, local_comp) in enumerate(chosen or BACKUP_VARIANTS):
         slug = f"{index}-{fmt}-{comp if comp is not None else 'default'}"
         for attempt in range(repeat):
             out = scratch / f"{slug}.{'dump' if fmt == 'custom' else 'dir'}"

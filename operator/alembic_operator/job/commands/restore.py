@@ -20,7 +20,8 @@
    untouched (the default); with ``restore`` it goes on and the result lists
    what was discarded.
 3. The dump's size and SHA-256 are checked against the manifest before the
-   database is touched (ChecksumMismatch otherwise).
+   database is touched (ChecksumMismatch otherwise). The download runs while
+   step 2 waits for the counters to settle; a hold still wins over a mismatch.
 4. One transaction (see :mod:`alembic_operator.job.database.loading`): every application
    schema is dropped (so what the failed migration created goes too), the
    archive's script is replayed, the row counts are checked against the
@@ -44,6 +45,7 @@ backup's data, or recreated when missing), leaving every other table alone;
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import os
 import time
 from datetime import UTC, datetime
@@ -202,22 +204,27 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
         restore_preflight.refuse_unrestorable(url=url, doc=doc)
     else:
         restore_preflight.refuse_triggers(url=url, tables=tables)
-    foreign = restore_preflight.check_foreign_writes(
-        url=url, bucket=bucket, loc=loc, doc=doc, tables=tables, hold=args.on_foreign_writes == "hold"
-    )
     lock_ms = max(1, round(args.lock_timeout_seconds * 1000))
 
     recreated: list[str] = []
     backed_up: dict[str, str] = {}  # a table restore's proof: each table's rows in the archive, as a digest
-    with archives.temp_dir() as tmp:
-        if doc["format"] == "directory":
-            archives.fetch_directory(bucket=bucket, archive=archive, workdir=tmp)
-        elif tables:
-            path = os.path.join(tmp, location.DUMP_CUSTOM)
-            archives.download(bucket=bucket, archive=archive, path=path)
-        elif not archives.fetch_custom(bucket=bucket, archive=archive, workdir=tmp):
-            archives.check_stream(bucket=bucket, archive=archive)  # no room on disk: stream it twice
-        # The checksum is proven: from here on the database may change.
+    with archives.temp_dir() as tmp, concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        # The write counters' settle poll (seconds) overlaps the download: both end before the database
+        # is touched, and a hold for foreign writes still wins over a checksum mismatch, as in sequence.
+        counting = pool.submit(
+            restore_preflight.check_foreign_writes,
+            url=url,
+            bucket=bucket,
+            loc=loc,
+            doc=doc,
+            tables=tables,
+            hold=args.on_foreign_writes == "hold",
+        )
+        try:
+            _fetch(bucket=bucket, archive=archive, tables=tables, workdir=tmp)
+        finally:
+            foreign = counting.result()
+        # The checksum is proven and the foreign writes counted: from here on the database may change.
         with postgres.connect(url=url) as conn:
             sessions.end_orphans(conn, application_name=sessions.migrate_application_name(loc.uri()))
             before = postgres.state(conn)
@@ -334,6 +341,16 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
         **{"rolesChanged": {k: v[: rowcounts.MAX_LISTED] for k, v in role_changes.items()}},  # extra: camelCase as sent
         message=message,
     )
+
+
+def _fetch(*, bucket: s3.Bucket, archive: archives.Archive, tables: list[str], workdir: str) -> None:
+    """Bring the archive next to pg_restore (or check it for streaming), its SHA-256 proven."""
+    if archive.manifest["format"] == "directory":
+        archives.fetch_directory(bucket=bucket, archive=archive, workdir=workdir)
+    elif tables:
+        archives.download(bucket=bucket, archive=archive, path=os.path.join(workdir, location.DUMP_CUSTOM))
+    elif not archives.fetch_custom(bucket=bucket, archive=archive, workdir=workdir):
+        archives.check_stream(bucket=bucket, archive=archive)  # no room on disk: stream it twice
 
 
 #: How long the proof of a rolled-back restore waits for the server to accept connections again
