@@ -56,9 +56,13 @@ def test_the_gate_is_armed_in_begin_and_opened_only_by_commit() -> None:
 def test_the_script_filter_removes_only_the_final_commit() -> None:
     body = b"BEGIN;\nCOPY t FROM stdin;\nCOMMIT;\n\\.\n" * 2000
     trailer = b"\nCOMMIT;\n\n--\n-- PostgreSQL database dump complete\n--\n\n\\unrestrict k1\n\n"
-    f = loading.ScriptFilter(key="k1")
-    out = b"".join(f.feed(body[i : i + 999]) for i in range(0, len(body), 999)) + f.feed(trailer) + f.finish()
-    assert out == body + trailer.replace(b"\nCOMMIT;\n", b"\n", 1)
+    for size in (999, 4096, 65536):  # chunks below, at and above the held tail
+        f = loading.ScriptFilter(key="k1")
+        out = b"".join(
+            bytes(piece) for i in range(0, len(body), size) for piece in f.feed(memoryview(body)[i : i + size])
+        )
+        out += b"".join(bytes(piece) for piece in f.feed(trailer)) + f.finish()
+        assert out == body + trailer.replace(b"\nCOMMIT;\n", b"\n", 1)
     bad = loading.ScriptFilter(key="k1")
     bad.feed(body + b"\nCOMMIT;\nSELECT 1;\n\\unrestrict k1\n\n")
     with pytest.raises(errors.RestoreFailed):

@@ -246,11 +246,17 @@ class ScriptFilter:
             rb"\nCOMMIT;\n((?:--[^\n]*\n|\n)*)(\\unrestrict " + re.escape(key.encode()) + rb"\n(?:\n)*)\Z"
         )
 
-    def feed(self, chunk: bytes) -> bytes:
-        data = self._held + chunk
+    def feed(self, chunk: bytes | memoryview) -> list[bytes | memoryview]:
+        """The pieces to pass on now (write them in order before the next ``feed``: a memoryview
+        piece is a view of ``chunk``). A chunk of a script is not copied: it was 0.8 s of CPU per GiB."""
+        if len(chunk) >= TAIL:
+            pieces: list[bytes | memoryview] = [self._held, memoryview(chunk)[:-TAIL]]
+            self._held = bytes(chunk[-TAIL:])
+            return pieces
+        data = self._held + bytes(chunk)
         cut = max(0, len(data) - TAIL)
         self._held = data[cut:]
-        return data[:cut]
+        return [data[:cut]]
 
     def finish(self) -> bytes:
         match = self._trailer.search(self._held)
@@ -365,9 +371,12 @@ def _pipe_restore(
     feeder = threading.Thread(target=pump, name="restore-feed", daemon=True) if feed is not None else None
     if feeder:
         feeder.start()
+    buffer = bytearray(CHUNK)  # one buffer, read into again and again: no allocation per chunk
+    view = memoryview(buffer)
     try:
-        while chunk := os.read(proc.stdout.fileno(), CHUNK):
-            into.write(script.feed(chunk))
+        while size := os.readv(proc.stdout.fileno(), [buffer]):
+            for piece in script.feed(view[:size]):
+                into.write(piece)
         code = proc.wait()
     except BaseException:
         proc.kill()
