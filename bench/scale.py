@@ -76,12 +76,19 @@ def run(b: Bed, *, runs: int, timeout: float, databases: int | None = None) -> d
     applied = time.time() - started
     samples: list[tuple[float, int]] = []
     phases: dict[str, str] = {}
+    failures: dict[str, str | None] = {}
     done_at = None
     with b.cluster.api_client() as api:
         custom = kubernetes.client.CustomObjectsApi(api)
         while time.time() - started < timeout:
             items = custom.list_namespaced_custom_object(watching.GROUP, watching.VERSION, ns, watching.PLURAL)["items"]
             phases = {it["metadata"]["name"]: (it.get("status") or {}).get("phase") or "Pending" for it in items}
+            # why a run did not succeed, kept in the results: the bed (and the operator's log) is gone after
+            failures = {
+                it["metadata"]["name"]: (it.get("status") or {}).get("message")
+                for it in items
+                if phases[it["metadata"]["name"]] in TERMINAL and phases[it["metadata"]["name"]] != "Succeeded"
+            }
             samples.append((round(time.time() - started, 1), vm_hwm_kb(pid).get("VmRSS", 0)))
             if len(phases) == runs and all(p in TERMINAL for p in phases.values()):
                 done_at = time.time()
@@ -126,6 +133,7 @@ def run(b: Bed, *, runs: int, timeout: float, databases: int | None = None) -> d
         "timed_out": done_at is None,
         "phases": summary_phases,
         "succeeded": summary_phases.get("Succeeded", 0),
+        "failures": failures,
         "operator_rss_idle_kb": rss_idle.get("VmRSS"),
         "operator_vmhwm_kb": hwm.get("VmHWM"),
         "rss_samples": samples,
@@ -177,11 +185,17 @@ def server_latencies(b: Bed, ns: str, names: list[str]) -> dict[str, Any]:
     }
 
 
+def _why_not(failures: dict[str, str | None]) -> str:
+    """Each run that did not succeed and its status message, shortened for the table."""
+    return "; ".join(f"{name}: {message}" for name, message in sorted(failures.items()))[:2000]
+
+
 def render(d: dict[str, Any]) -> str:
     top = sorted(d["api_requests"].items(), key=lambda kv: -kv[1])[:8]
     rows = [
         ["runs applied at once", d["runs"]],
         ["all Succeeded", f"{d['succeeded']}/{d['runs']}" + ("" if d["succeeded"] == d["runs"] else f" {d['phases']}")],
+        *([["why not", _why_not(d["failures"])]] if d.get("failures") else []),
         ["time to all terminal", f"{d['all_terminal_s']} s" if d["all_terminal_s"] else "timed out"],
         [
             "operator peak RSS (VmHWM)",
