@@ -30,7 +30,8 @@
    manifest's, and only then COMMIT. Any failure rolls all of it back; a lock
    wait longer than ``--lock-timeout-seconds`` fails naming the sessions that
    hold the locks. The result says "unchanged" only when the schema
-   fingerprint and row counts read after the rollback equal those read before.
+   fingerprint and row counts read after the rollback equal those read before
+   (:mod:`alembic_operator.job.checks.rollback_proof`).
 5. The counts are read again after commit and written to restore.json; a
    missing table or a lower count is RestoreFailed naming the tables (a higher
    one is the application writing again, recorded as ``writtenSinceRestore``).
@@ -49,13 +50,11 @@ import concurrent.futures
 import os
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 from alembic_operator.api import errors, location, results
-from alembic_operator.job.checks import restore_preflight, rowcounts, writecounters
+from alembic_operator.job.checks import restore_preflight, rollback_proof, rowcounts, writecounters
 from alembic_operator.job.database import (
     database_state,
-    fingerprint,
     identifiers,
     loading,
     pgtools,
@@ -259,7 +258,7 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
                     + (database_state.OBJECT_KEYS if scope.of(doc) is None else ()),
                 )
         except errors.RestoreFailed as exc:
-            raise proven_rollback(exc, url=url, before=before) from None
+            raise rollback_proof.proven_rollback(exc, url=url, before=before) from None
 
     with postgres.connect(url=url) as conn:
         # a scoped restore answers for its schemas and the ones created since, not another app's
@@ -351,59 +350,3 @@ def _fetch(*, bucket: s3.Bucket, archive: archives.Archive, tables: list[str], w
         archives.download(bucket=bucket, archive=archive, path=os.path.join(workdir, location.DUMP_CUSTOM))
     elif not archives.fetch_custom(bucket=bucket, archive=archive, workdir=workdir):
         archives.check_stream(bucket=bucket, archive=archive)  # no room on disk: stream it twice
-
-
-#: How long the proof of a rolled-back restore waits for the server to accept connections again
-#: (a restore cut short by a server restart is read back once the server is up).
-READ_BACK_WAIT_SECONDS = 60.0
-
-
-def _state_after(*, url: urls.DatabaseURL, lock_timeout: bool) -> tuple[dict[str, Any], str | None]:
-    """The database's state (and, after a lock timeout, who held the locks), waiting for the server.
-
-    Only an unreachable server is waited for, up to :data:`READ_BACK_WAIT_SECONDS`; any other
-    error, or the server still away then, is raised.
-    """
-    deadline = time.monotonic() + READ_BACK_WAIT_SECONDS
-    while True:
-        try:
-            with postgres.connect(url=url) as conn:
-                blockers = sessions.describe(sessions.blockers(conn)) if lock_timeout else None
-                return postgres.state(conn), blockers
-        except errors.DatabaseUnreachable:
-            if time.monotonic() >= deadline:
-                raise
-            time.sleep(1.0)
-
-
-def proven_rollback(exc: errors.RestoreFailed, *, url: urls.DatabaseURL, before: dict[str, Any]) -> errors.StepError:
-    """The failure as reported: "unchanged" only when the state read now equals ``before``.
-
-    A lock wait that ran out names the sessions holding locks. Anything that differs (or
-    cannot be read) makes it "may have changed" (``changedDatabase: true``), naming what.
-    """
-    message = exc.message
-    try:
-        after, blockers = _state_after(url=url, lock_timeout="lock timeout" in message)
-        if blockers is not None:
-            message += f"; waited for: {blockers}"
-    except errors.StepError as err:
-        after, message = None, f"{message}; the database state could not be read after it ({err.message})"
-    changed = (
-        ["unreadable"]
-        if after is None
-        else fingerprint.differences(before["schema"], after["schema"])
-        + (["row counts"] if before["rows"] != after["rows"] else [])
-    )
-    if changed:
-        result = errors.RestoreFailed(
-            f"{message}; the database differs from before the restore ({', '.join(changed)}): it may have changed",
-            rolledBack=False,
-        )
-        result.changed_database = True
-        return result
-    proven = loading.rolled_back(
-        f"{message}; the database is unchanged (schema fingerprint and row counts equal those before)"
-    )
-    proven.details.update({k: v for k, v in exc.details.items() if k != "rolledBack"})
-    return proven
