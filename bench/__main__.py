@@ -97,13 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(only) - set(ALL)
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
-    if args.variants is not None:
-        from bench import transfer
+    from bench import transfer
 
-        try:
-            transfer.variants(args.variants)
-        except ValueError as exc:
-            parser.error(str(exc))
+    try:
+        chosen = transfer.variants(args.variants)  # checked before any server starts
+    except ValueError as exc:
+        parser.error(str(exc))
 
     if args.report_only:
         from bench import report
@@ -150,8 +149,6 @@ def main(argv: list[str] | None = None) -> int:
                 f"({made['bytes'] / common.MB / made['seconds']:.0f} MB/s)"
             )
         if {"backup", "restore", "parts"} & set(only):
-            from bench import transfer
-
             bucket = b.s3.create_bucket("bench")
             common.say("== backup")
             backups = transfer.run_backup(
@@ -161,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                 bucket=bucket,
                 scratch=scratch,
                 repeat=args.repeat,
-                chosen=transfer.variants(args.variants),
+                chosen=chosen,
             )
             common.save("backup", {**backups, "db": made, "at": stamp})
             sections.append(transfer.backup_table(backups, made["bytes"]))

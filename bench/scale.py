@@ -76,24 +76,24 @@ def run(b: Bed, *, runs: int, timeout: float, databases: int | None = None) -> d
     applied = time.time() - started
     samples: list[tuple[float, int]] = []
     phases: dict[str, str] = {}
-    failures: dict[str, str | None] = {}
+    items: list[dict[str, Any]] = []
     done_at = None
     with b.cluster.api_client() as api:
         custom = kubernetes.client.CustomObjectsApi(api)
         while time.time() - started < timeout:
             items = custom.list_namespaced_custom_object(watching.GROUP, watching.VERSION, ns, watching.PLURAL)["items"]
             phases = {it["metadata"]["name"]: (it.get("status") or {}).get("phase") or "Pending" for it in items}
-            # why a run did not succeed, kept in the results: the bed (and the operator's log) is gone after
-            failures = {
-                it["metadata"]["name"]: (it.get("status") or {}).get("message")
-                for it in items
-                if phases[it["metadata"]["name"]] in TERMINAL and phases[it["metadata"]["name"]] != "Succeeded"
-            }
             samples.append((round(time.time() - started, 1), vm_hwm_kb(pid).get("VmRSS", 0)))
             if len(phases) == runs and all(p in TERMINAL for p in phases.values()):
                 done_at = time.time()
                 break
             time.sleep(max(1.0, runs / 250))  # the LIST of every run is the benchmark's load, not the operator's
+    # why a run did not succeed, kept in the results: the bed (and the operator's log) is gone after
+    failures = {
+        it["metadata"]["name"]: (it.get("status") or {}).get("message")
+        for it in items
+        if phases[it["metadata"]["name"]] in TERMINAL - {"Succeeded"}
+    }
     hwm = vm_hwm_kb(pid)
     time.sleep(1.5)
     recorder.stop()

@@ -55,8 +55,9 @@ def variants(keys: str | None) -> list[tuple[str, str, str | None, str | None]]:
         return list(BACKUP_VARIANTS)
     wanted = [k.strip() for k in keys.split(",") if k.strip()]
     unknown = set(wanted) - set(VARIANT_KEYS)
-    if unknown:
-        raise ValueError(f"unknown variant(s) {', '.join(sorted(unknown))}; known: {', '.join(VARIANT_KEYS)}")
+    if not wanted or unknown:
+        named = f"unknown variant(s) {', '.join(sorted(unknown))}" if unknown else "no variant named"
+        raise ValueError(f"--variants {keys!r}: {named}; known: {', '.join(VARIANT_KEYS)}")
     return [v for k, v in zip(VARIANT_KEYS, BACKUP_VARIANTS, strict=True) if k in wanted]
 
 
@@ -100,7 +101,7 @@ def run_backup(
     # Warm-up (untimed): the first reader of freshly loaded tables pays for cold caches and hint bits.
     timed([pg.tool("pg_dump"), "-w", "-Fc", "-Z0", "-d", database, "-f", scratch / "warmup.dump"], env=env)
     (scratch / "warmup.dump").unlink()
-    for index, (name, fmt, comp, local_comp) in enumerate(chosen or BACKUP_VARIANTS):
+    for index, (name, fmt, comp, local_comp) in enumerate(BACKUP_VARIANTS if chosen is None else chosen):
         slug = f"{index}-{fmt}-{comp if comp is not None else 'default'}"
         for attempt in range(repeat):
             out = scratch / f"{slug}.{'dump' if fmt == 'custom' else 'dir'}"
