@@ -23,9 +23,10 @@ setup: $(VENV)/.installed
 	bash .ci/system-deps.sh
 
 ## tools: build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kubectl, helm, versitygw,
-## promtool and helm-docs (their own modules, tools/promtool, tools/helm-docs) — all cached by their module files
+## containerd, promtool and helm-docs (their own modules, tools/containerd, tools/promtool, tools/helm-docs) — all cached by their module files
 tools:
 	bash tools/build.sh
+	bash tools/containerd/build.sh >/dev/null
 	bash tools/promtool/build.sh >/dev/null
 	bash tools/helm-docs/build.sh >/dev/null
 

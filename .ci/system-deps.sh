@@ -6,8 +6,7 @@ need=()
 command -v openssl >/dev/null || need+=(openssl)
 # A TLS-only front for the PostgreSQL 16/18 whose own builds lack SSL (testbed/tls_front.py).
 [ -x /usr/sbin/pgbouncer ] || need+=(pgbouncer)
-# The real node (testbed/node.py): containerd + runc + CNI plugins, a static busybox for its test image.
-command -v containerd >/dev/null || need+=(containerd)
+# The real node (testbed/node.py): runc + CNI plugins (containerd: tools/containerd), a static busybox for its test image.
 command -v runc >/dev/null || need+=(runc)
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
 [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 || need+=(busybox-static)

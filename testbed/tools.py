@@ -42,12 +42,34 @@ def go_bin_dir() -> Path:
             "Go is not installed: the test bed builds etcd, kube-apiserver, "
             "kube-controller-manager, kubectl, helm and versitygw with it (see README)."
         )
-    with open(BUILD_SCRIPT) as script:  # pytest-xdist workers: one builds, the others wait and find it built
-        fcntl.flock(script, fcntl.LOCK_EX)
-        proc = subprocess.run(["bash", str(BUILD_SCRIPT)], stdout=subprocess.PIPE, text=True)
+    return _built(BUILD_SCRIPT)
+
+
+def _built(script: Path) -> Path:
+    """Run a cached build script; the directory it prints last. pytest-xdist workers: one builds, the
+    others wait on the script's lock and find it built."""
+    with open(script) as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        proc = subprocess.run(["bash", str(script)], stdout=subprocess.PIPE, text=True)
     if proc.returncode != 0:
-        raise MissingTool(f"tools/build.sh failed (exit {proc.returncode}); run `make tools` to see why")
+        raise MissingTool(f"{script.relative_to(REPO)} failed (exit {proc.returncode}); run `make tools` to see why")
     return Path(proc.stdout.strip().splitlines()[-1])
+
+
+@functools.cache
+def containerd_bin_dir() -> Path:
+    """Directory with containerd, its runc shim and ctr; runs tools/containerd/build.sh (cached) if needed."""
+    if shutil.which("go") is None:
+        raise MissingTool("Go is not installed: the real node builds containerd with it (see README).")
+    return _built(REPO / "tools" / "containerd" / "build.sh")
+
+
+def containerd_binary(name: str) -> Path:
+    """Path of ``containerd``, ``containerd-shim-runc-v2`` or ``ctr`` (tools/containerd)."""
+    path = containerd_bin_dir() / name
+    if not os.access(path, os.X_OK):
+        raise MissingTool(f"{name} not found at {path}; run `make tools`")
+    return path
 
 
 def binary(name: str) -> Path:
