@@ -355,7 +355,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 
     def ctr(self, ctr: Path | None, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
         """Run ``ctr`` against this node's containerd in the ``k8s.io`` namespace."""
-        ctr = ctr or tools.system_binary("ctr", DEBIAN_HINT)
+        ctr = ctr or tools.containerd_binary("ctr")
         return subprocess.run(
             [str(ctr), f"--address={self.socket}", "--namespace=k8s.io", *args],
             capture_output=True,

@@ -8,6 +8,7 @@ cgroup, interface or namespace of it is left.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import shutil
 import subprocess
@@ -20,7 +21,7 @@ from typing import Any
 import kubernetes.client
 import pytest
 
-from testbed import netns, procs
+from testbed import netns, procs, tools
 from testbed import node as node_module
 from testbed.node import NodeBed
 from testbed.ociimage import BUSYBOX_IMAGE
@@ -146,7 +147,7 @@ def test_kubectl_get_nodes_shows_the_real_kubelet_ready(bed: NodeBed, core: kube
     assert row[5] == netns.NODE_IP  # INTERNAL-IP
     info = core.read_node(bed.node.name).status.node_info
     assert info.kubelet_version == pinned_kubernetes_version()
-    assert info.container_runtime_version.startswith("containerd://1.")
+    assert info.container_runtime_version == f"containerd://{pinned_containerd_version()}"
     # the kubelet authenticated as system:node:<name> (Node authorization): its lease is its own
     coordination = kubernetes.client.CoordinationV1Api(core.api_client)
     lease = procs.wait_until(
@@ -255,6 +256,35 @@ def test_the_termination_message_is_reported(core: kubernetes.client.CoreV1Api, 
     found = wait_pod(core, ns, "quitter", "terminated", terminated)
     state = found.status.container_statuses[0].state.terminated
     assert (state.exit_code, state.message) == (3, "migration failed: boom")
+
+
+def pinned_containerd_version() -> str:
+    """The containerd version tools/containerd/go.mod builds, without its ``v``."""
+    text = (tools.REPO / "tools" / "containerd" / "go.mod").read_text()
+    match = re.search(r"^\s*github\.com/containerd/containerd/v2 v(\S+)", text, re.M)
+    assert match, "github.com/containerd/containerd/v2 not found in tools/containerd/go.mod"
+    return match.group(1)
+
+
+def kubelet_metric(bed: NodeBed, name: str) -> float:
+    """One unlabelled sample of the kubelet's /metrics (apiserver -> kubelet proxy); 0 when absent."""
+    assert bed.cluster is not None and bed.node is not None
+    text = bed.cluster.kubectl("get", "--raw", f"/api/v1/nodes/{bed.node.name}/proxy/metrics").stdout
+    values = [float(line.split()[-1]) for line in text.splitlines() if line.startswith(f"{name} ")]
+    return values[0] if values else 0.0
+
+
+def test_container_events_reach_the_kubelet_so_an_exit_is_seen_without_the_1s_relist(
+    bed: NodeBed, core: kubernetes.client.CoreV1Api, ns: str
+) -> None:
+    """EventedPLEG: containerd's CRI event stream, not the once-a-second relist, tells the kubelet a
+    container exited — what lets the operator act on a step's end at once (issue 18)."""
+    seen = kubelet_metric(bed, "kubelet_evented_pleg_connection_latency_seconds_count")
+    core.create_namespaced_pod(ns, pod("brief", "exit 0"))
+    wait_pod(core, ns, "brief", "terminated", terminated)
+    assert kubelet_metric(bed, "kubelet_evented_pleg_connection_success_count") >= 1  # the stream is open
+    assert kubelet_metric(bed, "kubelet_evented_pleg_connection_latency_seconds_count") > seen  # events arrive
+    assert kubelet_metric(bed, "kubelet_evented_pleg_connection_error_count") == 0
 
 
 def test_after_the_bed_stops_nothing_is_left(bed: NodeBed) -> None:
