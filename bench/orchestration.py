@@ -1,8 +1,9 @@
 """What the operator adds around its steps (issue 18), from one run's objects and the operator's requests.
 
 - Orchestration of a run: its wall time minus the time its step containers ran, per step. The
-  containers' times are the node's own (``state.terminated.startedAt`` → ``finishedAt`` of each
-  step Pod, 1 s resolution: the error averages out over the steps, it does not add up).
+  overhead benchmark takes the containers' times from containerd's task events
+  (:mod:`bench.taskevents`, milliseconds); :func:`container_spans` reads the Pods' own
+  (``state.terminated.startedAt`` → ``finishedAt``, 1 s resolution), shown beside them.
 - Reads and writes per run, from the operator's request counts (bench/apicount): reads are GETs and
   LISTs (watches excluded: a watch is one long request per resource, not per run), writes are
   broken down into Events, status patches, Job creates/deletes and the rest (finalizers).
