@@ -89,6 +89,47 @@ def test_a_running_or_unreported_container_is_no_end():
     assert not job.complete and not job.has_failed
 
 
+def test_a_terminated_container_ends_the_step_before_the_kubelet_reports_the_pods_phase():
+    """Under restartPolicy Never the container's terminated state is final: its exit code says how the
+    step ended while the phase still says Running (the kubelet is tearing the sandbox down)."""
+    for code, outcome in ((0, "Succeeded"), (3, "Failed")):
+        pod = PodObservation(phase="Running", exit_code=code, terminated_now=True, restart_policy="Never")
+        assert pod.ended and pod.outcome == outcome
+        job = JobObservation(name="j", active=1, pod=pod)
+        assert (job.complete, job.has_failed) == (code == 0, code != 0)
+        assert not job.pods_alive
+
+
+def test_a_terminated_container_that_may_restart_or_is_only_the_last_state_is_no_end():
+    for policy in ("OnFailure", "Always", None):
+        assert not PodObservation(phase="Running", exit_code=1, terminated_now=True, restart_policy=policy).ended
+    restarted = PodObservation(phase="Running", exit_code=1, terminated_now=False, restart_policy="Never")
+    assert not restarted.ended and restarted.outcome is None
+
+
+def test_a_pod_dict_with_its_container_terminated_and_phase_running_is_read_as_ended():
+    pod = {
+        "metadata": {"name": "p"},
+        "spec": {"restartPolicy": "Never"},
+        "status": {
+            "phase": "Running",
+            "containerStatuses": [{"name": "step", "state": {"terminated": {"exitCode": 0, "message": "{}"}}}],
+        },
+    }
+    observed = PodObservation.from_manifest(pod)
+    assert observed.ended and observed.outcome == "Succeeded"
+    running_again = {
+        **pod,
+        "status": {
+            "phase": "Running",
+            "containerStatuses": [
+                {"name": "step", "state": {"running": {}}, "lastState": {"terminated": {"exitCode": 1}}}
+            ],
+        },
+    }
+    assert not PodObservation.from_manifest(running_again).ended
+
+
 def test_a_pod_dict_being_deleted_is_read_as_deleting():
     pod = {
         "metadata": {"name": "p", "deletionTimestamp": "2026-03-01T12:00:00Z"},

@@ -139,3 +139,13 @@ def test_the_newer_run_is_the_one_with_the_higher_resource_version():
     new["metadata"]["resourceVersion"] = "4712"
     assert observing.newest(old, new) is new and observing.newest(new, old) is new
     assert observing.newest(None, old) is old and observing.newest(None, None) is None
+
+
+def test_a_pod_whose_container_ended_before_its_phase_is_observed_ended_when_slim():
+    """The kubelet reports the container's terminated state before the Pod's phase (it tears down the
+    sandbox in between): the slim Pod keeps the restart policy that makes that state final."""
+    job, pod = job_and_pod()
+    pod["status"]["phase"] = "Running"
+    slim = observing.observed([observing.slim_job(job)], [observing.slim_pod(pod)], run_uid=UID)
+    assert slim == observing.observed([job], [pod], run_uid=UID)
+    assert slim.jobs[job["metadata"]["name"]].complete

@@ -141,15 +141,19 @@ def slim_job(job: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def slim_pod(pod: Mapping[str, Any]) -> dict[str, Any]:
-    """A step Pod as :meth:`reconciler.PodObservation.from_manifest` reads it (only the step container's state),
-    plus its IP, where a running backup or restore serves its progress."""
+    """A step Pod as :meth:`reconciler.PodObservation.from_manifest` reads it (only the step container's state
+    and the restart policy that makes a terminated state final), plus its IP, where a running backup or
+    restore serves its progress."""
     status = pod.get("status") or {}
     statuses = status.get("containerStatuses") or []
     container = next((c for c in statuses if c.get("name") == "step"), statuses[0] if statuses else None)
     kept = {k: status[k] for k in ("phase", "reason", "message", "podIP") if k in status}  # podIP: progress.py
     if container is not None:
         kept["containerStatuses"] = [{k: container[k] for k in ("name", "state", "lastState") if k in container}]
-    return {"metadata": _slim_meta(pod.get("metadata") or {}), "status": kept}
+    slim: dict[str, Any] = {"metadata": _slim_meta(pod.get("metadata") or {}), "status": kept}
+    if "restartPolicy" in (pod.get("spec") or {}):
+        slim["spec"] = {"restartPolicy": pod["spec"]["restartPolicy"]}
+    return slim
 
 
 def slim_run(run: Mapping[str, Any]) -> dict[str, Any]:

@@ -30,16 +30,33 @@ class PodObservation:
     termination_message: str | None = None  #: raw; the step's JSON result (see results.parse)
     started_at: datetime | None = None  #: when the container started running
     deleting: bool = False  #: metadata.deletionTimestamp is set (e.g. the Job controller killing it at its deadline)
+    terminated_now: bool = False  #: the container's current state (not its last one) is terminated
+    restart_policy: str | None = None  #: pod.spec.restartPolicy; the builders set Never
 
     @property
     def ended(self) -> bool:
         """The step container terminated for good and its termination message is final.
 
         restartPolicy Never and ``backoffLimit: 0`` make that Pod's end the Job's end, about a second
-        before the Job controller marks the Job. A Pod being deleted does not count: that is the Job
-        controller (deadline) or a person ending it, and the Job's own condition says why.
+        before the Job controller marks the Job. Under Never a terminated container never runs again,
+        so its terminated state is final as soon as the kubelet reports it: up to a second before the
+        kubelet, after tearing down the Pod's sandbox, reports the Pod's phase as Succeeded or Failed.
+        A Pod being deleted does not count: that is the Job controller (deadline) or a person ending
+        it, and the Job's own condition says why.
         """
-        return self.phase in ("Succeeded", "Failed") and self.exit_code is not None and not self.deleting
+        if self.exit_code is None or self.deleting:
+            return False
+        return self.phase in ("Succeeded", "Failed") or (self.terminated_now and self.restart_policy == "Never")
+
+    @property
+    def outcome(self) -> str | None:
+        """Succeeded or Failed once :attr:`ended`: the Pod's phase, or what its one container's exit code
+        makes it (0: Succeeded) while the kubelet has not reported the phase yet."""
+        if not self.ended:
+            return None
+        if self.phase in ("Succeeded", "Failed"):
+            return self.phase
+        return "Succeeded" if self.exit_code == 0 else "Failed"
 
     @classmethod
     def from_manifest(cls, pod: Mapping[str, Any]) -> PodObservation:
@@ -62,6 +79,8 @@ class PodObservation:
             termination_message=terminated.get("message"),
             started_at=text.parse_timestamp(running.get("startedAt") or terminated.get("startedAt")),
             deleting=bool((pod.get("metadata") or {}).get("deletionTimestamp")),
+            terminated_now="terminated" in state,
+            restart_policy=(pod.get("spec") or {}).get("restartPolicy"),
         )
 
 
@@ -108,7 +127,7 @@ class JobObservation:
         return self.failed > 0 or self.failed_condition is not None or self._pod_ended("Failed")
 
     def _pod_ended(self, phase: str) -> bool:
-        return self.pod is not None and self.pod.ended and self.pod.phase == phase
+        return self.pod is not None and self.pod.outcome == phase
 
     @property
     def pods_alive(self) -> bool:
