@@ -99,5 +99,7 @@ def test_a_malformed_migrate_result_fails_the_step_the_run_goes_on_as_designed_a
     time.sleep(max(0.0, counted_from + WINDOW_SECONDS - time.monotonic()))
     end = _reconciles(operator.metrics())
     assert app.get("not-json")["status"]["phase"] == "Failed"  # nothing moved it afterwards
+    assert start["ok"] >= 1  # the counter counts (both runs were reconciled before the window)
+    # May be 0: once the run's Failed status is stored, its Job's and Pod's later events need no pass.
     passes = (end["ok"] + end["error"]) - (start["ok"] + start["error"])
-    assert 1 <= passes <= MAX_RECONCILES, f"{passes:.0f} reconciles in the {WINDOW_SECONDS} s after the step failed"
+    assert passes <= MAX_RECONCILES, f"{passes:.0f} reconciles in the {WINDOW_SECONDS} s after the step failed"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from alembic_operator.api import constants
 from alembic_operator.controller import indexes
 
 
@@ -52,3 +53,29 @@ def test_a_run_in_neither_is_none_and_the_jobs_are_found_under_the_runs_label():
 
 def test_without_kopfs_indexes_there_is_no_snapshot_and_the_handler_reads_the_api():
     assert indexes.Indexes().snapshot("shop", "r", "r") is None
+
+
+def test_a_run_is_settled_once_its_terminal_status_is_stored_and_our_finalizer_gone():
+    """Then its Jobs' and Pods' later events need no reconcile (the handler skips them)."""
+    ended = run("20", "Failed")
+    found = attached({("shop", "r"): [ended]})
+    assert found.settled("shop", "r")
+    for phase in ("Migrating", "RollingBack", "Pending"):
+        assert not attached({("shop", "r"): [run("20", phase)]}).settled("shop", "r")
+
+
+def test_a_run_still_finishing_or_being_deleted_or_unknown_is_not_settled():
+    holding = run("20", "Succeeded")
+    holding["metadata"]["finalizers"] = [constants.FINALIZER]  # the terminal pass has not removed it yet
+    assert not attached({("shop", "r"): [holding]}).settled("shop", "r")
+    deleting = run("20", "Failed")
+    deleting["metadata"]["deletionTimestamp"] = "2026-11-30T08:00:00Z"  # e.g. a rehearsal's drop Job to start
+    assert not attached({("shop", "r"): [deleting]}).settled("shop", "r")
+    assert not attached({}).settled("shop", "r")
+    assert not indexes.Indexes().settled("shop", "r")  # before Kopf's indexes are attached
+
+
+def test_our_own_terminal_write_settles_a_run_the_index_still_shows_running():
+    found = attached({("shop", "r"): [run("10", "Verifying")]})
+    found.wrote(run("12", "Succeeded"))
+    assert found.settled("shop", "r")

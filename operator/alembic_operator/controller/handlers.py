@@ -132,7 +132,7 @@ async def _on_step_object(body: kopf.Body, namespace: str | None, memo: Controll
     if namespace is None:
         return
     run_name = _owning_run(memo, body, namespace)
-    if run_name:
+    if run_name and not memo.indexes.settled(namespace, run_name):
         await reconcile_run(memo, namespace=namespace, name=run_name)
 
 

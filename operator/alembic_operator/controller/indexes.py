@@ -16,11 +16,12 @@ Must not: decide or call the API; keep a field that no reconcile reads (memory a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
 
-from alembic_operator.api import constants
+from alembic_operator.api import constants, model
 from alembic_operator.controller import observing
 
 RunKey = tuple[str, str]
@@ -30,6 +31,7 @@ Slim = dict[str, Any]
 """An object cut down by ``observing.slim_*``."""
 
 _OURS = {constants.LABEL_MANAGED_BY: constants.MANAGED_BY}
+_TERMINAL = frozenset(phase.value for phase in model.TERMINAL_PHASES)
 
 
 def _by_run(body: kopf.Body, namespace: str | None) -> RunKey | None:
@@ -91,20 +93,42 @@ class Indexes:
         """Keep Kopf's index objects (passed to start-up handlers under their functions' names)."""
         self.jobs, self.pods, self.runs = indices["step_jobs"], indices["step_pods"], indices["runs"]
 
+    def _run(self, key: RunKey) -> Mapping[str, Any] | None:
+        """The newer of the index's run and our last write of it; forgets the write once the watch has it."""
+        assert self.runs is not None
+        indexed = listed(self.runs, key)
+        run = observing.newest(indexed[0] if indexed else None, self.written.get(key))
+        if run is not None and run is not self.written.get(key):
+            self.written.pop(key, None)  # the watch caught up with our write
+        return run
+
     def snapshot(self, namespace: str, name: str, label: str) -> Snapshot | None:
         """The run (the newer of the index and our last write; None: in neither) and its Jobs and Pods
         (under the run's ``label`` value); None before the indexes are attached (then read the API)."""
         if self.runs is None:
             return None
-        key = (namespace, name)
-        indexed = listed(self.runs, key)
-        run = observing.newest(indexed[0] if indexed else None, self.written.get(key))
-        if run is not None and run is not self.written.get(key):
-            self.written.pop(key, None)  # the watch caught up with our write
+        run = self._run((namespace, name))
         return Snapshot(
             run=dict(run) if run is not None else None,
             jobs=listed(self.jobs, (namespace, label)),
             pods=listed(self.pods, (namespace, label)),
+        )
+
+    def settled(self, namespace: str, name: str) -> bool:
+        """The run ended for good: its terminal status is stored, our finalizer is gone and it is not being
+        deleted. Its Jobs' and Pods' later events (the kubelet and the Job controller catching up after the
+        step's container ended) change nothing a reconcile would do, so they need none: a dozen no-op
+        passes per ended run otherwise (issue 14 bounds a failed run's reconciles)."""
+        if self.runs is None:
+            return False
+        run = self._run((namespace, name))
+        if run is None:
+            return False
+        meta = run.get("metadata") or {}
+        return (
+            (run.get("status") or {}).get("phase") in _TERMINAL
+            and not meta.get("deletionTimestamp")
+            and constants.FINALIZER not in (meta.get("finalizers") or [])
         )
 
     def wrote(self, body: dict[str, Any] | None) -> None:
