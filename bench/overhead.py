@@ -230,7 +230,12 @@ def run(b: Bed) -> dict[str, Any]:
         if tl["run_wall"] is not None:
             break
         time.sleep(0.2)
-    time.sleep(1.5)
+    # The run ends on its last Pod's end, before the Job controller marks that Job: watch until it has.
+    settle = time.time() + 30
+    while time.time() < settle and not all("job_complete" in v for v in tl["steps"].values()):
+        time.sleep(0.2)
+        tl = timeline(recorder.snapshot(), name, created)
+    time.sleep(0.5)
     recorder.stop()
     task_lines = tasks.stop()
     counts_after = api_counts(b)
@@ -297,6 +302,10 @@ def run(b: Bed) -> dict[str, Any]:
         "status_writes": status_writes,
         "seed_rows": SEED_ROWS,
     }
+
+
+def _seconds(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f} s"
 
 
 def _precise_rows(tl: dict[str, Any]) -> list[list[str]]:
@@ -366,7 +375,7 @@ def render(d: dict[str, Any]) -> str:
         f"\nRun wall {tl['run_wall']:.2f} s − steps by hand {d['sum_by_hand']:.2f} s = "
         f"**{d['overhead_s']:.2f} s** of orchestration (Job controller, the node's pod start-up and "
         f"status write-back, reconcile latency, status writes). Last Job complete → run Succeeded seen: "
-        f"{tl['final_status_latency']:.2f} s. Status writes (PATCH …/status): {d['status_writes']}; "
+        f"{_seconds(tl['final_status_latency'])}. Status writes (PATCH …/status): {d['status_writes']}; "
         f"API requests by the operator for this run: {d['api_requests_total']}.\n"
     )
     if "orchestration" in d:  # issue 18 rows (results from before them lack these)
