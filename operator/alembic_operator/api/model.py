@@ -57,6 +57,7 @@ from alembic_operator.api.spec_rollback import RollbackSpec
 from alembic_operator.api.status import (
     PHASE_MEANINGS,
     PHASE_RANK,
+    TERMINAL_PHASE_VALUES,
     TERMINAL_PHASES,
     BackupStatus,
     Condition,
@@ -85,6 +86,7 @@ __all__ = [
     "PHASE_RANK",
     "SECRET_KEY",
     "TERMINAL_PHASES",
+    "TERMINAL_PHASE_VALUES",
     "BackupSpec",
     "BackupStatus",
     "Condition",

@@ -63,6 +63,8 @@ PHASE_MEANINGS: dict[Phase, str] = {
 }
 
 TERMINAL_PHASES = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.ROLLED_BACK, Phase.ROLLBACK_FAILED})
+#: The same as the strings a run's ``status.phase`` holds (a str-Enum member does not hash as its value).
+TERMINAL_PHASE_VALUES = frozenset(phase.value for phase in TERMINAL_PHASES)
 
 #: Phases in the order a run moves through them; a run never moves to a lower rank
 #: (RollingBack and RollbackHeld share one: a held restore resumes when approved).

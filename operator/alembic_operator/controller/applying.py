@@ -80,11 +80,7 @@ def _observe_metrics(*, run_uid: str, old: Mapping[str, Any], new: Mapping[str, 
     """Count terminal transitions, finished steps and backup bytes once each (on the transition, and at most
     once per run and step Job in this process: :func:`metrics.once`)."""
     phase = new.get("phase")
-    if (
-        phase != old.get("phase")
-        and phase in {p.value for p in model.TERMINAL_PHASES}
-        and metrics.once(f"{run_uid}/finished")
-    ):
+    if phase != old.get("phase") and phase in model.TERMINAL_PHASE_VALUES and metrics.once(f"{run_uid}/finished"):
         metrics.RUNS_FINISHED.labels(phase=phase).inc()
     old_steps, new_steps = old.get("steps") or {}, new.get("steps") or {}
     for step, info in new_steps.items():

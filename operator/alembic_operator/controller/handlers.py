@@ -63,8 +63,6 @@ RETRY_SECONDS = 5.0
 RETRY_MAX_SECONDS = 300.0
 """The longest wait between retries of a run whose reconcile keeps raising."""
 
-_TERMINAL = frozenset(phase.value for phase in model.TERMINAL_PHASES)
-
 
 @dataclasses.dataclass
 class ControllerMemo:
@@ -137,7 +135,7 @@ async def _on_step_object(body: kopf.Body, namespace: str | None, memo: Controll
 
 
 def _is_unfinished(status: kopf.Status, **_: Any) -> bool:
-    return status.get("phase") not in _TERMINAL
+    return status.get("phase") not in model.TERMINAL_PHASE_VALUES
 
 
 @kopf.timer(

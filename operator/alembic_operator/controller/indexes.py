@@ -31,7 +31,6 @@ Slim = dict[str, Any]
 """An object cut down by ``observing.slim_*``."""
 
 _OURS = {constants.LABEL_MANAGED_BY: constants.MANAGED_BY}
-_TERMINAL = frozenset(phase.value for phase in model.TERMINAL_PHASES)
 
 
 def _by_run(body: kopf.Body, namespace: str | None) -> RunKey | None:
@@ -126,7 +125,7 @@ class Indexes:
             return False
         meta = run.get("metadata") or {}
         return (
-            (run.get("status") or {}).get("phase") in _TERMINAL
+            (run.get("status") or {}).get("phase") in model.TERMINAL_PHASE_VALUES
             and not meta.get("deletionTimestamp")
             and constants.FINALIZER not in (meta.get("finalizers") or [])
         )
