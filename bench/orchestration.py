@@ -28,6 +28,11 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
+def step_of(obj: Mapping[str, Any]) -> str | None:
+    """The step a Job or Pod runs (its ``alembic-operator.dev/step`` label)."""
+    return ((obj.get("metadata") or {}).get("labels") or {}).get("alembic-operator.dev/step")
+
+
 def _ts(value: str | None) -> float | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() if value else None
 
@@ -36,7 +41,7 @@ def container_spans(pods: Iterable[Mapping[str, Any]]) -> dict[str, float]:
     """Seconds each step's container ran (its terminated state, as the node reported it), by step label."""
     spans: dict[str, float] = {}
     for pod in pods:
-        step = ((pod.get("metadata") or {}).get("labels") or {}).get("alembic-operator.dev/step")
+        step = step_of(pod)
         for status in (pod.get("status") or {}).get("containerStatuses") or []:
             ended = (status.get("state") or {}).get("terminated") or {}
             started, finished = _ts(ended.get("startedAt")), _ts(ended.get("finishedAt"))
@@ -48,15 +53,10 @@ def container_spans(pods: Iterable[Mapping[str, Any]]) -> dict[str, float]:
 def startup_spans(jobs: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]]) -> dict[str, float]:
     """Seconds from each step's Job created to its container started (the Job controller, scheduler, kubelet
     and containerd: none of it the operator's), by step label; server timestamps, 1 s resolution."""
-    created = {
-        ((j.get("metadata") or {}).get("labels") or {}).get("alembic-operator.dev/step"): _ts(
-            (j.get("metadata") or {}).get("creationTimestamp")
-        )
-        for j in jobs
-    }
+    created = {step_of(j): _ts((j.get("metadata") or {}).get("creationTimestamp")) for j in jobs}
     spans: dict[str, float] = {}
     for pod in pods:
-        step = ((pod.get("metadata") or {}).get("labels") or {}).get("alembic-operator.dev/step")
+        step = step_of(pod)
         for status in (pod.get("status") or {}).get("containerStatuses") or []:
             started = _ts(((status.get("state") or {}).get("terminated") or {}).get("startedAt"))
             if step and started is not None and created.get(step) is not None:

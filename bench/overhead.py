@@ -273,7 +273,7 @@ def run(b: Bed) -> dict[str, Any]:
     pods = json.loads(b.cluster.kubectl("-n", ns, "get", "pods", "-o", "json").stdout)["items"]
     spans = orchestration.container_spans(pods)
     task_times = taskevents.times(task_lines, pods)
-    precise = {step: end - start for step, (start, end) in task_times.items()}
+    precise = taskevents.spans(task_times)
     for step, (start, end) in task_times.items():  # containerd's clock is this machine's, as the watcher's
         tl["steps"][step]["container_started"] = round(start - created, 3)
         tl["steps"][step]["container_exited"] = round(end - created, 3)

@@ -20,6 +20,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bench import orchestration
+
 #: ``2026-11-30 07:00:42.123456789 +0000 UTC k8s.io /tasks/exit {...}`` (Go's time.Time, then the event)
 _LINE = re.compile(r"^(\S+) (\d\d:\d\d:\d\d)(?:\.(\d+))? ([+-]\d{4}) \S+ (\S+) (/tasks/(?:start|exit)) (\{.*\})$")
 
@@ -48,7 +50,7 @@ def times(lines: Iterable[str], pods: Iterable[Mapping[str, Any]]) -> dict[str, 
             (starts if topic == "/tasks/start" else exits).setdefault(container, at)
     out: dict[str, tuple[float, float]] = {}
     for pod in pods:
-        step = ((pod.get("metadata") or {}).get("labels") or {}).get("alembic-operator.dev/step")
+        step = orchestration.step_of(pod)
         for status in (pod.get("status") or {}).get("containerStatuses") or []:
             container = str(status.get("containerID") or "").removeprefix("containerd://")
             if step and container in starts and container in exits:
@@ -56,9 +58,9 @@ def times(lines: Iterable[str], pods: Iterable[Mapping[str, Any]]) -> dict[str, 
     return out
 
 
-def spans(lines: Iterable[str], pods: Iterable[Mapping[str, Any]]) -> dict[str, float]:
-    """Seconds each step's container ran (its task's start → exit), by the Pod's step label."""
-    return {step: end - start for step, (start, end) in times(lines, pods).items()}
+def spans(task_times: Mapping[str, tuple[float, float]]) -> dict[str, float]:
+    """Seconds each step's container ran (its task's start → exit), from :func:`times`."""
+    return {step: end - start for step, (start, end) in task_times.items()}
 
 
 class Subscription:

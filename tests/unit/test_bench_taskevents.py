@@ -22,12 +22,12 @@ def _pod(step: str, container: str) -> dict[str, object]:
 
 
 def test_a_start_and_exit_line_give_the_span_of_the_step_named_by_the_pod() -> None:
-    spans = taskevents.spans([SANDBOX, START, EXIT], [_pod("backup", "abc")])
+    spans = taskevents.spans(taskevents.times([SANDBOX, START, EXIT], [_pod("backup", "abc")]))
     assert spans == {"backup": pytest.approx(1.623456789)}
 
 
 def test_a_container_that_did_not_exit_while_subscribed_is_left_out() -> None:
-    assert taskevents.spans([START], [_pod("backup", "abc")]) == {}
+    assert taskevents.spans(taskevents.times([START], [_pod("backup", "abc")])) == {}
 
 
 @pytest.mark.parametrize(
