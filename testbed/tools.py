@@ -37,17 +37,20 @@ def go_bin_dir() -> Path:
     override = os.environ.get("ALEMBIC_OPERATOR_TOOLS_BIN")
     if override:
         return Path(override)
+    return _built(BUILD_SCRIPT, builds="etcd, kube-apiserver, kube-controller-manager, kubectl, helm and versitygw")
+
+
+@functools.cache
+def containerd_bin_dir() -> Path:
+    """Directory with containerd, its runc shim and ctr; runs tools/containerd/build.sh (cached) if needed."""
+    return _built(REPO / "tools" / "containerd" / "build.sh", builds="the real node's containerd")
+
+
+def _built(script: Path, *, builds: str) -> Path:
+    """Run a cached build script of Go modules; the directory it prints last. pytest-xdist workers: one
+    builds, the others wait on the script's lock and find it built."""
     if shutil.which("go") is None:
-        raise MissingTool(
-            "Go is not installed: the test bed builds etcd, kube-apiserver, "
-            "kube-controller-manager, kubectl, helm and versitygw with it (see README)."
-        )
-    return _built(BUILD_SCRIPT)
-
-
-def _built(script: Path) -> Path:
-    """Run a cached build script; the directory it prints last. pytest-xdist workers: one builds, the
-    others wait on the script's lock and find it built."""
+        raise MissingTool(f"Go is not installed: the test bed builds {builds} with it (see README).")
     with open(script) as held:
         fcntl.flock(held, fcntl.LOCK_EX)
         proc = subprocess.run(["bash", str(script)], stdout=subprocess.PIPE, text=True)
@@ -56,25 +59,18 @@ def _built(script: Path) -> Path:
     return Path(proc.stdout.strip().splitlines()[-1])
 
 
-@functools.cache
-def containerd_bin_dir() -> Path:
-    """Directory with containerd, its runc shim and ctr; runs tools/containerd/build.sh (cached) if needed."""
-    if shutil.which("go") is None:
-        raise MissingTool("Go is not installed: the real node builds containerd with it (see README).")
-    return _built(REPO / "tools" / "containerd" / "build.sh")
+def binary(name: str) -> Path:
+    """Path of one Go-built tool (``kubectl``, ``helm``, ``versitygw`` ...)."""
+    return _executable(go_bin_dir(), name)
 
 
 def containerd_binary(name: str) -> Path:
     """Path of ``containerd``, ``containerd-shim-runc-v2`` or ``ctr`` (tools/containerd)."""
-    path = containerd_bin_dir() / name
-    if not os.access(path, os.X_OK):
-        raise MissingTool(f"{name} not found at {path}; run `make tools`")
-    return path
+    return _executable(containerd_bin_dir(), name)
 
 
-def binary(name: str) -> Path:
-    """Path of one Go-built tool (``kubectl``, ``helm``, ``versitygw`` ...)."""
-    path = go_bin_dir() / name
+def _executable(directory: Path, name: str) -> Path:
+    path = directory / name
     if not os.access(path, os.X_OK):
         raise MissingTool(f"{name} not found at {path}; run `make tools`")
     return path
