@@ -309,7 +309,9 @@ def save_all(followed: Followed, directory: Path, label: str) -> None:
 def pod_of(cluster: Cluster, namespace: str, selector: str) -> dict[str, Any] | None:
     out = kubectl(cluster.kubeconfig, "-n", namespace, "get", "pods", "-l", selector, "-o", "json").stdout
     items = json.loads(out)["items"]
-    return items[0] if items else None
+    # After a rollout the replaced pod may still be terminating beside the new one: the live one first.
+    live = [p for p in items if not p["metadata"].get("deletionTimestamp")]
+    return (live or items)[0] if items else None
 
 
 def ensure_crd(cluster: Cluster) -> None:
