@@ -20,12 +20,14 @@ Needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN) and the ``ip`` command (iproute2).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import shutil
 import subprocess
 import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -190,3 +192,30 @@ def processes_in(inode: int, kind: str = "net") -> list[int]:
             except OSError:
                 continue
     return found
+
+
+@contextlib.contextmanager
+def pinned(inode: int, kind: str = "net") -> Iterator[None]:
+    """Keep the namespace with ``inode`` (and so its inode number) alive while inside.
+
+    The kernel hands a freed namespace's number to the next namespace made, of any kind (the
+    lowest free one), so once a bed's last process has gone, another xdist worker's new pod
+    sandbox may carry it: :func:`processes_in` by number alone would then name a stranger.
+    An open file of the namespace keeps it; a check for "nothing left in it" pins it first.
+    Raises :class:`LookupError` when no process is in it to pin it through.
+    """
+    for pid in processes_in(inode, kind):
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                fd = os.open(task / "ns" / kind, os.O_RDONLY)
+            except OSError:
+                continue
+            if os.fstat(fd).st_ino != inode:  # this thread moved, or ended and its id was reused
+                os.close(fd)
+                continue
+            try:
+                yield
+            finally:
+                os.close(fd)
+            return
+    raise LookupError(f"no process is in the {kind} namespace {inode} to pin it")

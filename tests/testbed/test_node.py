@@ -293,14 +293,18 @@ def test_after_the_bed_stops_nothing_is_left(bed: NodeBed) -> None:
     cgroup, mount_ns, network_inode = bed.node.cgroup, bed.mount_ns, bed.network_inode
     assert node_module.cgroup_mounts() and any((m / cgroup).is_dir() for m in node_module.cgroup_mounts())
     assert netns.processes_in(network_inode) and netns.processes_in(mount_ns, "mnt")  # there before the stop
-    started = time.monotonic()
-    left = bed.stop()  # killed processes (a shim, a container) may take a moment to exit under load
-    if left:
-        procs.wait_until(lambda: not bed.leftovers(), 30, f"the stopped bed's processes to exit: {left}", interval=0.5)
-    assert bed.leftovers() == []
-    report("bed stop s", round(time.monotonic() - started, 1))
-    assert netns.processes_in(network_inode) == []  # no process (nor thread) keeps the namespace: it is gone,
-    assert netns.processes_in(mount_ns, "mnt") == []  # and with it albed0 and the pods' bridge
+    # pinned: a freed namespace's number goes to the next one made (another worker's pod sandbox)
+    with netns.pinned(network_inode), netns.pinned(mount_ns, "mnt"):
+        started = time.monotonic()
+        left = bed.stop()  # killed processes (a shim, a container) may take a moment to exit under load
+        if left:
+            procs.wait_until(
+                lambda: not bed.leftovers(), 30, f"the stopped bed's processes to exit: {left}", interval=0.5
+            )
+        assert bed.leftovers() == []
+        report("bed stop s", round(time.monotonic() - started, 1))
+        assert netns.processes_in(network_inode) == []  # no process (nor thread) keeps the namespace: once
+        assert netns.processes_in(mount_ns, "mnt") == []  # unpinned it is gone, with albed0 and the pods' bridge
+        assert node_module.leftovers(marker=str(bed.workdir), cgroup_glob=cgroup, network_inode=network_inode) == []
     assert not any((m / cgroup).exists() for m in node_module.cgroup_mounts())
     assert host_state() == HOST_BEFORE  # interfaces, iptables rules, sysctls of the machine: unchanged
-    assert node_module.leftovers(marker=str(bed.workdir), cgroup_glob=cgroup, network_inode=network_inode) == []

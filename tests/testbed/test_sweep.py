@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from testbed import node, sweep, tools
+from testbed import netns, node, sweep, tools
 
 CHILD = """
 import json, sys, time
@@ -40,16 +40,18 @@ def test_clean_removes_a_bed_whose_test_process_was_killed() -> None:
     )
     assert child.stdout is not None
     started = json.loads(child.stdout.readline())
-    child.send_signal(signal.SIGKILL)
-    child.wait(timeout=30)
     scope = {"marker": workdir.name, "cgroup_glob": started["cgroup"], "network_inode": started["network_inode"]}
+    # pinned so its number cannot pass to another worker's new namespace once the sweep empties it
+    with netns.pinned(started["network_inode"]):
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
 
-    left = node.leftovers(**scope)
-    assert any("kubelet" in line for line in left), left
-    assert any("etcd" in line for line in left), left
+        left = node.leftovers(**scope)
+        assert any("kubelet" in line for line in left), left
+        assert any("etcd" in line for line in left), left
 
-    done = sweep.clean(**scope)
+        done = sweep.clean(**scope)
 
-    assert node.leftovers(**scope) == []
+        assert node.leftovers(**scope) == []
     assert not workdir.exists()
     assert any(line.startswith("cgroup ") for line in done), done
