@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="with backup: one more fast-path backup under py-spy (pip install -e '.[bench]'), summarised",
+        help="with backup: one more fast-path backup under py-spy, and with restore one restore of it "
+        "(pip install -e '.[bench]'), summarised",
     )
     parser.add_argument("--scale-runs", type=int, default=100, help="MigrationRuns (and databases) at once")
     parser.add_argument(
@@ -177,6 +178,14 @@ def main(argv: list[str] | None = None) -> int:
                 common.save("restore", {**restores, "db": made, "at": stamp})
                 sections.append(transfer.restore_table(restores, made["bytes"]))
                 common.say(sections[-1])
+                if args.profile:
+                    from bench import profiling
+
+                    profile = profiling.record_restore(b, backups=backups, out=common.RESULTS / "profile-restore.txt")
+                    common.save("profile-restore", {**profile, "at": stamp})
+                    what = "one restore of the fast path into an empty database"
+                    sections.append(profiling.render(profile, what=what))
+                    common.say(sections[-1])
             from bench import ratios
 
             sections.append(ratios.render(backups, restores if "restore" in only else None))

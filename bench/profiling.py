@@ -75,10 +75,26 @@ def summarise(raw: str, *, top: int = 6) -> dict[str, Any]:
     }
 
 
-def render(summary: dict[str, Any]) -> str:
-    lines = [f"Profile of one fast-path backup (py-spy, {summary['samples']} samples at {RATE} Hz, idle included):", ""]
+def record_restore(b: Any, *, backups: dict[str, Any], out: Path) -> dict[str, Any]:
+    """:func:`record` of one restore of the fast path's first backup into a new, empty database."""
+    from bench import transfer
+
+    fast = next(r for r in backups["rows"] if r["variant"] == transfer.FAST_PATH and r["attempt"] == 0)
+    target = b.pg.create_database("profile_restore")
+    argv = [transfer.VENV_BIN / "alembic-operator", "restore", "--location", fast["location"]]
+    argv += ["--allow-other-database", "--on-foreign-writes", "restore"]  # as the timed restores run
+    try:
+        return record(argv, env=b.step_env(b.pg.url(target)), out=out)
+    finally:
+        b.pg.drop_database(target)
+
+
+def render(summary: dict[str, Any], *, what: str = "one fast-path backup") -> str:
+    lines = [f"Profile of {what} (py-spy, {summary['samples']} samples at {RATE} Hz, idle included):", ""]
     for name, data in summary["threads"].items():
         lines.append(f"- thread `{name}`: {data['share']:.0%} of the samples")
         for frame, share in data["leaf"]:
             lines.append(f"  - {share:.0%} in `{frame}`")
+        for frame, share in data["package"][:3]:
+            lines.append(f"  - {share:.0%} under the package's `{frame}`")
     return "\n".join(lines) + "\n"

@@ -21,7 +21,8 @@ The figures are approximate, and err towards "foreign": counters include
 rolled-back writes, and a backend publishes its counters at most once a
 second while busy (up to ~10 s later when it then goes idle; at once when it
 disconnects), which is why the readers poll until the counters stop moving
-(:data:`SETTLE_INTERVAL_SECONDS`). A table whose counters went down was
+(:data:`SETTLE_INTERVAL_SECONDS`) — unless every other session is long idle
+(:data:`QUIET_IDLE_SECONDS`), when nothing is left to publish. A table whose counters went down was
 dropped and re-created, or the statistics were reset: everything it now
 shows counts; tables are matched by OID, so a rename is not a new table.
 When the migration's own writes are unknown (a custom migrate command, rows
@@ -46,6 +47,10 @@ VERSION = 1
 SETTLE_INTERVAL_SECONDS = 1.2
 #: At most this many polls: a table written continuously never settles, and then the last read counts.
 SETTLE_MAX_POLLS = 4
+#: A backend idle this long has published its counts (PostgreSQL 15+ flushes an idle backend's pending
+#: counts at most PGSTAT_IDLE_INTERVAL, 10 s, after it went idle; one that disconnects, at once). When
+#: every other session of the database is such a backend, a read needs no settle poll (see postgres.py).
+QUIET_IDLE_SECONDS = 11
 #: Tables listed in results (the termination message is 4 KiB); the stats document keeps them all.
 MAX_LISTED = 20
 

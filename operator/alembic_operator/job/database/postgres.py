@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-import time
 from typing import Any
 
 import asyncpg
@@ -202,6 +201,18 @@ SELECT schemaname AS schema, relname AS name, n_tup_ins, n_tup_upd, n_tup_del
 FROM pg_stat_xact_user_tables WHERE n_tup_ins + n_tup_upd + n_tup_del > 0"""
 
 
+#: Other sessions of this database that may hold write counts not yet published: any but a client
+#: backend idle for ``QUIET_IDLE_SECONDS`` (a session of another role shows no state without
+#: pg_read_all_stats: it counts as busy). PostgreSQL 15+ only: before it, an idle backend kept them.
+OTHERS_UNPUBLISHED_SQL = """
+SELECT count(*) FROM pg_catalog.pg_stat_activity a
+WHERE a.datid = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
+  AND a.pid <> pg_catalog.pg_backend_pid()
+  AND (a.backend_type IS DISTINCT FROM 'client backend' OR a.state IS DISTINCT FROM 'idle'
+       OR a.state_change IS NULL
+       OR a.state_change > pg_catalog.clock_timestamp() - pg_catalog.make_interval(secs => $1))"""
+
+
 def _stats_rows(rows: Any) -> dict[str, dict[str, int]]:
     return {
         identifiers.label(r["schema"], r["name"]): {
@@ -223,43 +234,47 @@ def write_stats(conn: Connection) -> dict[str, dict[str, int]]:
 
 
 def settled_write_stats(conn: Connection) -> dict[str, dict[str, int]]:
-    """The counters once they stop moving (see :mod:`alembic_operator.job.checks.writecounters`): poll every
-    ~1.2 s, at most a few times; a table written continuously keeps the last read.
+    """:func:`settled_write_stats_async` on this module's connection.
 
     Call it outside a transaction, or it reads one cached snapshot (stats_fetch_consistency).
     """
-    previous: writecounters.Counters | None = None
-    current: dict[str, dict[str, int]] = {}
-    for poll in range(writecounters.SETTLE_MAX_POLLS):
-        if poll:
-            time.sleep(writecounters.SETTLE_INTERVAL_SECONDS)
-        conn.execute("SELECT pg_stat_clear_snapshot()")
-        current = write_stats(conn)
-        counters = _counters_only(current)
-        if writecounters.settled(previous, counters):
-            break
-        previous = counters
-    return current
+    settled: dict[str, dict[str, int]] = conn._run(settled_write_stats_async(conn._conn))
+    return settled
 
 
 async def settled_write_stats_async(
     conn: asyncpg.Connection, *, polls: int = writecounters.SETTLE_MAX_POLLS
 ) -> dict[str, dict[str, int]]:
-    """:func:`settled_write_stats` on a plain asyncpg connection (the migrate step's), at most ``polls`` reads."""
+    """The counters once they stop moving (see :mod:`alembic_operator.job.checks.writecounters`): poll every
+    ~1.2 s, at most ``polls`` reads; a table written continuously keeps the last read.
+
+    PostgreSQL 15+: when no other session of the database can hold unpublished counts
+    (:data:`OTHERS_UNPUBLISHED_SQL`), a second read right after that check ends it: equal reads
+    around it mean no session published counts meanwhile (one that wrote and disconnected would).
+    """
     version = int(await conn.fetchval("SHOW server_version_num"))
+
+    async def read() -> dict[str, dict[str, int]]:
+        if version >= 150000:
+            await conn.execute("SELECT pg_stat_force_next_flush()")
+        await conn.execute("SELECT pg_stat_clear_snapshot()")
+        return _stats_rows(await conn.fetch(WRITE_STATS_SQL))
+
     previous: writecounters.Counters | None = None
     current: dict[str, dict[str, int]] = {}
     for poll in range(max(1, polls)):
         if poll:
             await asyncio.sleep(writecounters.SETTLE_INTERVAL_SECONDS)
-        if version >= 150000:
-            await conn.execute("SELECT pg_stat_force_next_flush()")
-        await conn.execute("SELECT pg_stat_clear_snapshot()")
-        current = _stats_rows(await conn.fetch(WRITE_STATS_SQL))
+        current = await read()
         counters = _counters_only(current)
         if writecounters.settled(previous, counters):
             break
         previous = counters
+        if not poll and version >= 150000:
+            others = int(await conn.fetchval(OTHERS_UNPUBLISHED_SQL, float(writecounters.QUIET_IDLE_SECONDS)))
+            again = await read()
+            if not others and _counters_only(again) == counters:
+                return again
     return current
 
 
