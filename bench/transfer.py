@@ -20,11 +20,16 @@ Restore: ``pg_restore -d`` from the local file (1 job, ``-j2``, and
 ``--single-transaction`` — the closest plain equivalent of the product's
 atomic restore) vs ``alembic-operator restore`` from S3 (checksum first, then one
 transaction), each into a fresh empty database, dropped afterwards.
+
+Every timed command starts after :func:`quiesce` (CHECKPOINT, then ``sync``), and the two sides of
+a pair take turns going first: otherwise the one that runs second pays for writing back the
+first one's gigabyte.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -132,6 +137,7 @@ def run_backup(
             order = (local, product) if (index + attempt) % 2 == 0 else (product, local)
             row["order"] = [f.__name__ for f in order]
             for step in order:
+                quiesce(pg)
                 step()
             row["local_bytes"] = _du(out)
             manifest = json.loads(
@@ -146,6 +152,7 @@ def run_backup(
                     f"set -o pipefail; '{pg.tool('pg_dump')}' {' '.join(_dump_args(fmt, local_comp))} -d {database} "
                     f"| '{VENV_BIN / 'python'}' -m bench.recipe {bucket} recipe/{slug}-{attempt}.dump"
                 )
+                quiesce(pg)
                 row["recipe_s"], row["recipe_cpu_s"] = timed_cpu(
                     shell,
                     shell=True,
@@ -206,6 +213,12 @@ def backup_table(data: dict[str, Any], db_bytes: int) -> str:
     )
 
 
+def quiesce(pg: Any) -> None:
+    """A checkpoint, then the page cache written back: the next timed command pays for no one's writes."""
+    pg.execute("CHECKPOINT")
+    os.sync()
+
+
 def run_restore(b: Bed, *, backups: dict[str, Any], db_bytes: int, repeat: int = 1) -> dict[str, Any]:
     pg, env = b.pg, b.pg.env()
     by_variant = {r["variant"]: r for r in backups["rows"] if r["attempt"] == 0}
@@ -254,10 +267,15 @@ def run_restore(b: Bed, *, backups: dict[str, Any], db_bytes: int, repeat: int =
                 )
                 pg.drop_database(db)
 
-            # pg_restore and the product back to back, the product in the middle of the plain variants.
-            plain("pg_restore_s", [])
-            product()
-            plain("pg_restore_1tx_s", ["--single-transaction"])
+            # pg_restore and the product back to back, which goes first alternating (as the backups do),
+            # then the other plain variants. Each starts from a flushed server and page cache: a 1 GB load
+            # leaves ~2 GB of data and WAL to write back, which slowed whichever restore came next.
+            pair = [lambda: plain("pg_restore_s", []), product]
+            row["order"] = ["pg_restore", "operator"][:: 1 if attempt % 2 == 0 else -1]
+            for step in [*pair[:: 1 if attempt % 2 == 0 else -1], lambda: plain("pg_restore_1tx_s", ["-1"])]:
+                quiesce(pg)
+                step()
+            quiesce(pg)
             plain("pg_restore_j2_s", ["-j2"])
             row["ratio_vs_pg_restore"] = ratio(row["operator_s"], row["pg_restore_s"])
             row["ratio_vs_pg_restore_1tx"] = ratio(row["operator_s"], row["pg_restore_1tx_s"])
