@@ -5,7 +5,8 @@ sessions wrote since the backup; a backend publishes its counts up to seconds la
 polled every 1.2 s until the counters stopped moving — 1.2 s on every restore, also of a database
 nobody else was connected to (issue 18). A session that disconnected has published its counts; an
 idle one has after PGSTAT_IDLE_INTERVAL. These tests show a write is never missed for it: a
-session still connected and lately active gets the poll, one that wrote and left is counted.
+session still connected and lately active gets the poll, one that wrote and left is counted — and
+that the restore, which discards what it misses, waits until a connected session has published.
 """
 
 from __future__ import annotations
@@ -13,14 +14,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
+from alembic_operator.api import errors
 from alembic_operator.job.checks import writecounters
 from alembic_operator.job.database import postgres as pg_adapter
 from alembic_operator.job.database import urls
+
+from . import location_for, make_sample, run_step, step_env
 
 pytestmark = pytest.mark.testbed
 
@@ -84,3 +89,37 @@ def test_a_session_idle_longer_than_the_publish_interval_needs_no_poll(
         stats = _read(database)
     assert stats["public.item"]["n_tup_ins"] == 3
     assert settle_waits == []
+
+
+def test_the_restores_read_waits_for_a_connected_session_that_holds_its_counts(database: Any) -> None:
+    """A backend publishes at most once a second: a write within a second of its last publish (here,
+    of connecting) stays unpublished until it has idled ~10 s — longer than the settle poll lasts.
+    The restore's read waits for it; without the wait it read 0 here, and a restore discarded the row."""
+    database.execute("CREATE TABLE item (id int)")
+    with psycopg.connect(database.url, autocommit=True) as app:
+        app.execute("INSERT INTO item VALUES (1)")
+        with pg_adapter.connect(url=urls.DatabaseURL.parse(database.url)) as conn:
+            restore_read = pg_adapter.settled_write_stats(conn, until_published=True)
+    assert restore_read["public.item"]["n_tup_ins"] == 1
+
+
+def test_a_restore_holds_for_a_write_a_still_connected_session_has_not_published_yet(
+    database: Any, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    make_sample(database)
+    code, _, _, stderr = run_step(
+        ["backup", "--location", location_for(bucket)],
+        env=step_env(database_url=database.url, s3=s3),
+        tmp_path=tmp_path,
+    )
+    assert code == 0, stderr
+    with psycopg.connect(database.url, autocommit=True) as app:  # the application, still connected
+        app.execute("INSERT INTO project (name) VALUES ('written by the app right after it connected')")
+        code, _, _, stderr = run_step(
+            ["restore", "--location", location_for(bucket), "--on-foreign-writes", "hold"],
+            env=step_env(database_url=database.url, s3=s3),
+            tmp_path=tmp_path,
+        )
+    assert code == errors.ForeignWritesDetected.exit_code, stderr
+    assert "public.project" in stderr
+    assert database.scalar("SELECT count(*) FROM project WHERE name LIKE 'written by the app%'") == "1"

@@ -22,7 +22,8 @@ rolled-back writes, and a backend publishes its counters at most once a
 second while busy (up to ~10 s later when it then goes idle; at once when it
 disconnects), which is why the readers poll until the counters stop moving
 (:data:`SETTLE_INTERVAL_SECONDS`) — unless every other session is long idle
-(:data:`QUIET_IDLE_SECONDS`), when nothing is left to publish. A table whose counters went down was
+(:data:`QUIET_IDLE_SECONDS`), when nothing is left to publish. The restore, which
+discards what it misses, polls until then (:data:`PUBLISH_WAIT_SECONDS` at most). A table whose counters went down was
 dropped and re-created, or the statistics were reset: everything it now
 shows counts; tables are matched by OID, so a rename is not a new table.
 When the migration's own writes are unknown (a custom migrate command, rows
@@ -51,6 +52,11 @@ SETTLE_MAX_POLLS = 4
 #: counts at most PGSTAT_IDLE_INTERVAL, 10 s, after it went idle; one that disconnects, at once). When
 #: every other session of the database is such a backend, a read needs no settle poll (see postgres.py).
 QUIET_IDLE_SECONDS = 11
+#: How long a restore's read waits for other sessions to publish: a session that wrote within a second
+#: of its last publish (say, right after it connected) keeps its counts until it has idled for
+#: PGSTAT_IDLE_INTERVAL, longer than :data:`SETTLE_MAX_POLLS` polls last; the rows it wrote would be
+#: discarded unseen. One more poll than that covers it; then the last read counts.
+PUBLISH_WAIT_SECONDS = QUIET_IDLE_SECONDS + SETTLE_INTERVAL_SECONDS
 #: Tables listed in results (the termination message is 4 KiB); the stats document keeps them all.
 MAX_LISTED = 20
 

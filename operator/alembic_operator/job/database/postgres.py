@@ -12,8 +12,10 @@ user only), or run DDL other than CREATE/DROP DATABASE for the scratch copy.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
 import ssl
+import time
 from typing import Any
 
 import asyncpg
@@ -233,17 +235,19 @@ def write_stats(conn: Connection) -> dict[str, dict[str, int]]:
     return _stats_rows(conn.fetch(WRITE_STATS_SQL))
 
 
-def settled_write_stats(conn: Connection) -> dict[str, dict[str, int]]:
+def settled_write_stats(conn: Connection, *, until_published: bool = False) -> dict[str, dict[str, int]]:
     """:func:`settled_write_stats_async` on this module's connection.
 
     Call it outside a transaction, or it reads one cached snapshot (stats_fetch_consistency).
     """
-    settled: dict[str, dict[str, int]] = conn._run(settled_write_stats_async(conn._conn))
+    settled: dict[str, dict[str, int]] = conn._run(
+        settled_write_stats_async(conn._conn, until_published=until_published)
+    )
     return settled
 
 
 async def settled_write_stats_async(
-    conn: asyncpg.Connection, *, polls: int = writecounters.SETTLE_MAX_POLLS
+    conn: asyncpg.Connection, *, polls: int = writecounters.SETTLE_MAX_POLLS, until_published: bool = False
 ) -> dict[str, dict[str, int]]:
     """The counters once they stop moving (see :mod:`alembic_operator.job.checks.writecounters`): poll every
     ~1.2 s, at most ``polls`` reads; a table written continuously keeps the last read.
@@ -251,30 +255,40 @@ async def settled_write_stats_async(
     PostgreSQL 15+: when no other session of the database can hold unpublished counts
     (:data:`OTHERS_UNPUBLISHED_SQL`), a second read right after that check ends it: equal reads
     around it mean no session published counts meanwhile (one that wrote and disconnected would).
+    ``until_published`` (the restore: what it misses, it discards) polls on, stable counters or
+    not, until no session can hold any or :data:`~writecounters.PUBLISH_WAIT_SECONDS` have passed.
     """
     version = int(await conn.fetchval("SHOW server_version_num"))
+    publishing = version >= 150000  # before 15 an idle backend kept its counts: no session is ever known done
 
     async def read() -> dict[str, dict[str, int]]:
-        if version >= 150000:
+        if publishing:
             await conn.execute("SELECT pg_stat_force_next_flush()")
         await conn.execute("SELECT pg_stat_clear_snapshot()")
         return _stats_rows(await conn.fetch(WRITE_STATS_SQL))
 
+    async def others_published() -> bool:
+        return publishing and not await conn.fetchval(OTHERS_UNPUBLISHED_SQL, float(writecounters.QUIET_IDLE_SECONDS))
+
+    deadline = time.monotonic() + writecounters.PUBLISH_WAIT_SECONDS
     previous: writecounters.Counters | None = None
     current: dict[str, dict[str, int]] = {}
-    for poll in range(max(1, polls)):
+    for poll in itertools.count():
         if poll:
             await asyncio.sleep(writecounters.SETTLE_INTERVAL_SECONDS)
         current = await read()
         counters = _counters_only(current)
-        if writecounters.settled(previous, counters):
+        if await others_published():
+            again = await read()
+            if _counters_only(again) == counters:
+                return again
+            current, counters = again, _counters_only(again)
+        elif until_published and publishing and time.monotonic() < deadline:
+            previous = counters
+            continue
+        if writecounters.settled(previous, counters) or poll + 1 >= max(1, polls):
             break
         previous = counters
-        if not poll and version >= 150000:
-            others = int(await conn.fetchval(OTHERS_UNPUBLISHED_SQL, float(writecounters.QUIET_IDLE_SECONDS)))
-            again = await read()
-            if not others and _counters_only(again) == counters:
-                return again
     return current
 
 
