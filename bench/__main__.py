@@ -135,15 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         scratch.mkdir()
         if {"backup", "restore", "parts", "rehearsal"} & set(only):
             common.say(f"== datagen: {args.size / common.MB:,.0f} MB")
-            db = b.pg.create_database("bench")
-            made = datagen.fill(
-                database_url=b.pg.url(db),
-                database=db,
-                env=b.pg.env(),
-                psql_path=str(b.pg.tool("psql")),
-                target_bytes=args.size,
-                log=common.say,
-            )
+            db, made = datagen.fill_new(b.pg, "bench", args.size, log=common.say)
             summary["datagen"] = made
             common.say(
                 f"  {made['bytes'] / common.MB:,.0f} MB in {made['seconds']:.0f}s "

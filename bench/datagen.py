@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "alembic" / "example"
@@ -178,6 +179,20 @@ def fill(
         "workers": units_done * 4,
         "seconds": round(time.monotonic() - started, 2),
     }
+
+
+def fill_new(pg: Any, name: str, target_bytes: int, log=print) -> tuple[str, dict]:  # type: ignore[no-untyped-def]
+    """A new database ``name`` on the bench's server ``pg`` (testbed.postgres), :func:`fill`-ed."""
+    db = pg.create_database(name)
+    made = fill(
+        database_url=pg.url(db),
+        database=db,
+        env=pg.env(),
+        psql_path=str(pg.tool("psql")),
+        target_bytes=target_bytes,
+        log=log,
+    )
+    return db, made
 
 
 def main(argv: list[str] | None = None) -> int:

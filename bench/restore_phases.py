@@ -66,15 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         module = importlib.import_module(module_name)
         setattr(module, name, _timed(getattr(module, name), name, origin, log))
     with bedmod.bed() as b:
-        db = b.pg.create_database("bench")
-        made = datagen.fill(
-            database_url=b.pg.url(db),
-            database=db,
-            env=b.pg.env(),
-            psql_path=str(b.pg.tool("psql")),
-            target_bytes=args.size,
-            log=lambda *_: None,
-        )
+        db, made = datagen.fill_new(b.pg, "bench", args.size, log=lambda *_: None)
         common.say(f"database: {made['bytes'] / common.MB:,.0f} MB")
         bucket = b.s3.create_bucket("bench")
         backup = [bedmod.VENV_BIN / "alembic-operator", "backup", "--location", f"s3://{bucket}/phases/"]

@@ -183,3 +183,14 @@ def assert_parses_into_its_model(text: str) -> results.StepResult:
     assert isinstance(parsed, results.StepResult), f"{step} wrote a result the operator cannot read: {parsed}"
     assert type(parsed.data) is results.DATA_MODELS[step]
     return parsed
+
+
+def backed_up(database: Any, s3: Any, bucket: str, tmp_path: Path) -> None:
+    """The sample (:func:`make_sample`) in ``database``, backed up to run-1 of ``bucket`` by the backup step."""
+    make_sample(database)
+    code, _, _, stderr = run_step(
+        ["backup", "--location", location_for(bucket)],
+        env=step_env(database_url=database.url, s3=s3),
+        tmp_path=tmp_path,
+    )
+    assert code == 0, stderr

@@ -15,7 +15,7 @@ import pytest
 
 from alembic_operator.job.commands import rehearse
 
-from . import CONSOLE, SAMPLE_ROWS, checksums, location_for, make_sample, read_json, run_step, step_env
+from . import CONSOLE, SAMPLE_ROWS, backed_up, checksums, location_for, make_sample, read_json, run_step, step_env
 
 pytestmark = pytest.mark.testbed
 
@@ -38,16 +38,6 @@ def step(database: Any, s3: Any, bucket: str, tmp_path: Path, *argv: str, url: s
         tmp_path=tmp_path,
     )
     return code, result, stderr
-
-
-def backed_up(database: Any, s3: Any, bucket: str, tmp_path: Path) -> None:
-    make_sample(database)
-    code, _, _, stderr = run_step(
-        ["backup", "--location", location_for(bucket)],
-        env=step_env(database_url=database.url, s3=s3),
-        tmp_path=tmp_path,
-    )
-    assert code == 0, stderr
 
 
 def test_a_rehearsal_copies_the_backup_runs_the_step_on_the_copy_and_drops_it_leaving_the_real_database_alone(

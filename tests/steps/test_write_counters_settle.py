@@ -25,7 +25,7 @@ from alembic_operator.job.checks import writecounters
 from alembic_operator.job.database import postgres as pg_adapter
 from alembic_operator.job.database import urls
 
-from . import location_for, make_sample, run_step, step_env
+from . import backed_up, location_for, run_step, step_env
 
 pytestmark = pytest.mark.testbed
 
@@ -106,13 +106,7 @@ def test_the_restores_read_waits_for_a_connected_session_that_holds_its_counts(d
 def test_a_restore_holds_for_a_write_a_still_connected_session_has_not_published_yet(
     database: Any, s3: Any, bucket: str, tmp_path: Path
 ) -> None:
-    make_sample(database)
-    code, _, _, stderr = run_step(
-        ["backup", "--location", location_for(bucket)],
-        env=step_env(database_url=database.url, s3=s3),
-        tmp_path=tmp_path,
-    )
-    assert code == 0, stderr
+    backed_up(database, s3, bucket, tmp_path)
     with psycopg.connect(database.url, autocommit=True) as app:  # the application, still connected
         app.execute("INSERT INTO project (name) VALUES ('written by the app right after it connected')")
         code, _, _, stderr = run_step(
