@@ -83,9 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             target = b.pg.create_database(f"product_{attempt}")
             step = argparse.ArgumentParser()
             restore_step.add_arguments(step)
-            options = step.parse_args(
-                ["--location", f"s3://{bucket}/phases/", "--allow-other-database", "--on-foreign-writes", "restore"]
-            )
+            options = step.parse_args(transfer.restore_args(f"s3://{bucket}/phases/"))
             transfer.quiesce(b.pg)
             with mock.patch.dict(os.environ, b.step_env(b.pg.url(target))):
                 log.clear()

@@ -213,6 +213,12 @@ def backup_table(data: dict[str, Any], db_bytes: int) -> str:
     )
 
 
+def restore_args(location: str) -> list[str]:
+    """The restore step's arguments as every benchmark runs it: into a fresh database (not the one
+    backed up), discarding whatever it holds."""
+    return ["--location", location, "--allow-other-database", "--on-foreign-writes", "restore"]
+
+
 def quiesce(pg: Any) -> None:
     """A checkpoint, then the page cache written back: the next timed command pays for no one's writes."""
     pg.execute("CHECKPOINT")
@@ -246,15 +252,7 @@ def run_restore(b: Bed, *, backups: dict[str, Any], db_bytes: int, repeat: int =
             def product() -> None:
                 db = fresh()
                 row["operator_s"], row["operator_cpu_s"], peak = rss.timed(
-                    [
-                        VENV_BIN / "alembic-operator",
-                        "restore",
-                        "--location",
-                        src["location"],
-                        "--allow-other-database",  # a fresh database, not the one backed up
-                        "--on-foreign-writes",
-                        "restore",
-                    ],
+                    [VENV_BIN / "alembic-operator", "restore", *restore_args(src["location"])],
                     env={**b.step_env(pg.url(db))},
                 )
                 row["operator_rss_bytes"], row["operator_python_rss_bytes"] = peak.tree, peak.python
@@ -270,13 +268,13 @@ def run_restore(b: Bed, *, backups: dict[str, Any], db_bytes: int, repeat: int =
             # pg_restore and the product back to back, which goes first alternating (as the backups do),
             # then the other plain variants. Each starts from a flushed server and page cache: a 1 GB load
             # leaves ~2 GB of data and WAL to write back, which slowed whichever restore came next.
-            pair = [lambda: plain("pg_restore_s", []), product]
-            row["order"] = ["pg_restore", "operator"][:: 1 if attempt % 2 == 0 else -1]
-            for step in [*pair[:: 1 if attempt % 2 == 0 else -1], lambda: plain("pg_restore_1tx_s", ["-1"])]:
+            pair = [("pg_restore", lambda: plain("pg_restore_s", [])), ("operator", product)]
+            pair = pair if attempt % 2 == 0 else pair[::-1]
+            row["order"] = [who for who, _ in pair]
+            others = [lambda: plain("pg_restore_1tx_s", ["-1"]), lambda: plain("pg_restore_j2_s", ["-j2"])]
+            for step in [run for _, run in pair] + others:
                 quiesce(pg)
                 step()
-            quiesce(pg)
-            plain("pg_restore_j2_s", ["-j2"])
             row["ratio_vs_pg_restore"] = ratio(row["operator_s"], row["pg_restore_s"])
             row["ratio_vs_pg_restore_1tx"] = ratio(row["operator_s"], row["pg_restore_1tx_s"])
             row["ratio_vs_pg_restore_j2"] = ratio(row["operator_s"], row["pg_restore_j2_s"])
