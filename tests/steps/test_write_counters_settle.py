@@ -45,9 +45,9 @@ def settle_waits(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
     yield waits
 
 
-def _read(database: Any) -> dict[str, dict[str, int]]:
+def _read(database: Any, *, until_published: bool = False) -> dict[str, dict[str, int]]:
     with pg_adapter.connect(url=urls.DatabaseURL.parse(database.url)) as conn:
-        return pg_adapter.settled_write_stats(conn)
+        return pg_adapter.settled_write_stats(conn, until_published=until_published)
 
 
 def test_a_database_no_other_session_is_connected_to_is_read_without_the_settle_poll(
@@ -98,8 +98,7 @@ def test_the_restores_read_waits_for_a_connected_session_that_holds_its_counts(d
     database.execute("CREATE TABLE item (id int)")
     with psycopg.connect(database.url, autocommit=True) as app:
         app.execute("INSERT INTO item VALUES (1)")
-        with pg_adapter.connect(url=urls.DatabaseURL.parse(database.url)) as conn:
-            restore_read = pg_adapter.settled_write_stats(conn, until_published=True)
+        restore_read = _read(database, until_published=True)
     assert restore_read["public.item"]["n_tup_ins"] == 1
 
 

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from testbed import netns, tools
+from testbed import netns, procs, tools
 
 UNSHARE = str(tools.system_binary("unshare", "install util-linux (apt-get install util-linux)"))
 
@@ -26,12 +26,13 @@ def _sleeper() -> subprocess.Popen[bytes]:
 def _inode_once_in(process: subprocess.Popen[bytes]) -> int:
     """The process's network namespace number, once unshare has moved it there."""
     own = netns.namespace_inode()
-    for _ in range(200):
-        inode = netns.namespace_inode(process.pid)
-        if inode != own:
-            return inode
-        time.sleep(0.01)
-    raise AssertionError("unshare did not enter a new network namespace")
+    moved = procs.wait_until(
+        lambda: (inode := netns.namespace_inode(process.pid)) != own and inode,
+        2,
+        "unshare to enter a new network namespace",
+        interval=0.01,
+    )
+    return int(moved)
 
 
 def _end(process: subprocess.Popen[bytes]) -> None:
