@@ -26,6 +26,7 @@ from typing import Any
 
 import kubernetes.client
 
+from alembic_operator.api import constants
 from bench import orchestration, overhead, watching
 from bench.bed import Bed, vm_hwm_kb
 from bench.common import loadavg, median, table
@@ -94,6 +95,7 @@ def run(b: Bed, *, runs: int, timeout: float, databases: int | None = None) -> d
         for it in items
         if phases[it["metadata"]["name"]] in TERMINAL - {"Succeeded"}
     }
+    evidence = {name: _evidence(b, ns, name, items) for name in failures}
     hwm = vm_hwm_kb(pid)
     time.sleep(1.5)
     recorder.stop()
@@ -134,6 +136,7 @@ def run(b: Bed, *, runs: int, timeout: float, databases: int | None = None) -> d
         "phases": summary_phases,
         "succeeded": summary_phases.get("Succeeded", 0),
         "failures": failures,
+        "failure_evidence": evidence,
         "operator_rss_idle_kb": rss_idle.get("VmRSS"),
         "operator_vmhwm_kb": hwm.get("VmHWM"),
         "rss_samples": samples,
@@ -183,6 +186,29 @@ def server_latencies(b: Bed, ns: str, names: list[str]) -> dict[str, Any]:
         "step_p95": sorted(steps)[int(0.95 * (len(steps) - 1))] if steps else None,
         "samples": len(steps),
     }
+
+
+def _evidence(b: Bed, ns: str, name: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the run's status says of its steps and what its Jobs and Pods say of their ends: enough to tell
+    a step that failed from one the operator misread, once the bed is gone."""
+    assert b.cluster is not None
+    run = next(it for it in items if it["metadata"]["name"] == name)
+    status = run.get("status") or {}
+    found: dict[str, Any] = {"steps": status.get("steps"), "conditions": status.get("conditions")}
+    with b.cluster.api_client() as api:
+        selector = f"{constants.LABEL_RUN}={name}"
+        jobs = kubernetes.client.BatchV1Api(api).list_namespaced_job(ns, label_selector=selector).items
+        pods = kubernetes.client.CoreV1Api(api).list_namespaced_pod(ns, label_selector=selector).items
+        found["jobs"] = {j.metadata.name: api.sanitize_for_serialization(j.status) for j in jobs}
+        found["pods"] = {
+            p.metadata.name: {
+                "phase": p.status.phase,
+                "reason": p.status.reason,
+                "containers": api.sanitize_for_serialization(p.status.container_statuses),
+            }
+            for p in pods
+        }
+    return found
 
 
 def _why_not(failures: dict[str, str | None]) -> str:

@@ -42,7 +42,16 @@ import pydantic
 
 from alembic_operator import kube
 from alembic_operator.api import conditions, constants, model
-from alembic_operator.controller import applying, finalizing, indexes, metrics, naming, observing, reconciler
+from alembic_operator.controller import (
+    applying,
+    connecting,
+    finalizing,
+    indexes,
+    metrics,
+    naming,
+    observing,
+    reconciler,
+)
 from alembic_operator.controller import progress as _progress  # noqa: F401 (registers its Kopf timer)
 from alembic_operator.controller import settings as settings_mod
 
@@ -69,6 +78,8 @@ class ControllerMemo:
     """The operator's in-memory state: one instance shared by every handler (never copied per object)."""
 
     settings: settings_mod.Settings = dataclasses.field(default_factory=settings_mod.Settings)
+    api_connections: int = connecting.pool_size(namespaces=0)
+    """Kopf's pool of API connections (:mod:`.connecting`, which registers Kopf's login)."""
     running: set[RunKey] = dataclasses.field(default_factory=set)
     """Runs with a reconcile under way."""
     dirty: set[RunKey] = dataclasses.field(default_factory=set)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -63,10 +64,23 @@ def kopf_settings(*, namespaced: bool) -> kopf.OperatorSettings:
     return settings
 
 
+def skip_async_client() -> None:
+    """Make ``kubernetes_asyncio`` unimportable in this process before Kopf is imported.
+
+    ``kubernetes==36.0.0``'s wheel ships ``kubernetes_asyncio`` beside the sync client, and Kopf
+    imports it whenever it can, only to recognise its model objects in ``kopf.adopt`` and friends,
+    which the operator never passes. That import is ~840 modules and ~30 MiB of the operator's
+    resident memory for nothing (issue 18: memory at 1,000 runs). A ``None`` in ``sys.modules``
+    makes ``import`` raise ``ImportError``, which Kopf already handles as "not installed".
+    A process that imported it already keeps it."""
+    sys.modules.setdefault("kubernetes_asyncio", None)  # type: ignore[arg-type]  # None: "not importable"
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    skip_async_client()
     import kopf
 
-    from alembic_operator.controller import handlers, metrics
+    from alembic_operator.controller import connecting, handlers, metrics
     from alembic_operator.controller import settings as settings_mod
 
     settings = settings_mod.Settings.from_env()
@@ -82,7 +96,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             liveness_endpoint=args.liveness or None,
             standalone=args.peering is None,
             peering_name=args.peering,
-            memo=handlers.ControllerMemo(settings=settings),
+            memo=handlers.ControllerMemo(
+                settings=settings, api_connections=connecting.pool_size(namespaces=len(args.namespace))
+            ),
             settings=kopf_settings(namespaced=bool(args.namespace)),
         )
     )
