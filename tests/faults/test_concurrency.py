@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import os
 import time
+from datetime import datetime
 
 import pytest
 import yaml
@@ -49,6 +50,10 @@ def test_two_runs_on_one_database_at_once_are_serialised_and_migrate_once(app, d
     assert second_queued
     assert first["phase"] == "Succeeded" and second["phase"] == "Succeeded", (first, second)
     assert first["finishedAt"] <= second["steps"]["backup"]["startedAt"], (first, second)
+    # the first run's end wakes the second at once (the queue's own re-check is every 15 s)
+    started, ended = second["steps"]["plan"]["startedAt"], first["finishedAt"]
+    waited = (datetime.fromisoformat(started) - datetime.fromisoformat(ended)).total_seconds()
+    assert waited <= 5, f"the second run started {waited:.0f} s after the first ended: at a re-check, not on its end"
     assert second["fromRevision"] == second["toRevision"] == "0005", second
 
 

@@ -126,6 +126,9 @@ async def _on_run(type: str, body: kopf.Body, namespace: str | None, name: str, 
         return
     # Kopf updates the index before the handlers of the same event: the gauge sees this change already.
     _count_active_runs(memo)
+    ended = type == "DELETED" or (body.get("status") or {}).get("phase") in model.TERMINAL_PHASE_VALUES
+    for waiting in _next_in_line(memo, namespace, body) if ended else ():
+        _schedule(memo, namespace, waiting, 0)  # its turn may have come: not at its next queued poll
     if type == "DELETED":
         _forget(memo, namespace, name)
         return
@@ -178,6 +181,22 @@ def _summaries(memo: ControllerMemo, namespace: str) -> list[reconciler.RunSumma
         if ns == namespace:
             found.extend(store)
     return found
+
+
+def _next_in_line(memo: ControllerMemo, namespace: str, body: Mapping[str, Any]) -> list[str]:
+    """The runs waiting on the same database as ``body`` (not started, not failing): when ``body`` ends or
+    goes, one of them goes first now, rather than at its next ``queued_poll_seconds`` re-check."""
+    ended = observing.run_summary(body)
+    if ended is None or memo.index is None:
+        return []
+    loop = asyncio.get_running_loop()
+    return [
+        other.name
+        for other in list(memo.index.get((namespace, ended.database), ()))
+        if other.name != ended.name
+        and other.phase in (None, model.Phase.PENDING, model.Phase.QUEUED)
+        and loop.time() >= memo.retry_at.get((namespace, other.name), 0.0)
+    ]
 
 
 def _count_active_runs(memo: ControllerMemo) -> None:
