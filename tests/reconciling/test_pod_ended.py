@@ -5,6 +5,7 @@ message is final; the run must move on from it with exactly the status the Job p
 """
 
 import dataclasses
+from datetime import datetime
 
 from alembic_operator.api.conditions import Reason
 from alembic_operator.api.model import Phase
@@ -140,3 +141,58 @@ def test_a_pod_dict_being_deleted_is_read_as_deleting():
     }
     observed = PodObservation.from_manifest(pod)
     assert observed.deleting and not observed.ended
+
+
+def job_ahead_of_its_pod(job: JobObservation, *, ended_at: datetime) -> JobObservation:
+    """The same Job as the Jobs' watch delivered it Complete while the Pods' watch still shows the Pod running
+    (two streams; under load of 1,000 runs the Pods' lagged 10 s): no container end, no result yet."""
+    return dataclasses.replace(job, end_time=ended_at, pod=PodObservation(phase="Running", started_at=ended_at))
+
+
+def test_a_job_seen_complete_before_its_pod_waits_for_the_pods_result_then_records_the_backup():
+    world = World()
+    world.tick()
+    world.jobs[world.job("plan")] = succeeded(world.job("plan"), "plan", DATA["plan"])
+    world.tick()
+    assert world.phase == Phase.BACKING_UP
+    name = world.job("backup")
+    done = succeeded(name, "backup", BACKUP_DATA)
+    world.jobs[name] = job_ahead_of_its_pod(done, ended_at=world.now)
+    world.advance(3)
+    decision = world.tick()
+    assert world.phase == Phase.BACKING_UP and world.status.steps.backup.outcome is None  # not "no result"
+    assert decision.requeue_after is not None and decision.requeue_after <= 2
+    world.jobs[name] = done  # the Pod's end arrives
+    world.advance(1)
+    world.tick()
+    assert world.phase == Phase.MIGRATING
+    assert world.status.backup is not None and world.status.backup.sha256 == BACKUP_DATA["sha256"]
+
+
+def test_a_pod_that_never_shows_its_end_is_waited_for_only_the_grace_then_the_job_path_decides():
+    world = World()
+    world.tick()
+    world.jobs[world.job("plan")] = succeeded(world.job("plan"), "plan", DATA["plan"])
+    world.tick()
+    name = world.job("backup")
+    world.jobs[name] = job_ahead_of_its_pod(succeeded(name, "backup", BACKUP_DATA), ended_at=world.now)
+    world.advance(world.settings.reconcile.job_grace_seconds)
+    world.tick()
+    assert world.phase == Phase.FAILED  # as before: a backup that reports success without its URI counts failed
+    assert world.status.steps.backup.reason == Reason.NO_RESULT
+
+
+def test_a_job_failed_on_its_deadline_with_its_pod_being_deleted_is_not_waited_for():
+    world = World()
+    world.tick()
+    name = world.job("plan")
+    killed = PodObservation(phase="Running", exit_code=None, deleting=True)
+    world.jobs[name] = JobObservation(
+        name=name,
+        failed=1,
+        end_time=world.now,
+        conditions=(JobCondition("Failed", reason="DeadlineExceeded"),),
+        pod=killed,
+    )
+    world.tick()
+    assert world.phase == Phase.FAILED

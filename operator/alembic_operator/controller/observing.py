@@ -133,9 +133,11 @@ def _slim_meta(meta: Mapping[str, Any], *extra: str) -> dict[str, Any]:
 def slim_job(job: Mapping[str, Any]) -> dict[str, Any]:
     """A step Job as :meth:`reconciler.JobObservation.from_manifests` and deletion read it."""
     status = job.get("status") or {}
-    kept = {k: status[k] for k in ("active", "succeeded", "failed", "terminating", "startTime") if k in status}
+    fields = ("active", "succeeded", "failed", "terminating", "startTime", "completionTime")
+    kept = {k: status[k] for k in fields if k in status}
     kept["conditions"] = [
-        {k: c.get(k) for k in ("type", "status", "reason", "message")} for c in status.get("conditions") or []
+        {k: c.get(k) for k in ("type", "status", "reason", "message", "lastTransitionTime")}
+        for c in status.get("conditions") or []
     ]
     return {"metadata": _slim_meta(job.get("metadata") or {}), "status": kept}
 

@@ -69,11 +69,27 @@ class Outcome:
 
 def evaluate(ctx: Context, step: Step, ss: StepStatus, job: JobObservation) -> Outcome | None:
     """The step's outcome from its Job and Pod, or None while it runs (then schedule a re-check)."""
+    if _pod_on_its_way(ctx, job):
+        return None
     if job.complete:
         return _completed(step, job.pod)
     if job.has_failed:
         return _failed(ctx, step, job)
     return _stuck(ctx, step, ss, job.pod)
+
+
+def _pod_on_its_way(ctx: Context, job: JobObservation) -> bool:
+    """The Job ended but its Pod's end (and the step's result) has not arrived yet (:attr:`~JobObservation.
+    pod_behind`): wait for it, at most ``job_grace_seconds`` after the Job ended, rather than read a
+    success without a result as a failed backup. The Pod's event wakes the run."""
+    if not job.pod_behind or job.end_time is None:
+        return False
+    waited = (ctx.now - job.end_time).total_seconds()
+    grace = ctx.settings.reconcile.job_grace_seconds
+    if waited >= grace:
+        return False
+    ctx.wake(min(2.0, grace - waited))  # the Pod's event wakes the run sooner; this, if it never comes
+    return True
 
 
 def _completed(step: Step, pod: PodObservation | None) -> Outcome:
