@@ -64,12 +64,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--scale-timeout", type=float, default=900, help="seconds to wait for the scale runs")
     parser.add_argument(
-        "--scale-step-cpu",
-        default=None,
-        help="CPU request of every scale run's step pods (e.g. 100m): the scheduler then starts only as many "
-        "as the node's 2 CPUs hold and the rest wait Pending, as on a cluster whose pods have requests",
-    )
-    parser.add_argument(
         "--tracemalloc",
         action="store_true",
         help="profile the operator's memory in the scale run (top allocation sites; its RSS is then not the product's)",
@@ -233,9 +227,7 @@ def main(argv: list[str] | None = None) -> int:
             common.say(f"== scale: {args.scale_runs} MigrationRuns on {dbs} databases at once")
             b.start_cluster()
             b.trace_memory = args.tracemalloc  # from scale's own operator restart on, not the overhead run's
-            data = scale.run(
-                b, runs=args.scale_runs, timeout=args.scale_timeout, databases=dbs, step_cpu=args.scale_step_cpu
-            )
+            data = scale.run(b, runs=args.scale_runs, timeout=args.scale_timeout, databases=dbs)
             common.save("scale", {**data, "at": stamp})
             sections.append(scale.render(data))
             common.say(sections[-1])

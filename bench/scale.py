@@ -33,9 +33,7 @@ from bench.common import loadavg, median, table
 from testbed.apps import TERMINAL, App
 
 
-def run(
-    b: Bed, *, runs: int, timeout: float, databases: int | None = None, step_cpu: str | None = None
-) -> dict[str, Any]:
+def run(b: Bed, *, runs: int, timeout: float, databases: int | None = None) -> dict[str, Any]:
     assert b.cluster is not None
     ns = "scale"
     b.cluster.kubectl("create", "namespace", ns)
@@ -74,10 +72,7 @@ def run(
     started = time.time()
     for i, name in enumerate(names):
         secret = f"db-{i % len(dbs)}"
-        spec: dict[str, Any] = {"database": {"urlSecretRef": {"name": secret, "key": "DATABASE_URL"}}}
-        if step_cpu:
-            spec["podTemplate"] = {"resources": {"requests": {"cpu": step_cpu}}}
-        manifest = app.manifest(name, spec=spec)
+        manifest = app.manifest(name, spec={"database": {"urlSecretRef": {"name": secret, "key": "DATABASE_URL"}}})
         created[name] = overhead.create_run(b, manifest)
     applied = time.time() - started
     samples: list[tuple[float, int]] = []
@@ -140,7 +135,6 @@ def run(
         "timed_out": done_at is None,
         "phases": summary_phases,
         "succeeded": summary_phases.get("Succeeded", 0),
-        "step_cpu_request": step_cpu,
         "failures": failures,
         "failure_evidence": evidence,
         "operator_rss_idle_kb": rss_idle.get("VmRSS"),
@@ -226,7 +220,6 @@ def render(d: dict[str, Any]) -> str:
     top = sorted(d["api_requests"].items(), key=lambda kv: -kv[1])[:8]
     rows = [
         ["runs applied at once", d["runs"]],
-        *([["step pods' CPU request", d["step_cpu_request"]]] if d.get("step_cpu_request") else []),
         ["all Succeeded", f"{d['succeeded']}/{d['runs']}" + ("" if d["succeeded"] == d["runs"] else f" {d['phases']}")],
         *([["why not", _why_not(d["failures"])]] if d.get("failures") else []),
         ["time to all terminal", f"{d['all_terminal_s']} s" if d["all_terminal_s"] else "timed out"],
