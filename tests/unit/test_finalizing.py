@@ -1,9 +1,10 @@
 """Our finalizer patch replaces the list whole, so it carries the resourceVersion it was read at.
 
-A reconcile now starts from Kopf's index, which can be a version behind (Kopf adds its own
-finalizer to a new run for its timer): a 409 must read the run once and try again, keeping
-Kopf's finalizer, instead of failing the reconcile into a 5 s backoff. The API door
-(:mod:`alembic_operator.kube`) is replaced by an apiserver-like store with versions.
+A reconcile now starts from Kopf's index, which can be a version behind (another controller may
+add its own finalizer meanwhile, as Kopf did while the operator had per-run timers): a 409 must
+read the run once and try again, keeping that finalizer, instead of failing the reconcile into a
+5 s backoff. The API door (:mod:`alembic_operator.kube`) is replaced by an apiserver-like store
+with versions.
 """
 
 from __future__ import annotations

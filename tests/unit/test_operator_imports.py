@@ -25,6 +25,7 @@ print(json.dumps({{
     "sync_loaded": "kubernetes.client" in sys.modules,
     "kopf_async_meta": thirdparty.V1ObjectMetaAsync is not None,
     "handlers": sum(len(list(r.get_all_handlers())) for r in kinds),
+    "timers_and_daemons": len(list(registry._spawning.get_all_handlers())),
     "adopted_labels": body["metadata"]["labels"],
 }}))
 """
@@ -45,6 +46,13 @@ def test_the_operator_starts_kopf_without_the_async_client_and_keeps_its_handler
     assert seen["sync_loaded"] is True  # the operator's own client (kube.py) is still there
     assert isinstance(seen["handlers"], int) and seen["handlers"] >= 4  # reconcile handlers and the indexes
     assert seen["adopted_labels"] == {"a": "b"}  # Kopf's body helpers work on plain dicts as before
+
+
+def test_no_kopf_timer_or_daemon_makes_kopf_keep_each_runs_whole_body() -> None:
+    """A Kopf timer or daemon keeps every served object's whole body (``live_fresh_body``), finished
+    ones too: the operator's periodic work is one loop each (controller/sweeping.py)."""
+    seen = _probe("from alembic_operator.controller import main; main.skip_async_client()")
+    assert seen["timers_and_daemons"] == 0
 
 
 def test_without_it_kopf_would_load_the_async_client() -> None:

@@ -4,8 +4,8 @@ Must not: decide anything (that is :mod:`alembic_operator.controller.reconciler`
 talk to the API directly (that is :mod:`alembic_operator.kube`).
 
 1. A change of a MigrationRun, of one of its Jobs or of their Pods, a
-   scheduled re-check (the Decision's Requeue) or the safety-net timer calls
-   :func:`reconcile_run` for that run.
+   scheduled re-check (the Decision's Requeue) or the safety net (one loop over all runs,
+   :func:`_safety_net`) calls :func:`reconcile_run` for that run.
 2. ``reconcile_run`` runs one reconcile per run at a time (events meanwhile coalesce into one more pass),
    takes the run, its Jobs and Pods from Kopf's indexes (:mod:`.indexes`: the watches Kopf holds, no
    LIST or GET), asks the index which run goes first on the same database, calls the reconciler and
@@ -51,8 +51,9 @@ from alembic_operator.controller import (
     naming,
     observing,
     reconciler,
+    sweeping,
 )
-from alembic_operator.controller import progress as _progress  # noqa: F401 (registers its Kopf timer)
+from alembic_operator.controller import progress as _progress  # noqa: F401 (registers its start-up handler)
 from alembic_operator.controller import settings as settings_mod
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,10 @@ class ControllerMemo:
     """Kopf's indexes of the runs, their Jobs and Pods, and our last write of each run: what a reconcile reads."""
     failures: dict[RunKey, int] = dataclasses.field(default_factory=dict)
     """Reconciles of each run that raised in a row (reset by one that did not)."""
+    last_reconciled: dict[RunKey, float] = dataclasses.field(default_factory=dict)
+    """Loop time each run's last reconcile pass began (the safety net skips runs reconciled within a minute)."""
+    background: list[asyncio.Task[None]] = dataclasses.field(default_factory=list)
+    """The operator-wide loops (:mod:`.sweeping`): the safety net and the progress poll."""
     retry_at: dict[RunKey, float] = dataclasses.field(default_factory=dict)
     """Loop time of each failing run's next retry: until then only its retry or its deletion reconciles it,
     so Job, Pod and status events cannot turn a reconcile that keeps raising into a hot loop."""
@@ -118,6 +123,7 @@ async def _startup(settings: kopf.OperatorSettings, memo: ControllerMemo, **indi
     # Kopf passes its indices to start-up handlers too; the object is live (filled as runs are listed).
     memo.index = indices["runs_by_database"]  # an index is passed under its function's name
     memo.indexes.attach(indices)
+    sweeping.start(memo, SAFETY_NET_SECONDS, lambda: _safety_net(memo), what="safety net")
 
 
 @kopf.on.event(constants.GROUP, constants.VERSION, constants.PLURAL)
@@ -148,31 +154,23 @@ async def _on_step_object(body: kopf.Body, namespace: str | None, memo: Controll
         await reconcile_run(memo, namespace=namespace, name=run_name)
 
 
-def _is_unfinished(status: kopf.Status, **_: Any) -> bool:
-    return status.get("phase") not in model.TERMINAL_PHASE_VALUES
-
-
-@kopf.timer(
-    constants.GROUP,
-    constants.VERSION,
-    constants.PLURAL,
-    when=_is_unfinished,
-    interval=SAFETY_NET_SECONDS,
-    idle=SAFETY_NET_SECONDS,
-)
-async def _safety_net(namespace: str | None, name: str, memo: ControllerMemo, **_: Any) -> None:
-    """Reconcile an unfinished run that has been quiet for a minute: a safety net for lost wake-ups.
+async def _safety_net(memo: ControllerMemo) -> None:
+    """Reconcile each unfinished run that has been quiet for a minute: a safety net for lost wake-ups.
 
     Events and the Decision's requeue drive every run; this only catches a wake-up that got lost
-    (e.g. a watch that broke between an event and its re-list). A minute bounds that delay
-    while costing one reconcile per quiet run per minute. ``idle`` skips runs whose object changed
-    within the interval (they were just reconciled). The filter stops the timer once a run is
-    terminal, and Kopf stops it when a run is deleted: the deletion path re-checks itself every
-    :data:`DELETION_POLL_SECONDS`. A timer makes Kopf keep its own finalizer on unfinished runs
-    while the timer lives, next to ours.
+    (e.g. a watch that broke between an event and its re-list). A minute bounds that delay while
+    costing one reconcile per quiet run per minute. A run reconciled within the interval, or with a
+    re-check still scheduled, is skipped. One loop for all runs (:mod:`.sweeping`: a Kopf timer per
+    run made Kopf keep every run's whole body in memory), walking the runs index one run at a time.
     """
-    if namespace is not None:
-        await reconcile_run(memo, namespace=namespace, name=name)
+    loop = asyncio.get_running_loop()
+    for (namespace, name), run in sweeping.runs(memo.indexes.runs):
+        key = (namespace, name)
+        timer = memo.timers.get(key)
+        if not sweeping.unfinished(run) or (timer is not None and timer.when() > loop.time()):
+            continue
+        if loop.time() - memo.last_reconciled.get(key, float("-inf")) >= SAFETY_NET_SECONDS:
+            await reconcile_run(memo, namespace=namespace, name=name)
 
 
 def _summaries(memo: ControllerMemo, namespace: str) -> list[reconciler.RunSummary]:
@@ -251,6 +249,7 @@ async def reconcile_run(memo: ControllerMemo, *, namespace: str, name: str, urge
         after: float | None = None
         while True:
             memo.dirty.discard(key)
+            memo.last_reconciled[key] = loop.time()
             try:
                 # Read on the loop, where Kopf changes its indexes; decide and apply in a worker thread.
                 seen = memo.indexes.snapshot(namespace, name, naming.label_value(name))
@@ -376,4 +375,5 @@ def _forget(memo: ControllerMemo, namespace: str, name: str) -> None:
     memo.dirty.discard((namespace, name))
     memo.failures.pop((namespace, name), None)
     memo.retry_at.pop((namespace, name), None)
+    memo.last_reconciled.pop((namespace, name), None)
     memo.indexes.forget((namespace, name))

@@ -1,6 +1,6 @@
 """Poll a running backup's or restore's pod for its progress and record it as ``status.progress``.
 
-A Kopf timer (every :data:`POLL_SECONDS`) runs while a run is BackingUp or RollingBack, and
+One loop (every :data:`POLL_SECONDS`, :mod:`.sweeping`) polls each run while it is BackingUp or RollingBack, and
 once more after the step ended, to make the record final: then its bytes are the backup's size
 from the step's result (``status.backup.sizeBytes``), so the PROGRESS column's last value is the
 size in the BACKUP column. The pod serves its count (:mod:`alembic_operator.job.progress`); the
@@ -27,7 +27,7 @@ import pydantic
 from alembic_operator import kube
 from alembic_operator.api import constants, model, status_progress
 from alembic_operator.api.status_progress import ServedProgress, StepProgress
-from alembic_operator.controller import naming
+from alembic_operator.controller import naming, sweeping
 
 log = logging.getLogger(__name__)
 
@@ -153,16 +153,23 @@ def poll(
     return running(served, status=status, now=now)
 
 
-def _wanted(status: kopf.Status, **_: Any) -> bool:
-    return wants_progress(status)
+@kopf.on.startup()
+async def _start_polling(memo: sweeping.HoldsTasks, **indices: Any) -> None:
+    """One loop polls every run that wants progress (:mod:`.sweeping`: not a Kopf timer per run)."""
+    runs, pods = indices["runs"], indices["running_step_pods"]  # Kopf passes each index under its function's name
+    sweeping.start(memo, POLL_SECONDS, lambda: _poll_all(runs, pods), what="progress poll")
 
 
-@kopf.timer(constants.GROUP, constants.VERSION, constants.PLURAL, when=_wanted, interval=POLL_SECONDS)
-async def _poll_progress(namespace: str | None, name: str, status: kopf.Status, **indices: Any) -> None:
-    if namespace is None:
-        return
-    pods: PodIndex = indices["running_step_pods"]  # Kopf passes each index under its function's name
-    record = await asyncio.to_thread(poll, namespace, name, dict(status), pods)
+async def _poll_all(runs: Mapping[Any, Any], pods: PodIndex) -> None:
+    """One tick: each run in BackingUp or RollingBack (or just out of it) at once, each poll in a thread."""
+    wanted = [(key, dict(run.get("status") or {})) for key, run in sweeping.runs(runs)]
+    await asyncio.gather(
+        *(_poll_one(ns, name, status, pods) for (ns, name), status in wanted if wants_progress(status))
+    )
+
+
+async def _poll_one(namespace: str, name: str, status: dict[str, Any], pods: PodIndex) -> None:
+    record = await asyncio.to_thread(poll, namespace, name, status, pods)
     if record is not None:
         # Every key, nulls too: a merge patch must not keep a stale secondsLeft or percent.
         patch = record.model_dump(mode="json", by_alias=True)
