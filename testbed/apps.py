@@ -117,6 +117,16 @@ class App:
             f"{name} did not reach {sorted(wanted)} in {timeout}s: {json.dumps(run.get('status'), indent=1)}"
         )
 
+    def wait_event(self, name: str, reason: str, *, timeout: float = 30) -> list[tuple[str, str, str]]:
+        """The run's Events once one has ``reason``: the operator posts a pass's Events right after its
+        status patch, so a reader that just saw the phase may be a moment ahead of the last Event."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.events(name)
+            if any(r == reason for _t, r, _m in found) or time.monotonic() > deadline:
+                return found
+            time.sleep(0.3)
+
     def events(self, name: str) -> list[tuple[str, str, str]]:
         """(type, reason, message) of the run's Events, oldest first."""
         out = self.cluster.kubectl(

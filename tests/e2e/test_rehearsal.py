@@ -68,7 +68,7 @@ def test_drift_between_the_models_and_the_database_is_reported_with_warn_and_rol
     status = app.wait("drift-warn", timeout=300)["status"]
     assert status["phase"] == "Succeeded", status
     assert status["drift"]["differences"] == ["remove_column task.added_by_hand"]
-    assert any(r == "SchemaDrift" and t == "Warning" for t, r, _m in app.events("drift-warn"))
+    assert any(r == "SchemaDrift" and t == "Warning" for t, r, _m in app.wait_event("drift-warn", "SchemaDrift"))
 
     app.apply(app.manifest("drift-fail", spec={"verify": {"drift": "fail"}}))
     status = app.wait("drift-fail", timeout=300)["status"]
