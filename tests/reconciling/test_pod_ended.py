@@ -196,3 +196,44 @@ def test_a_job_failed_on_its_deadline_with_its_pod_being_deleted_is_not_waited_f
     )
     world.tick()
     assert world.phase == Phase.FAILED
+
+
+def never_started(name: str) -> JobObservation:
+    """A Job whose container the runtime could not start (a node starting 100 pods at once)."""
+    pod = PodObservation(
+        phase="Failed",
+        exit_code=128,
+        termination_reason="StartError",
+        termination_message="failed to create containerd task: failed to create shim task: context canceled",
+    )
+    return JobObservation(
+        name=name, failed=1, conditions=(JobCondition("Failed", reason="BackoffLimitExceeded"),), pod=pod
+    )
+
+
+def test_a_repeatable_step_whose_container_never_started_gets_a_new_attempt_then_fails_after_the_last():
+    world = World()
+    world.tick()
+    world.jobs[world.job("plan")] = succeeded(world.job("plan"), "plan", DATA["plan"])
+    world.tick()
+    first = world.job("backup")
+    world.jobs[first] = never_started(first)
+    decision = world.tick()
+    assert world.phase == Phase.BACKING_UP and world.status.steps.backup.attempt == 2
+    assert world.job("backup") != first and [a.name for a in decision.creates] == [world.job("backup")]
+    assert any(e.reason == "StepNotStarted" and "shim task" in e.message for e in decision.events)
+    for _ in range(world.settings.reconcile.max_attempts - 1):
+        world.jobs[world.job("backup")] = never_started(world.job("backup"))
+        world.tick()
+    assert world.phase == Phase.FAILED
+    assert "StartError" in world.status.steps.backup.message and world.status.steps.backup.exit_code == 128
+
+
+def test_a_migration_whose_container_never_started_is_not_repeated():
+    world = World()
+    world.run_to(Phase.MIGRATING)
+    name = world.job("migrate")
+    world.jobs[name] = never_started(name)
+    decision = world.tick()
+    assert world.status.steps.migrate.attempt == 1 and world.status.steps.migrate.outcome == "Failed"
+    assert not any(e.reason == "StepNotStarted" for e in decision.events)

@@ -112,6 +112,7 @@ class EventReason:
     ROLLBACK_APPROVED = "RollbackApproved"  #: a person approved the held restore
     ROLLBACK_SKIPPED = "RollbackSkipped"  #: a restore was needed but is disabled by the spec
     JOB_VANISHED = "JobVanished"  #: a step's Job disappeared; a repeatable step is retried
+    STEP_NOT_STARTED = "StepNotStarted"  #: a step's container never started (StartError); a repeatable step is retried
     FOREIGN_WRITES_DISCARDED = "ForeignWritesDiscarded"  #: a restore discarded other sessions' writes (named)
     WRITE_FENCE_RAISED = "WriteFenceRaised"  #: fenced workloads were scaled to zero and their pods are gone
     WRITE_FENCE_LIFTED = "WriteFenceLifted"  #: fenced workloads were scaled back to their recorded replicas

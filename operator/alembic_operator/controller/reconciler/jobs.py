@@ -21,7 +21,8 @@ from alembic_operator.api.steps import STEPS, Step
 from alembic_operator.controller.builders import jobs as job_builders
 from alembic_operator.controller.reconciler import outcomes
 from alembic_operator.controller.reconciler.actions import CreateJob, DeleteJob
-from alembic_operator.controller.reconciler.context import Context
+from alembic_operator.controller.reconciler.context import Context, quote
+from alembic_operator.controller.reconciler.inputs import JobObservation
 from alembic_operator.controller.reconciler.outcomes import Outcome
 
 #: What a step's module does once the step ended.
@@ -57,6 +58,8 @@ def follow(ctx: Context, step: Step, after: After) -> None:
     job = ctx.observed.jobs.get(ss.job or "")
     outcome = _vanished(ctx, step, ss) if job is None else outcomes.evaluate(ctx, step, ss, job)
     if outcome is None:
+        return
+    if job is not None and _never_started(ctx, step, ss, job, outcome):
         return
     ss = ctx.step(step) or ss
     ctx.status.steps.put(
@@ -115,6 +118,25 @@ def _vanished(ctx: Context, step: Step, ss: StepStatus) -> Outcome | None:
         reason=Reason.JOB_VANISHED,
         message=f"the {step} Job {ss.job} vanished {ss.attempt} times before it finished",
     )
+
+
+def _never_started(ctx: Context, step: Step, ss: StepStatus, job: JobObservation, outcome: Outcome) -> bool:
+    """A repeatable step whose container the runtime could not start (exit 128, StartError: e.g. "failed to
+    create shim task: context canceled" on a node starting 100 pods at once): its command never ran, so
+    nothing changed and a new attempt is safe. Start it (up to ``max_attempts``) and say so; True then."""
+    pod = job.pod
+    if outcome.ok or pod is None or pod.termination_reason != "StartError":
+        return False
+    if not STEPS[step].repeatable or ss.attempt >= ctx.settings.reconcile.max_attempts:
+        return False
+    ctx.event(
+        "Warning",
+        EventReason.STEP_NOT_STARTED,
+        f"the {step} container never started ({quote(pod.termination_message, 200) or 'StartError'}); "
+        f"starting attempt {ss.attempt + 1}",
+    )
+    start(ctx, step, ss.attempt + 1)
+    return True
 
 
 def _ended(ctx: Context, step: Step, outcome: Outcome, after: After) -> None:
