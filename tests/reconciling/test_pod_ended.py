@@ -143,6 +143,15 @@ def test_a_pod_dict_being_deleted_is_read_as_deleting():
     assert observed.deleting and not observed.ended
 
 
+def backing_up() -> World:
+    """A run whose plan succeeded and whose backup Job was just created."""
+    world = World()
+    world.tick()
+    world.jobs[world.job("plan")] = succeeded(world.job("plan"), "plan", DATA["plan"])
+    world.tick()
+    return world
+
+
 def job_ahead_of_its_pod(job: JobObservation, *, ended_at: datetime) -> JobObservation:
     """The same Job as the Jobs' watch delivered it Complete while the Pods' watch still shows the Pod running
     (two streams; under load of 1,000 runs the Pods' lagged 10 s): no container end, no result yet."""
@@ -150,10 +159,7 @@ def job_ahead_of_its_pod(job: JobObservation, *, ended_at: datetime) -> JobObser
 
 
 def test_a_job_seen_complete_before_its_pod_waits_for_the_pods_result_then_records_the_backup():
-    world = World()
-    world.tick()
-    world.jobs[world.job("plan")] = succeeded(world.job("plan"), "plan", DATA["plan"])
-    world.tick()
+    world = backing_up()
     assert world.phase == Phase.BACKING_UP
     name = world.job("backup")
     done = succeeded(name, "backup", BACKUP_DATA)
@@ -170,10 +176,7 @@ def test_a_job_seen_complete_before_its_pod_waits_for_the_pods_result_then_recor
 
 
 def test_a_pod_that_never_shows_its_end_is_waited_for_only_the_grace_then_the_job_path_decides():
-    world = World()
-    world.tick()
-    world.jobs[world.job("plan")] = succeeded(world.job("plan"), "plan", DATA["plan"])
-    world.tick()
+    world = backing_up()
     name = world.job("backup")
     world.jobs[name] = job_ahead_of_its_pod(succeeded(name, "backup", BACKUP_DATA), ended_at=world.now)
     world.advance(world.settings.reconcile.job_grace_seconds)
@@ -212,10 +215,7 @@ def never_started(name: str) -> JobObservation:
 
 
 def test_a_repeatable_step_whose_container_never_started_gets_a_new_attempt_then_fails_after_the_last():
-    world = World()
-    world.tick()
-    world.jobs[world.job("plan")] = succeeded(world.job("plan"), "plan", DATA["plan"])
-    world.tick()
+    world = backing_up()
     first = world.job("backup")
     world.jobs[first] = never_started(first)
     decision = world.tick()
