@@ -155,7 +155,7 @@ def backing_up() -> World:
 def job_ahead_of_its_pod(job: JobObservation, *, ended_at: datetime) -> JobObservation:
     """The same Job as the Jobs' watch delivered it Complete while the Pods' watch still shows the Pod running
     (two streams; under load of 1,000 runs the Pods' lagged 10 s): no container end, no result yet."""
-    return dataclasses.replace(job, end_time=ended_at, pod=PodObservation(phase="Running", started_at=ended_at))
+    return dataclasses.replace(job, completion_time=ended_at, pod=PodObservation(phase="Running", started_at=ended_at))
 
 
 def test_a_job_seen_complete_before_its_pod_waits_for_the_pods_result_then_records_the_backup():
@@ -193,8 +193,7 @@ def test_a_job_failed_on_its_deadline_with_its_pod_being_deleted_is_not_waited_f
     world.jobs[name] = JobObservation(
         name=name,
         failed=1,
-        end_time=world.now,
-        conditions=(JobCondition("Failed", reason="DeadlineExceeded"),),
+        conditions=(JobCondition("Failed", reason="DeadlineExceeded", since=world.now),),
         pod=killed,
     )
     world.tick()

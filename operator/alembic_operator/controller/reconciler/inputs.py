@@ -92,6 +92,7 @@ class JobCondition:
     status: str = "True"
     reason: str | None = None  #: DeadlineExceeded, BackoffLimitExceeded, PodFailurePolicy...
     message: str | None = None
+    since: datetime | None = None  #: lastTransitionTime: when it became ``status``
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,8 +106,7 @@ class JobObservation:
     terminating: int = 0  #: pods being deleted (a killed migrate may still hold connections)
     conditions: tuple[JobCondition, ...] = ()
     start_time: datetime | None = None
-    #: when the Job controller marked the Job ended: status.completionTime, else its Failed condition's time
-    end_time: datetime | None = None
+    completion_time: datetime | None = None  #: status.completionTime (a Job that succeeded)
     deleting: bool = False  #: metadata.deletionTimestamp is set
     pod: PodObservation | None = None  #: the newest pod of the Job, if any
 
@@ -130,6 +130,12 @@ class JobObservation:
 
     def _pod_ended(self, phase: str) -> bool:
         return self.pod is not None and self.pod.outcome == phase
+
+    @property
+    def end_time(self) -> datetime | None:
+        """When the Job controller marked the Job ended: its completionTime, else its failed condition's time."""
+        failed = self.failed_condition
+        return self.completion_time or (failed.since if failed is not None else None)
 
     @property
     def pod_behind(self) -> bool:
@@ -172,23 +178,19 @@ class JobObservation:
             terminating=status.get("terminating") or 0,
             conditions=tuple(
                 JobCondition(
-                    type=c.get("type", ""), status=c.get("status", ""), reason=c.get("reason"), message=c.get("message")
+                    type=c.get("type", ""),
+                    status=c.get("status", ""),
+                    reason=c.get("reason"),
+                    message=c.get("message"),
+                    since=text.parse_timestamp(c.get("lastTransitionTime")),
                 )
                 for c in status.get("conditions") or []
             ),
             start_time=text.parse_timestamp(status.get("startTime")),
-            end_time=text.parse_timestamp(status.get("completionTime")) or _failed_at(status),
+            completion_time=text.parse_timestamp(status.get("completionTime")),
             deleting=bool(meta.get("deletionTimestamp")),
             pod=PodObservation.from_manifest(newest) if newest is not None else None,
         )
-
-
-def _failed_at(status: Mapping[str, Any]) -> datetime | None:
-    """When a Job's Failed (or FailureTarget) condition became True."""
-    for c in status.get("conditions") or []:
-        if c.get("type") in ("Failed", "FailureTarget") and c.get("status") == "True":
-            return text.parse_timestamp(c.get("lastTransitionTime"))
-    return None
 
 
 def workload_key(kind: str, name: str) -> str:
