@@ -98,13 +98,7 @@ def _vanished(ctx: Context, step: Step, ss: StepStatus) -> Outcome | None:
     if waited < grace:  # the informer may lag behind our own create
         ctx.wake(grace - waited)
         return None
-    if STEPS[step].repeatable and ss.attempt < ctx.settings.reconcile.max_attempts:
-        ctx.event(
-            "Warning",
-            EventReason.JOB_VANISHED,
-            f"the {step} Job {ss.job} vanished before it finished; starting attempt {ss.attempt + 1}",
-        )
-        start(ctx, step, ss.attempt + 1)
+    if _attempt_again(ctx, step, ss, EventReason.JOB_VANISHED, f"the {step} Job {ss.job} vanished before it finished"):
         return None
     if step == Step.MIGRATE:
         return Outcome(
@@ -127,14 +121,15 @@ def _never_started(ctx: Context, step: Step, ss: StepStatus, job: JobObservation
     pod = job.pod
     if outcome.ok or pod is None or pod.termination_reason != "StartError":
         return False
+    why = f"the {step} container never started ({quote(pod.termination_message, 200) or 'StartError'})"
+    return _attempt_again(ctx, step, ss, EventReason.STEP_NOT_STARTED, why)
+
+
+def _attempt_again(ctx: Context, step: Step, ss: StepStatus, reason: str, why: str) -> bool:
+    """Start the next attempt of a repeatable step that has attempts left, saying ``why``; False otherwise."""
     if not STEPS[step].repeatable or ss.attempt >= ctx.settings.reconcile.max_attempts:
         return False
-    ctx.event(
-        "Warning",
-        EventReason.STEP_NOT_STARTED,
-        f"the {step} container never started ({quote(pod.termination_message, 200) or 'StartError'}); "
-        f"starting attempt {ss.attempt + 1}",
-    )
+    ctx.event("Warning", reason, f"{why}; starting attempt {ss.attempt + 1}")
     start(ctx, step, ss.attempt + 1)
     return True
 
