@@ -162,10 +162,9 @@ async def _start_polling(memo: sweeping.HoldsTasks, **indices: Any) -> None:
 
 async def _poll_all(runs: Mapping[Any, Any], pods: PodIndex) -> None:
     """One tick: each run in BackingUp or RollingBack (or just out of it) at once, each poll in a thread."""
-    wanted = [(key, dict(run.get("status") or {})) for key, run in sweeping.runs(runs)]
-    await asyncio.gather(
-        *(_poll_one(ns, name, status, pods) for (ns, name), status in wanted if wants_progress(status))
-    )
+    statuses = ((key, run.get("status") or {}) for key, run in sweeping.runs(runs))
+    wanted = [(key, dict(status)) for key, status in statuses if wants_progress(status)]  # copy only those
+    await asyncio.gather(*(_poll_one(ns, name, status, pods) for (ns, name), status in wanted))
 
 
 async def _poll_one(namespace: str, name: str, status: dict[str, Any], pods: PodIndex) -> None:
