@@ -99,3 +99,64 @@ def test_a_commit_inside_the_script_aborts_everything(
         )
     assert "tried to commit before the restore was complete" in failed.value.message
     assert database.scalar("SELECT count(*) FROM keep") == "2"
+
+
+def test_the_counts_a_full_restore_reports_are_every_tables_taken_before_its_commit(
+    database: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The restore's report comes from its own transaction (no second scan after COMMIT): every
+    application table, odd names included, the guarded ones and any other, with the committed count."""
+    monkeypatch.setenv("PG_BIN_DIRS", bin_dirs())
+    database.execute(
+        'CREATE SCHEMA "sch.ema"; CREATE TABLE "sch.ema"."we""ird' + "\n" + 'name" (id int);'
+        'INSERT INTO "sch.ema"."we""ird' + "\n" + 'name" SELECT generate_series(1, 7);'
+        "CREATE TABLE keep (id int); INSERT INTO keep VALUES (1), (2);"
+    )
+    dump = tmp_path / "odd.pgdump"
+    subprocess.run(
+        [str(database.server.tool("pg_dump")), "-Fc", "-f", str(dump), "-d", database.name],
+        env=database.server.env(),
+        check=True,
+    )
+    database.execute("INSERT INTO keep VALUES (3)")  # the restore must bring back 2
+    tools = pgtools.restore_tools(server_major=database.server.major)
+    counted = loading.load(
+        url=urls.DatabaseURL.parse(database.url),
+        database=None,
+        restore_tool=tools[0],
+        psql_tool=tools[1],
+        sections=[(loading.preamble_full(server_major=database.server.major), [str(dump)])],
+        feed=None,
+        # the guard is told of one table only: the report still holds both
+        guard_sql=loading.count_guard(expected={"public.keep": 2}, count_all=True)
+        + "CREATE TABLE public.added_in_the_transaction (id int);",
+        accept=lambda: None,
+        lock_timeout_ms=5000,
+    )
+    assert counted == {("sch.ema", 'we"ird\nname'): 7, ("public", "keep"): 2}
+    assert database.scalar('SELECT count(*) FROM "sch.ema"."we""ird' + "\n" + 'name"') == "7"
+    assert database.scalar("SELECT count(*) FROM keep") == "2"
+
+
+def test_without_count_all_the_guard_reports_nothing(database: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PG_BIN_DIRS", bin_dirs())
+    database.execute("CREATE TABLE keep (id int); INSERT INTO keep VALUES (1), (2)")
+    dump = tmp_path / "keep.pgdump"
+    subprocess.run(
+        [str(database.server.tool("pg_dump")), "-Fc", "-f", str(dump), "-d", database.name],
+        env=database.server.env(),
+        check=True,
+    )
+    tools = pgtools.restore_tools(server_major=database.server.major)
+    counted = loading.load(
+        url=urls.DatabaseURL.parse(database.url),
+        database=None,
+        restore_tool=tools[0],
+        psql_tool=tools[1],
+        sections=[(loading.preamble_full(server_major=database.server.major), [str(dump)])],
+        feed=None,
+        guard_sql=loading.count_guard(expected={"public.keep": 2}),
+        accept=lambda: None,
+        lock_timeout_ms=5000,
+    )
+    assert counted is None

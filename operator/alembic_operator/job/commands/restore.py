@@ -33,7 +33,10 @@
    hold the locks. The result says "unchanged" only when the schema
    fingerprint and row counts read after the rollback equal those read before
    (:mod:`alembic_operator.job.checks.rollback_proof`).
-5. The counts are read again after commit and written to restore.json; a
+5. The counts written to restore.json are the guard's: every application table
+   counted inside the transaction right before COMMIT, so they are the committed
+   state's (a second scan after COMMIT cost 0.4 s per GB for no more proof). A
+   table restore reads its tables' counts and row digests after COMMIT; there a
    missing table or a lower count is RestoreFailed naming the tables (a higher
    one is the application writing again, recorded as ``writtenSinceRestore``).
    A backup with estimated counts (``--row-counts estimated``) holds no count
@@ -207,6 +210,7 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
     lock_ms = max(1, round(args.lock_timeout_seconds * 1000))
 
     recreated: list[str] = []
+    counted: loading.Counted | None = None  # a full restore's counts, taken before COMMIT
     backed_up: dict[str, str] = {}  # a table restore's proof: each table's rows in the archive, as a digest
     with archives.temp_dir() as tmp, concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         # The write counters' settle poll (seconds) overlaps the download: both end before the database
@@ -246,7 +250,7 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
                     lock_timeout_ms=lock_ms,
                 )
             else:
-                archives.load_full(
+                counted = archives.load_full(
                     url=url,
                     database=None,
                     bucket=bucket,
@@ -264,7 +268,12 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
     with postgres.connect(url=url) as conn:
         # a scoped restore answers for its schemas and the ones created since, not another app's
         others = set(doc.get("schemas") or []) - set(scope.of(doc) or doc.get("schemas") or [])
-        actual = {t: n for t, n in postgres.exact_counts(conn).items() if identifiers.parse(t)[0] not in others}
+        counts = (
+            postgres.exact_counts(conn)
+            if counted is None
+            else {identifiers.label(schema, table): n for (schema, table), n in counted.items()}
+        )
+        actual = {t: n for t, n in counts.items() if identifiers.parse(t)[0] not in others}
         restored = row_digests.of_tables(conn, tables)
         kept = [] if tables else sequences.kept(before=handed_out, after=sequences.values(conn))
         kept = [k for k in kept if identifiers.parse(k["sequence"])[0] not in others]

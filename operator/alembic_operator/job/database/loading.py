@@ -48,6 +48,7 @@ Must not: decide what to restore (the restore step does) or talk to S3.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import secrets
@@ -59,7 +60,7 @@ from typing import IO
 
 from alembic_operator.api import errors, redact
 from alembic_operator.job import progress
-from alembic_operator.job.database import database_state, identifiers, pgtools, scope, sequences, urls
+from alembic_operator.job.database import database_state, identifiers, pgtools, postgres, scope, sequences, urls
 
 CHUNK = 1024 * 1024
 #: Bytes of pg_restore's output held back until its end (the trailer after the final COMMIT).
@@ -70,6 +71,10 @@ DEFAULT_LOCK_TIMEOUT_MS = 60_000
 
 #: The session setting the gate checks; step 4 sets it to the token, nothing else knows the token.
 GATE_SETTING = "alembic_operator.restore_gate"
+
+#: The setting the count guard leaves its counts in (``count_all``), printed before COMMIT: the
+#: restore's report comes from the transaction that commits, not from a second scan after it.
+COUNTED_SETTING = "alembic_operator.counted"
 
 _SYSTEM_SCHEMAS = (
     "n.nspname NOT IN ('pg_catalog', 'information_schema') "
@@ -111,8 +116,9 @@ BEGIN
                        ELSE 'ENABLE' END, r.tgname);
   END LOOP;
 END $f$;
-CREATE FUNCTION pg_temp.alembic_operator_check_counts(expected jsonb) RETURNS void LANGUAGE plpgsql AS $f$
-DECLARE item jsonb; n bigint;
+CREATE FUNCTION pg_temp.alembic_operator_check_counts(expected jsonb, count_all boolean) RETURNS void
+LANGUAGE plpgsql AS $f$
+DECLARE item jsonb; n bigint; r record; seen jsonb := '{}'; counted jsonb := '[]';
 BEGIN
   FOR item IN SELECT * FROM pg_catalog.jsonb_array_elements(expected) LOOP
     IF pg_catalog.to_regclass(pg_catalog.format('%I.%I', item->'name'->>0, item->'name'->>1)) IS NULL THEN
@@ -123,9 +129,22 @@ BEGIN
     IF n <> (item->>'rows')::bigint THEN
       RAISE EXCEPTION 'row count check: % has % rows, expected %', item->>'label', n, item->>'rows';
     END IF;
+    seen := seen || pg_catalog.jsonb_build_object(
+      pg_catalog.to_regclass(pg_catalog.format('%I.%I', item->'name'->>0, item->'name'->>1))::oid::text, n);
   END LOOP;
+  IF count_all THEN  -- every application table, each counted once: the restore's report, read before COMMIT
+    FOR r IN @USER_TABLES@ LOOP
+      IF seen ? r.oid::text THEN
+        n := (seen->>r.oid::text)::bigint;
+      ELSE
+        EXECUTE pg_catalog.format('SELECT count(*) FROM %I.%I', r.schema, r.name) INTO n;
+      END IF;
+      counted := counted || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array(r.schema, r.name, n));
+    END LOOP;
+    PERFORM pg_catalog.set_config('@COUNTED@', counted::text, true);
+  END IF;
 END $f$;
-"""
+""".replace("@USER_TABLES@", postgres.USER_TABLES_SQL.strip()).replace("@COUNTED@", COUNTED_SETTING)
 
 
 def begin(*, lock_timeout_ms: int, token: str) -> str:
@@ -201,18 +220,44 @@ def preamble_tables(*, tables: list[identifiers.Table]) -> str:
 TRIGGERS_BACK = "SELECT pg_temp.alembic_operator_triggers_back();\n"
 
 
-def count_guard(*, expected: dict[str, int | None]) -> str:
+def count_guard(*, expected: dict[str, int | None], count_all: bool = False) -> str:
     """A call that aborts the transaction naming the first table missing or whose count differs.
 
     ``expected`` maps labels to counts; ``None`` checks only that the table exists (an estimate).
+    With ``count_all`` it then counts every application table (those just checked are not scanned
+    again) and leaves the counts for :func:`load` to return: the counts of what COMMIT makes visible.
     """
-    if not expected:
+    if not expected and not count_all:
         return ""
     items = [
         {"name": list(identifiers.parse(label)), "label": label, "rows": rows}
         for label, rows in sorted(expected.items())
     ]
-    return f"SELECT pg_temp.alembic_operator_check_counts({identifiers.payload(items)});\n"
+    return (
+        f"SELECT pg_temp.alembic_operator_check_counts({identifiers.payload(items)}, "
+        f"{'true' if count_all else 'false'});\n"
+    )
+
+
+#: ``(schema, table) → rows`` of every application table, counted inside the restore's transaction.
+Counted = dict[tuple[str, str], int]
+
+
+def _report(*, marker: str) -> str:
+    """Print the guard's counts on one line after ``marker`` (a random token: no line of the script can forge it)."""
+    return f"SELECT '{marker}' || pg_catalog.current_setting('{COUNTED_SETTING}', true);\n"
+
+
+def _read_counted(handle: IO[bytes], *, marker: str) -> Counted | None:
+    """The counts :func:`_report` printed (psql's output also holds the script's own SELECT results)."""
+    handle.seek(0)
+    for line in handle:
+        if line.startswith(marker.encode()):
+            text = line[len(marker) :].strip()
+            if not text:
+                return None  # the guard did not count (count_all off)
+            return {(str(s), str(t)): int(n) for s, t, n in json.loads(text)}
+    return None
 
 
 def rolled_back(message: str) -> errors.RestoreFailed:
@@ -278,8 +323,9 @@ def load(
     guard_sql: str,
     accept: Callable[[], None],
     lock_timeout_ms: int,
-) -> None:
-    """Run the transaction described in the module docstring.
+) -> Counted | None:
+    """Run the transaction described in the module docstring; return the counts a
+    ``count_guard(count_all=True)`` in ``guard_sql`` took before COMMIT (else None).
 
     ``sections`` is a list of (SQL to send first, pg_restore arguments); each
     pg_restore's script follows its SQL. ``feed`` (only with one section)
@@ -288,10 +334,16 @@ def load(
     raises to refuse (e.g. the streamed bytes' SHA-256 differs).
     """
     conninfo, env = pgtools.libpq_env(url=url, database=database)
-    psql_argv = [psql_tool.path, "-X", "-q", "-w", "-v", "ON_ERROR_STOP=1", "-d", conninfo, "-f", "-"]
+    # -A -t: a query's result is its bare text, one line a row (the guard's counts are one such line)
+    psql_argv = [psql_tool.path, "-X", "-q", "-A", "-t", "-w", "-v", "ON_ERROR_STOP=1", "-d", conninfo, "-f", "-"]
     token = secrets.token_hex(16)
-    with tempfile.TemporaryFile() as psql_err, tempfile.TemporaryFile() as restore_err:
-        psql = subprocess.Popen(psql_argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=psql_err, env=env)
+    marker = secrets.token_hex(16)
+    with (
+        tempfile.TemporaryFile() as psql_out,
+        tempfile.TemporaryFile() as psql_err,
+        tempfile.TemporaryFile() as restore_err,
+    ):
+        psql = subprocess.Popen(psql_argv, stdin=subprocess.PIPE, stdout=psql_out, stderr=psql_err, env=env)
         assert psql.stdin is not None
         committed = False
         try:
@@ -309,7 +361,7 @@ def load(
                     reader=psql,
                 )
             accept()
-            psql.stdin.write(guard_sql.encode() + commit(token=token).encode())
+            psql.stdin.write((guard_sql + _report(marker=marker) + commit(token=token)).encode())
             psql.stdin.close()
             committed = True
         except BrokenPipeError:
@@ -324,6 +376,7 @@ def load(
         code = psql.wait()
         if not committed or code != 0:
             raise rolled_back(f"restore rolled back: {_first_error(psql_err)}")
+        return _read_counted(psql_out, marker=marker)
 
 
 def _pipe_restore(

@@ -197,9 +197,10 @@ def load_full(
     guard: bool,
     lock_timeout_ms: int = loading.DEFAULT_LOCK_TIMEOUT_MS,
     state_keys: tuple[str, ...] = database_state.SETTINGS_KEYS + database_state.OBJECT_KEYS,
-) -> None:
+) -> loading.Counted | None:
     """Replace the whole database with the archive, in one transaction, database-level state included
-    (``state_keys``: what is compared with the manifest's ``databaseState`` before COMMIT)."""
+    (``state_keys``: what is compared with the manifest's ``databaseState`` before COMMIT). With
+    ``guard``, return every application table's count as the transaction saw it before COMMIT."""
     feed, args = _source(bucket=bucket, archive=archive)
     scoped = scope.of(archive.manifest)
     preamble = loading.preamble_full(
@@ -211,7 +212,7 @@ def load_full(
         if feed is not None:
             _compare(archive=archive, sha256=feed.sha256.hexdigest(), size=feed.size)
 
-    loading.load(
+    return loading.load(
         url=url,
         database=database,
         restore_tool=tools[0],
@@ -221,7 +222,7 @@ def load_full(
         else toc.schemas_first(restore_tool=tools[0], archive_path=args[-1], preamble=preamble),
         feed=None if feed is None else codecs.decoded_archive(feed, doc=archive.manifest, uri=archive.uri),
         accept=accept,
-        guard_sql=(loading.count_guard(expected=guarded_counts(archive.manifest)) if guard else "")
+        guard_sql=(loading.count_guard(expected=guarded_counts(archive.manifest), count_all=True) if guard else "")
         + sequences.KEEP_HIGHER
         + database_state.restore_sql(archive.manifest.get("databaseState"), keys=state_keys),
         lock_timeout_ms=lock_timeout_ms,
