@@ -8,8 +8,9 @@ import re
 
 import pytest
 
-from alembic_operator.api import constants
+from alembic_operator.api import constants, model
 from alembic_operator.api.model import RunView
+from alembic_operator.api.status import BackupStatus
 from alembic_operator.api.steps import STEPS, Step
 from alembic_operator.controller import naming
 from alembic_operator.controller.builders import jobs, pods
@@ -328,3 +329,16 @@ def test_each_step_runs_in_the_image_its_step_info_names_and_only_the_app_image_
 def test_an_unknown_step_is_refused():
     with pytest.raises(ValueError, match="unknown step"):
         build("dance")
+
+
+def test_the_restore_is_bound_to_the_backups_dump_checksum_and_chunk_list_when_the_status_has_them():
+    status = model.MigrationRunStatus(
+        backup=BackupStatus(uri="s3://b/p/run/dump.pgdump", sha256="ab" * 32, chunks_sha256="cd" * 32)
+    )
+    command = container(build("restore", dataclasses.replace(make_run(), status=status)))["command"]
+    assert command[command.index("--backup-uri") + 1] == "s3://b/p/run/dump.pgdump"
+    assert command[command.index("--backup-sha256") + 1] == "ab" * 32
+    assert command[command.index("--backup-chunks-sha256") + 1] == "cd" * 32  # the restore may stream
+    older = model.MigrationRunStatus(backup=BackupStatus(uri="s3://b/p/run/dump.pgdump", sha256="ab" * 32))
+    command = container(build("restore", dataclasses.replace(make_run(), status=older)))["command"]
+    assert "--backup-sha256" in command and "--backup-chunks-sha256" not in command  # downloads, then checks

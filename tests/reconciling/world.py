@@ -50,6 +50,7 @@ BACKUP_DATA = {
     "uri": "s3://backups/pg/shop/x/dump.pgdump",
     "sizeBytes": 12_900_000,
     "sha256": "ab" * 32,
+    "chunksSha256": "cd" * 32,
     "format": "custom",
     "durationSeconds": 3.5,
     "serverVersion": "15.8",

@@ -138,7 +138,9 @@ def test_the_counts_a_full_restore_reports_are_every_tables_taken_before_its_com
     assert database.scalar("SELECT count(*) FROM keep") == "2"
 
 
-def test_without_count_all_the_guard_reports_nothing(database: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_count_all_the_guard_reports_nothing(
+    database: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PG_BIN_DIRS", bin_dirs())
     database.execute("CREATE TABLE keep (id int); INSERT INTO keep VALUES (1), (2)")
     dump = tmp_path / "keep.pgdump"

@@ -167,6 +167,8 @@ class BackupResult(StepData):
     uri: str | None = None
     size_bytes: int | None = None
     sha256: str | None = None
+    #: Binds the manifest's list of chunk digests (job/storage/manifest.py): a restore given it streams.
+    chunks_sha256: str | None = None
     format: str | None = None
     duration_seconds: float | None = None
     server_version: str | None = None

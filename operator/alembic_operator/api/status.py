@@ -115,6 +115,11 @@ class BackupStatus(_Model):
     size_bytes: int | None = Field(default=None, description="Size of the uploaded dump in bytes.")
     size: str | None = Field(default=None, description="Size for humans, e.g. 12.3 MiB.")
     sha256: str | None = Field(default=None, description="SHA-256 of the uploaded dump.")
+    chunks_sha256: str | None = Field(
+        default=None,
+        description="SHA-256 of the manifest's list of the dump's chunk digests: a restore bound to it "
+        "checks each chunk before pg_restore reads it.",
+    )
     format: str | None = Field(default=None, description="pg_dump format: custom or directory.")
     duration_seconds: float | None = Field(default=None, description="How long the backup took, in seconds.")
     server_version: str | None = Field(default=None, description="PostgreSQL server version dumped.")

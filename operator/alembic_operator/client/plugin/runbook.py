@@ -74,6 +74,7 @@ def restore_command(run: dict[str, Any], *, discard_foreign_writes: bool = False
         backup.uri,
         "--backup-sha256",
         backup.sha256,
+        *(["--backup-chunks-sha256", backup.chunks_sha256] if backup.chunks_sha256 else []),
         "--on-foreign-writes",
         "restore" if discard_foreign_writes else "hold",
     ]

@@ -180,6 +180,8 @@ def restore_command(*, run: RunView) -> list[str]:
     backup = run.status.backup
     if backup is not None and backup.uri and backup.sha256:  # bind the restore to the backup this run took
         cmd += ["--backup-uri", backup.uri, "--backup-sha256", backup.sha256]
+        if backup.chunks_sha256:  # the restore may stream, checking each chunk before pg_restore reads it
+            cmd += ["--backup-chunks-sha256", backup.chunks_sha256]
     return [*cmd, "--on-foreign-writes", "restore" if discard else "hold"]
 
 

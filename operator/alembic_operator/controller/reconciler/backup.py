@@ -53,6 +53,7 @@ def _record(ctx: Context, outcome: Outcome) -> Outcome:
         size_bytes=data.size_bytes,
         size=naming.human_size(data.size_bytes),
         sha256=data.sha256,
+        chunks_sha256=data.chunks_sha256,
         format=data.format or ctx.spec.backup.format,
         duration_seconds=data.duration_seconds,
         server_version=data.server_version,

@@ -40,7 +40,9 @@ def _state_after(*, url: urls.DatabaseURL, lock_timeout: bool) -> tuple[dict[str
             time.sleep(1.0)
 
 
-def proven_rollback(exc: errors.RestoreFailed, *, url: urls.DatabaseURL, before: dict[str, Any]) -> errors.StepError:
+def proven_rollback(
+    exc: errors.RestoreFailed | errors.ChecksumMismatch, *, url: urls.DatabaseURL, before: dict[str, Any]
+) -> errors.StepError:
     """The failure as reported: "unchanged" only when the state read now equals ``before``.
 
     A lock wait that ran out names the sessions holding locks. Anything that differs (or
@@ -66,8 +68,9 @@ def proven_rollback(exc: errors.RestoreFailed, *, url: urls.DatabaseURL, before:
         )
         result.changed_database = True
         return result
-    proven = loading.rolled_back(
-        f"{message}; the database is unchanged (schema fingerprint and row counts equal those before)"
-    )
+    unchanged = f"{message}; the database is unchanged (schema fingerprint and row counts equal those before)"
+    if isinstance(exc, errors.ChecksumMismatch):  # a streamed chunk failed its check: still the dump's fault
+        return errors.ChecksumMismatch(unchanged, **exc.details)
+    proven = loading.rolled_back(unchanged)
     proven.details.update({k: v for k, v in exc.details.items() if k != "rolledBack"})
     return proven

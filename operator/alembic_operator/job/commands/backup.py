@@ -245,6 +245,7 @@ def run(args: argparse.Namespace) -> results.BackupResult:
     )
     doc["durationSeconds"] = round(time.monotonic() - clock, 3)
     doc.update(codecs.manifest_fields(choice, sink=sink))
+    doc["chunks"] = {"bytes": s3.CHUNK, "sha256": writer.chunk_sha256}
     doc["writeStatsSettled"] = stats_settled
     doc["databaseState"] = level
     doc["owners"] = owned

@@ -23,6 +23,11 @@
    database is touched (ChecksumMismatch otherwise). The download runs while
    step 2 waits for the counters to settle (until no other session can still hold
    unpublished counts, ≤ 12.4 s; at once when none is connected); a hold still wins over a mismatch.
+   A full restore given ``--backup-chunks-sha256`` (the operator passes the backup's) downloads
+   nothing first: it streams the dump into pg_restore, each 8 MiB chunk checked against the
+   manifest's list, which that digest binds, before pg_restore reads it
+   (:class:`alembic_operator.job.storage.archives.Checked`); a chunk that differs stops the
+   restore and its transaction rolls back (ChecksumMismatch, the rollback proven as in step 4).
 4. One transaction (see :mod:`alembic_operator.job.database.loading`): every application
    schema is dropped (so what the failed migration created goes too), the
    archive's script is replayed, the row counts are checked against the
@@ -105,6 +110,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--backup-sha256",
         default=None,
         help="the dump's SHA-256 as the backup step reported it (status.backup.sha256); the manifest must agree",
+    )
+    parser.add_argument(
+        "--backup-chunks-sha256",
+        default=None,
+        help="the digest of the dump's chunk list as the backup step reported it (status.backup.chunksSha256): "
+        "the manifest must agree; a full restore then streams the dump, checking each chunk before pg_restore reads it",
     )
     parser.add_argument(
         "--allow-other-database",
@@ -195,6 +206,7 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
         archive_uri=archive.uri,
         backup_uri=args.backup_uri,
         backup_sha256=args.backup_sha256,
+        backup_chunks_sha256=args.backup_chunks_sha256,
         target=target,
         allow_other_database=args.allow_other_database,
     )
@@ -225,7 +237,9 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
             hold=args.on_foreign_writes == "hold",
         )
         try:
-            _fetch(bucket=bucket, archive=archive, tables=tables, workdir=tmp)
+            _fetch(
+                bucket=bucket, archive=archive, tables=tables, workdir=tmp, stream=args.backup_chunks_sha256 is not None
+            )
         finally:
             foreign = counting.result()
         # The checksum is proven and the foreign writes counted: from here on the database may change.
@@ -262,7 +276,7 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
                     state_keys=database_state.SETTINGS_KEYS
                     + (database_state.OBJECT_KEYS if scope.of(doc) is None else ()),
                 )
-        except errors.RestoreFailed as exc:
+        except (errors.RestoreFailed, errors.ChecksumMismatch) as exc:
             raise rollback_proof.proven_rollback(exc, url=url, before=before) from None
 
     with postgres.connect(url=url) as conn:
@@ -297,6 +311,7 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
         "durationSeconds": round(time.monotonic() - clock, 3),
         "sha256": doc["sha256"],
         "sha256Verified": True,
+        "checkedBy": "each chunk's SHA-256, before pg_restore read it" if archive.chunks else "the whole SHA-256",
         "database": url.redacted(),
         "recreatedTables": recreated,
         "ok": not mismatches and not altered,
@@ -352,11 +367,14 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
     )
 
 
-def _fetch(*, bucket: s3.Bucket, archive: archives.Archive, tables: list[str], workdir: str) -> None:
-    """Bring the archive next to pg_restore (or check it for streaming), its SHA-256 proven."""
+def _fetch(*, bucket: s3.Bucket, archive: archives.Archive, tables: list[str], workdir: str, stream: bool) -> None:
+    """Bring the archive next to pg_restore (or check it for streaming), its SHA-256 proven; or, with
+    ``stream`` (the chunk list is bound), only set up the checked stream."""
     if archive.manifest["format"] == "directory":
         archives.fetch_directory(bucket=bucket, archive=archive, workdir=workdir)
     elif tables:
         archives.download(bucket=bucket, archive=archive, path=os.path.join(workdir, location.DUMP_CUSTOM))
+    elif stream:
+        archives.prepare_stream(bucket=bucket, archive=archive, workdir=workdir)
     elif not archives.fetch_custom(bucket=bucket, archive=archive, workdir=workdir):
         archives.check_stream(bucket=bucket, archive=archive)  # no room on disk: stream it twice

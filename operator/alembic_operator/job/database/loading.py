@@ -132,7 +132,7 @@ BEGIN
     seen := seen || pg_catalog.jsonb_build_object(
       pg_catalog.to_regclass(pg_catalog.format('%I.%I', item->'name'->>0, item->'name'->>1))::oid::text, n);
   END LOOP;
-  IF count_all THEN  -- every application table, each counted once: the restore's report, read before COMMIT
+  IF count_all THEN  -- every application table, each counted once: what the restore reports
     FOR r IN @USER_TABLES@ LOOP
       IF seen ? r.oid::text THEN
         n := (seen->>r.oid::text)::bigint;
@@ -319,7 +319,7 @@ def load(
     restore_tool: pgtools.Tool,
     psql_tool: pgtools.Tool,
     sections: list[tuple[str, list[str]]],
-    feed: Iterable[bytes] | None,
+    feed: Iterable[bytes | memoryview] | None,
     guard_sql: str,
     accept: Callable[[], None],
     lock_timeout_ms: int,
@@ -328,8 +328,8 @@ def load(
     ``count_guard(count_all=True)`` in ``guard_sql`` took before COMMIT (else None).
 
     ``sections`` is a list of (SQL to send first, pg_restore arguments); each
-    pg_restore's script follows its SQL. ``feed`` (only with one section)
-    is piped into that pg_restore's stdin (a streamed custom archive).
+    pg_restore's script follows its SQL. ``feed`` is piped into the last
+    section's pg_restore's stdin (a streamed custom archive).
     ``accept`` runs after every pg_restore succeeded and before COMMIT; it
     raises to refuse (e.g. the streamed bytes' SHA-256 differs).
     """
@@ -348,12 +348,12 @@ def load(
         committed = False
         try:
             psql.stdin.write(begin(lock_timeout_ms=lock_timeout_ms, token=token).encode())
-            for sql, restore_args in sections:
+            for index, (sql, restore_args) in enumerate(sections):
                 psql.stdin.write(sql.encode())
                 key = secrets.token_hex(16)
                 _pipe_restore(
                     argv=[restore_tool.path, "--single-transaction", f"--restrict-key={key}", "-f", "-", *restore_args],
-                    feed=feed,
+                    feed=feed if index == len(sections) - 1 else None,
                     env=env,
                     into=psql.stdin,
                     script=ScriptFilter(key=key),
@@ -382,7 +382,7 @@ def load(
 def _pipe_restore(
     *,
     argv: list[str],
-    feed: Iterable[bytes] | None,
+    feed: Iterable[bytes | memoryview] | None,
     env: dict[str, str],
     into: IO[bytes],
     script: ScriptFilter,

@@ -25,21 +25,30 @@ from alembic_operator.job.database import loading, pgtools
 _TOC_ENTRY = re.compile(r"^(\d+); (\d+) (\d+) (.*)$")
 
 
-def schemas_first(*, restore_tool: pgtools.Tool, archive_path: str, preamble: str) -> list[tuple[str, list[str]]]:
+def listing(*, restore_tool: pgtools.Tool, archive_path: str) -> subprocess.CompletedProcess[bytes]:
+    """``pg_restore -l``: the table of contents, which sits at the archive's start (a file holding
+    only the start of a custom archive lists as well, once its table of contents is complete)."""
+    return subprocess.run([restore_tool.path, "-l", archive_path], capture_output=True, check=False, timeout=600)
+
+
+def schemas_first(
+    *, restore_tool: pgtools.Tool, archive_path: str, preamble: str, streamed: bool = False
+) -> list[tuple[str, list[str]]]:
     """``sections`` for :func:`loading.load`: ``preamble`` and the schemas with their grants, then the rest.
 
     The lists are written next to the archive (the caller's temporary directory, removed with it).
-    A stream cannot be read twice: a streamed archive is one run, grants last.
+    The first section needs only the table of contents: with ``streamed``, ``archive_path`` holds just
+    the start of the archive, and the second reads the whole from its stdin (:func:`loading.load`'s ``feed``).
     """
-    listing = subprocess.run([restore_tool.path, "-l", archive_path], capture_output=True, check=False, timeout=600)
-    if listing.returncode != 0:
+    listed = listing(restore_tool=restore_tool, archive_path=archive_path)
+    if listed.returncode != 0:
         raise loading.rolled_back(
-            f"pg_restore -l exited with {listing.returncode}, nothing was restored: "
-            f"{redact.redact(listing.stderr.decode(errors='replace').strip()[-300:])}"
+            f"pg_restore -l exited with {listed.returncode}, nothing was restored: "
+            f"{redact.redact(listed.stderr.decode(errors='replace').strip()[-300:])}"
         )
     first: list[str] = []
     rest: list[str] = []
-    for line in listing.stdout.decode(errors="replace").splitlines():
+    for line in listed.stdout.decode(errors="replace").splitlines():
         match = _TOC_ENTRY.match(line)
         if match is None:
             continue
@@ -51,4 +60,4 @@ def schemas_first(*, restore_tool: pgtools.Tool, archive_path: str, preamble: st
     for path, ids in zip(lists, (first, rest), strict=True):
         with open(path, "w", encoding="ascii") as handle:
             handle.write("".join(f"{i}\n" for i in ids))
-    return [(preamble, ["-L", lists[0], archive_path]), ("", ["-L", lists[1], archive_path])]
+    return [(preamble, ["-L", lists[0], archive_path]), ("", ["-L", lists[1], *([] if streamed else [archive_path])])]

@@ -5,6 +5,8 @@ and its checksum, so whoever can write the folder could point a restore at
 another dump. The restore step is told by its caller (the operator, from the
 run's status, which the backup step's own result filled) which dump to use and
 its SHA-256; the manifest must agree, and the dump must live in the run folder.
+So must the manifest's list of chunk digests, when the caller names it
+(``chunksSha256``): a restore that streams trusts each chunk's digest from it.
 The manifest's ``identity`` (recorded by the backup step: server
 ``system_identifier`` and database name) must be the target's, or a backup of
 one database would silently replace another.
@@ -18,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from alembic_operator.api import errors, location
+from alembic_operator.job.storage import manifest
 
 
 def check(
@@ -28,6 +31,7 @@ def check(
     backup_uri: str | None,
     backup_sha256: str | None,
     target: dict[str, str | None],
+    backup_chunks_sha256: str | None = None,
     allow_other_database: bool,
 ) -> None:
     """InvalidInput naming the first thing that does not bind (see module docstring)."""
@@ -45,6 +49,13 @@ def check(
             f"the manifest's SHA-256 {str(doc.get('sha256'))[:12]}… is not the backup's {backup_sha256[:12]}…; "
             "nothing was restored"
         )
+    if backup_chunks_sha256 is not None:
+        listed = manifest.chunk_digests(doc, uri=archive_uri)
+        if listed is None or manifest.chunk_list_sha256(listed[1]) != backup_chunks_sha256.lower():
+            raise errors.InvalidInput(
+                "the manifest's list of chunk digests is not the one the backup reported "
+                f"({backup_chunks_sha256[:12]}…); nothing was restored"
+            )
     if allow_other_database:
         return
     recorded = doc.get("identity")

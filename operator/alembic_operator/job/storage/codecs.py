@@ -153,7 +153,7 @@ def manifest_fields(choice: Choice, *, sink: PlainSink) -> dict[str, Any]:
 class _ChunkReader:
     """A ``read(n)`` file over a byte iterator (what the decompressor reads from)."""
 
-    def __init__(self, chunks: Iterable[bytes]) -> None:
+    def __init__(self, chunks: Iterable[bytes | memoryview]) -> None:
         self._chunks = iter(chunks)
         self._pending = b""
 
@@ -171,8 +171,8 @@ class _ChunkReader:
 
 
 def decoded(
-    chunks: Iterable[bytes], *, codec: str | None, uri: str, archive_bytes: int | None = None
-) -> Iterator[bytes]:
+    chunks: Iterable[bytes | memoryview], *, codec: str | None, uri: str, archive_bytes: int | None = None
+) -> Iterator[bytes | memoryview]:
     """pg_dump's archive from the stored bytes, :data:`CHUNK` at most at a time (memory stays flat
     however well the data compressed); RestoreFailed when it is not what the backup wrote.
 
@@ -207,7 +207,9 @@ def codec_of(doc: dict[str, Any]) -> str:
     return str(doc.get("codec") or NONE)
 
 
-def decoded_archive(chunks: Iterable[bytes], *, doc: dict[str, Any], uri: str) -> Iterator[bytes]:
+def decoded_archive(
+    chunks: Iterable[bytes | memoryview], *, doc: dict[str, Any], uri: str
+) -> Iterator[bytes | memoryview]:
     """:func:`decoded` as the manifest ``doc`` says (its codec and ``archiveBytes``)."""
     size = doc.get("archiveBytes")
     return decoded(chunks, codec=codec_of(doc), uri=uri, archive_bytes=int(size) if size is not None else None)

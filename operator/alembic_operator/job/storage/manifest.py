@@ -13,13 +13,17 @@ backup is good (unless ``verification.ok`` is false). Stored shape (version 2)::
      "verification": null | {"method": "restore", "ok": true, "mismatches": []},
      "databaseState": {…}, "owners": [{"role": "app", "objects": 12, "named": ["schema shop", …]}],
      "scope": null | ["public", "shop"], "schemas": ["audit", "public", "shop"], "roles": {"app": "<md5>"},
-     "codec": "zstd", "codecLevel": 1, "archiveBytes": 456, "writeStatsSettled": true}
+     "codec": "zstd", "codecLevel": 1, "archiveBytes": 456, "writeStatsSettled": true,
+     "chunks": {"bytes": 8388608, "sha256": ["…", …]}}
 
 ``codec`` says how the stored object relates to pg_dump's archive (:mod:`alembic_operator.job.storage.codecs`:
 ``zstd`` is pg_dump ``-Z0`` compressed on the way; absent or ``none`` is pg_dump's output as is, round-1
 backups included); ``sizeBytes`` and ``sha256`` are always the stored object's, ``archiveBytes`` pg_dump's
 archive once decoded. ``writeStatsSettled``: whether ``writeStats`` (read just before the snapshot) had
-settled (:mod:`alembic_operator.job.database.snapshot_counts`).
+settled (:mod:`alembic_operator.job.database.snapshot_counts`). ``chunks``: the SHA-256 of each
+``bytes``-sized piece of the stored object, in order; the backup reports :func:`chunk_list_sha256` of
+the list (status.backup.chunksSha256), and a restore bound to that digest checks each piece before
+pg_restore reads it, so it streams instead of downloading first (absent in older backups).
 
 ``databaseState`` is what pg_dump without ``--create`` leaves out
 (:mod:`alembic_operator.job.database.database_state`); ``owners`` the roles owning the
@@ -41,6 +45,7 @@ writes version 2.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,6 +57,28 @@ VERSION = 2
 #: Versions this module reads.
 READABLE = (1, 2)
 REQUIRED = ("format", "key", "sizeBytes", "sha256", "tables")
+_HEX64 = frozenset("0123456789abcdef")
+
+
+def chunk_list_sha256(digests: list[str]) -> str:
+    """The digest that binds a chunk list: SHA-256 of the hex digests, one per line."""
+    return hashlib.sha256("".join(f"{d}\n" for d in digests).encode()).hexdigest()
+
+
+def chunk_digests(doc: dict[str, Any], *, uri: str) -> tuple[int, list[str]] | None:
+    """``(chunk bytes, digests)`` of a manifest that lists its object's chunks (None: it does not);
+    StorageError when the list cannot describe the object (wrong count, not hex digests)."""
+    chunks = doc.get("chunks")
+    if chunks is None:
+        return None
+    size, digests = (chunks.get("bytes"), chunks.get("sha256")) if isinstance(chunks, dict) else (None, None)
+    if not isinstance(size, int) or isinstance(size, bool) or size <= 0 or not isinstance(digests, list):
+        raise errors.StorageError(f"{uri}: 'chunks' is not {{bytes, sha256: [...]}}")
+    if not all(isinstance(d, str) and len(d) == 64 and set(d) <= _HEX64 for d in digests):
+        raise errors.StorageError(f"{uri}: a chunk digest is not a lowercase hex SHA-256")
+    if len(digests) != -(-int(doc["sizeBytes"]) // size):
+        raise errors.StorageError(f"{uri}: {len(digests)} chunk digests for {doc['sizeBytes']} bytes of {size}")
+    return size, digests
 
 
 def timestamp(moment: datetime) -> str:
@@ -138,6 +165,7 @@ def validate(value: Any, *, uri: str) -> dict[str, Any]:
     missing = [k for k in REQUIRED if k not in value]
     if missing:
         raise errors.StorageError(f"{uri} lacks {', '.join(missing)}")
+    chunk_digests(value, uri=uri)
     try:
         tables = _decode_tables(value["tables"], version=value["v"])
         stats = _decode_tables(value.get("writeStats") or ({} if value["v"] == 1 else []), version=value["v"])
@@ -182,6 +210,9 @@ def summary(value: dict[str, Any], *, uri: str, manifest_uri: str) -> dict[str, 
         "rows": sum(int(v) for v in tables.values()),
         "manifestUri": manifest_uri,
     }
+    listed = value.get("chunks")
+    if isinstance(listed, dict) and isinstance(listed.get("sha256"), list):
+        data["chunksSha256"] = chunk_list_sha256(listed["sha256"])
     if value.get("verification") is not None:
         data["verification"] = {"method": value["verification"].get("method"), "ok": value["verification"].get("ok")}
     return data

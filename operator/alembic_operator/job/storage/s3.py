@@ -42,7 +42,10 @@ for _name in ("botocore", "boto3", "urllib3", "s3transfer"):
     logging.getLogger(_name).setLevel(logging.WARNING)
 
 MiB = 1024 * 1024
-MIN_PART = 8 * MiB
+#: The unit a restore checks before it feeds pg_restore: the upload records each chunk's SHA-256
+#: (:attr:`MultipartWriter.chunk_sha256`), so no byte reaches pg_restore before its own check passed.
+CHUNK = 8 * MiB
+MIN_PART = CHUNK
 #: S3's hard limits.
 MAX_PARTS = 10_000
 MAX_PART = 5 * 1024 * MiB
@@ -104,10 +107,12 @@ def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
 
 
 def part_size(*, database_bytes: int) -> int:
-    """A part size (bytes, a whole MiB, ≥ 8 MiB) so ``database_bytes × 1.5`` needs ≤ 9,000 parts."""
+    """A part size (bytes, whole chunks (:data:`CHUNK`), ≥ 8 MiB) so ``database_bytes × 1.5`` needs ≤ 9,000 parts.
+
+    Whole chunks: each part's upload thread hashes its own chunks, off the dump's path."""
     expected = max(0, database_bytes) * SIZE_FACTOR
     size = max(MIN_PART, math.ceil(expected / PLANNED_PARTS))
-    size = math.ceil(size / MiB) * MiB
+    size = math.ceil(size / CHUNK) * CHUNK
     return min(size, MAX_PART)
 
 
@@ -288,13 +293,16 @@ class Bucket:
 class MultipartWriter:
     """A write-only file object that uploads parts as they fill; SHA-256 and size on the fly.
 
-    Not thread-safe for writers (one producer), uploads run on a small pool.
+    Not thread-safe for writers (one producer), uploads run on a small pool; each
+    upload thread also hashes its part's chunks (:data:`CHUNK`; ``part_bytes`` is whole chunks).
     Nothing becomes a visible object until :meth:`complete`; :meth:`abort`
     removes every uploaded part. Memory: at most :func:`in_flight` parts
     uploading plus the one being filled.
     """
 
     def __init__(self, *, bucket: Bucket, key: str, upload_id: str, part_bytes: int) -> None:
+        if part_bytes <= 0 or part_bytes % CHUNK:
+            raise ValueError(f"a part must be whole {CHUNK}-byte chunks, not {part_bytes} bytes")
         self.bucket = bucket
         self.key = key
         self.upload_id = upload_id
@@ -306,7 +314,9 @@ class MultipartWriter:
         slots = in_flight(part_bytes=part_bytes)
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=slots, thread_name_prefix="s3-part")
         self._slots = threading.BoundedSemaphore(slots)
-        self._futures: list[concurrent.futures.Future[dict[str, Any]]] = []
+        self._futures: list[concurrent.futures.Future[tuple[dict[str, Any], list[str]]]] = []
+        #: The hex SHA-256 of each CHUNK of the object, in order (set by :meth:`complete`).
+        self.chunk_sha256: list[str] = []
         self._closed = False
         #: Send each part's ChecksumSHA256 (the server took the upload's checksum algorithm).
         self.part_checksums = False
@@ -338,12 +348,14 @@ class MultipartWriter:
         future.add_done_callback(lambda _f: self._slots.release())
         self._futures.append(future)
 
-    def _upload(self, number: int, chunk: bytes) -> dict[str, Any]:
+    def _upload(self, number: int, chunk: bytes) -> tuple[dict[str, Any], list[str]]:
+        view = memoryview(chunk)
+        digests = [hashlib.sha256(view[i : i + CHUNK]).hexdigest() for i in range(0, len(chunk), CHUNK)]
         checksum = {"ChecksumSHA256": s3_options.part_checksum(chunk)} if self.part_checksums else {}
         response = self.bucket.client.upload_part(
             Bucket=self.bucket.name, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=chunk, **checksum
         )
-        return {"PartNumber": number, "ETag": response["ETag"], **checksum}
+        return {"PartNumber": number, "ETag": response["ETag"], **checksum}, digests
 
     def _raise_failed(self) -> None:
         for future in self._futures:
@@ -358,11 +370,14 @@ class MultipartWriter:
             self._submit(bytes(self._buffer))
             self._buffer.clear()
         parts = []
+        chunks: list[str] = []
         for future in self._futures:
             try:
-                parts.append(future.result())
+                part, digests = future.result()
             except S3_ERRORS as exc:
                 raise self.bucket._fail(exc, self.key) from None
+            parts.append(part)
+            chunks += digests
         if len(parts) > MAX_PARTS:
             raise errors.BackupFailed(f"the dump needed {len(parts)} parts, more than S3's {MAX_PARTS}")
         try:
@@ -374,6 +389,7 @@ class MultipartWriter:
         finally:
             self._closed = True
             self._pool.shutdown(wait=True)
+        self.chunk_sha256 = chunks
         return self.sha256.hexdigest()
 
     def abort(self) -> None:
