@@ -81,7 +81,11 @@ def record_restore(b: Any, *, backups: dict[str, Any], out: Path) -> dict[str, A
 
     fast = next(r for r in backups["rows"] if r["variant"] == transfer.FAST_PATH and r["attempt"] == 0)
     target = b.pg.create_database("profile_restore")
-    argv = [transfer.VENV_BIN / "alembic-operator", "restore", *transfer.restore_args(fast["location"])]
+    argv = [
+        transfer.VENV_BIN / "alembic-operator",
+        "restore",
+        *transfer.restore_args(fast["location"], fast.get("binding", ())),
+    ]
     try:
         return record(argv, env=b.step_env(b.pg.url(target)), out=out)
     finally:

@@ -18,8 +18,10 @@ the database.
 
 Restore: ``pg_restore -d`` from the local file (1 job, ``-j2``, and
 ``--single-transaction`` — the closest plain equivalent of the product's
-atomic restore) vs ``alembic-operator restore`` from S3 (checksum first, then one
-transaction), each into a fresh empty database, dropped afterwards.
+atomic restore) vs ``alembic-operator restore`` from S3, bound to its backup as the operator binds
+it (:func:`binding_args`: a backup that lists its chunks streams, each chunk checked before pg_restore
+reads it; one without downloads and checks the whole SHA-256 first), in one transaction, each into a
+fresh empty database, dropped afterwards.
 
 Every timed command starts after :func:`quiesce` (CHECKPOINT, then ``sync``), and the two sides of
 a pair take turns going first: otherwise the one that runs second pays for writing back the
@@ -31,9 +33,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from alembic_operator.job.storage import manifest as storage_manifest
 from bench import rss
 from bench.bed import VENV_BIN, Bed
 from bench.common import MB, loadavg, ratio, say, table, timed, timed_cpu
@@ -147,6 +151,7 @@ def run_backup(
             row["operator_inner_s"] = manifest.get("durationSeconds")
             row["codec"] = manifest.get("codec")
             row["location"] = loc
+            row["binding"] = binding_args(bucket, manifest)
             if fmt == "custom":
                 shell = (
                     f"set -o pipefail; '{pg.tool('pg_dump')}' {' '.join(_dump_args(fmt, local_comp))} -d {database} "
@@ -213,10 +218,20 @@ def backup_table(data: dict[str, Any], db_bytes: int) -> str:
     )
 
 
-def restore_args(location: str) -> list[str]:
+def restore_args(location: str, binding: Sequence[str] = ()) -> list[str]:
     """The restore step's arguments as every benchmark runs it: into a fresh database (not the one
-    backed up), discarding whatever it holds."""
-    return ["--location", location, "--allow-other-database", "--on-foreign-writes", "restore"]
+    backed up), discarding whatever it holds; ``binding`` as the operator passes it (:func:`binding_args`)."""
+    return ["--location", location, *binding, "--allow-other-database", "--on-foreign-writes", "restore"]
+
+
+def binding_args(bucket: str, doc: dict[str, Any]) -> list[str]:
+    """What the operator binds a restore to, from the run's status (which the backup's result filled, from
+    this manifest): the dump, its SHA-256 and, when listed, its chunk list's digest (the restore then streams)."""
+    args = ["--backup-uri", f"s3://{bucket}/{doc['key']}", "--backup-sha256", str(doc["sha256"])]
+    chunks = doc.get("chunks")
+    if isinstance(chunks, dict):
+        args += ["--backup-chunks-sha256", storage_manifest.chunk_list_sha256(chunks["sha256"])]
+    return args
 
 
 def quiesce(pg: Any) -> None:
@@ -252,7 +267,7 @@ def run_restore(b: Bed, *, backups: dict[str, Any], db_bytes: int, repeat: int =
             def product() -> None:
                 db = fresh()
                 row["operator_s"], row["operator_cpu_s"], peak = rss.timed(
-                    [VENV_BIN / "alembic-operator", "restore", *restore_args(src["location"])],
+                    [VENV_BIN / "alembic-operator", "restore", *restore_args(src["location"], src.get("binding", ()))],
                     env={**b.step_env(pg.url(db))},
                 )
                 row["operator_rss_bytes"], row["operator_python_rss_bytes"] = peak.tree, peak.python
