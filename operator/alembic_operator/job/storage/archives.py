@@ -164,7 +164,7 @@ class Checked:
 
     def _mismatch(self, what: str) -> errors.ChecksumMismatch:
         return errors.ChecksumMismatch(
-            f"{self._archive.uri} does not match its manifest: {what}; pg_restore was given none of its bytes",
+            f"{self._archive.uri} does not match its manifest: {what}; no unchecked byte reached pg_restore",
             expected=self._digests[self._index] if self._index < len(self._digests) else None,
         )
 
@@ -325,7 +325,8 @@ def load_full(
     )
 
 
-#: Bytes of a streamed archive written to its start file between two tries of ``pg_restore -l``.
+#: Bytes of a streamed archive written to its start file before the first try of ``pg_restore -l``
+#: (each later try waits until the file has doubled: a huge table of contents is not re-read per MiB).
 TOC_STEP = 1024 * 1024
 
 
@@ -336,14 +337,14 @@ def _table_of_contents(
     from it (before anything is touched); return that file and the whole archive as a stream again."""
     assert archive.workdir is not None
     path = os.path.join(archive.workdir, "start.custom")
-    written = tried_at = 0
+    written, next_try = 0, TOC_STEP
     with open(path, "wb") as start:
         for piece in decoded:
             start.write(piece)
             written += len(piece)
-            if written - tried_at >= TOC_STEP:
+            if written >= next_try:
                 start.flush()
-                tried_at = written
+                next_try = 2 * written
                 if toc.listing(restore_tool=tool, archive_path=path).returncode == 0:
                     break
     return path, itertools.chain(_file_chunks(path), decoded)
