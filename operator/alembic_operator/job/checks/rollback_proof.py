@@ -40,10 +40,11 @@ def _state_after(*, url: urls.DatabaseURL, lock_timeout: bool) -> tuple[dict[str
             time.sleep(1.0)
 
 
-def proven_rollback(
-    exc: errors.RestoreFailed | errors.ChecksumMismatch, *, url: urls.DatabaseURL, before: dict[str, Any]
-) -> errors.StepError:
+def proven_rollback(exc: errors.StepError, *, url: urls.DatabaseURL, before: dict[str, Any]) -> errors.StepError:
     """The failure as reported: "unchanged" only when the state read now equals ``before``.
+
+    A cause other than the load's own failure (a streamed chunk that differs, S3 gone mid-stream)
+    keeps its class, so whether a new attempt may pass is decided as before.
 
     A lock wait that ran out names the sessions holding locks. Anything that differs (or
     cannot be read) makes it "may have changed" (``changedDatabase: true``), naming what.
@@ -69,8 +70,8 @@ def proven_rollback(
         result.changed_database = True
         return result
     unchanged = f"{message}; the database is unchanged (schema fingerprint and row counts equal those before)"
-    if isinstance(exc, errors.ChecksumMismatch):  # a streamed chunk failed its check: still the dump's fault
-        return errors.ChecksumMismatch(unchanged, **exc.details)
+    if not isinstance(exc, errors.RestoreFailed):
+        return type(exc)(unchanged, **exc.details)
     proven = loading.rolled_back(unchanged)
     proven.details.update({k: v for k, v in exc.details.items() if k != "rolledBack"})
     return proven

@@ -27,7 +27,8 @@
    nothing first: it streams the dump into pg_restore, each 8 MiB chunk checked against the
    manifest's list, which that digest binds, before pg_restore reads it
    (:class:`alembic_operator.job.storage.archives.Checked`); a chunk that differs stops the
-   restore and its transaction rolls back (ChecksumMismatch, the rollback proven as in step 4).
+   restore and its transaction rolls back (ChecksumMismatch, the rollback proven as in step 4; S3
+   gone mid-stream is a StorageError, proven the same way, and a new attempt may pass).
 4. One transaction (see :mod:`alembic_operator.job.database.loading`): every application
    schema is dropped (so what the failed migration created goes too), the
    archive's script is replayed, the row counts are checked against the
@@ -276,7 +277,7 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
                     state_keys=database_state.SETTINGS_KEYS
                     + (database_state.OBJECT_KEYS if scope.of(doc) is None else ()),
                 )
-        except (errors.RestoreFailed, errors.ChecksumMismatch) as exc:
+        except errors.StepError as exc:  # the load had begun: say "unchanged" only after the check
             raise rollback_proof.proven_rollback(exc, url=url, before=before) from None
 
     with postgres.connect(url=url) as conn:
