@@ -93,7 +93,7 @@ def test_a_changed_chunk_stops_the_restore_before_pg_restore_reads_it_and_nothin
     _tamper(s3, bucket, doc["key"], offset=s3_adapter.CHUNK + 4096)  # inside the second chunk: rows of big
     code, result, stderr = _restore(database, s3, bucket, tmp_path, "--backup-chunks-sha256", data["chunksSha256"])
     assert code == errors.ChecksumMismatch.exit_code, stderr
-    assert "chunk 2 of 3 differs" in result["message"], result["message"]
+    assert "chunk 2 of 3 has sha256" in result["message"], result["message"]
     assert "the database is unchanged" in result["message"] and result["changedDatabase"] is False
     assert checksums(database) == migrated  # the first chunk was restored inside the transaction, rolled back
 

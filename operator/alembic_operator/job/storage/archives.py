@@ -157,8 +157,12 @@ class Checked:
     def _check(self, chunk: memoryview) -> memoryview:
         if self._index >= len(self._digests):
             raise self._mismatch(f"it holds more than the {len(self._digests)} chunks its manifest lists")
-        if hashlib.sha256(chunk).hexdigest() != self._digests[self._index]:
-            raise self._mismatch(f"chunk {self._index + 1} of {len(self._digests)} differs from its SHA-256")
+        digest, listed = hashlib.sha256(chunk).hexdigest(), self._digests[self._index]
+        if digest != listed:
+            raise self._mismatch(
+                f"chunk {self._index + 1} of {len(self._digests)} has sha256 {digest[:12]}…, "
+                f"its manifest {listed[:12]}…"
+            )
         self._index += 1
         return chunk
 
