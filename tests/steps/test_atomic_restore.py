@@ -101,40 +101,50 @@ def test_a_commit_inside_the_script_aborts_everything(
     assert database.scalar("SELECT count(*) FROM keep") == "2"
 
 
-def test_the_counts_a_full_restore_reports_are_every_tables_taken_before_its_commit(
-    database: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The restore's report comes from its own transaction (no second scan after COMMIT): every
-    application table, odd names included, the guarded ones and any other, with the committed count."""
-    monkeypatch.setenv("PG_BIN_DIRS", bin_dirs())
-    database.execute(
-        'CREATE SCHEMA "sch.ema"; CREATE TABLE "sch.ema"."we""ird' + "\n" + 'name" (id int);'
-        'INSERT INTO "sch.ema"."we""ird' + "\n" + 'name" SELECT generate_series(1, 7);'
-        "CREATE TABLE keep (id int); INSERT INTO keep VALUES (1), (2);"
-    )
-    dump = tmp_path / "odd.pgdump"
+def _dump_and_load(database: Any, tmp_path: Path, *, guard_sql: str, before_load: str) -> loading.Counted | None:
+    """pg_dump the database, run ``before_load``, then load the dump back in the restore's one transaction."""
+    dump = tmp_path / "db.pgdump"
     subprocess.run(
         [str(database.server.tool("pg_dump")), "-Fc", "-f", str(dump), "-d", database.name],
         env=database.server.env(),
         check=True,
     )
-    database.execute("INSERT INTO keep VALUES (3)")  # the restore must bring back 2
+    database.execute(before_load)
     tools = pgtools.restore_tools(server_major=database.server.major)
-    counted = loading.load(
+    return loading.load(
         url=urls.DatabaseURL.parse(database.url),
         database=None,
         restore_tool=tools[0],
         psql_tool=tools[1],
         sections=[(loading.preamble_full(server_major=database.server.major), [str(dump)])],
         feed=None,
-        # the guard is told of one table only: the report still holds both
-        guard_sql=loading.count_guard(expected={"public.keep": 2}, count_all=True)
-        + "CREATE TABLE public.added_in_the_transaction (id int);",
+        guard_sql=guard_sql,
         accept=lambda: None,
         lock_timeout_ms=5000,
     )
+
+
+def test_the_counts_a_full_restore_reports_are_every_tables_taken_before_its_commit(
+    database: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The restore's report comes from its own transaction (no second scan after COMMIT): every
+    application table, odd names included, the guarded ones and any other, with the committed count."""
+    monkeypatch.setenv("PG_BIN_DIRS", bin_dirs())
+    odd = '"sch.ema"."we""ird' + "\n" + 'name"'
+    database.execute(
+        f'CREATE SCHEMA "sch.ema"; CREATE TABLE {odd} (id int); INSERT INTO {odd} SELECT generate_series(1, 7);'
+        "CREATE TABLE keep (id int); INSERT INTO keep VALUES (1), (2);"
+    )
+    counted = _dump_and_load(
+        database,
+        tmp_path,
+        # the guard is told of one table only: the report still holds both
+        guard_sql=loading.count_guard(expected={"public.keep": 2}, count_all=True)
+        + "CREATE TABLE public.added_in_the_transaction (id int);",
+        before_load="INSERT INTO keep VALUES (3)",  # the restore must bring back 2
+    )
     assert counted == {("sch.ema", 'we"ird\nname'): 7, ("public", "keep"): 2}
-    assert database.scalar('SELECT count(*) FROM "sch.ema"."we""ird' + "\n" + 'name"') == "7"
+    assert database.scalar(f"SELECT count(*) FROM {odd}") == "7"
     assert database.scalar("SELECT count(*) FROM keep") == "2"
 
 
@@ -143,22 +153,8 @@ def test_without_count_all_the_guard_reports_nothing(
 ) -> None:
     monkeypatch.setenv("PG_BIN_DIRS", bin_dirs())
     database.execute("CREATE TABLE keep (id int); INSERT INTO keep VALUES (1), (2)")
-    dump = tmp_path / "keep.pgdump"
-    subprocess.run(
-        [str(database.server.tool("pg_dump")), "-Fc", "-f", str(dump), "-d", database.name],
-        env=database.server.env(),
-        check=True,
-    )
-    tools = pgtools.restore_tools(server_major=database.server.major)
-    counted = loading.load(
-        url=urls.DatabaseURL.parse(database.url),
-        database=None,
-        restore_tool=tools[0],
-        psql_tool=tools[1],
-        sections=[(loading.preamble_full(server_major=database.server.major), [str(dump)])],
-        feed=None,
-        guard_sql=loading.count_guard(expected={"public.keep": 2}),
-        accept=lambda: None,
-        lock_timeout_ms=5000,
+    counted = _dump_and_load(
+        database, tmp_path, guard_sql=loading.count_guard(expected={"public.keep": 2}), before_load="SELECT 1"
     )
     assert counted is None
+    assert database.scalar("SELECT count(*) FROM keep") == "2"

@@ -74,6 +74,13 @@ def test_a_bound_restore_streams_and_brings_back_every_row(database: Any, s3: An
     assert report["tables"]["public.big"] == {"expected": 300000, "actual": 300000}
 
 
+def _migrated(database: Any, s3: Any, bucket: str, tmp_path: Path) -> tuple[dict[str, Any], dict[str, Any], Any]:
+    """The big backup, then a migration that deleted a third of its rows; the state it left."""
+    data, doc = _big_backup(database, s3, bucket, tmp_path)
+    database.execute("DELETE FROM big WHERE g % 3 = 0")
+    return data, doc, checksums(database)
+
+
 def _tamper(s3: Any, bucket: str, key: str, offset: int) -> bytes:
     """Flip one byte of the stored dump (whoever can write the bucket); return the new object."""
     client = s3.client()
@@ -87,9 +94,7 @@ def _tamper(s3: Any, bucket: str, key: str, offset: int) -> bytes:
 def test_a_changed_chunk_stops_the_restore_before_pg_restore_reads_it_and_nothing_changes(
     database: Any, s3: Any, bucket: str, tmp_path: Path
 ) -> None:
-    data, doc = _big_backup(database, s3, bucket, tmp_path)
-    database.execute("DELETE FROM big WHERE g % 3 = 0")
-    migrated = checksums(database)
+    data, doc, migrated = _migrated(database, s3, bucket, tmp_path)
     _tamper(s3, bucket, doc["key"], offset=s3_adapter.CHUNK + 4096)  # inside the second chunk: rows of big
     code, result, stderr = _restore(database, s3, bucket, tmp_path, "--backup-chunks-sha256", data["chunksSha256"])
     assert code == errors.ChecksumMismatch.exit_code, stderr
@@ -102,9 +107,7 @@ def test_a_changed_chunk_stops_the_restore_before_pg_restore_reads_it_and_nothin
 def test_a_manifest_rewritten_to_match_a_forged_dump_is_refused_before_anything_is_touched(
     database: Any, s3: Any, bucket: str, tmp_path: Path
 ) -> None:
-    data, doc = _big_backup(database, s3, bucket, tmp_path)
-    database.execute("DELETE FROM big WHERE g % 3 = 0")
-    migrated = checksums(database)
+    data, doc, migrated = _migrated(database, s3, bucket, tmp_path)
     forged = _tamper(s3, bucket, doc["key"], offset=100)
     size = s3_adapter.CHUNK
     doc["chunks"]["sha256"] = [hashlib.sha256(forged[i : i + size]).hexdigest() for i in range(0, len(forged), size)]
