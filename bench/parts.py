@@ -1,6 +1,6 @@
 """The S3 multipart part size, measured: the fast path's upload at 8, 16 and 64 MiB parts.
 
-The backup's part size is :func:`alembic_operator.job.storage.s3.part_size` (8 MiB at least,
+The backup's part size is :func:`alembic_operator.job.storage.parts.part_size` (8 MiB at least,
 larger only when 9,000 parts would not hold the dump); up to four parts upload at once within
 a 64 MiB budget. This measures what the choice costs without pg_dump in the way: the -Z0 archive
 the backup benchmark dumped to a local file is compressed (the product's zstd sink) into the
@@ -26,13 +26,16 @@ SIZES_MIB = (8, 16, 64)
 def upload(path: str, bucket: str, key: str, part_mib: int) -> None:
     """The fast path's upload of ``path`` at ``part_mib`` MiB parts (in this process)."""
     from alembic_operator.job.storage import codecs, s3
+    from alembic_operator.job.storage import parts as storage_parts
 
-    writer = s3.Bucket(settings=s3.settings_from_env(), bucket=bucket).multipart(key, part_bytes=part_mib * s3.MiB)
+    writer = s3.Bucket(settings=s3.settings_from_env(), bucket=bucket).multipart(
+        key, part_bytes=part_mib * storage_parts.MiB
+    )
     choice = codecs.choose(fmt="custom", compression=None)
     sink = codecs.sink(choice, into=writer)
     try:
         with open(path, "rb") as fh:
-            while chunk := fh.read(s3.MiB):
+            while chunk := fh.read(storage_parts.MiB):
                 sink.write(chunk)
         sink.close()
         writer.complete()

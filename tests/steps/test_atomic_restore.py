@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from alembic_operator.api import errors
-from alembic_operator.job.database import loading, pgtools, urls
+from alembic_operator.job.database import guarding, loading, pgtools, urls
 
 from . import bin_dirs, checksums, location_for, make_sample, run_step, step_env
 
@@ -101,7 +101,7 @@ def test_a_commit_inside_the_script_aborts_everything(
     assert database.scalar("SELECT count(*) FROM keep") == "2"
 
 
-def _dump_and_load(database: Any, tmp_path: Path, *, guard_sql: str, before_load: str) -> loading.Counted | None:
+def _dump_and_load(database: Any, tmp_path: Path, *, guard_sql: str, before_load: str) -> guarding.Counted | None:
     """pg_dump the database, run ``before_load``, then load the dump back in the restore's one transaction."""
     dump = tmp_path / "db.pgdump"
     subprocess.run(
@@ -139,7 +139,7 @@ def test_the_counts_a_full_restore_reports_are_every_tables_taken_before_its_com
         database,
         tmp_path,
         # the guard is told of one table only: the report still holds both
-        guard_sql=loading.count_guard(expected={"public.keep": 2}, count_all=True)
+        guard_sql=guarding.count_guard(expected={"public.keep": 2}, count_all=True)
         + "CREATE TABLE public.added_in_the_transaction (id int);",
         before_load="INSERT INTO keep VALUES (3)",  # the restore must bring back 2
     )
@@ -154,7 +154,7 @@ def test_without_count_all_the_guard_reports_nothing(
     monkeypatch.setenv("PG_BIN_DIRS", bin_dirs())
     database.execute("CREATE TABLE keep (id int); INSERT INTO keep VALUES (1), (2)")
     counted = _dump_and_load(
-        database, tmp_path, guard_sql=loading.count_guard(expected={"public.keep": 2}), before_load="SELECT 1"
+        database, tmp_path, guard_sql=guarding.count_guard(expected={"public.keep": 2}), before_load="SELECT 1"
     )
     assert counted is None
     assert database.scalar("SELECT count(*) FROM keep") == "2"

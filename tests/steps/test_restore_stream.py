@@ -17,8 +17,7 @@ from typing import Any
 import pytest
 
 from alembic_operator.api import errors
-from alembic_operator.job.storage import manifest
-from alembic_operator.job.storage import s3 as s3_adapter
+from alembic_operator.job.storage import manifest, parts
 
 from . import checksums, make_sample, read_json
 from .test_restore_binding import _backup, _restore
@@ -44,7 +43,7 @@ def test_the_backup_lists_each_chunks_sha256_and_reports_the_lists_digest(
 ) -> None:
     data, doc = _big_backup(database, s3, bucket, tmp_path)
     stored = s3.client().get_object(Bucket=bucket, Key=doc["key"])["Body"].read()
-    size = s3_adapter.CHUNK
+    size = parts.CHUNK
     assert len(stored) > 2 * size and doc["chunks"]["bytes"] == size
     assert doc["chunks"]["sha256"] == [
         hashlib.sha256(stored[i : i + size]).hexdigest() for i in range(0, len(stored), size)
@@ -95,7 +94,7 @@ def test_a_changed_chunk_stops_the_restore_before_pg_restore_reads_it_and_nothin
     database: Any, s3: Any, bucket: str, tmp_path: Path
 ) -> None:
     data, doc, migrated = _migrated(database, s3, bucket, tmp_path)
-    _tamper(s3, bucket, doc["key"], offset=s3_adapter.CHUNK + 4096)  # inside the second chunk: rows of big
+    _tamper(s3, bucket, doc["key"], offset=parts.CHUNK + 4096)  # inside the second chunk: rows of big
     code, result, stderr = _restore(database, s3, bucket, tmp_path, "--backup-chunks-sha256", data["chunksSha256"])
     assert code == errors.ChecksumMismatch.exit_code, stderr
     assert "chunk 2 of 3 has sha256" in result["message"], result["message"]
@@ -109,7 +108,7 @@ def test_a_manifest_rewritten_to_match_a_forged_dump_is_refused_before_anything_
 ) -> None:
     data, doc, migrated = _migrated(database, s3, bucket, tmp_path)
     forged = _tamper(s3, bucket, doc["key"], offset=100)
-    size = s3_adapter.CHUNK
+    size = parts.CHUNK
     doc["chunks"]["sha256"] = [hashlib.sha256(forged[i : i + size]).hexdigest() for i in range(0, len(forged), size)]
     doc["sha256"] = hashlib.sha256(forged).hexdigest()
     s3.client().put_object(Bucket=bucket, Key=RUN + "manifest.json", Body=json.dumps(doc).encode())

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from alembic_operator.api import errors
+from alembic_operator.job.storage import parts, s3_options
 from alembic_operator.job.storage import s3 as s3_adapter
-from alembic_operator.job.storage import s3_options
 
 from . import location_for, make_sample, run_step, step_env
 
@@ -72,8 +72,8 @@ def test_every_request_carries_the_expected_owner_and_the_kms_key(
     target.client.meta.events.register("before-send.s3", record)
     target.check()
     target.put_json("run/manifest.json", {"v": 1})
-    writer = target.multipart("run/dump", part_bytes=s3_adapter.MIN_PART)
-    writer.write(b"x" * (s3_adapter.MIN_PART + 10))
+    writer = target.multipart("run/dump", part_bytes=parts.MIN_PART)
+    writer.write(b"x" * (parts.MIN_PART + 10))
     writer.complete()
     assert len(sent) == 6  # head bucket, put, create, two parts, complete
     assert [h.get("x-amz-expected-bucket-owner") for _, h in sent] == [s3.access_key] * 6, sent
@@ -100,7 +100,7 @@ def test_a_part_altered_on_the_way_is_refused_and_nothing_is_left(
     target = s3_adapter.Bucket(settings=s3_adapter.Settings(endpoint=s3.endpoint, force_path_style=True), bucket=bucket)
     real = s3_options.part_checksum
     monkeypatch.setattr(s3_options, "part_checksum", lambda chunk: real(chunk + b"altered"))
-    writer = target.multipart("run/dump", part_bytes=s3_adapter.MIN_PART)
+    writer = target.multipart("run/dump", part_bytes=parts.MIN_PART)
     assert writer.part_checksums
     writer.write(b"y" * 1000)
     with pytest.raises(errors.StorageError):

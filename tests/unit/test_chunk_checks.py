@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from alembic_operator.api import errors, location
-from alembic_operator.job.storage import archives, binding, manifest, s3
+from alembic_operator.job.storage import archives, binding, manifest, parts, s3, streaming
 
-SIZE = 16  # chunk bytes here; the upload's is s3.CHUNK
+SIZE = 16  # chunk bytes here; the upload's is parts.CHUNK
 
 
 def _archive(data: bytes, size: int = SIZE) -> archives.Archive:
@@ -31,7 +31,7 @@ DATA = bytes(range(256)) * 3  # 768 bytes: 48 chunks
 
 @pytest.mark.parametrize("cut", [1, 7, SIZE, SIZE + 5, 100, len(DATA)])
 def test_the_checked_stream_is_the_object_whatever_the_pieces_it_arrives_in(cut: int) -> None:
-    checked = archives.Checked(_pieces(DATA, cut), archive=_archive(DATA))
+    checked = streaming.Checked(_pieces(DATA, cut), archive=_archive(DATA))
     assert b"".join(bytes(chunk) for chunk in checked) == DATA
     checked.finish()
 
@@ -41,7 +41,7 @@ def test_a_changed_byte_stops_the_stream_before_its_chunk_is_passed_on() -> None
     forged[5 * SIZE + 3] ^= 1  # the sixth chunk
     passed: list[bytes] = []
     with pytest.raises(errors.ChecksumMismatch) as failed:
-        for chunk in archives.Checked(_pieces(bytes(forged), 10), archive=_archive(DATA)):
+        for chunk in streaming.Checked(_pieces(bytes(forged), 10), archive=_archive(DATA)):
             passed.append(bytes(chunk))
     assert b"".join(passed) == DATA[: 5 * SIZE]  # the five good chunks, nothing of the changed one
     assert "chunk 6 of 48 has sha256" in failed.value.message
@@ -49,16 +49,16 @@ def test_a_changed_byte_stops_the_stream_before_its_chunk_is_passed_on() -> None
 
 def test_an_object_cut_short_or_grown_is_a_mismatch() -> None:
     with pytest.raises(errors.ChecksumMismatch, match="ends after 47 of the 48 chunks"):
-        list(archives.Checked([DATA[: 47 * SIZE]], archive=_archive(DATA)))
+        list(streaming.Checked([DATA[: 47 * SIZE]], archive=_archive(DATA)))
     with pytest.raises(errors.ChecksumMismatch, match="more than the 48 chunks"):
-        list(archives.Checked([DATA + b"x"], archive=_archive(DATA)))
+        list(streaming.Checked([DATA + b"x"], archive=_archive(DATA)))
     with pytest.raises(errors.ChecksumMismatch, match="chunk 48 of 48 has sha256"):
-        list(archives.Checked([DATA[:-1]], archive=_archive(DATA)))
+        list(streaming.Checked([DATA[:-1]], archive=_archive(DATA)))
 
 
 def test_finish_checks_what_pg_restore_did_not_read() -> None:
     forged = DATA[:-1] + b"\x00"
-    checked = archives.Checked([forged], archive=_archive(DATA))
+    checked = streaming.Checked([forged], archive=_archive(DATA))
     assert bytes(next(iter(checked))) == DATA[:SIZE]  # pg_restore stopped after the first chunk
     with pytest.raises(errors.ChecksumMismatch, match="chunk 48 of 48"):
         checked.finish()
@@ -123,9 +123,9 @@ def test_a_restore_given_the_lists_digest_accepts_only_that_list() -> None:
 
 @pytest.mark.parametrize("db_bytes", [0, 60 * 1024**3, 777 * 1024**3, 10 * 1024**4])
 def test_a_part_is_whole_chunks_so_each_upload_thread_hashes_its_own(db_bytes: int) -> None:
-    assert s3.part_size(database_bytes=db_bytes) % s3.CHUNK == 0
+    assert parts.part_size(database_bytes=db_bytes) % parts.CHUNK == 0
 
 
 def test_a_writer_refuses_a_part_size_that_is_not_whole_chunks() -> None:
     with pytest.raises(ValueError, match="whole"):
-        s3.MultipartWriter(bucket=None, key="k", upload_id="u", part_bytes=s3.CHUNK + s3.MiB)  # type: ignore[arg-type]
+        s3.MultipartWriter(bucket=None, key="k", upload_id="u", part_bytes=parts.CHUNK + parts.MiB)  # type: ignore[arg-type]

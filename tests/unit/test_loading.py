@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from alembic_operator.api import errors
-from alembic_operator.job.database import dumping, identifiers, loading, pgtools
+from alembic_operator.job.database import dumping, guarding, identifiers, loading, pgtools
 
 HOSTILE = ('we.i"rd', "x'$$$alembic_operator$ $f$ \\! touch /tmp/pwned")
 
@@ -38,9 +38,9 @@ def test_table_names_reach_psql_only_as_hex() -> None:
     _hex_only(off)
     _hex_only(truncate)
     assert loading.preamble_tables(tables=[]) == ""
-    guard = loading.count_guard(expected={identifiers.label(*HOSTILE): 2, "public.task": None})
+    guard = guarding.count_guard(expected={identifiers.label(*HOSTILE): 2, "public.task": None})
     _hex_only(guard)
-    assert loading.count_guard(expected={}) == ""
+    assert guarding.count_guard(expected={}) == ""
 
 
 def test_the_gate_is_armed_in_begin_and_opened_only_by_commit() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from alembic_operator.api import errors
-from alembic_operator.job.storage import s3
+from alembic_operator.job.storage import parts, s3
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -13,23 +13,23 @@ GiB = 1024 * MiB
 
 @pytest.mark.parametrize("db_bytes", [0, 1, 10 * MiB, 8 * GiB, 45 * GiB])
 def test_small_databases_use_the_minimum_8_mib(db_bytes: int) -> None:
-    assert s3.part_size(database_bytes=db_bytes) == 8 * MiB
+    assert parts.part_size(database_bytes=db_bytes) == 8 * MiB
 
 
 @pytest.mark.parametrize("db_bytes", [60 * GiB, 78 * GiB, 100 * GiB, 1024 * GiB, 10 * 1024 * GiB])
 def test_large_databases_fit_in_10000_parts_with_room_to_spare(db_bytes: int) -> None:
-    size = s3.part_size(database_bytes=db_bytes)
+    size = parts.part_size(database_bytes=db_bytes)
     assert size % MiB == 0 and size >= 8 * MiB
     assert db_bytes * 1.5 / size <= 9000
     assert db_bytes * 1.6 / size < 10_000  # a dump somewhat bigger than planned still fits
 
 
 def test_part_size_never_exceeds_s3s_5_gib_limit() -> None:
-    assert s3.part_size(database_bytes=100 * 1024 * GiB) == 5 * GiB
+    assert parts.part_size(database_bytes=100 * 1024 * GiB) == 5 * GiB
 
 
 def test_part_size_grows_monotonically() -> None:
-    sizes = [s3.part_size(database_bytes=n * GiB) for n in range(0, 2000, 7)]
+    sizes = [parts.part_size(database_bytes=n * GiB) for n in range(0, 2000, 7)]
     assert sizes == sorted(sizes)
 
 
@@ -77,8 +77,8 @@ def test_the_client_fails_fast_and_skips_optional_checksums() -> None:
 
 
 def test_memory_stays_at_a_few_parts_whatever_the_part_size() -> None:
-    assert s3.in_flight(part_bytes=8 * MiB) == 4
-    assert s3.in_flight(part_bytes=32 * MiB) == 2
-    assert s3.in_flight(part_bytes=5 * GiB) == 2
+    assert parts.in_flight(part_bytes=8 * MiB) == 4
+    assert parts.in_flight(part_bytes=32 * MiB) == 2
+    assert parts.in_flight(part_bytes=5 * GiB) == 2
     for size in (8 * MiB, 16 * MiB, 100 * MiB, GiB):
-        assert s3.in_flight(part_bytes=size) * size <= max(64 * MiB, 2 * size)
+        assert parts.in_flight(part_bytes=size) * size <= max(64 * MiB, 2 * size)

@@ -57,7 +57,7 @@ from alembic_operator.job.database import (
     tls,
     urls,
 )
-from alembic_operator.job.storage import archives, codecs, manifest, retention, s3
+from alembic_operator.job.storage import archives, codecs, manifest, parts, retention, s3
 
 HELP = """Back the database up to S3 with pg_dump, recording size, SHA-256 and row counts.
 
@@ -168,7 +168,7 @@ def run(args: argparse.Namespace) -> results.BackupResult:
                 "write; nothing was written (use a new run folder)"
             )
         identity = postgres.identity(conn)
-        part = s3.part_size(database_bytes=postgres.database_size(conn))
+        part = parts.part_size(database_bytes=postgres.database_size(conn))
         writer = bucket.multipart(dump_key, part_bytes=part)
         # One read right before the snapshot (see snapshot_counts: whether it had settled is checked
         # while the dump streams, not waited for here).
@@ -245,7 +245,7 @@ def run(args: argparse.Namespace) -> results.BackupResult:
     )
     doc["durationSeconds"] = round(time.monotonic() - clock, 3)
     doc.update(codecs.manifest_fields(choice, sink=sink))
-    doc["chunks"] = {"bytes": s3.CHUNK, "sha256": writer.chunk_sha256}
+    doc["chunks"] = {"bytes": parts.CHUNK, "sha256": writer.chunk_sha256}
     doc["writeStatsSettled"] = stats_settled
     doc["databaseState"] = level
     doc["owners"] = owned

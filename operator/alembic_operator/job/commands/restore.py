@@ -26,7 +26,7 @@
    A full restore given ``--backup-chunks-sha256`` (the operator passes the backup's) downloads
    nothing first: it streams the dump into pg_restore, each 8 MiB chunk checked against the
    manifest's list, which that digest binds, before pg_restore reads it
-   (:class:`alembic_operator.job.storage.archives.Checked`); a chunk that differs stops the
+   (:class:`alembic_operator.job.storage.streaming.Checked`); a chunk that differs stops the
    restore and its transaction rolls back (ChecksumMismatch, the rollback proven as in step 4; S3
    gone mid-stream is a StorageError, proven the same way, and a new attempt may pass).
 4. One transaction (see :mod:`alembic_operator.job.database.loading`): every application
@@ -65,6 +65,7 @@ from alembic_operator.api import errors, location, results
 from alembic_operator.job.checks import restore_preflight, rollback_proof, rowcounts, writecounters
 from alembic_operator.job.database import (
     database_state,
+    guarding,
     identifiers,
     loading,
     pgtools,
@@ -77,7 +78,7 @@ from alembic_operator.job.database import (
     tls,
     urls,
 )
-from alembic_operator.job.storage import archives, binding, manifest, s3
+from alembic_operator.job.storage import archives, binding, manifest, s3, streaming
 
 HELP = """Restore the database to exactly the backed-up state, checking the dump's SHA-256 first.
 
@@ -223,7 +224,7 @@ def _restore(args: argparse.Namespace) -> results.RestoreResult:
     lock_ms = max(1, round(args.lock_timeout_seconds * 1000))
 
     recreated: list[str] = []
-    counted: loading.Counted | None = None  # a full restore's counts, taken before COMMIT
+    counted: guarding.Counted | None = None  # a full restore's counts, taken before COMMIT
     backed_up: dict[str, str] = {}  # a table restore's proof: each table's rows in the archive, as a digest
     with archives.temp_dir() as tmp, concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         # The write counters' settle poll (seconds) overlaps the download: both end before the database
@@ -376,6 +377,6 @@ def _fetch(*, bucket: s3.Bucket, archive: archives.Archive, tables: list[str], w
     elif tables:
         archives.download(bucket=bucket, archive=archive, path=os.path.join(workdir, location.DUMP_CUSTOM))
     elif stream:
-        archives.prepare_stream(bucket=bucket, archive=archive, workdir=workdir)
+        streaming.prepare_stream(bucket=bucket, archive=archive, workdir=workdir)
     elif not archives.fetch_custom(bucket=bucket, archive=archive, workdir=workdir):
         archives.check_stream(bucket=bucket, archive=archive)  # no room on disk: stream it twice

@@ -48,7 +48,6 @@ Must not: decide what to restore (the restore step does) or talk to S3.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import secrets
@@ -60,7 +59,7 @@ from typing import IO
 
 from alembic_operator.api import errors, redact
 from alembic_operator.job import progress
-from alembic_operator.job.database import database_state, identifiers, pgtools, postgres, scope, sequences, urls
+from alembic_operator.job.database import database_state, guarding, identifiers, pgtools, scope, sequences, urls
 
 CHUNK = 1024 * 1024
 #: Bytes of pg_restore's output held back until its end (the trailer after the final COMMIT).
@@ -72,9 +71,6 @@ DEFAULT_LOCK_TIMEOUT_MS = 60_000
 #: The session setting the gate checks; step 4 sets it to the token, nothing else knows the token.
 GATE_SETTING = "alembic_operator.restore_gate"
 
-#: The setting the count guard leaves its counts in (``count_all``), printed before COMMIT: the
-#: restore's report comes from the transaction that commits, not from a second scan after it.
-COUNTED_SETTING = "alembic_operator.counted"
 
 _SYSTEM_SCHEMAS = (
     "n.nspname NOT IN ('pg_catalog', 'information_schema') "
@@ -116,35 +112,7 @@ BEGIN
                        ELSE 'ENABLE' END, r.tgname);
   END LOOP;
 END $f$;
-CREATE FUNCTION pg_temp.alembic_operator_check_counts(expected jsonb, count_all boolean) RETURNS void
-LANGUAGE plpgsql AS $f$
-DECLARE item jsonb; n bigint; r record; seen jsonb := '{}'; counted jsonb := '[]';
-BEGIN
-  FOR item IN SELECT * FROM pg_catalog.jsonb_array_elements(expected) LOOP
-    IF pg_catalog.to_regclass(pg_catalog.format('%I.%I', item->'name'->>0, item->'name'->>1)) IS NULL THEN
-      RAISE EXCEPTION 'row count check: % is missing', item->>'label';
-    END IF;
-    CONTINUE WHEN pg_catalog.jsonb_typeof(item->'rows') IS DISTINCT FROM 'number';
-    EXECUTE pg_catalog.format('SELECT count(*) FROM %I.%I', item->'name'->>0, item->'name'->>1) INTO n;
-    IF n <> (item->>'rows')::bigint THEN
-      RAISE EXCEPTION 'row count check: % has % rows, expected %', item->>'label', n, item->>'rows';
-    END IF;
-    seen := seen || pg_catalog.jsonb_build_object(
-      pg_catalog.to_regclass(pg_catalog.format('%I.%I', item->'name'->>0, item->'name'->>1))::oid::text, n);
-  END LOOP;
-  IF count_all THEN  -- every application table, each counted once: what the restore reports
-    FOR r IN @USER_TABLES@ LOOP
-      IF seen ? r.oid::text THEN
-        n := (seen->>r.oid::text)::bigint;
-      ELSE
-        EXECUTE pg_catalog.format('SELECT count(*) FROM %I.%I', r.schema, r.name) INTO n;
-      END IF;
-      counted := counted || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array(r.schema, r.name, n));
-    END LOOP;
-    PERFORM pg_catalog.set_config('@COUNTED@', counted::text, true);
-  END IF;
-END $f$;
-""".replace("@USER_TABLES@", postgres.USER_TABLES_SQL.strip()).replace("@COUNTED@", COUNTED_SETTING)
+"""
 
 
 def begin(*, lock_timeout_ms: int, token: str) -> str:
@@ -155,6 +123,7 @@ def begin(*, lock_timeout_ms: int, token: str) -> str:
 SET LOCAL client_min_messages = warning;
 SET LOCAL lock_timeout = '{int(lock_timeout_ms)}ms';
 {_HELPERS}
+{guarding.HELPERS_SQL}
 {database_state.HELPERS_SQL}
 {scope.HELPERS_SQL}
 {sequences.HELPERS_SQL}
@@ -220,46 +189,6 @@ def preamble_tables(*, tables: list[identifiers.Table]) -> str:
 TRIGGERS_BACK = "SELECT pg_temp.alembic_operator_triggers_back();\n"
 
 
-def count_guard(*, expected: dict[str, int | None], count_all: bool = False) -> str:
-    """A call that aborts the transaction naming the first table missing or whose count differs.
-
-    ``expected`` maps labels to counts; ``None`` checks only that the table exists (an estimate).
-    With ``count_all`` it then counts every application table (those just checked are not scanned
-    again) and leaves the counts for :func:`load` to return: the counts of what COMMIT makes visible.
-    """
-    if not expected and not count_all:
-        return ""
-    items = [
-        {"name": list(identifiers.parse(label)), "label": label, "rows": rows}
-        for label, rows in sorted(expected.items())
-    ]
-    return (
-        f"SELECT pg_temp.alembic_operator_check_counts({identifiers.payload(items)}, "
-        f"{'true' if count_all else 'false'});\n"
-    )
-
-
-#: ``(schema, table) → rows`` of every application table, counted inside the restore's transaction.
-Counted = dict[tuple[str, str], int]
-
-
-def _report(*, marker: str) -> str:
-    """Print the guard's counts on one line after ``marker`` (a random token: no line of the script can forge it)."""
-    return f"SELECT '{marker}' || pg_catalog.current_setting('{COUNTED_SETTING}', true);\n"
-
-
-def _read_counted(handle: IO[bytes], *, marker: str) -> Counted | None:
-    """The counts :func:`_report` printed (psql's output also holds the script's own SELECT results)."""
-    handle.seek(0)
-    for line in handle:
-        if line.startswith(marker.encode()):
-            text = line[len(marker) :].strip()
-            if not text:
-                return None  # the guard did not count (count_all off)
-            return {(str(s), str(t)): int(n) for s, t, n in json.loads(text)}
-    return None
-
-
 def rolled_back(message: str) -> errors.RestoreFailed:
     """A RestoreFailed that says the transaction rolled back, so the database did not change."""
     exc = errors.RestoreFailed(message, rolledBack=True)
@@ -323,9 +252,9 @@ def load(
     guard_sql: str,
     accept: Callable[[], None],
     lock_timeout_ms: int,
-) -> Counted | None:
+) -> guarding.Counted | None:
     """Run the transaction described in the module docstring; return the counts a
-    ``count_guard(count_all=True)`` in ``guard_sql`` took before COMMIT (else None).
+    ``guarding.count_guard(count_all=True)`` in ``guard_sql`` took before COMMIT (else None).
 
     ``sections`` is a list of (SQL to send first, pg_restore arguments); each
     pg_restore's script follows its SQL. ``feed`` is piped into the last
@@ -361,7 +290,7 @@ def load(
                     reader=psql,
                 )
             accept()
-            psql.stdin.write((guard_sql + _report(marker=marker) + commit(token=token)).encode())
+            psql.stdin.write((guard_sql + guarding.report_sql(marker=marker) + commit(token=token)).encode())
             psql.stdin.close()
             committed = True
         except BrokenPipeError:
@@ -376,7 +305,7 @@ def load(
         code = psql.wait()
         if not committed or code != 0:
             raise rolled_back(f"restore rolled back: {_first_error(psql_err)}")
-        return _read_counted(psql_out, marker=marker)
+        return guarding.read_counted(psql_out, marker=marker)
 
 
 def _pipe_restore(

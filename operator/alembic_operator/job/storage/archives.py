@@ -13,11 +13,8 @@
    local file or directory, or by streaming the object again (the same object
    version, ``IfMatch`` its ETag, hashed again and accepted only if equal) —
    through :mod:`alembic_operator.job.database.loading`'s single transaction.
-4. A full restore bound to the backup's list of chunk digests (:func:`prepare_stream`,
-   :mod:`alembic_operator.job.storage.binding`) downloads nothing first: :class:`Checked`
-   yields the object one chunk at a time, each after its own SHA-256 matched, so pg_restore
-   reads the stream as it arrives and never a byte that was not checked. Only the start of
-   the archive (its table of contents, for the schemas-first run) goes to a local file.
+4. A full restore bound to the backup's list of chunk digests streams instead
+   (:mod:`alembic_operator.job.storage.streaming`): no byte reaches pg_restore unchecked.
 
 A zstd-coded backup (the fast path, :mod:`alembic_operator.job.storage.codecs`) is hashed as
 stored and decompressed on the way: the local file holds pg_dump's archive, the stream feeds
@@ -29,12 +26,11 @@ Must not: choose tools or parse arguments (the steps do).
 from __future__ import annotations
 
 import hashlib
-import itertools
 import os
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +38,7 @@ from alembic_operator.api import errors
 from alembic_operator.job.database import (
     database_state,
     dumping,
+    guarding,
     identifiers,
     loading,
     pgtools,
@@ -51,7 +48,7 @@ from alembic_operator.job.database import (
     toc,
     urls,
 )
-from alembic_operator.job.storage import codecs, manifest, s3
+from alembic_operator.job.storage import codecs, s3, streaming
 
 
 @dataclass
@@ -67,7 +64,7 @@ class Archive:
     path: str | None = None
     """The downloaded, checked archive file (custom format), inside a temp dir the caller cleans up."""
     chunks: tuple[int, list[str]] | None = None
-    """(chunk bytes, SHA-256 of each): the load streams the object, checking each chunk (:class:`Checked`)."""
+    """(chunk bytes, SHA-256 of each): the load streams the object (:class:`streaming.Checked`)."""
     workdir: str | None = None
     """Where a streamed load keeps the start of the archive (its table of contents)."""
 
@@ -116,80 +113,6 @@ def _compare(*, archive: Archive, sha256: str, size: int) -> None:
             expected=want_sha,
             actual=sha256,
         )
-
-
-class Checked:
-    """The stored object one chunk at a time, each yielded only once its SHA-256 equals the manifest's.
-
-    A chunk that differs, one too many or one missing is a ChecksumMismatch raised before the
-    chunk is yielded. :meth:`finish` checks what pg_restore did not read (it may stop before the end).
-    """
-
-    def __init__(self, pieces: Iterable[bytes], *, archive: Archive) -> None:
-        assert archive.chunks is not None
-        self._size, self._digests = archive.chunks
-        self._archive = archive
-        self._pieces = pieces
-        self._index = 0
-        self._chunks = self._checked()
-
-    def __iter__(self) -> Iterator[bytes | memoryview]:
-        return self._chunks
-
-    def _checked(self) -> Iterator[bytes | memoryview]:
-        held: list[memoryview] = []
-        filled = 0
-        for piece in self._pieces:
-            view = memoryview(piece)
-            while view:
-                take = min(len(view), self._size - filled)
-                held.append(view[:take])
-                filled += take
-                view = view[take:]
-                if filled == self._size:  # pieces of one chunk each are passed on without a copy
-                    yield self._check(held[0] if len(held) == 1 else memoryview(b"".join(held)))
-                    held, filled = [], 0
-        if filled:
-            yield self._check(memoryview(b"".join(held)))
-        if self._index != len(self._digests):
-            raise self._mismatch(f"it ends after {self._index} of the {len(self._digests)} chunks its manifest lists")
-
-    def _check(self, chunk: memoryview) -> memoryview:
-        if self._index >= len(self._digests):
-            raise self._mismatch(f"it holds more than the {len(self._digests)} chunks its manifest lists")
-        digest, listed = hashlib.sha256(chunk).hexdigest(), self._digests[self._index]
-        if digest != listed:
-            raise self._mismatch(
-                f"chunk {self._index + 1} of {len(self._digests)} has sha256 {digest[:12]}…, "
-                f"its manifest {listed[:12]}…"
-            )
-        self._index += 1
-        return chunk
-
-    def _mismatch(self, what: str) -> errors.ChecksumMismatch:
-        return errors.ChecksumMismatch(
-            f"{self._archive.uri} does not match its manifest: {what}; no unchecked byte reached pg_restore",
-            expected=self._digests[self._index] if self._index < len(self._digests) else None,
-        )
-
-    def finish(self) -> None:
-        """Check the chunks not yet read, up to the end."""
-        for _ in self._chunks:
-            pass
-
-
-def prepare_stream(*, bucket: s3.Bucket, archive: Archive, workdir: str) -> None:
-    """Set a full restore up to stream (:class:`Checked`): the object's ETag (the load reads that
-    version) and its size, which must be the manifest's (ChecksumMismatch, before anything is touched)."""
-    head = bucket.head(archive.key)
-    archive.etag = head.get("ETag")
-    size = head.get("ContentLength")
-    if size is not None and int(size) != int(archive.manifest["sizeBytes"]):
-        raise errors.ChecksumMismatch(
-            f"{archive.uri} holds {size} bytes, its manifest {archive.manifest['sizeBytes']}; nothing was restored"
-        )
-    archive.chunks = manifest.chunk_digests(archive.manifest, uri=archive.uri)
-    archive.workdir = workdir
 
 
 def check_stream(*, bucket: s3.Bucket, archive: Archive) -> None:
@@ -281,7 +204,7 @@ def load_full(
     guard: bool,
     lock_timeout_ms: int = loading.DEFAULT_LOCK_TIMEOUT_MS,
     state_keys: tuple[str, ...] = database_state.SETTINGS_KEYS + database_state.OBJECT_KEYS,
-) -> loading.Counted | None:
+) -> guarding.Counted | None:
     """Replace the whole database with the archive, in one transaction, database-level state included
     (``state_keys``: what is compared with the manifest's ``databaseState`` before COMMIT). With
     ``guard``, return every application table's count as the transaction saw it before COMMIT."""
@@ -293,8 +216,10 @@ def load_full(
     feed: Iterator[bytes | memoryview] | None
     accept: Callable[[], None]
     if archive.chunks is not None:  # checked chunk by chunk as pg_restore reads it
-        checked = Checked(bucket.stream(archive.key, etag=archive.etag, chunk=archive.chunks[0]), archive=archive)
-        start, feed = _table_of_contents(
+        checked = streaming.Checked(
+            bucket.stream(archive.key, etag=archive.etag, chunk=archive.chunks[0]), archive=archive
+        )
+        start, feed = streaming.table_of_contents(
             archive=archive,
             tool=tools[0],
             decoded=codecs.decoded_archive(checked, doc=archive.manifest, uri=archive.uri),
@@ -322,42 +247,11 @@ def load_full(
         sections=sections,
         feed=feed,
         accept=accept,
-        guard_sql=(loading.count_guard(expected=guarded_counts(archive.manifest), count_all=True) if guard else "")
+        guard_sql=(guarding.count_guard(expected=guarded_counts(archive.manifest), count_all=True) if guard else "")
         + sequences.KEEP_HIGHER
         + database_state.restore_sql(archive.manifest.get("databaseState"), keys=state_keys),
         lock_timeout_ms=lock_timeout_ms,
     )
-
-
-#: Bytes of a streamed archive written to its start file before the first try of ``pg_restore -l``
-#: (each later try waits until the file has doubled: a huge table of contents is not re-read per MiB).
-TOC_STEP = 1024 * 1024
-
-
-def _table_of_contents(
-    *, archive: Archive, tool: pgtools.Tool, decoded: Iterator[bytes | memoryview]
-) -> tuple[str, Iterator[bytes | memoryview]]:
-    """Write the archive's start to a file until ``pg_restore -l`` reads a whole table of contents
-    from it (before anything is touched); return that file and the whole archive as a stream again."""
-    assert archive.workdir is not None
-    path = os.path.join(archive.workdir, "start.custom")
-    written, next_try = 0, TOC_STEP
-    with open(path, "wb") as start:
-        for piece in decoded:
-            start.write(piece)
-            written += len(piece)
-            if written >= next_try:
-                start.flush()
-                next_try = 2 * written
-                if toc.listing(restore_tool=tool, archive_path=path).returncode == 0:
-                    break
-    return path, itertools.chain(_file_chunks(path), decoded)
-
-
-def _file_chunks(path: str) -> Iterator[bytes]:
-    with open(path, "rb") as handle:
-        while chunk := handle.read(TOC_STEP):
-            yield chunk
 
 
 def guarded_counts(doc: dict[str, Any]) -> dict[str, int | None]:
@@ -399,7 +293,7 @@ def load_tables(
         sections=sections,
         feed=None,
         accept=lambda: None,
-        guard_sql=(loading.TRIGGERS_BACK if existing else "") + loading.count_guard(expected=expected),
+        guard_sql=(loading.TRIGGERS_BACK if existing else "") + guarding.count_guard(expected=expected),
         lock_timeout_ms=lock_timeout_ms,
     )
     return [t for t in tables if t not in present]

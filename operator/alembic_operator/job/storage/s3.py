@@ -12,7 +12,7 @@ object that looks complete after a failure, or put a secret in a message.
 3. :class:`MultipartWriter` is a file-like sink: bytes written to it become
    parts uploaded by a small thread pool; memory is bounded to a few parts;
    ``abort()`` on any failure, ``complete()`` only after the producer succeeded.
-4. :func:`part_size` picks a part size so a dump of ``pg_database_size`` × 1.5
+4. :func:`alembic_operator.job.storage.parts.part_size` picks a part size so a dump of ``pg_database_size`` × 1.5
    fits well within the 10,000-part limit.
 """
 
@@ -22,7 +22,6 @@ import concurrent.futures
 import hashlib
 import json
 import logging
-import math
 import os
 import threading
 from collections.abc import Iterator
@@ -34,35 +33,12 @@ import botocore.config
 import botocore.exceptions
 
 from alembic_operator.api import errors
-from alembic_operator.job.storage import s3_options
+from alembic_operator.job.storage import parts, s3_options
 
 log = logging.getLogger(__name__)
 # botocore logs "Found credentials in environment variables" at INFO: noise on a step's stderr.
 for _name in ("botocore", "boto3", "urllib3", "s3transfer"):
     logging.getLogger(_name).setLevel(logging.WARNING)
-
-MiB = 1024 * 1024
-#: The unit a restore checks before it feeds pg_restore: the upload records each chunk's SHA-256
-#: (:attr:`MultipartWriter.chunk_sha256`), so no byte reaches pg_restore before its own check passed.
-CHUNK = 8 * MiB
-MIN_PART = CHUNK
-#: S3's hard limits.
-MAX_PARTS = 10_000
-MAX_PART = 5 * 1024 * MiB
-#: Parts we plan for, leaving room for a dump larger than expected.
-PLANNED_PARTS = 9_000
-#: A dump is rarely larger than the database; 1.5× covers -Z0 and bloat-free tables.
-SIZE_FACTOR = 1.5
-#: Parts uploading at once, at most; memory ≈ (in flight + 1) × part size.
-IN_FLIGHT = 4
-#: Small parts may use all IN_FLIGHT slots while their total stays under this budget;
-#: large parts (huge databases) get 2, so memory stays at about three parts.
-IN_FLIGHT_BUDGET = 64 * MiB
-
-
-def in_flight(*, part_bytes: int) -> int:
-    """How many parts may upload at once for this part size (2 to IN_FLIGHT)."""
-    return max(2, min(IN_FLIGHT, IN_FLIGHT_BUDGET // max(1, part_bytes)))
 
 
 @dataclass(frozen=True)
@@ -106,16 +82,6 @@ def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
     )
 
 
-def part_size(*, database_bytes: int) -> int:
-    """A part size (bytes, whole chunks (:data:`CHUNK`), ≥ 8 MiB) so ``database_bytes × 1.5`` needs ≤ 9,000 parts.
-
-    Whole chunks: each part's upload thread hashes its own chunks, off the dump's path."""
-    expected = max(0, database_bytes) * SIZE_FACTOR
-    size = max(MIN_PART, math.ceil(expected / PLANNED_PARTS))
-    size = math.ceil(size / CHUNK) * CHUNK
-    return min(size, MAX_PART)
-
-
 def client(*, settings: Settings) -> Any:
     """A boto3 S3 client that fails fast on a dead endpoint and skips optional checksums."""
     config = botocore.config.Config(
@@ -126,7 +92,7 @@ def client(*, settings: Settings) -> Any:
         s3={"addressing_style": "path" if settings.force_path_style else "auto"},
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
-        max_pool_connections=IN_FLIGHT + 4,
+        max_pool_connections=parts.IN_FLIGHT + 4,
     )
     s3 = boto3.session.Session().client("s3", endpoint_url=settings.endpoint, config=config)
     s3_options.bind_expected_owner(s3, owner=settings.expected_bucket_owner)
@@ -234,7 +200,7 @@ class Bucket:
         except ValueError:
             raise errors.StorageError(f"s3://{self.name}/{key} is not valid JSON") from None
 
-    def stream(self, key: str, *, etag: str | None = None, chunk: int = MiB) -> Iterator[bytes]:
+    def stream(self, key: str, *, etag: str | None = None, chunk: int = parts.MiB) -> Iterator[bytes]:
         """Yield the object's bytes; with ``etag``, only that exact version (IfMatch)."""
         extra = {"IfMatch": etag} if etag else {}
         try:
@@ -294,15 +260,15 @@ class MultipartWriter:
     """A write-only file object that uploads parts as they fill; SHA-256 and size on the fly.
 
     Not thread-safe for writers (one producer), uploads run on a small pool; each
-    upload thread also hashes its part's chunks (:data:`CHUNK`; ``part_bytes`` is whole chunks).
+    upload thread also hashes its part's chunks (:data:`parts.CHUNK`; ``part_bytes`` is whole chunks).
     Nothing becomes a visible object until :meth:`complete`; :meth:`abort`
-    removes every uploaded part. Memory: at most :func:`in_flight` parts
+    removes every uploaded part. Memory: at most :func:`parts.in_flight` parts
     uploading plus the one being filled.
     """
 
     def __init__(self, *, bucket: Bucket, key: str, upload_id: str, part_bytes: int) -> None:
-        if part_bytes <= 0 or part_bytes % CHUNK:
-            raise ValueError(f"a part must be whole {CHUNK}-byte chunks, not {part_bytes} bytes")
+        if part_bytes <= 0 or part_bytes % parts.CHUNK:
+            raise ValueError(f"a part must be whole {parts.CHUNK}-byte chunks, not {part_bytes} bytes")
         self.bucket = bucket
         self.key = key
         self.upload_id = upload_id
@@ -311,11 +277,11 @@ class MultipartWriter:
         self.size = 0
         self._buffer = bytearray()
         self._parts: list[dict[str, Any]] = []
-        slots = in_flight(part_bytes=part_bytes)
+        slots = parts.in_flight(part_bytes=part_bytes)
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=slots, thread_name_prefix="s3-part")
         self._slots = threading.BoundedSemaphore(slots)
         self._futures: list[concurrent.futures.Future[tuple[dict[str, Any], list[str]]]] = []
-        #: The hex SHA-256 of each CHUNK of the object, in order (set by :meth:`complete`).
+        #: The hex SHA-256 of each chunk (:data:`parts.CHUNK`) of the object, in order (set by :meth:`complete`).
         self.chunk_sha256: list[str] = []
         self._closed = False
         #: Send each part's ChecksumSHA256 (the server took the upload's checksum algorithm).
@@ -350,7 +316,7 @@ class MultipartWriter:
 
     def _upload(self, number: int, chunk: bytes) -> tuple[dict[str, Any], list[str]]:
         view = memoryview(chunk)
-        digests = [hashlib.sha256(view[i : i + CHUNK]).hexdigest() for i in range(0, len(chunk), CHUNK)]
+        digests = [hashlib.sha256(view[i : i + parts.CHUNK]).hexdigest() for i in range(0, len(chunk), parts.CHUNK)]
         checksum = {"ChecksumSHA256": s3_options.part_checksum(chunk)} if self.part_checksums else {}
         response = self.bucket.client.upload_part(
             Bucket=self.bucket.name, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=chunk, **checksum
@@ -369,20 +335,20 @@ class MultipartWriter:
         if self._buffer or not self._futures:
             self._submit(bytes(self._buffer))
             self._buffer.clear()
-        parts = []
+        uploaded = []
         chunks: list[str] = []
         for future in self._futures:
             try:
                 part, digests = future.result()
             except S3_ERRORS as exc:
                 raise self.bucket._fail(exc, self.key) from None
-            parts.append(part)
+            uploaded.append(part)
             chunks += digests
-        if len(parts) > MAX_PARTS:
-            raise errors.BackupFailed(f"the dump needed {len(parts)} parts, more than S3's {MAX_PARTS}")
+        if len(uploaded) > parts.MAX_PARTS:
+            raise errors.BackupFailed(f"the dump needed {len(uploaded)} parts, more than S3's {parts.MAX_PARTS}")
         try:
             self.bucket.client.complete_multipart_upload(
-                Bucket=self.bucket.name, Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": parts}
+                Bucket=self.bucket.name, Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": uploaded}
             )
         except S3_ERRORS as exc:
             raise self.bucket._fail(exc, self.key) from None
