@@ -138,13 +138,15 @@ class OperatorProcess:
         self.cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(rbac_manifests()))
         self.kubeconfig = self.cluster.sa_kubeconfig(NAMESPACE, SERVICE_ACCOUNT, self.workdir / "operator.kubeconfig")
 
-    def start(self) -> OperatorProcess:
+    def start(self, settings: dict[str, str] | None = None) -> OperatorProcess:
+        """Start it with the bed's settings, or those plus ``settings`` (ALEMBIC_OPERATOR_* variables)."""
         self.starts += 1
         env = {
             "KUBECONFIG": str(self.kubeconfig),
             "ALEMBIC_OPERATOR_IMAGE": "alembic-operator:dev",
             "ALEMBIC_OPERATOR_S3_ALLOW_HTTP": "true",  # the bed's S3 is plain http (issue 14 policy)
             "PYTHONUNBUFFERED": "1",
+            **(settings or {}),
         }
         argv = [
             str(tools.REPO / ".venv" / "bin" / "alembic-operator"),

@@ -138,10 +138,14 @@ def api_message(exc: ApiException) -> str:
         return str(exc.reason)
 
 
-def delete_job(*, namespace: str, name: str) -> None:
-    """Delete a Job and its Pods (foreground); a Job already gone is fine."""
+def delete_job(*, namespace: str, name: str, propagation: str = "Foreground") -> None:
+    """Delete a Job and its Pods; a Job already gone is fine.
+
+    Foreground (a killed step): the Job stays, being deleted, until its Pods are gone, so a reconcile still
+    sees a Pod that may hold connections. Background (an ended run's Jobs): the Job goes at once and the
+    garbage collector deletes its Pods after it."""
     try:
-        _batch().delete_namespaced_job(name, namespace, propagation_policy="Background")
+        _batch().delete_namespaced_job(name, namespace, propagation_policy=propagation)
     except ApiException as exc:
         if exc.status != 404:
             raise

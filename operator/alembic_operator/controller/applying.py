@@ -39,7 +39,7 @@ def apply(decision: reconciler.Decision, *, body: Mapping[str, Any]) -> dict[str
         created = kube.create_job(namespace=namespace, manifest=create.manifest)
         log.info("%s/%s: %s Job %s", namespace, name, "created" if created else "adopted", create.name)
     for delete in decision.deletes:
-        kube.delete_job(namespace=namespace, name=delete.name)
+        kube.delete_job(namespace=namespace, name=delete.name, propagation=delete.propagation_policy)
         log.info("%s/%s: deleted Job %s", namespace, name, delete.name)
     old_status, new_status = body.get("status") or {}, model.dump(decision.status)
     patched = None

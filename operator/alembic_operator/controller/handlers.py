@@ -14,6 +14,8 @@ talk to the API directly (that is :mod:`alembic_operator.kube`).
    step finish (a restore is never cut short), starts no further step, lifts
    the write fence (:func:`reconciler.release`), then releases the run; its
    Jobs go with it by owner reference. The backup in S3 stays.
+4. An ended run's step Jobs go ``JobSettings.retain_seconds`` after it ended (:mod:`.collecting`, one loop
+   over the indexes); its status keeps every result.
 
 State lives in one :class:`ControllerMemo`, passed to ``kopf.operator(memo=...)`` by
 :mod:`alembic_operator.controller.main` and handed to every handler as Kopf's ``memo``
@@ -44,6 +46,7 @@ from alembic_operator import kube
 from alembic_operator.api import conditions, constants, model
 from alembic_operator.controller import (
     applying,
+    collecting,
     connecting,
     finalizing,
     indexes,
@@ -124,6 +127,9 @@ async def _startup(settings: kopf.OperatorSettings, memo: ControllerMemo, **indi
     memo.index = indices["runs_by_database"]  # an index is passed under its function's name
     memo.indexes.attach(indices)
     sweeping.start(memo, SAFETY_NET_SECONDS, lambda: _safety_net(memo), what="safety net")
+    sweeping.start(
+        memo, collecting.SWEEP_SECONDS, lambda: collecting.sweep(memo.indexes, memo.settings.jobs), what="job cleanup"
+    )
 
 
 @kopf.on.event(constants.GROUP, constants.VERSION, constants.PLURAL)

@@ -37,6 +37,9 @@ BACKUP_BYTES = Counter("alembic_operator_backup_bytes_total", "Bytes of complete
 RUNS_ACTIVE = Gauge(
     "alembic_operator_runs_active", "MigrationRuns currently in a non-terminal phase, by phase.", ["phase"]
 )
+JOBS_DELETED = Counter(
+    "alembic_operator_jobs_deleted_total", "Step Jobs of ended runs deleted once due (JobSettings.retain_seconds)."
+)
 RECONCILES = Counter("alembic_operator_reconciles_total", "Reconcile passes, by result.", ["result"])
 
 #: The database of a run: the namespace and the URL Secret's name/key (what the plugin's ``backups`` groups by).

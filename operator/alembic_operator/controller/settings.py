@@ -37,6 +37,15 @@ class JobSettings:
     deadline_slack_seconds: int = 60
     """Seconds past a step's deadline after which the operator fails it itself, should the Job controller not."""
 
+    retain_seconds: int | None = 300
+    """Seconds an ended run keeps its step Jobs (with their Pods and logs) before the operator deletes them;
+    the status keeps every result. None keeps them until the run is deleted. Env
+    ALEMBIC_OPERATOR_JOB_RETAIN_SECONDS (an integer, or ``forever``)."""
+
+    retain_failed: bool = True
+    """Keep the Job of a step that failed until the run is deleted, whatever ``retain_seconds`` says: its log
+    says why. Env ALEMBIC_OPERATOR_JOB_RETAIN_FAILED=false deletes it with the others."""
+
     tools_without_ssl: tuple[int, ...] | None = None
     """Majors whose client tools in the operator's image lack SSL, found at start-up (``cli``); every step gets
     them (steps in the app's image have no tools to ask). None: unknown, steps ask their own tools.
@@ -191,6 +200,8 @@ class Settings:
             run_as_group=opt_int("ALEMBIC_OPERATOR_RUN_AS_GROUP"),
             fs_group=opt_int("ALEMBIC_OPERATOR_FS_GROUP"),
             tools_without_ssl=_majors(env.get("ALEMBIC_OPERATOR_TOOLS_WITHOUT_SSL")),
+            retain_seconds=_retain_seconds(env.get("ALEMBIC_OPERATOR_JOB_RETAIN_SECONDS")),
+            retain_failed=env.get("ALEMBIC_OPERATOR_JOB_RETAIN_FAILED", "true").strip().lower() != "false",
         )
         namespaces = tuple(n.strip() for n in env.get("ALEMBIC_OPERATOR_NAMESPACES", "").split(",") if n.strip())
         port = opt_int("ALEMBIC_OPERATOR_METRICS_PORT")
@@ -205,3 +216,17 @@ class Settings:
 def _majors(value: str | None) -> tuple[int, ...] | None:
     """``"16,18"`` → (16, 18); unset → None (unknown), empty → () (none)."""
     return None if value is None else tuple(sorted({int(p) for p in value.split(",") if p.strip()}))
+
+
+def _retain_seconds(value: str | None) -> int | None:
+    """``"600"`` → 600; ``"forever"`` → None (keep); unset or empty → the default. Raises ValueError otherwise."""
+    word = (value or "").strip().lower()
+    if not word:
+        return JobSettings.retain_seconds
+    if word == "forever":
+        return None
+    if not word.isdigit():
+        raise ValueError(
+            f"ALEMBIC_OPERATOR_JOB_RETAIN_SECONDS must be whole seconds (>= 0) or 'forever', not {value!r}"
+        )
+    return int(word)

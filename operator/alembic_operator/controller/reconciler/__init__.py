@@ -14,6 +14,7 @@ phase, one module per concern (CloudNativePG's ``cluster_*.go`` split)::
     jobs      start a step's Job and follow it; outcomes reads how it ended
     context   the state of one reconcile; inputs, actions: what goes in and out
     release   a deleted run; :func:`reject`: a run whose spec does not parse
+    cleanup   which step Jobs of an ended run are due for deletion (``controller/collecting.py`` deletes them)
 
 Must not: import kopf, kubernetes or the job steps; read the clock; call the
 API. (The one impurity: step messages pass through :func:`redact.redact`,
