@@ -117,7 +117,7 @@ def run(b: Bed, *, runs: int, timeout: float, databases: int | None = None) -> d
         from_pod.extend(tl["latencies_from_pod_finished"])
         if tl["final_status_latency"] is not None:
             finals.append(tl["final_status_latency"])
-    server = server_latencies(b, ns, names)
+    server = server_latencies(b, ns, names, events)
     summary_phases: dict[str, int] = {}
     for p in phases.values():
         summary_phases[p] = summary_phases.get(p, 0) + 1
@@ -150,42 +150,67 @@ def run(b: Bed, *, runs: int, timeout: float, databases: int | None = None) -> d
         "step_latency_max": round(max(latencies), 3) if latencies else None,
         "final_status_latency_median": round(median(finals), 3) if finals else None,
         "server_timestamps": server,
+        "pods": pods_alive(events),
         "operator_env": dict(b.operator_env),
     }
 
 
-def server_latencies(b: Bed, ns: str, names: list[str]) -> dict[str, Any]:
+def server_latencies(b: Bed, ns: str, names: list[str], events: list[watching.Event]) -> dict[str, Any]:
     """The same latencies from the API's own timestamps (1 s resolution): run creationTimestamp →
     first Job creationTimestamp; Job completionTime → next Job creationTimestamp. A cross-check of
-    the watcher, whose arrival times could lag when it is flooded with events."""
+    the watcher, whose arrival times could lag when it is flooded with events. Each Job as the watch
+    last delivered it before its deletion: the operator deletes an ended run's Jobs (retain_seconds)."""
     from datetime import datetime
 
     def ts(value: str | None) -> float | None:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() if value else None
 
     with b.cluster.api_client() as api:  # type: ignore[union-attr]
-        jobs = kubernetes.client.BatchV1Api(api).list_namespaced_job(ns).items
         runs = kubernetes.client.CustomObjectsApi(api).list_namespaced_custom_object(
             watching.GROUP, watching.VERSION, ns, watching.PLURAL
         )["items"]
     run_created = {r["metadata"]["name"]: ts(r["metadata"]["creationTimestamp"]) for r in runs}
-    by_run: dict[str, list[Any]] = {}
-    for job in jobs:
-        by_run.setdefault((job.metadata.labels or {}).get("alembic-operator.dev/run", ""), []).append(job)
+    last: dict[str, dict[str, Any]] = {}
+    for ev in events:
+        if ev.kind == "job" and ev.type != "DELETED":
+            last[ev.obj["metadata"]["uid"]] = ev.obj
+    by_run: dict[str, list[dict[str, Any]]] = {}
+    for job in last.values():
+        by_run.setdefault((job["metadata"].get("labels") or {}).get("alembic-operator.dev/run", ""), []).append(job)
     first, steps = [], []
     for name in names:
-        ordered = sorted(by_run.get(name, []), key=lambda j: j.metadata.creation_timestamp)
-        if ordered and run_created.get(name):
-            first.append(ordered[0].metadata.creation_timestamp.timestamp() - run_created[name])
+        ordered = sorted(by_run.get(name, []), key=lambda j: ts(j["metadata"]["creationTimestamp"]) or 0.0)
+        created = run_created.get(name)
+        if ordered and created:
+            first.append((ts(ordered[0]["metadata"]["creationTimestamp"]) or 0.0) - created)
         for prev, nxt in itertools.pairwise(ordered):
-            if prev.status.completion_time:
-                steps.append(nxt.metadata.creation_timestamp.timestamp() - prev.status.completion_time.timestamp())
+            completed = ts((prev.get("status") or {}).get("completionTime"))
+            if completed:
+                steps.append((ts(nxt["metadata"]["creationTimestamp"]) or 0.0) - completed)
     return {
         "first_job_median": median(first) if first else None,
         "step_median": median(steps) if steps else None,
         "step_p95": sorted(steps)[int(0.95 * (len(steps) - 1))] if steps else None,
         "samples": len(steps),
     }
+
+
+def pods_alive(events: list[watching.Event]) -> dict[str, Any]:
+    """How many of the benchmark's Pods existed at once (watch ADDED minus DELETED): what the one node
+    carries. Before the operator deleted an ended run's Jobs this grew with every run (3,560 at 104 min)."""
+    alive: set[str] = set()
+    peak = 0
+    for ev in events:
+        if ev.kind != "pod":
+            continue
+        uid = ev.obj["metadata"]["uid"]
+        if ev.type == "DELETED":
+            alive.discard(uid)
+        else:
+            alive.add(uid)
+        peak = max(peak, len(alive))
+    created = len({ev.obj["metadata"]["uid"] for ev in events if ev.kind == "pod"})
+    return {"created": created, "peak_alive": peak, "alive_at_end": len(alive)}
 
 
 def _evidence(b: Bed, ns: str, name: str, items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -250,6 +275,14 @@ def render(d: dict[str, Any]) -> str:
             ["reads per run (GET/LIST, watches excluded)", d["io"]["reads_per_run"]],
             ["writes per run", orchestration.describe_writes(d["io"])],
         ]
+    if "pods" in d:  # the operator deletes an ended run's Jobs, and so their Pods (issue 18, sixth session)
+        p = d["pods"]
+        rows.append(
+            [
+                "step Pods on the node: created / at most at once / left at the end",
+                f"{p['created']} / {p['peak_alive']} / {p['alive_at_end']}",
+            ]
+        )
     title = f"Scale: {d['runs']} MigrationRuns on {d.get('databases', d['runs'])} databases at once"
     text = table(title, ["measure", "value"], rows)
     text += "\nRequests by kind (all runs): " + ", ".join(f"`{k}` {v}" for k, v in top) + "\n"
