@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from alembic_operator.controller import rbac
+from alembic_operator.controller.settings import Settings
 from tests.helm import support
 from tests.helm.support import HOOK_CHART, OPERATOR_CHART, find, render, template
 
@@ -150,6 +151,25 @@ def test_default_image_is_the_test_beds_and_servicemonitor_is_off_by_default() -
 
 
 @pytest.mark.parametrize(
+    ("args", "retain_seconds", "retain_failed"),
+    [
+        ([], 300, True),
+        (["--set", "stepJobs.retainSeconds=86400"], 86400, True),  # not 8.64e+04: Helm reads numbers as floats
+        (["--set", "stepJobs.retainSeconds=null", "--set", "stepJobs.retainFailed=false"], None, False),
+    ],
+    ids=["default", "a-day", "forever-and-failed-too"],
+)
+def test_step_jobs_values_reach_the_operator_as_it_reads_them(
+    args: list[str], retain_seconds: int | None, retain_failed: bool
+) -> None:
+    """What the chart renders into the Deployment is what Settings.from_env makes of it."""
+    (deploy,) = find(render(OPERATOR_CHART, *args), "Deployment")
+    env = {e["name"]: e.get("value") for e in deploy["spec"]["template"]["spec"]["containers"][0]["env"]}
+    jobs = Settings.from_env({k: v for k, v in env.items() if v is not None}).jobs
+    assert (jobs.retain_seconds, jobs.retain_failed) == (retain_seconds, retain_failed), env
+
+
+@pytest.mark.parametrize(
     "args, complaint",
     [
         (["--set", "replicaCount=2"], "/replicaCount"),
@@ -161,6 +181,8 @@ def test_default_image_is_the_test_beds_and_servicemonitor_is_off_by_default() -
         (["--set", "watchNamespaces=team-a"], "/watchNamespaces"),
         (["--set", "replicas=1"], "replicas"),
         (["--set", "metrics.serviceMonitor.enabled=yes"], "/metrics/serviceMonitor/enabled"),
+        (["--set", "stepJobs.retainSeconds=-1"], "/stepJobs/retainSeconds"),
+        (["--set-string", "stepJobs.retainSeconds=5m"], "/stepJobs/retainSeconds"),
     ],
     ids=[
         "two-replicas",
@@ -172,6 +194,8 @@ def test_default_image_is_the_test_beds_and_servicemonitor_is_off_by_default() -
         "namespaces-not-list",
         "unknown-key",
         "bool-as-string",
+        "retain-negative",
+        "retain-not-seconds",
     ],
 )
 def test_schema_rejects_bad_values_at_template_time(args: list[str], complaint: str) -> None:
