@@ -380,7 +380,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         ``oci/``, tagged ``dev``) as ``name`` (``repo:tag``), streamed to ``ctr images import -``."""
         repo = name.rsplit(":", 1)[0]
         argv = [
-            str(tools.system_binary("ctr", DEBIAN_HINT)),
+            str(tools.containerd_binary("ctr")),
             f"--address={self.socket}",
             "--namespace=k8s.io",
             "images",
@@ -425,7 +425,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         named = {ociimage.normalized(image): change for image, change in variants.items()}
         first = str(layout.resolve()) not in self._imported_layouts
         argv = [
-            str(tools.system_binary("ctr", DEBIAN_HINT)),
+            str(tools.containerd_binary("ctr")),
             f"--address={self.socket}",
             "--namespace=k8s.io",
             "images",
