@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from testbed import faults
 from tests.e2e import dbstate
 from tests.faults.support import end_of_rollback, on_pg15, seeded
 
@@ -76,7 +77,8 @@ def test_a_pod_that_never_starts_fails_the_run_clearly_instead_of_hanging(app, d
     assert status["phase"] == "Failed", status
     assert "did not start within 5s" in status["message"], status["message"]
     assert "ErrImagePull" in status["message"] or "ImagePullBackOff" in status["message"], status["message"]
-    assert not any(j["status"].get("active") for j in app.jobs()), "the stuck pod's Job was left running"
+    # Deleted Foreground: the Job stays, being deleted, until its Pod is gone, then goes.
+    faults.wait_for("the stuck pod's Job stopped", lambda: not any(j["status"].get("active") for j in app.jobs()), 60)
 
 
 @on_pg15
