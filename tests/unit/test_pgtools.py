@@ -76,3 +76,24 @@ def test_discovery_finds_real_tools_on_pg_bin_dirs(tmp_path: object) -> None:
 
     found = pgtools.discover("pg_restore", environ={"PG_BIN_DIRS": str(tb_postgres.bin_dir_for(15)), "PATH": ""})
     assert found and found[0].major == 15
+
+
+def test_a_tool_that_does_not_answer_in_time_is_named_not_dropped(tmp_path, monkeypatch) -> None:
+    """Under load a process start took over 10 s and psql 15 silently left the list ("found: 16, 17, 18")."""
+    import pytest
+
+    from alembic_operator.api import errors
+
+    slow = tmp_path / "psql"
+    slow.write_text("#!/bin/sh\nsleep 5\necho 'psql (PostgreSQL) 15.8'\n")
+    slow.chmod(0o755)
+    monkeypatch.setattr(pgtools, "PROBE_SECONDS", 0.3)
+    with pytest.raises(errors.ToolMissing, match=r"psql --version did not answer within 0.3s"):
+        pgtools.discover("psql", environ={"PG_BIN_DIRS": str(tmp_path), "PATH": ""})
+    monkeypatch.setattr(pgtools, "PROBE_SECONDS", 30.0)
+    fast = tmp_path / "fast"
+    fast.mkdir()
+    (fast / "psql").write_text("#!/bin/sh\necho 'psql (PostgreSQL) 15.8'\n")
+    (fast / "psql").chmod(0o755)
+    found = pgtools.discover("psql", environ={"PG_BIN_DIRS": str(fast), "PATH": ""})
+    assert [(t.version, t.major) for t in found if t.path.startswith(str(fast))] == [("15.8", 15)]

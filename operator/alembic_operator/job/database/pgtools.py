@@ -33,6 +33,11 @@ from alembic_operator.job.database import urls
 
 _VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?")
 
+PROBE_SECONDS = 120.0
+"""How long ``--version`` and the SSL probe may take. Only a loaded node makes them slow: with 100 step pods
+on 2 cores a process start took over 10 s, and with a 10 s limit psql 15 silently dropped out of the list
+("no usable psql for PostgreSQL 15; found: 16, 17, 18"). A tool that does not answer in time is named."""
+
 
 @dataclass(frozen=True)
 class Tool:
@@ -91,10 +96,14 @@ def discover(name: str, *, environ: dict[str, str] | None = None) -> list[Tool]:
 
 
 def _version_of(path: str) -> tuple[str, int] | None:
+    """The version ``path`` reports; None when it cannot run or reports none. Raises ToolMissing when it does
+    not answer within :data:`PROBE_SECONDS` (dropping it would blame a missing major instead)."""
     try:
         out = subprocess.run(
-            [path, "--version"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, timeout=10
+            [path, "--version"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, timeout=PROBE_SECONDS
         ).stdout
+    except subprocess.TimeoutExpired as exc:
+        raise errors.ToolMissing(f"{path} --version did not answer within {PROBE_SECONDS:g}s") from exc
     except (OSError, subprocess.SubprocessError):
         return None
     return parse_version(out)
@@ -116,7 +125,9 @@ def has_ssl(tool: Tool) -> bool:
     else:
         argv = [tool.path, "--schema-only", "-d", _SSL_PROBE]
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=10, env=_without_pg_env())
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=PROBE_SECONDS, env=_without_pg_env())
+    except subprocess.TimeoutExpired as exc:
+        raise errors.ToolMissing(f"{argv[0]} did not answer its SSL probe within {PROBE_SECONDS:g}s") from exc
     except (OSError, subprocess.SubprocessError):
         return False
     return _NO_SSL not in proc.stderr
