@@ -125,9 +125,11 @@ def rbac_manifests() -> list[dict]:
 class OperatorProcess:
     """The operator as a local process; restartable and killable (SIGKILL) for fault tests."""
 
-    def __init__(self, cluster: Cluster, workdir: Path) -> None:
+    def __init__(self, cluster: Cluster, workdir: Path, settings: dict[str, str] | None = None) -> None:
         self.cluster = cluster
         self.workdir = workdir
+        self.settings = dict(settings or {})
+        """ALEMBIC_OPERATOR_* variables every start gets, besides the bed's own."""
         self.server: procs.Server | None = None
         self.metrics_port = ports.free_port()
         self.liveness_port = ports.free_port()
@@ -139,13 +141,14 @@ class OperatorProcess:
         self.kubeconfig = self.cluster.sa_kubeconfig(NAMESPACE, SERVICE_ACCOUNT, self.workdir / "operator.kubeconfig")
 
     def start(self, settings: dict[str, str] | None = None) -> OperatorProcess:
-        """Start it with the bed's settings, or those plus ``settings`` (ALEMBIC_OPERATOR_* variables)."""
+        """Start it with the bed's settings and :attr:`settings`, plus ``settings`` for this start only."""
         self.starts += 1
         env = {
             "KUBECONFIG": str(self.kubeconfig),
             "ALEMBIC_OPERATOR_IMAGE": "alembic-operator:dev",
             "ALEMBIC_OPERATOR_S3_ALLOW_HTTP": "true",  # the bed's S3 is plain http (issue 14 policy)
             "PYTHONUNBUFFERED": "1",
+            **self.settings,
             **(settings or {}),
         }
         argv = [
@@ -195,6 +198,11 @@ class OperatorProcess:
 
 
 RUNS_FINISHED = "alembic_operator_runs_finished_total"
+
+TEST_SETTINGS = {"ALEMBIC_OPERATOR_JOB_RETAIN_SECONDS": "3600"}
+"""The test suites' operator keeps an ended run's Jobs an hour: tests read the Jobs and step logs of runs
+that ended minutes before, on a loaded machine (tests/e2e/test_job_cleanup.py tests the deletion itself).
+The benchmarks run the product's default (300 s)."""
 
 
 def wait_until_no_run_is_active(cluster: Cluster, *, timeout: float = 180) -> None:

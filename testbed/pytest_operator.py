@@ -24,7 +24,7 @@ from testbed.s3 import S3Server
 def operator(cluster: Cluster, kubelet: Node, bed_dir: Path) -> Iterator[operating.OperatorProcess]:
     """The operator process, started once per session; fault tests kill and restart it."""
     operating.register_images(kubelet)
-    proc = operating.OperatorProcess(cluster, bed_dir / "operator")
+    proc = operating.OperatorProcess(cluster, bed_dir / "operator", settings=operating.TEST_SETTINGS)
     proc.workdir.mkdir(parents=True, exist_ok=True)
     proc.setup()
     proc.start()

@@ -117,7 +117,7 @@ def test_two_operators_at_once_never_run_a_step_twice_and_the_chart_runs_only_on
 
     seeded(database)
     before = dbstate.capture(database)
-    second = operating.OperatorProcess(app.cluster, bed_dir / "operator-second")
+    second = operating.OperatorProcess(app.cluster, bed_dir / "operator-second", settings=operator.settings)
     second.workdir.mkdir(parents=True, exist_ok=True)
     second.kubeconfig = operator.kubeconfig
     second.start()

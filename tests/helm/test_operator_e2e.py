@@ -31,6 +31,7 @@ PRODUCT_METRICS = {
     "alembic_operator_backup_bytes_total": "counter",
     "alembic_operator_runs_active": "gauge",
     "alembic_operator_reconciles_total": "counter",
+    "alembic_operator_jobs_deleted_total": "counter",
 }
 
 

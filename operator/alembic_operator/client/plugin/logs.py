@@ -40,7 +40,11 @@ def collect(conn: Connection, run: str, *, warn: Callable[[str], None]) -> str:
     reading.get_run(conn, run)  # a mistyped name says so instead of printing nothing
     pods = sorted(reading.list_step_pods(conn, run), key=_order)
     if not pods:
-        return f"no step pods of MigrationRun {run} are left (a Job's pods go with it)"
+        return (
+            f"no step pods of MigrationRun {run} are left: the operator deletes an ended run's step Jobs, and their "
+            "pods with them, stepJobs.retainSeconds after the run ended (a failed step's Job stays unless "
+            "stepJobs.retainFailed is false); `kubectl alembic status` still shows each step's result"
+        )
     out: list[str] = []
     for pod in pods:
         name = pod["metadata"]["name"]
