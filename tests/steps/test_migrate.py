@@ -114,8 +114,10 @@ def test_two_concurrent_migrates_apply_the_revisions_once(database, tmp_path):
 
 
 def test_a_migrate_that_cannot_get_the_lock_in_time_fails_with_lock_timeout(database, tmp_path):
+    # The first holds the lock for 15 s: under CI's load the second's start took over 4 s once, found the
+    # migration done and succeeded (ci30), so the lock must outlast a slow process start.
     first = spawn_step(
-        "migrate", url=database.url, cwd=app_dir("slow"), term=tmp_path / "a.json", env={"SCENARIO_SLEEP_SECONDS": "4"}
+        "migrate", url=database.url, cwd=app_dir("slow"), term=tmp_path / "a.json", env={"SCENARIO_SLEEP_SECONDS": "15"}
     )
     try:
         _wait_for_advisory_lock(database)
