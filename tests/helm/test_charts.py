@@ -170,6 +170,18 @@ def test_step_jobs_values_reach_the_operator_as_it_reads_them(
 
 
 @pytest.mark.parametrize(
+    ("args", "limit"),
+    [([], 10), (["--set", "maxRunningRuns=40"], 40), (["--set", "maxRunningRuns=null"], None)],
+    ids=["default", "forty", "unlimited"],
+)
+def test_max_running_runs_reaches_the_operator_as_it_reads_it(args: list[str], limit: int | None) -> None:
+    """maxRunningRuns renders to what Settings.from_env reads as the operator-wide limit (null: none)."""
+    (deploy,) = find(render(OPERATOR_CHART, *args), "Deployment")
+    env = {e["name"]: e.get("value") for e in deploy["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert Settings.from_env({k: v for k, v in env.items() if v is not None}).reconcile.max_running_runs == limit
+
+
+@pytest.mark.parametrize(
     "args, complaint",
     [
         (["--set", "replicaCount=2"], "/replicaCount"),
@@ -183,6 +195,7 @@ def test_step_jobs_values_reach_the_operator_as_it_reads_them(
         (["--set", "metrics.serviceMonitor.enabled=yes"], "/metrics/serviceMonitor/enabled"),
         (["--set", "stepJobs.retainSeconds=-1"], "/stepJobs/retainSeconds"),
         (["--set-string", "stepJobs.retainSeconds=5m"], "/stepJobs/retainSeconds"),
+        (["--set", "maxRunningRuns=0"], "/maxRunningRuns"),
     ],
     ids=[
         "two-replicas",
@@ -196,6 +209,7 @@ def test_step_jobs_values_reach_the_operator_as_it_reads_them(
         "bool-as-string",
         "retain-negative",
         "retain-not-seconds",
+        "no-run-at-all",
     ],
 )
 def test_schema_rejects_bad_values_at_template_time(args: list[str], complaint: str) -> None:

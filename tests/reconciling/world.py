@@ -16,6 +16,7 @@ from alembic_operator.api import model
 from alembic_operator.api import termination as termination_message
 from alembic_operator.api.model import MigrationRunSpec, MigrationRunStatus, Phase, RunView
 from alembic_operator.controller.reconciler import (
+    Capacity,
     CreateJob,
     Decision,
     JobCondition,
@@ -210,7 +211,7 @@ class World:
         assert ss is not None and ss.job, f"no {step} job recorded"
         return ss.job
 
-    def decide(self, *, blocked_by: str | None = None) -> Decision:
+    def decide(self, *, blocked_by: str | None = None, capacity: Capacity | None = None) -> Decision:
         """Reconcile without applying."""
         return reconcile(
             run=self.run,
@@ -218,10 +219,11 @@ class World:
             now=self.now,
             settings=self.settings,
             blocked_by=blocked_by,
+            capacity=capacity,
         )
 
-    def tick(self, *, blocked_by: str | None = None, create: bool = True) -> Decision:
-        decision = self.decide(blocked_by=blocked_by)
+    def tick(self, *, blocked_by: str | None = None, create: bool = True, capacity: Capacity | None = None) -> Decision:
+        decision = self.decide(blocked_by=blocked_by, capacity=capacity)
         if create:
             for action in decision.actions:
                 if isinstance(action, CreateJob):

@@ -1,5 +1,6 @@
 """A run that ends (or goes) wakes the runs waiting on its database at once (issue 18: the next one
-used to start at its queued re-check, up to ``queued_poll_seconds`` later).
+used to start at its queued re-check, up to ``queued_poll_seconds`` later); with the operator-wide
+limit of runs running at once, it also wakes the oldest runs waiting for a slot, as many as fit.
 
 The handlers' own scheduling runs on a real event loop over an index shaped like Kopf's; the
 blocking read-decide-apply pass is replaced by one that records which runs it was asked for.
@@ -16,6 +17,7 @@ import pytest
 from alembic_operator.api.model import Phase
 from alembic_operator.controller import handlers, observing
 from alembic_operator.controller.reconciler import RunSummary
+from alembic_operator.controller.settings import ReconcileSettings, Settings
 
 NS = "shop"
 T0 = datetime(2026, 11, 30, tzinfo=UTC)
@@ -39,7 +41,7 @@ def _database(secret: str) -> str:
     return summary.database
 
 
-def _woken(monkeypatch: pytest.MonkeyPatch, *, event: str, phase: str | None) -> list[str]:
+def _woken(monkeypatch: pytest.MonkeyPatch, *, event: str, phase: str | None, limit: int | None = None) -> list[str]:
     reconciled: list[str] = []
 
     def record(_memo: Any, _namespace: str, name: str, *_: Any) -> float:
@@ -48,17 +50,22 @@ def _woken(monkeypatch: pytest.MonkeyPatch, *, event: str, phase: str | None) ->
 
     async def scenario() -> None:
         monkeypatch.setattr(handlers, "_reconcile_blocking", record)
-        db, other_db = _database("db"), _database("other")
-        memo = handlers.ControllerMemo()
+        db, other_db, third_db, fourth_db = (_database(s) for s in ("db", "other", "third", "fourth"))
+        memo = handlers.ControllerMemo(settings=Settings(reconcile=ReconcileSettings(max_running_runs=limit)))
         memo.index = {  # type: ignore[assignment]  # Kopf's Index is a mapping of key -> store of values
             (NS, db): [
-                RunSummary("first", db, T0, Phase(phase) if phase else None),
-                RunSummary("waiting", db, T0 + timedelta(seconds=1), Phase.QUEUED),
-                RunSummary("new", db, T0 + timedelta(seconds=2), None),
-                RunSummary("failing", db, T0 + timedelta(seconds=3), Phase.QUEUED),
-                RunSummary("done", db, T0 - timedelta(seconds=9), Phase.SUCCEEDED),
+                RunSummary("first", db, T0, Phase(phase) if phase else None, NS),
+                RunSummary("waiting", db, T0 + timedelta(seconds=1), Phase.QUEUED, NS),
+                RunSummary("new", db, T0 + timedelta(seconds=2), None, NS),
+                RunSummary("failing", db, T0 + timedelta(seconds=3), Phase.QUEUED, NS),
+                RunSummary("done", db, T0 - timedelta(seconds=9), Phase.SUCCEEDED, NS),
             ],
-            (NS, other_db): [RunSummary("elsewhere", other_db, T0, Phase.QUEUED)],
+            (NS, other_db): [RunSummary("elsewhere", other_db, T0, Phase.QUEUED, NS)],
+            (NS, third_db): [
+                RunSummary("busy", third_db, T0, Phase.MIGRATING, NS),
+                RunSummary("behind-busy", third_db, T0, Phase.QUEUED, NS),
+            ],
+            ("other-ns", fourth_db): [RunSummary("young", fourth_db, T0 + timedelta(seconds=5), None, "other-ns")],
         }
         memo.retry_at[(NS, "failing")] = asyncio.get_running_loop().time() + 300  # its reconcile keeps raising
         on_run: Any = handlers._on_run  # Kopf's decorator types it as a handler; it is the plain coroutine
@@ -82,3 +89,22 @@ def test_a_failed_or_deleted_run_wakes_them_too(monkeypatch: pytest.MonkeyPatch)
 
 def test_a_run_still_going_wakes_nobody(monkeypatch: pytest.MonkeyPatch) -> None:
     assert _woken(monkeypatch, event="MODIFIED", phase="Migrating") == []
+
+
+@pytest.mark.parametrize(
+    ("limit", "woken"), [(2, ["elsewhere", "new", "waiting"]), (4, ["elsewhere", "new", "waiting", "young"])]
+)
+def test_a_run_that_ends_wakes_runs_waiting_for_a_slot(
+    monkeypatch: pytest.MonkeyPatch, limit: int, woken: list[str]
+) -> None:
+    """busy holds one slot; the oldest first-in-line runs fill what the limit leaves (young: another namespace).
+    behind-busy waits for its database and failing for its retry: neither is woken."""
+    assert _woken(monkeypatch, event="MODIFIED", phase="Succeeded", limit=limit) == woken
+
+
+def test_a_run_that_waits_for_an_approval_frees_its_slot(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _woken(monkeypatch, event="MODIFIED", phase="AwaitingApproval", limit=2) == ["elsewhere"]
+
+
+def test_with_a_limit_a_run_still_going_wakes_nobody(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _woken(monkeypatch, event="MODIFIED", phase="Migrating", limit=10) == []

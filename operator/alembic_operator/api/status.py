@@ -229,6 +229,10 @@ class QueueStatus(_Model):
 
     blocked_by: str | None = Field(default=None, description="The run on the same database that goes first.")
     position: int | None = Field(default=None, description="1 = next to start.")
+    limit: int | None = Field(
+        default=None,
+        description="Set while the run waits for the operator's limit of runs running at once (maxRunningRuns).",
+    )
 
 
 FenceState = Literal["Raising", "Up", "Lifted"]

@@ -50,6 +50,7 @@ from alembic_operator.controller import (
     connecting,
     finalizing,
     indexes,
+    lines,
     metrics,
     naming,
     observing,
@@ -64,7 +65,7 @@ log = logging.getLogger(__name__)
 RunKey = tuple[str, str]
 """(namespace, name) of a MigrationRun."""
 
-RunIndex = kopf.Index[RunKey, reconciler.RunSummary]
+RunIndex = lines.RunIndex
 """Kopf's live index :func:`runs_by_database`: (namespace, database label) → summaries of its runs."""
 
 SAFETY_NET_SECONDS = 60.0
@@ -138,9 +139,15 @@ async def _on_run(type: str, body: kopf.Body, namespace: str | None, name: str, 
         return
     # Kopf updates the index before the handlers of the same event: the gauge sees this change already.
     _count_active_runs(memo)
-    ended = type == "DELETED" or (body.get("status") or {}).get("phase") in model.TERMINAL_PHASE_VALUES
-    for waiting in _next_in_line(memo, namespace, body) if ended else ():
+    phase = (body.get("status") or {}).get("phase")
+    ended = type == "DELETED" or phase in model.TERMINAL_PHASE_VALUES
+    now = asyncio.get_running_loop().time()
+    for waiting in lines.next_on_database(memo.index, namespace, body, memo.retry_at, now) if ended else ():
         _schedule(memo, namespace, waiting, 0)  # its turn may have come: not at its next queued poll
+    limit = memo.settings.reconcile.max_running_runs
+    if limit is not None and (ended or phase in lines.HOLDING_NO_SLOT):  # it holds no slot (any more)
+        for other_namespace, waiting in lines.next_for_slot(memo.index, limit, memo.retry_at, now):
+            _schedule(memo, other_namespace, waiting, 0)
     if type == "DELETED":
         _forget(memo, namespace, name)
         return
@@ -179,30 +186,6 @@ async def _safety_net(memo: ControllerMemo) -> None:
             await reconcile_run(memo, namespace=namespace, name=name)
 
 
-def _summaries(memo: ControllerMemo, namespace: str) -> list[reconciler.RunSummary]:
-    found: list[reconciler.RunSummary] = []
-    for (ns, _db), store in (memo.index or {}).items():
-        if ns == namespace:
-            found.extend(store)
-    return found
-
-
-def _next_in_line(memo: ControllerMemo, namespace: str, body: Mapping[str, Any]) -> list[str]:
-    """The runs waiting on the same database as ``body`` (not started, not failing): when ``body`` ends or
-    goes, one of them goes first now, rather than at its next ``queued_poll_seconds`` re-check."""
-    ended = observing.run_summary(body)
-    if ended is None or memo.index is None:
-        return []
-    loop = asyncio.get_running_loop()
-    return [
-        other.name
-        for other in list(memo.index.get((namespace, ended.database), ()))
-        if other.name != ended.name
-        and other.phase in (None, model.Phase.PENDING, model.Phase.QUEUED)
-        and loop.time() >= memo.retry_at.get((namespace, other.name), 0.0)
-    ]
-
-
 def _count_active_runs(memo: ControllerMemo) -> None:
     """Set the runs_active gauge from the index: unfinished runs by phase (no phase yet counts as Pending)."""
     active: dict[str, int] = {}
@@ -220,7 +203,7 @@ def _owning_run(memo: ControllerMemo, body: Mapping[str, Any], namespace: str) -
     direct = observing.run_name_of(body)
     if direct is None:
         return None
-    for summary in _summaries(memo, namespace):
+    for summary in lines.summaries(memo.index, namespace):
         if naming.label_value(summary.name) == direct:
             return summary.name
     return direct
@@ -259,7 +242,7 @@ async def reconcile_run(memo: ControllerMemo, *, namespace: str, name: str, urge
             try:
                 # Read on the loop, where Kopf changes its indexes; decide and apply in a worker thread.
                 seen = memo.indexes.snapshot(namespace, name, naming.label_value(name))
-                others = _summaries(memo, namespace)
+                others = lines.summaries(memo.index)
                 after = await asyncio.to_thread(_reconcile_blocking, memo, namespace, name, seen, others)
                 metrics.RECONCILES.labels(result="ok").inc()
                 memo.failures.pop(key, None)
@@ -318,12 +301,22 @@ def _reconcile_blocking(
     }
     summary = observing.run_summary(body)
     blocked_by, position = (None, None)
-    if summary is not None and summary.phase in (None, model.Phase.PENDING, model.Phase.QUEUED):
+    if summary is not None and summary.phase in (None, *lines.WAITING):
         blocked_by, position = reconciler.find_blocker(
             name=name,
             database=summary.database,
             creation_timestamp=summary.creation_timestamp,
-            others=others if others is not None else _summaries(memo, namespace),
+            others=others if others is not None else lines.summaries(memo.index),
+        )
+    limit = memo.settings.reconcile.max_running_runs
+    capacity = None
+    if summary is not None and blocked_by is None and limit is not None and summary.phase in (None, *lines.WAITING):
+        capacity = reconciler.measure_capacity(
+            name=name,
+            namespace=namespace,
+            creation_timestamp=summary.creation_timestamp,
+            others=others if others is not None else lines.summaries(memo.index),
+            limit=limit,
         )
     decision = reconciler.reconcile(
         run=view,
@@ -332,6 +325,7 @@ def _reconcile_blocking(
         settings=memo.settings,
         blocked_by=blocked_by,
         queue_position=position,
+        capacity=capacity,
     )
     terminal = decision.status.phase in model.TERMINAL_PHASES
     if not terminal:

@@ -104,6 +104,7 @@ def run_summary(body: Mapping[str, Any]) -> reconciler.RunSummary | None:
         database=naming.database_label(spec, meta["namespace"]),
         creation_timestamp=text.parse_timestamp(meta.get("creationTimestamp")) or datetime.min.replace(tzinfo=UTC),
         phase=model.Phase(phase) if phase else None,
+        namespace=meta["namespace"],
     )
 
 

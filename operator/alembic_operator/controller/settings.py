@@ -68,6 +68,12 @@ class ReconcileSettings:
     queued_poll_seconds: int = 15
     """Seconds between re-checks while a run is Queued behind another."""
 
+    max_running_runs: int | None = 10
+    """Runs that may run a step at once, operator-wide; a run past the limit waits Queued and starts when one
+    ends (:mod:`.reconciler.queue`). A run waiting for a person (approval, a held restore) does not count. Each
+    running run has one step container; on a 2-core node 100 of them starved each other past their deadlines
+    (issue 18). None: no limit. Env ALEMBIC_OPERATOR_MAX_RUNNING_RUNS (a positive integer, or ``unlimited``)."""
+
     held_poll_seconds: int = 60
     """Seconds between re-checks while a restore is held for approval."""
 
@@ -207,6 +213,9 @@ class Settings:
         port = opt_int("ALEMBIC_OPERATOR_METRICS_PORT")
         return cls(
             jobs=jobs,
+            reconcile=ReconcileSettings(
+                max_running_runs=_max_running_runs(env.get("ALEMBIC_OPERATOR_MAX_RUNNING_RUNS"))
+            ),
             watch=WatchSettings(namespaces=namespaces),
             metrics=MetricsSettings(port=MetricsSettings.port if port is None else port),
             admission=AdmissionSettings.from_env(env),
@@ -229,4 +238,16 @@ def _retain_seconds(value: str | None) -> int | None:
         raise ValueError(
             f"ALEMBIC_OPERATOR_JOB_RETAIN_SECONDS must be whole seconds (>= 0) or 'forever', not {value!r}"
         )
+    return int(word)
+
+
+def _max_running_runs(value: str | None) -> int | None:
+    """``"20"`` → 20; ``"unlimited"`` → None; unset or empty → the default. Raises ValueError otherwise."""
+    word = (value or "").strip().lower()
+    if not word:
+        return ReconcileSettings.max_running_runs
+    if word == "unlimited":
+        return None
+    if not word.isdigit() or int(word) < 1:
+        raise ValueError(f"ALEMBIC_OPERATOR_MAX_RUNNING_RUNS must be a whole number >= 1 or 'unlimited', not {value!r}")
     return int(word)

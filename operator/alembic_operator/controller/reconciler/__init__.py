@@ -3,7 +3,7 @@
 Read it phase by phase: :data:`PHASES` names the function that handles each
 phase, one module per concern (CloudNativePG's ``cluster_*.go`` split)::
 
-    queue     Pending, Queued: one run at a time per database
+    queue     Pending, Queued: one run at a time per database, at most max_running_runs at once
     plan      Planning: the destructive-statement policy
     approval  AwaitingApproval: a person approves or rejects the migration
     backup    BackingUp: the write fence (fence), then the backup
@@ -91,13 +91,22 @@ from alembic_operator.controller.reconciler.inputs import (
     WorkloadObservation,
     workload_key,
 )
-from alembic_operator.controller.reconciler.queue import RunSummary, find_blocker
+from alembic_operator.controller.reconciler.queue import (
+    WORKING_PHASES,
+    Capacity,
+    RunSummary,
+    find_blocker,
+    measure_capacity,
+    next_to_start,
+)
 from alembic_operator.controller.reconciler.release import holding, release
 from alembic_operator.controller.settings import Settings
 
 __all__ = [
     "PHASES",
+    "WORKING_PHASES",
     "Action",
+    "Capacity",
     "CreateJob",
     "Decision",
     "DeleteJob",
@@ -113,6 +122,8 @@ __all__ = [
     "WorkloadObservation",
     "find_blocker",
     "holding",
+    "measure_capacity",
+    "next_to_start",
     "reconcile",
     "reject",
     "release",
@@ -145,11 +156,13 @@ def reconcile(
     settings: Settings | None = None,
     blocked_by: str | None = None,
     queue_position: int | None = None,
+    capacity: Capacity | None = None,
 ) -> Decision:
     """Decide the run's next status and actions from what is observed; see the module docstring.
 
     ``blocked_by`` names an unfinished run on the same database that goes first
-    (:func:`find_blocker`); it only matters before the run starts.
+    (:func:`find_blocker`); ``capacity`` is the operator-wide limit as the run sees it
+    (:func:`measure_capacity`, None: no limit). Both only matter before the run starts.
     Idempotent: reconciling the returned status with the same observations
     yields the same status, no CreateJob and no EmitEvent.
     """
@@ -160,6 +173,7 @@ def reconcile(
         settings=settings or Settings(),
         blocked_by=blocked_by,
         queue_position=queue_position,
+        capacity=capacity,
     )
     for _ in range(MAX_PHASES_PER_RECONCILE):
         phase = ctx.phase

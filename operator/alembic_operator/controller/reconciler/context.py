@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from alembic_operator.api import conditions, redact, text
 from alembic_operator.api.conditions import EventReason
@@ -23,6 +23,9 @@ from alembic_operator.controller import naming
 from alembic_operator.controller.reconciler import fence
 from alembic_operator.controller.reconciler.actions import Action, Decision, EmitEvent, Requeue
 from alembic_operator.controller.reconciler.inputs import Observed
+
+if TYPE_CHECKING:
+    from alembic_operator.controller.reconciler.queue import Capacity
 from alembic_operator.controller.settings import Settings
 
 EventType = Literal["Normal", "Warning"]
@@ -51,6 +54,7 @@ class Context:
     location: str
     blocked_by: str | None = None
     queue_position: int | None = None
+    capacity: Capacity | None = None
     actions: list[Action] = dataclasses.field(default_factory=list)
     #: Seconds until the next reconcile should happen even if nothing changes (the smallest asked for).
     requeue: float | None = None
@@ -67,6 +71,7 @@ class Context:
         settings: Settings,
         blocked_by: str | None = None,
         queue_position: int | None = None,
+        capacity: Capacity | None = None,
     ) -> Context:
         """Start a reconcile: copy the status, accept a new run (Pending) and stamp the generation."""
         now = whole_seconds(now)
@@ -80,6 +85,7 @@ class Context:
             location=location,
             blocked_by=blocked_by,
             queue_position=queue_position,
+            capacity=capacity,
         )
         st = ctx.status
         if st.phase is None:

@@ -1,4 +1,5 @@
-"""ALEMBIC_OPERATOR_JOB_RETAIN_SECONDS and _FAILED: what the chart sets and a typo the operator refuses."""
+"""ALEMBIC_OPERATOR_JOB_RETAIN_SECONDS, _FAILED and ALEMBIC_OPERATOR_MAX_RUNNING_RUNS: what the chart sets,
+and a typo the operator refuses."""
 
 from __future__ import annotations
 
@@ -28,3 +29,20 @@ def test_seconds_forever_and_failed_false_are_read():
 def test_anything_else_stops_the_operator_at_start_naming_the_variable(value: str):
     with pytest.raises(ValueError, match="ALEMBIC_OPERATOR_JOB_RETAIN_SECONDS must be whole seconds"):
         _jobs(seconds=value)
+
+
+def _limit(value: str | None = None) -> int | None:
+    env = {} if value is None else {"ALEMBIC_OPERATOR_MAX_RUNNING_RUNS": value}
+    return Settings.from_env(env).reconcile.max_running_runs
+
+
+def test_runs_running_at_once_default_to_ten_and_read_a_number_or_unlimited():
+    assert _limit() == 10
+    assert _limit(" 40 ") == 40
+    assert _limit("unlimited") is None
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "ten", "1.5"])
+def test_a_limit_that_lets_nothing_run_or_is_not_a_number_stops_the_operator_naming_the_variable(value: str):
+    with pytest.raises(ValueError, match="ALEMBIC_OPERATOR_MAX_RUNNING_RUNS must be a whole number >= 1"):
+        _limit(value)
