@@ -52,7 +52,7 @@ def test_runs_past_the_limit_queue_saying_why_and_start_one_by_one_as_slots_free
             timeout=60,
             interval=0.2,
         )
-        assert queued["phase"] == "Queued" and "at most 1 at once" in queued["message"], queued
+        assert queued["phase"] == "Queued" and "(maxRunningRuns: 1)" in queued["message"], queued
         statuses = [app.wait(f"limited-{i}", timeout=300)["status"] for i in range(RUNS)]
         assert [s["phase"] for s in statuses] == ["Succeeded"] * RUNS, [
             (s["phase"], s.get("message")) for s in statuses

@@ -108,16 +108,22 @@ def test_two_runs_woken_by_one_slot_cannot_both_take_it():
 
 def test_a_run_past_the_limit_is_queued_saying_why_with_one_event_and_no_job():
     world = World()
-    cap = Capacity(limit=10, running=10, ahead=2)
-    first = world.tick(capacity=cap)
-    again = world.tick(capacity=cap)
+    first = world.tick(capacity=Capacity(limit=10, running=10, ahead=2))
+    stored = world.status.model_copy(deep=True)
+    world.advance(15)  # its next re-check
+    again = world.tick(capacity=Capacity(limit=10, running=9, ahead=4))  # the line moved; still full
     assert world.phase == Phase.QUEUED
-    assert world.status.queue.limit == 10 and world.status.queue.position == 3
-    assert world.status.queue.blocked_by is None
-    assert world.status.message == "queued: 10 runs are running, at most 10 at once; 2 waiting runs go first"
-    assert [e.reason for e in first.events] == [EventReason.QUEUED]
-    assert "maxRunningRuns" in first.events[0].message
+    assert world.status.queue.limit == 10 and world.status.queue.blocked_by is None
+    assert world.status.message == (
+        "queued: the operator's limit of runs at once (maxRunningRuns: 10) is reached; "
+        "this run starts when a slot frees, oldest first"
+    )
+    assert [e.message for e in first.events] == [
+        "waiting for a free slot: 10 runs are running, at most 10 at once (the operator's maxRunningRuns); "
+        "2 waiting runs go first"
+    ]
     assert again.events == [] and again.creates == [] and first.creates == []
+    assert world.status == stored  # re-checks of a long line write nothing
 
 
 def test_a_run_queued_on_its_database_then_for_a_slot_says_so_in_a_new_event():

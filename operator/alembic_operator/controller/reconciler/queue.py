@@ -141,17 +141,21 @@ def pending(ctx: Context) -> None:
 
 
 def _wait_for_slot(ctx: Context, cap: Capacity) -> None:
-    """Queued for the operator-wide limit: say how many run and how many go first."""
+    """Queued for the operator-wide limit. The Event gives the numbers at that moment; the status stays the
+    same until the run starts, so a line of hundreds of runs re-checking costs no writes."""
     st = ctx.status
     if st.phase != Phase.QUEUED or (st.queue is not None and st.queue.blocked_by):
+        ahead = f"; {cap.ahead} waiting runs go first" if cap.ahead else ""
         ctx.event(
             "Normal",
             EventReason.QUEUED,
             f"waiting for a free slot: {cap.running} runs are running, at most {cap.limit} at once "
-            "(the operator's maxRunningRuns)",
+            f"(the operator's maxRunningRuns){ahead}",
         )
     st.phase = Phase.QUEUED
-    st.queue = QueueStatus(position=cap.ahead + 1, limit=cap.limit)
-    ahead = f"; {cap.ahead} waiting runs go first" if cap.ahead else ""
-    st.message = f"queued: {cap.running} runs are running, at most {cap.limit} at once{ahead}"
+    st.queue = QueueStatus(limit=cap.limit)
+    st.message = (
+        f"queued: the operator's limit of runs at once (maxRunningRuns: {cap.limit}) is reached; "
+        "this run starts when a slot frees, oldest first"
+    )
     ctx.wake(ctx.settings.reconcile.queued_poll_seconds)
