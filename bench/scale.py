@@ -197,20 +197,29 @@ def server_latencies(b: Bed, ns: str, names: list[str], events: list[watching.Ev
 
 def pods_alive(events: list[watching.Event]) -> dict[str, Any]:
     """How many of the benchmark's Pods existed at once (watch ADDED minus DELETED): what the one node
-    carries. Before the operator deleted an ended run's Jobs this grew with every run (3,560 at 104 min)."""
+    carries. Before the operator deleted an ended run's Jobs this grew with every run (3,560 at 104 min).
+    Also how many were not finished at once (phase Pending or Running): the step containers competing for the
+    node's CPU, which ``maxRunningRuns`` bounds (~82 of them at once on 2 cores before it)."""
     alive: set[str] = set()
-    peak = 0
+    unfinished: set[str] = set()
+    peak = peak_unfinished = 0
     for ev in events:
         if ev.kind != "pod":
             continue
         uid = ev.obj["metadata"]["uid"]
         if ev.type == "DELETED":
             alive.discard(uid)
+            unfinished.discard(uid)
         else:
             alive.add(uid)
+            if (ev.obj.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+                unfinished.discard(uid)
+            else:
+                unfinished.add(uid)
         peak = max(peak, len(alive))
+        peak_unfinished = max(peak_unfinished, len(unfinished))
     created = len({ev.obj["metadata"]["uid"] for ev in events if ev.kind == "pod"})
-    return {"created": created, "peak_alive": peak, "alive_at_end": len(alive)}
+    return {"created": created, "peak_alive": peak, "alive_at_end": len(alive), "peak_unfinished": peak_unfinished}
 
 
 def _evidence(b: Bed, ns: str, name: str, items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -283,6 +292,8 @@ def render(d: dict[str, Any]) -> str:
                 f"{p['created']} / {p['peak_alive']} / {p['alive_at_end']}",
             ]
         )
+        if "peak_unfinished" in p:  # maxRunningRuns (issue 18, seventh session)
+            rows.append(["step Pods not finished (Pending or Running) at most at once", p["peak_unfinished"]])
     title = f"Scale: {d['runs']} MigrationRuns on {d.get('databases', d['runs'])} databases at once"
     text = table(title, ["measure", "value"], rows)
     text += "\nRequests by kind (all runs): " + ", ".join(f"`{k}` {v}" for k, v in top) + "\n"
