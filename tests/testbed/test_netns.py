@@ -62,7 +62,9 @@ def test_a_freed_namespace_number_goes_to_a_namespace_made_after_it() -> None:
     inode = _inode_once_in(first)
     _end(first)
     assert netns.processes_in(inode) == []
-    assert _made_again(inode, within=10)  # why a check by number alone can name a stranger
+    # why a check by number alone can name a stranger; 30 s: the kernel frees a namespace in a worker that,
+    # with four beds tearing theirs down at once, took over 10 s in CI (ci31)
+    assert _made_again(inode, within=30)
 
 
 def test_a_pinned_namespace_keeps_its_number_after_its_last_process_is_gone() -> None:
