@@ -27,7 +27,9 @@ def test_seconds_forever_and_failed_false_are_read():
 
 @pytest.mark.parametrize("value", ["-1", "5m", "1.5", "never"])
 def test_anything_else_stops_the_operator_at_start_naming_the_variable(value: str):
-    with pytest.raises(ValueError, match="ALEMBIC_OPERATOR_JOB_RETAIN_SECONDS must be whole seconds"):
+    with pytest.raises(
+        ValueError, match=r"ALEMBIC_OPERATOR_JOB_RETAIN_SECONDS must be a whole number \(>= 0\) or 'forever'"
+    ):
         _jobs(seconds=value)
 
 
@@ -44,5 +46,7 @@ def test_runs_running_at_once_default_to_ten_and_read_a_number_or_unlimited():
 
 @pytest.mark.parametrize("value", ["0", "-3", "ten", "1.5"])
 def test_a_limit_that_lets_nothing_run_or_is_not_a_number_stops_the_operator_naming_the_variable(value: str):
-    with pytest.raises(ValueError, match="ALEMBIC_OPERATOR_MAX_RUNNING_RUNS must be a whole number >= 1"):
+    with pytest.raises(
+        ValueError, match=r"ALEMBIC_OPERATOR_MAX_RUNNING_RUNS must be a whole number \(>= 1\) or 'unlimited'"
+    ):
         _limit(value)

@@ -206,7 +206,9 @@ class Settings:
             run_as_group=opt_int("ALEMBIC_OPERATOR_RUN_AS_GROUP"),
             fs_group=opt_int("ALEMBIC_OPERATOR_FS_GROUP"),
             tools_without_ssl=_majors(env.get("ALEMBIC_OPERATOR_TOOLS_WITHOUT_SSL")),
-            retain_seconds=_retain_seconds(env.get("ALEMBIC_OPERATOR_JOB_RETAIN_SECONDS")),
+            retain_seconds=_whole_or_word(
+                env, "ALEMBIC_OPERATOR_JOB_RETAIN_SECONDS", JobSettings.retain_seconds, "forever", 0
+            ),
             retain_failed=env.get("ALEMBIC_OPERATOR_JOB_RETAIN_FAILED", "true").strip().lower() != "false",
         )
         namespaces = tuple(n.strip() for n in env.get("ALEMBIC_OPERATOR_NAMESPACES", "").split(",") if n.strip())
@@ -214,7 +216,9 @@ class Settings:
         return cls(
             jobs=jobs,
             reconcile=ReconcileSettings(
-                max_running_runs=_max_running_runs(env.get("ALEMBIC_OPERATOR_MAX_RUNNING_RUNS"))
+                max_running_runs=_whole_or_word(
+                    env, "ALEMBIC_OPERATOR_MAX_RUNNING_RUNS", ReconcileSettings.max_running_runs, "unlimited", 1
+                )
             ),
             watch=WatchSettings(namespaces=namespaces),
             metrics=MetricsSettings(port=MetricsSettings.port if port is None else port),
@@ -227,27 +231,15 @@ def _majors(value: str | None) -> tuple[int, ...] | None:
     return None if value is None else tuple(sorted({int(p) for p in value.split(",") if p.strip()}))
 
 
-def _retain_seconds(value: str | None) -> int | None:
-    """``"600"`` → 600; ``"forever"`` → None (keep); unset or empty → the default. Raises ValueError otherwise."""
-    word = (value or "").strip().lower()
-    if not word:
-        return JobSettings.retain_seconds
-    if word == "forever":
+def _whole_or_word(env: Mapping[str, str], variable: str, default: int | None, word: str, minimum: int) -> int | None:
+    """``variable`` in ``env``: ``"600"`` → 600; ``word`` → None; unset or empty → ``default``. Raises ValueError
+    naming ``variable`` for anything else, or a number below ``minimum``: the operator stops rather than guess."""
+    value = env.get(variable)
+    text = (value or "").strip().lower()
+    if not text:
+        return default
+    if text == word:
         return None
-    if not word.isdigit():
-        raise ValueError(
-            f"ALEMBIC_OPERATOR_JOB_RETAIN_SECONDS must be whole seconds (>= 0) or 'forever', not {value!r}"
-        )
-    return int(word)
-
-
-def _max_running_runs(value: str | None) -> int | None:
-    """``"20"`` → 20; ``"unlimited"`` → None; unset or empty → the default. Raises ValueError otherwise."""
-    word = (value or "").strip().lower()
-    if not word:
-        return ReconcileSettings.max_running_runs
-    if word == "unlimited":
-        return None
-    if not word.isdigit() or int(word) < 1:
-        raise ValueError(f"ALEMBIC_OPERATOR_MAX_RUNNING_RUNS must be a whole number >= 1 or 'unlimited', not {value!r}")
-    return int(word)
+    if not text.isdigit() or int(text) < minimum:
+        raise ValueError(f"{variable} must be a whole number (>= {minimum}) or {word!r}, not {value!r}")
+    return int(text)
