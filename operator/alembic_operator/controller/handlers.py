@@ -300,24 +300,21 @@ def _reconcile_blocking(
         for kind, wname in observing.fence_to_read(view)
     }
     summary = observing.run_summary(body)
-    blocked_by, position = (None, None)
-    if summary is not None and summary.phase in (None, *lines.WAITING):
-        blocked_by, position = reconciler.find_blocker(
-            name=name,
-            database=summary.database,
-            creation_timestamp=summary.creation_timestamp,
-            others=others if others is not None else lines.summaries(memo.index),
-        )
+    blocked_by, position, capacity = None, None, None
     limit = memo.settings.reconcile.max_running_runs
-    capacity = None
-    if summary is not None and blocked_by is None and limit is not None and summary.phase in (None, *lines.WAITING):
-        capacity = reconciler.measure_capacity(
-            name=name,
-            namespace=namespace,
-            creation_timestamp=summary.creation_timestamp,
-            others=others if others is not None else lines.summaries(memo.index),
-            limit=limit,
+    if summary is not None and summary.phase in (None, *lines.WAITING):
+        others = others if others is not None else lines.summaries(memo.index)
+        blocked_by, position = reconciler.find_blocker(
+            name=name, database=summary.database, creation_timestamp=summary.creation_timestamp, others=others
         )
+        if blocked_by is None and limit is not None:
+            capacity = reconciler.measure_capacity(
+                name=name,
+                namespace=namespace,
+                creation_timestamp=summary.creation_timestamp,
+                others=others,
+                limit=limit,
+            )
     decision = reconciler.reconcile(
         run=view,
         observed=observing.observed(jobs, pods, workloads, run_uid=view.uid),

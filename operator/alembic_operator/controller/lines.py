@@ -18,9 +18,7 @@ import kopf
 
 from alembic_operator.api import model
 from alembic_operator.controller import observing, reconciler
-
-RunKey = tuple[str, str]
-"""(namespace, name) of a MigrationRun."""
+from alembic_operator.controller.indexes import RunKey
 
 RunIndex = kopf.Index[tuple[str, str], reconciler.RunSummary]
 """Kopf's live index of runs: (namespace, database label) → summaries of its runs."""
@@ -28,8 +26,13 @@ RunIndex = kopf.Index[tuple[str, str], reconciler.RunSummary]
 WAITING = (model.Phase.PENDING, model.Phase.QUEUED)
 """Phases of a run that has not started (no phase yet counts as Pending)."""
 
-HOLDING_NO_SLOT = frozenset({model.Phase.AWAITING_APPROVAL.value, model.Phase.ROLLBACK_HELD.value})
-"""Unfinished phases of a started run that waits for a person: it holds no slot of the limit."""
+HOLDING_NO_SLOT = frozenset(
+    phase.value
+    for phase in model.Phase
+    if phase not in model.TERMINAL_PHASES and phase not in reconciler.WORKING_PHASES and phase not in WAITING
+)
+"""Unfinished phases of a started run that holds no slot of the limit (it waits for a person: AwaitingApproval,
+RollbackHeld); derived from the queue's ``WORKING_PHASES`` so the two cannot disagree."""
 
 
 def summaries(index: RunIndex | None, namespace: str | None = None) -> list[reconciler.RunSummary]:

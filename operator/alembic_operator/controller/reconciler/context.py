@@ -23,10 +23,10 @@ from alembic_operator.controller import naming
 from alembic_operator.controller.reconciler import fence
 from alembic_operator.controller.reconciler.actions import Action, Decision, EmitEvent, Requeue
 from alembic_operator.controller.reconciler.inputs import Observed
-
-if TYPE_CHECKING:
-    from alembic_operator.controller.reconciler.queue import Capacity
 from alembic_operator.controller.settings import Settings
+
+if TYPE_CHECKING:  # queue imports this module (through jobs)
+    from alembic_operator.controller.reconciler.queue import Capacity
 
 EventType = Literal["Normal", "Warning"]
 
