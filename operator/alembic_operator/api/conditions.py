@@ -54,6 +54,7 @@ class Reason:
 
     # Ready / Reconciling / Stalled
     SUCCEEDED = "Succeeded"  #: the run migrated and verified the database
+    ALREADY_AT_TARGET = "AlreadyAtTarget"  #: the plan found the database at the target: nothing to migrate or back up
     PROGRESSING = "Progressing"  #: the run is under way (see the phase)
     FAILED = "Failed"  #: the run failed; the database did not need a restore
     DESTRUCTIVE_CHANGE_BLOCKED = "DestructiveChangeBlocked"  #: the plan found statements the policy blocks
@@ -188,16 +189,17 @@ def _position(cond: Condition) -> int:
 def kstatus_conditions(
     conditions: Iterable[Condition], *, phase: Phase, reason: str, message: str, generation: int | None, now: datetime
 ) -> list[Condition]:
-    """Set Ready, Reconciling and Stalled for ``phase`` (``reason`` applies to Stalled/Ready when failing).
+    """Set Ready, Reconciling and Stalled for ``phase`` (``reason`` is the ended run's: Succeeded or
+    AlreadyAtTarget on success, why it failed otherwise).
 
     ``message`` goes on Ready only (see the module docstring).
     """
     rows: list[tuple[str, ConditionStatus, str]]
     if phase == Phase.SUCCEEDED:
         rows = [
-            (ConditionType.READY, "True", Reason.SUCCEEDED),
-            (ConditionType.RECONCILING, "False", Reason.SUCCEEDED),
-            (ConditionType.STALLED, "False", Reason.SUCCEEDED),
+            (ConditionType.READY, "True", reason),
+            (ConditionType.RECONCILING, "False", reason),
+            (ConditionType.STALLED, "False", reason),
         ]
     elif phase in (Phase.FAILED, Phase.ROLLED_BACK, Phase.ROLLBACK_FAILED, Phase.ROLLBACK_HELD):
         rows = [

@@ -1,5 +1,9 @@
 """Planning: the plan step renders the upgrade's SQL offline; the destructive policy decides what follows.
 
+A database already at the target ends the run Succeeded/AlreadyAtTarget here: no backup, no
+migration, no verification (nothing would change, so there is nothing to protect: a Helm hook
+runs on every release, most of which carry no revision). Not when ``verify.drift`` asks for the
+drift check, which the full path runs.
 block + destructive statements → Failed (nothing was changed); warn → an
 Event and on to the backup; a failed plan → Failed. ``allow`` never gets
 here (:func:`~.queue.pending` skips the plan). Revisions the plan could not
@@ -48,6 +52,9 @@ def after(ctx: Context, outcome: Outcome) -> None:
         ctx.step_condition(Step.PLAN, "False", outcome.reason or Reason.STEP_FAILED, message)
         ctx.end(Phase.FAILED, Reason.FAILED, message)
         return
+    if data is not None and _at_target(data) and ctx.spec.verify.drift == "ignore":
+        _already_at_target(ctx, data, outcome.message)
+        return
     if destructive:
         message = f"the plan has {len(destructive)} destructive statement(s): {listed}"
         ctx.event("Warning", EventReason.DESTRUCTIVE_CHANGES, message)
@@ -60,6 +67,25 @@ def after(ctx: Context, outcome: Outcome) -> None:
         )
         ctx.event("Warning", EventReason.UNRENDERED_REVISIONS, quote(message, 600))
     approval.gate(ctx)  # AwaitingApproval when the spec asks for a person, else the backup
+
+
+def _at_target(data: results.PlanResult) -> bool:
+    """The plan read the database's revision and it is the target (a result that names neither is not)."""
+    return not data.pending and data.to_revision is not None and data.from_revision == data.to_revision
+
+
+def _already_at_target(ctx: Context, data: results.PlanResult, planned: str) -> None:
+    """Succeeded without another step: the plan read the database's revision and found nothing pending."""
+    at = data.from_revision or "base"
+    ctx.status.to_revision = data.from_revision
+    ctx.step_condition(Step.PLAN, "True", Reason.STEP_SUCCEEDED, planned)
+    message = (
+        f"the database is already at {at}, the target ({quote(ctx.spec.migrate.target, 80)}): "
+        "nothing to migrate, so no backup was taken and nothing was changed"
+    )
+    ctx.end(
+        Phase.SUCCEEDED, Reason.ALREADY_AT_TARGET, message, event_reason=EventReason.RUN_SUCCEEDED, event_type="Normal"
+    )
 
 
 def _record(ctx: Context, data: results.PlanResult, destructive: list[str]) -> None:
