@@ -1,7 +1,7 @@
 """Count the Kubernetes API requests a process makes (loaded via PYTHONPATH by the benchmarks only).
 
 Active only when BENCH_API_COUNTS names a file. Wraps the two HTTP clients the
-operator uses — urllib3 (the official ``kubernetes`` client: gets, lists,
+operator uses — urllib3 (its own calls, controller/apiserver.py: gets, lists,
 creates, patches) and aiohttp (Kopf: watch streams, its own patches, events) —
 and counts each request by method and resource path (names, namespaces and query
 strings stripped), writing the counts to the file once a second and at exit.

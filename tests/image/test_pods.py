@@ -45,7 +45,7 @@ except OSError as error:
 pathlib.Path("/tmp/probe").write_text("x")
 print("TMP writable")
 print("KUBECONFIG" in os.environ)
-from alembic_operator import kube  # how every step and the operator build their client: in-cluster first
+from alembic_operator import kube  # how the command-line client builds its client: in-cluster first
 review = client.AuthenticationV1Api(kube.api_client()).create_self_subject_review(
     {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
 print("USER", review.status.user_info.username)

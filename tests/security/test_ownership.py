@@ -1,7 +1,7 @@
 """Ownership on the real apiserver (issue 14, finding 5): the operator adopts only its own Jobs, and the
 hook's `alembic-operator run` follows an existing run only when it asks for the same thing.
 
-Both go through the real code paths (kube.create_job, the CLI) against the bed's apiserver as admin.
+Both go through the real code paths (apiserver.create_job, the CLI) against the bed's apiserver as admin.
 """
 
 from __future__ import annotations
@@ -55,10 +55,10 @@ def test_run_refuses_to_follow_a_run_of_its_name_with_another_spec(cluster, name
 
 CREATE = """
 import json, sys
-from alembic_operator import kube
+from alembic_operator.controller import apiserver
 try:
-    print(json.dumps(kube.create_job(namespace=sys.argv[1], manifest=json.loads(sys.argv[2]))))
-except kube.JobNotOwned as exc:
+    print(json.dumps(apiserver.create_job(namespace=sys.argv[1], manifest=json.loads(sys.argv[2]))))
+except apiserver.JobNotOwned as exc:
     print(json.dumps("refused: " + str(exc)))
 """
 

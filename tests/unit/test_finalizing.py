@@ -3,7 +3,7 @@
 A reconcile now starts from Kopf's index, which can be a version behind (another controller may
 add its own finalizer meanwhile, as Kopf did while the operator had per-run timers): a 409 must
 read the run once and try again, keeping that finalizer, instead of failing the reconcile into a
-5 s backoff. The API door (:mod:`alembic_operator.kube`) is replaced by an apiserver-like store
+5 s backoff. The API door (:mod:`alembic_operator.controller.apiserver`) is replaced by an apiserver-like store
 with versions.
 """
 
@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 
-from alembic_operator import kube
 from alembic_operator.api import constants
-from alembic_operator.controller import finalizing, indexes
+from alembic_operator.controller import apiserver, finalizing, indexes
 
 KOPF = "kopf.zalando.org/KopfFinalizerMarker"
 
@@ -26,8 +25,8 @@ class Store:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.run: dict[str, Any] = {"metadata": {"namespace": "shop", "name": "r", "resourceVersion": "1"}}
         self.gets = 0
-        monkeypatch.setattr(kube, "patch_run_metadata", self.patch)
-        monkeypatch.setattr(kube, "get_run", self.get)
+        monkeypatch.setattr(apiserver, "patch_run_metadata", self.patch)
+        monkeypatch.setattr(apiserver, "get_run", self.get)
 
     def bump(self, **metadata: Any) -> None:
         meta = self.run["metadata"]
@@ -39,7 +38,7 @@ class Store:
 
     def patch(self, *, namespace: str, name: str, metadata: dict[str, Any]) -> dict[str, Any]:
         if metadata["resourceVersion"] != self.run["metadata"]["resourceVersion"]:
-            raise kube.Conflict("the object has been modified")
+            raise apiserver.Conflict("the object has been modified")
         self.bump(finalizers=metadata["finalizers"])
         return {"metadata": dict(self.run["metadata"])}
 
@@ -73,6 +72,6 @@ def test_a_second_conflict_is_raised_for_the_reconciles_retry(monkeypatch):
         store.bump(finalizers=[KOPF, "other"])  # changed again right after that read
         return fresh
 
-    monkeypatch.setattr(kube, "get_run", racing_get)
-    with pytest.raises(kube.Conflict):
+    monkeypatch.setattr(apiserver, "get_run", racing_get)
+    with pytest.raises(apiserver.Conflict):
         finalizing.set_finalizer(stale, wanted=True)

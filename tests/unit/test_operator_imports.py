@@ -1,8 +1,9 @@
-"""The operator process does not load ``kubernetes_asyncio`` (issue 18: ~30 MiB of its memory at rest).
+"""The operator process loads neither official client (issue 18: ~70 MiB of its memory at rest).
 
-``kubernetes==36.0.0`` ships it in the same wheel as the sync client and Kopf imports it when it
-can; :func:`controller.main.skip_async_client` makes it unimportable before Kopf is imported.
-Each case runs in a fresh interpreter, since an import cannot be undone in this one."""
+Kopf imports ``kubernetes`` and ``kubernetes_asyncio`` (shipped in one wheel) when it can;
+:func:`controller.main.skip_model_clients` makes them unimportable before Kopf is imported, and the
+operator's calls go through :mod:`controller.apiserver`. Each case runs in a fresh interpreter,
+since an import cannot be undone in this one."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ body = {{"metadata": {{}}}}
 kopf.label(body, {{"a": "b"}})
 print(json.dumps({{
     "async_loaded": sys.modules.get("kubernetes_asyncio") is not None,
-    "sync_loaded": "kubernetes.client" in sys.modules,
+    "sync_loaded": sys.modules.get("kubernetes") is not None,
     "kopf_async_meta": thirdparty.V1ObjectMetaAsync is not None,
     "handlers": sum(len(list(r.get_all_handlers())) for r in kinds),
     "timers_and_daemons": len(list(registry._spawning.get_all_handlers())),
@@ -39,11 +40,11 @@ def _probe(before: str) -> dict[str, object]:
     return dict(json.loads(done.stdout))
 
 
-def test_the_operator_starts_kopf_without_the_async_client_and_keeps_its_handlers() -> None:
-    seen = _probe("from alembic_operator.controller import main; main.skip_async_client()")
+def test_the_operator_starts_kopf_without_either_official_client_and_keeps_its_handlers() -> None:
+    seen = _probe("from alembic_operator.controller import main; main.skip_model_clients()")
     assert seen["async_loaded"] is False
     assert seen["kopf_async_meta"] is False  # Kopf took it as "not installed"
-    assert seen["sync_loaded"] is True  # the operator's own client (kube.py) is still there
+    assert seen["sync_loaded"] is False  # the operator's calls go through controller/apiserver.py
     assert isinstance(seen["handlers"], int) and seen["handlers"] >= 4  # reconcile handlers and the indexes
     assert seen["adopted_labels"] == {"a": "b"}  # Kopf's body helpers work on plain dicts as before
 
@@ -51,12 +52,13 @@ def test_the_operator_starts_kopf_without_the_async_client_and_keeps_its_handler
 def test_no_kopf_timer_or_daemon_makes_kopf_keep_each_runs_whole_body() -> None:
     """A Kopf timer or daemon keeps every served object's whole body (``live_fresh_body``), finished
     ones too: the operator's periodic work is one loop each (controller/sweeping.py)."""
-    seen = _probe("from alembic_operator.controller import main; main.skip_async_client()")
+    seen = _probe("from alembic_operator.controller import main; main.skip_model_clients()")
     assert seen["timers_and_daemons"] == 0
 
 
-def test_without_it_kopf_would_load_the_async_client() -> None:
-    """The premise: if a later ``kubernetes`` wheel stops shipping it, this fails and the step can go."""
+def test_without_it_kopf_would_load_both_clients() -> None:
+    """The premise: if a later Kopf stops importing them, this fails and the step can go."""
     seen = _probe("")
     assert seen["async_loaded"] is True
+    assert seen["sync_loaded"] is True
     assert seen["kopf_async_meta"] is True

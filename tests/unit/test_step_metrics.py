@@ -1,6 +1,6 @@
 """Every finished step's duration is counted exactly once, also when the reconcile raises after its status patch.
 
-The fault is injected at the API door (:mod:`alembic_operator.kube`): the status patch is stored, then
+The fault is injected at the API door (:mod:`alembic_operator.controller.apiserver`): the status patch is stored, then
 the next call raises (a connection reset while posting the Event); the retry reads the stored status,
 in which the step already finished. Counts are read from the real Prometheus registry.
 """
@@ -16,9 +16,8 @@ import pytest
 import urllib3
 from prometheus_client import REGISTRY
 
-from alembic_operator import kube
 from alembic_operator.api import model
-from alembic_operator.controller import applying, reconciler
+from alembic_operator.controller import apiserver, applying, reconciler
 
 STARTED = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -61,10 +60,10 @@ class Api:
     def __init__(self, monkeypatch: pytest.MonkeyPatch, *, fail: str) -> None:
         self.stored: dict[str, Any] | None = None
         self.fail = fail
-        monkeypatch.setattr(kube, "patch_run_status", self.patch_status)
-        monkeypatch.setattr(kube, "emit_event", self.emit_event)
+        monkeypatch.setattr(apiserver, "patch_run_status", self.patch_status)
+        monkeypatch.setattr(apiserver, "emit_event", self.emit_event)
 
-    def patch_status(self, *, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+    def patch_status(self, *, namespace: str, name: str, status: dict[str, Any], **_: Any) -> dict[str, Any]:
         self.stored = {k: v for k, v in status.items() if v is not None}
         if self.fail == "patch response":
             raise urllib3.exceptions.ProtocolError("Connection reset by peer")  # stored, but no answer
@@ -100,7 +99,7 @@ def test_a_finish_decided_again_after_a_status_patch_that_was_not_stored_is_not_
     def refused(**_: Any) -> None:
         raise urllib3.exceptions.ProtocolError("Connection reset by peer")
 
-    monkeypatch.setattr(kube, "patch_run_status", refused)
+    monkeypatch.setattr(apiserver, "patch_run_status", refused)
     before = count()
     with pytest.raises(urllib3.exceptions.ProtocolError):
         applying.apply(plan_finished(after_seconds=4), body=body)
@@ -116,3 +115,20 @@ def test_each_run_and_each_attempt_counts_its_own_step(monkeypatch: pytest.Monke
         body = run_body({"phase": "Planning", "steps": {"plan": {"job": "r-plan-1", "startedAt": STARTED.isoformat()}}})
         applying.apply(plan_finished(after_seconds=4), body=body)
     assert count() == before + 3
+
+
+def test_a_status_refused_as_decided_from_an_older_run_is_not_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Conflict means the apiserver stored nothing: the decision is made again from the current run."""
+    body = run_body({"phase": "Planning", "steps": {"plan": {"job": "r-plan-1", "startedAt": STARTED.isoformat()}}})
+    sent: list[str | None] = []
+
+    def conflict(*, resource_version: str | None = None, **_: Any) -> None:
+        sent.append(resource_version)
+        raise apiserver.Conflict("the object has been modified")
+
+    monkeypatch.setattr(apiserver, "patch_run_status", conflict)
+    before = count()
+    with pytest.raises(apiserver.Conflict):
+        applying.apply(plan_finished(after_seconds=4), body=body)
+    assert count() == before
+    assert sent == [body["metadata"]["resourceVersion"]]

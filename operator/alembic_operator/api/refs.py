@@ -8,6 +8,9 @@ Must not: import anything of ours but :mod:`.schema`; do I/O.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from pydantic import Field
 
 from alembic_operator.api.schema import CrdModel as _Model
@@ -32,3 +35,11 @@ class SecretKeyRef(_Model):
         pattern=SECRET_KEY,
         description="Key in the Secret holding the database URL (postgresql:// or postgresql+asyncpg://).",
     )
+
+
+def controller_uid(obj: Mapping[str, Any]) -> str | None:
+    """The uid of an object's controller ownerReference (the one with ``controller: true``), if any."""
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("controller"):
+            return str(ref.get("uid"))
+    return None

@@ -4,7 +4,10 @@ Order (see :mod:`alembic_operator.controller.reconciler`): scale fenced workload
 (idempotent; the replicas to put back are already in the stored status),
 create Jobs (409 = already there: names are deterministic), delete Jobs,
 write the whole status, post Events. A failed create raises before the status is written, so the next
-reconcile decides the same create again. Must not: decide anything.
+reconcile decides the same create again. The status is written only over the version of the run the
+decision was made from (its resourceVersion is the patch's precondition): a decision from a run that a
+lagging watch delivered late cannot overwrite a newer status (:class:`.apiserver.Conflict`).
+Must not: decide anything.
 """
 
 from __future__ import annotations
@@ -13,9 +16,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from alembic_operator import kube
 from alembic_operator.api import model, text
-from alembic_operator.controller import metrics, reconciler
+from alembic_operator.controller import apiserver, metrics, reconciler
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +28,7 @@ def apply(decision: reconciler.Decision, *, body: Mapping[str, Any]) -> dict[str
     namespace, name = meta["namespace"], meta["name"]
     # Write fence (issue #9): before the status, so a failed scale is decided again next time.
     for scale in decision.scales:
-        found = kube.set_replicas(namespace=namespace, kind=scale.kind, name=scale.name, replicas=scale.replicas)
+        found = apiserver.set_replicas(namespace=namespace, kind=scale.kind, name=scale.name, replicas=scale.replicas)
         log.info(
             "%s/%s: write fence: %s/%s %s",
             namespace,
@@ -36,27 +38,34 @@ def apply(decision: reconciler.Decision, *, body: Mapping[str, Any]) -> dict[str
             f"scaled to {scale.replicas}" if found else "is gone; nothing to scale",
         )
     for create in decision.creates:
-        created = kube.create_job(namespace=namespace, manifest=create.manifest)
+        created = apiserver.create_job(namespace=namespace, manifest=create.manifest)
         log.info("%s/%s: %s Job %s", namespace, name, "created" if created else "adopted", create.name)
     for delete in decision.deletes:
-        kube.delete_job(namespace=namespace, name=delete.name, propagation=delete.propagation_policy)
+        apiserver.delete_job(namespace=namespace, name=delete.name, propagation=delete.propagation_policy)
         log.info("%s/%s: deleted Job %s", namespace, name, delete.name)
     old_status, new_status = body.get("status") or {}, model.dump(decision.status)
-    patched = None
+    patched, refused = None, False
     try:
         if new_status != old_status:
-            patched = kube.patch_run_status(
-                namespace=namespace, name=name, status=_with_removals(old=old_status, new=new_status)
+            patched = apiserver.patch_run_status(
+                namespace=namespace,
+                name=name,
+                status=_with_removals(old=old_status, new=new_status),
+                resource_version=meta.get("resourceVersion"),
             )
+    except apiserver.Conflict:
+        refused = True  # decided from an older version of the run: not stored, so nothing to count
+        raise
     finally:
         # Counted as soon as the patch was sent, even if its call raised: the apiserver may have stored it
         # with the response lost, and the retry would then find the step already finished and count nothing.
         # metrics.once keys each count on the run and step Job, so a retry deciding the same finish again
         # after a patch that was not stored does not count it twice.
-        _observe_metrics(run_uid=str(meta.get("uid") or ""), old=old_status, new=new_status)
-        metrics.observe_database(body=body, old=old_status, new=new_status)
+        if not refused:
+            _observe_metrics(run_uid=str(meta.get("uid") or ""), old=old_status, new=new_status)
+            metrics.observe_database(body=body, old=old_status, new=new_status)
     for event in decision.events:
-        kube.emit_event(run=dict(body), type_=event.type, reason=event.reason, message=event.message)
+        apiserver.emit_event(run=dict(body), type_=event.type, reason=event.reason, message=event.message)
     return patched
 
 

@@ -21,9 +21,8 @@ import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from alembic_operator import kube
 from alembic_operator.api import model
-from alembic_operator.controller import indexes, metrics, naming, observing, sweeping
+from alembic_operator.controller import apiserver, indexes, metrics, naming, observing, sweeping
 from alembic_operator.controller.reconciler import cleanup
 from alembic_operator.controller.settings import JobSettings
 
@@ -54,6 +53,6 @@ def due_jobs(seen: indexes.Indexes, settings: JobSettings, *, now: datetime) -> 
 async def sweep(seen: indexes.Indexes, settings: JobSettings) -> None:
     """One pass: delete every Job due now, one API call each, in a thread (the loop keeps serving events)."""
     for namespace, run, job in list(due_jobs(seen, settings, now=datetime.now(UTC))):
-        await asyncio.to_thread(kube.delete_job, namespace=namespace, name=job, propagation="Background")
+        await asyncio.to_thread(apiserver.delete_job, namespace=namespace, name=job, propagation="Background")
         metrics.JOBS_DELETED.inc()
         log.info("%s/%s: deleted Job %s: the run ended and its results are in its status", namespace, run, job)

@@ -18,9 +18,8 @@ from typing import Any
 
 import pydantic
 
-from alembic_operator import kube
 from alembic_operator.api import constants, model
-from alembic_operator.controller import applying, observing, reconciler
+from alembic_operator.controller import apiserver, applying, observing, reconciler
 from alembic_operator.controller import indexes as indexes_mod
 from alembic_operator.controller.settings import Settings
 
@@ -38,8 +37,8 @@ def set_finalizer(
     new run for its timer) the run is read once more and the patch tried again."""
     try:
         patched = _patch_finalizers(body, wanted=wanted)
-    except kube.Conflict:
-        fresh = kube.get_run(namespace=body["metadata"]["namespace"], name=body["metadata"]["name"])
+    except apiserver.Conflict:
+        fresh = apiserver.get_run(namespace=body["metadata"]["namespace"], name=body["metadata"]["name"])
         if fresh is None:
             return body
         patched = _patch_finalizers(fresh, wanted=wanted)
@@ -57,7 +56,7 @@ def _patch_finalizers(body: Mapping[str, Any], *, wanted: bool) -> Mapping[str, 
         finalizers.append(constants.FINALIZER)
     else:
         finalizers.remove(constants.FINALIZER)
-    return kube.patch_run_metadata(
+    return apiserver.patch_run_metadata(
         namespace=meta["namespace"],
         name=meta["name"],
         metadata={"finalizers": finalizers, "resourceVersion": meta["resourceVersion"]},
@@ -85,7 +84,7 @@ def finish_deletion(
         decision = reconciler.release(status=status, now=datetime.now(UTC), **inputs)
         if decision.actions or decision.status != status:
             applying.apply(decision, body=body)
-            fresh = kube.get_run(namespace=body["metadata"]["namespace"], name=body["metadata"]["name"])
+            fresh = apiserver.get_run(namespace=body["metadata"]["namespace"], name=body["metadata"]["name"])
             if fresh is None:
                 return None
             body = fresh

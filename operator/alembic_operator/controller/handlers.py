@@ -1,7 +1,7 @@
 """Kopf wiring: every event becomes one serialised reconcile of one run.
 
 Must not: decide anything (that is :mod:`alembic_operator.controller.reconciler`) or
-talk to the API directly (that is :mod:`alembic_operator.kube`).
+talk to the API directly (that is :mod:`alembic_operator.controller.apiserver`).
 
 1. A change of a MigrationRun, of one of its Jobs or of their Pods, a
    scheduled re-check (the Decision's Requeue) or the safety net (one loop over all runs,
@@ -42,9 +42,9 @@ from typing import Any
 import kopf
 import pydantic
 
-from alembic_operator import kube
 from alembic_operator.api import conditions, constants, model
 from alembic_operator.controller import (
+    apiserver,
     applying,
     collecting,
     connecting,
@@ -273,12 +273,12 @@ def _reconcile_blocking(
     them); return seconds until the next check (None: nothing to wait for)."""
     label = naming.label_value(name)
     body: Mapping[str, Any] | None = (
-        seen.run if seen is not None and seen.run is not None else kube.get_run(namespace=namespace, name=name)
+        seen.run if seen is not None and seen.run is not None else apiserver.get_run(namespace=namespace, name=name)
     )
     if body is None:
         return None
     meta = body["metadata"]
-    jobs = seen.jobs if seen is not None else kube.list_run_jobs(namespace=namespace, run_name=label)
+    jobs = seen.jobs if seen is not None else apiserver.list_run_jobs(namespace=namespace, run_name=label)
     if meta.get("deletionTimestamp"):
         return finalizing.finish_deletion(body, jobs, memo.settings)
     now = datetime.now(UTC)
@@ -293,10 +293,13 @@ def _reconcile_blocking(
         )
         memo.indexes.wrote(applying.apply(decision, body=body))
         return None
-    pods = seen.pods if seen is not None else kube.list_run_pods(namespace=namespace, run_name=label)
+    if view.status.phase not in model.TERMINAL_PHASES:  # on before deciding, so the decision is from the run as stored
+        marked = finalizing.set_finalizer(body, wanted=True, indexes=memo.indexes)
+        body, view = (body, view) if marked is body else (marked, observing.run_view(marked))
+    pods = seen.pods if seen is not None else apiserver.list_run_pods(namespace=namespace, run_name=label)
     # Write fence (issue #9): read the fenced workloads only while the fence is being raised.
     workloads = {
-        reconciler.workload_key(kind, wname): kube.read_workload(namespace=namespace, kind=kind, name=wname)
+        reconciler.workload_key(kind, wname): apiserver.read_workload(namespace=namespace, kind=kind, name=wname)
         for kind, wname in observing.fence_to_read(view)
     }
     summary = observing.run_summary(body)
@@ -325,14 +328,15 @@ def _reconcile_blocking(
         capacity=capacity,
     )
     terminal = decision.status.phase in model.TERMINAL_PHASES
-    if not terminal:
-        body = finalizing.set_finalizer(body, wanted=True, indexes=memo.indexes)
     try:
         patched = applying.apply(decision, body=body)
         memo.indexes.wrote(patched)
-    except kube.JobRejected as exc:
+    except apiserver.Conflict:  # the run changed since the version decided on (a watch behind): decide again
+        memo.indexes.wrote(apiserver.get_run(namespace=namespace, name=name))
+        return 0.0
+    except apiserver.JobRejected as exc:
         # The apiserver will refuse this Job every time (e.g. an invalid podTemplate value, an admission
-        # policy), or a Job of its name belongs to someone else (kube.JobNotOwned): retrying forever would
+        # policy), or a Job of its name belongs to someone else (apiserver.JobNotOwned): retrying forever would
         # hide it, so the run ends Failed and says why.
         decision = reconciler.reject(
             status=view.status,

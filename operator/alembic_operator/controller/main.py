@@ -18,6 +18,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import kopf
 
+MODEL_CLIENTS = ("kubernetes", "kubernetes_asyncio")
+"""The official clients Kopf would import for their model classes (:func:`skip_model_clients`)."""
+
 HELP = """Run the MigrationRun controller (Kopf) with metrics and a liveness endpoint."""
 
 
@@ -64,20 +67,23 @@ def kopf_settings(*, namespaced: bool) -> kopf.OperatorSettings:
     return settings
 
 
-def skip_async_client() -> None:
-    """Make ``kubernetes_asyncio`` unimportable in this process before Kopf is imported.
+def skip_model_clients() -> None:
+    """Make the official clients unimportable in this process before Kopf is imported.
 
-    ``kubernetes==36.0.0``'s wheel ships ``kubernetes_asyncio`` beside the sync client, and Kopf
-    imports it whenever it can, only to recognise its model objects in ``kopf.adopt`` and friends,
-    which the operator never passes. That import is ~840 modules and ~30 MiB of the operator's
-    resident memory for nothing (issue 18: memory at 1,000 runs). A ``None`` in ``sys.modules``
-    makes ``import`` raise ``ImportError``, which Kopf already handles as "not installed".
-    A process that imported it already keeps it."""
-    sys.modules.setdefault("kubernetes_asyncio", None)  # type: ignore[arg-type]  # None: "not importable"
+    Kopf imports ``kubernetes`` and ``kubernetes_asyncio`` (which ``kubernetes==36.0.0``'s wheel
+    ships beside the sync client) whenever it can, only to recognise their model objects in
+    ``kopf.adopt`` and friends, which the operator never passes. Those imports are ~1,700 modules
+    and ~70 MiB of the operator's resident memory for nothing (issue 18: memory at 1,000 runs);
+    the operator talks to the API through :mod:`.apiserver`. A ``None`` in ``sys.modules`` makes
+    ``import`` raise ``ImportError``, which Kopf already handles as "not installed"
+    (:func:`.connecting.credentials` lifts it for a kubeconfig only the official client can read).
+    A process that imported them already keeps them."""
+    for name in MODEL_CLIENTS:
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]  # None: "not importable"
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    skip_async_client()
+    skip_model_clients()
     import kopf
 
     from alembic_operator.controller import connecting, handlers, metrics

@@ -17,8 +17,7 @@ from typing import Any
 
 import pydantic
 
-from alembic_operator import kube
-from alembic_operator.api import constants, model, text
+from alembic_operator.api import constants, model, refs, text
 from alembic_operator.controller import naming, reconciler
 
 
@@ -45,12 +44,12 @@ def observed_jobs(
     Ownership, not names (issue 14, finding 5): a Job counts only when its controller is the run
     (``run_uid``), a Pod only when its controller is one of those Jobs (by uid). A look-alike Job
     or Pod with the right labels and names is ignored; creating the step's Job then meets it
-    (409) and :func:`kube.create_job` refuses to adopt it.
+    (409) and :func:`.apiserver.create_job` refuses to adopt it.
     """
-    ours = [job for job in jobs if kube.controller_uid(job) == run_uid]
+    ours = [job for job in jobs if refs.controller_uid(job) == run_uid]
     by_job: dict[str, list[Mapping[str, Any]]] = {}
     for pod in pods:
-        owner = kube.controller_uid(pod)
+        owner = refs.controller_uid(pod)
         if owner is not None:
             by_job.setdefault(owner, []).append(pod)
     return reconciler.Observed.of(
@@ -66,7 +65,7 @@ def observed(
     run_uid: str,
 ) -> reconciler.Observed:
     """This run's Jobs with their Pods (:func:`observed_jobs`), plus fenced workloads as
-    :func:`kube.read_workload` returned them (keyed by :func:`reconciler.workload_key`; None = the
+    :func:`.apiserver.read_workload` returned them (keyed by :func:`reconciler.workload_key`; None = the
     workload does not exist)."""
     base = observed_jobs(jobs, pods, run_uid=run_uid)
     seen = {

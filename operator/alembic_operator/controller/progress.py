@@ -24,10 +24,9 @@ from typing import Any
 import kopf
 import pydantic
 
-from alembic_operator import kube
 from alembic_operator.api import constants, model, status_progress
 from alembic_operator.api.status_progress import ServedProgress, StepProgress
-from alembic_operator.controller import naming, sweeping
+from alembic_operator.controller import apiserver, naming, sweeping
 
 log = logging.getLogger(__name__)
 
@@ -172,4 +171,4 @@ async def _poll_one(namespace: str, name: str, status: dict[str, Any], pods: Pod
     if record is not None:
         # Every key, nulls too: a merge patch must not keep a stale secondsLeft or percent.
         patch = record.model_dump(mode="json", by_alias=True)
-        await asyncio.to_thread(kube.patch_run_status, namespace=namespace, name=name, status={"progress": patch})
+        await asyncio.to_thread(apiserver.patch_run_status, namespace=namespace, name=name, status={"progress": patch})
