@@ -17,6 +17,7 @@ import sys
 import yaml
 
 from testbed import operating
+from tests.security.manifests import run_manifest
 
 CALL = """
 import json, sys
@@ -46,24 +47,14 @@ def call(cluster, function: str, **kwargs: object) -> dict:
     return dict(answer)
 
 
-def run_manifest(namespace: str, name: str) -> dict:
-    return {
-        "apiVersion": "alembic-operator.dev/v1alpha1",
-        "kind": "MigrationRun",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "database": {"urlSecretRef": {"name": "db", "key": "DATABASE_URL"}},
-            "migrate": {"image": "app:1"},
-            "backup": {"s3": {"bucket": "backups"}},
-        },
-    }
+def create_run(cluster, namespace: str, name: str) -> dict:
+    manifest = yaml.safe_dump(run_manifest(namespace, name, "app:1"))
+    return dict(json.loads(cluster.kubectl("create", "-o", "json", "-f", "-", input=manifest).stdout))
 
 
 def test_a_status_over_a_version_that_is_no_longer_current_is_refused_and_changes_nothing(cluster, namespace):
     operating.install_crds(cluster)
-    created = json.loads(
-        cluster.kubectl("create", "-o", "json", "-f", "-", input=yaml.safe_dump(run_manifest(namespace, "r1"))).stdout
-    )
+    created = create_run(cluster, namespace, "r1")
     old = created["metadata"]["resourceVersion"]
     first = call(cluster, "patch_run_status", namespace=namespace, name="r1", status={"phase": "Planning"},
                  resource_version=old)  # fmt: skip
@@ -102,9 +93,7 @@ def test_an_invalid_job_is_rejected_with_the_apiservers_reason(cluster, namespac
 
 def test_an_event_about_a_run_is_posted(cluster, namespace):
     operating.install_crds(cluster)
-    created = json.loads(
-        cluster.kubectl("create", "-o", "json", "-f", "-", input=yaml.safe_dump(run_manifest(namespace, "r2"))).stdout
-    )
+    created = create_run(cluster, namespace, "r2")
     assert call(cluster, "emit_event", run=created, type_="Normal", reason="PlanStarted", message="hello") == {
         "ok": None
     }

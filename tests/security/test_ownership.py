@@ -14,21 +14,9 @@ import sys
 import yaml
 
 from testbed import operating, tools
+from tests.security.manifests import run_manifest
 
 CLI = str(tools.REPO / ".venv" / "bin" / "alembic-operator")
-
-
-def _run_manifest(namespace: str, name: str, image: str) -> dict:
-    return {
-        "apiVersion": "alembic-operator.dev/v1alpha1",
-        "kind": "MigrationRun",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "database": {"urlSecretRef": {"name": "app-db", "key": "DATABASE_URL"}},
-            "migrate": {"image": image},
-            "backup": {"s3": {"bucket": "backups", "endpoint": "https://s3.example.com"}},
-        },
-    }
 
 
 def _env(cluster) -> dict[str, str]:
@@ -37,15 +25,15 @@ def _env(cluster) -> dict[str, str]:
 
 def test_run_refuses_to_follow_a_run_of_its_name_with_another_spec(cluster, namespace, tmp_path):
     operating.install_crds(cluster)
-    cluster.kubectl("create", "-f", "-", input=yaml.safe_dump(_run_manifest(namespace, "app-7", "attacker/app:1")))
+    cluster.kubectl("create", "-f", "-", input=yaml.safe_dump(run_manifest(namespace, "app-7", "attacker/app:1")))
     manifest = tmp_path / "run.yaml"
-    manifest.write_text(yaml.safe_dump(_run_manifest(namespace, "app-7", "example-app:2.0")))
+    manifest.write_text(yaml.safe_dump(run_manifest(namespace, "app-7", "example-app:2.0")))
     argv = [CLI, "run", "--manifest", str(manifest), "--namespace", namespace, "--timeout-seconds", "1"]
     refused = subprocess.run(argv, capture_output=True, text=True, env=_env(cluster), timeout=60)
     assert refused.returncode != 0
     assert "already exists with another spec (spec.migrate)" in refused.stderr + refused.stdout, refused.stderr
     # The same spec (defaults filled in by the apiserver are no difference) is followed, here until the timeout.
-    manifest.write_text(yaml.safe_dump(_run_manifest(namespace, "app-7", "attacker/app:1")))
+    manifest.write_text(yaml.safe_dump(run_manifest(namespace, "app-7", "attacker/app:1")))
     followed = subprocess.run(argv, capture_output=True, text=True, env=_env(cluster), timeout=60)
     # (an operator of this bed may be running and move it on: the phase it times out in does not matter)
     assert "RunTimeout: MigrationRun app-7 still " in followed.stderr, followed.stderr
@@ -68,7 +56,7 @@ def test_a_job_of_the_steps_name_is_adopted_only_when_the_run_controls_it(cluste
     runs = []
     for name in ("mine", "other"):
         out = cluster.kubectl(
-            "create", "-o", "json", "-f", "-", input=yaml.safe_dump(_run_manifest(namespace, name, "a"))
+            "create", "-o", "json", "-f", "-", input=yaml.safe_dump(run_manifest(namespace, name, "a"))
         )
         runs.append(json.loads(out.stdout)["metadata"]["uid"])
 
