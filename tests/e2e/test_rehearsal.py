@@ -22,7 +22,7 @@ REJECT = "alembic-operator.dev/reject-migration"
 
 
 def test_a_run_waits_for_approval_a_rejection_touches_nothing_and_an_approval_migrates(app: Any, database: Any) -> None:
-    appdb.migrate_to(database, "0004")
+    appdb.migrate_to(database, "0003")  # a revision to migrate: a run at the target ends after its plan
     appdb.seed(database, 50)
     before = dbstate.capture(database)
     counters = dbstate.settled_counters(database)

@@ -51,7 +51,7 @@ def test_a_migrate_job_deleted_mid_run_counts_as_unknown_changes_and_is_restored
 @on_pg15
 @pytest.mark.fault("pg_dump SIGKILLed mid-stream into the S3 multipart upload", expected="Failed")
 def test_pg_dump_killed_mid_stream_fails_the_backup_and_leaves_no_complete_looking_object(app, database, s3, fault):
-    seeded(database)
+    seeded(database, revision="0003")  # a revision to migrate, so the backup runs
     faults.fill(database, 150_000)
     before = dbstate.capture(database)
     app.apply(app.manifest("dump-killed", spec={"backup": {"compression": "0"}}))

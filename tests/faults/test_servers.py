@@ -54,7 +54,7 @@ def test_postgres_restarted_mid_restore_still_ends_restored(app, database, fault
 @on_pg15
 @pytest.mark.fault("S3 server stopped during the backup upload", expected="Failed")
 def test_s3_stopped_mid_upload_fails_the_backup_and_leaves_no_complete_object(app, database, s3, fault):
-    seeded(database)
+    seeded(database, revision="0003")  # a revision to migrate, so the backup runs
     faults.fill(database, 150_000)
     before = dbstate.capture(database)
     app.apply(app.manifest("s3-upload", spec={"backup": {"compression": "0"}}))
@@ -98,7 +98,7 @@ def test_s3_stopped_mid_restore_still_ends_restored(app, database, s3, fault):
 @on_pg15
 @pytest.mark.fault("wrong S3 credentials", expected="Failed")
 def test_wrong_s3_credentials_fail_the_backup_naming_the_refusal_and_touch_nothing(app, database, s3, fault):
-    seeded(database)
+    seeded(database, revision="0003")  # a revision to migrate, so the backup runs
     before = dbstate.capture(database)
     wrong = "wrong-" + s3.secret_key[::-1]
     app.cluster.kubectl(
@@ -125,7 +125,7 @@ def test_wrong_s3_credentials_fail_the_backup_naming_the_refusal_and_touch_nothi
 @on_pg15
 @pytest.mark.fault("bucket missing", expected="Failed")
 def test_a_missing_bucket_fails_the_backup_naming_it_and_creates_nothing(app, database, s3, fault):
-    seeded(database)
+    seeded(database, revision="0003")  # a revision to migrate, so the backup runs
     before = dbstate.capture(database)
     app.apply(app.manifest("no-bucket", spec={"backup": {"s3": {"bucket": "no-such-bucket-for-faults"}}}))
     status = app.wait("no-bucket")["status"]

@@ -46,7 +46,7 @@ def shown_bytes(cell: str) -> float | None:
 
 @on_pg15
 def test_a_slow_backup_shows_rising_progress_in_kubectl_get_ending_at_the_backups_size(app, database):
-    seeded(database)
+    seeded(database, revision="0003")  # a revision to migrate, so the backup runs
     faults.fill(database, 250_000)  # about 26 MiB uncompressed: room for three stops and their overshoot
     app.apply(app.manifest("progress-1", spec={"backup": {"compression": "0"}}))
     step = faults.wait_for_step_pid(app.cluster, app.namespace, "progress-1", "backup")

@@ -77,7 +77,7 @@ def _when_step_ended(app: Any, name: str, step: str, timeout: float = 180) -> di
 def test_a_malformed_migrate_result_fails_the_step_the_run_goes_on_as_designed_and_the_operator_does_not_loop(
     app: Any, database: Any, operator: Any
 ) -> None:
-    seeded(database, rows=50)
+    seeded(database, rows=50, revision="0003")  # a revision to migrate: the migrate step runs
     before = dbstate.capture(database)
 
     app.apply(app.manifest("mistyped", spec=_migrate_writing(MISTYPED, exit_code=0)))
