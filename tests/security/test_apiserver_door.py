@@ -53,24 +53,25 @@ def create_run(cluster, namespace: str, name: str) -> dict:
 
 
 def test_a_status_over_a_version_that_is_no_longer_current_is_refused_and_changes_nothing(cluster, namespace):
+    """An operator of the bed may be reconciling the run too: only our own marker's fate is asserted."""
     operating.install_crds(cluster)
     created = create_run(cluster, namespace, "r1")
     old = created["metadata"]["resourceVersion"]
-    first = call(cluster, "patch_run_status", namespace=namespace, name="r1", status={"phase": "Planning"},
-                 resource_version=old)  # fmt: skip
-    assert first["ok"]["status"]["phase"] == "Planning"
-    current = first["ok"]["metadata"]["resourceVersion"]
-    assert current != old
-    stale = call(cluster, "patch_run_status", namespace=namespace, name="r1", status={"phase": "Failed"},
+    cluster.kubectl("-n", namespace, "annotate", "mrun", "r1", "door-test=moved")  # a newer version
+    stale = call(cluster, "patch_run_status", namespace=namespace, name="r1", status={"message": "stale-marker"},
                  resource_version=old)  # fmt: skip
     assert stale["error"] == "Conflict", stale
     assert "modified" in stale["message"], stale
     stored = call(cluster, "get_run", namespace=namespace, name="r1")["ok"]
-    assert stored["status"]["phase"] == "Planning"
-    assert stored["metadata"]["resourceVersion"] == current
-    again = call(cluster, "patch_run_status", namespace=namespace, name="r1", status={"phase": "BackingUp"},
-                 resource_version=current)  # fmt: skip
-    assert again["ok"]["status"]["phase"] == "BackingUp"
+    assert (stored.get("status") or {}).get("message") != "stale-marker"
+    for _ in range(5):  # over the version just read it is written (unless an operator wrote in between)
+        current = call(cluster, "get_run", namespace=namespace, name="r1")["ok"]["metadata"]["resourceVersion"]
+        fresh = call(cluster, "patch_run_status", namespace=namespace, name="r1", status={"message": "fresh-marker"},
+                     resource_version=current)  # fmt: skip
+        if "ok" in fresh:
+            break
+    assert fresh["ok"]["status"]["message"] == "fresh-marker", fresh
+    assert fresh["ok"]["metadata"]["resourceVersion"] != current
 
 
 def test_a_run_that_is_gone_reads_and_patches_as_none(cluster, namespace):
@@ -94,10 +95,8 @@ def test_an_invalid_job_is_rejected_with_the_apiservers_reason(cluster, namespac
 def test_an_event_about_a_run_is_posted(cluster, namespace):
     operating.install_crds(cluster)
     created = create_run(cluster, namespace, "r2")
-    assert call(cluster, "emit_event", run=created, type_="Normal", reason="PlanStarted", message="hello") == {
-        "ok": None
-    }
+    assert call(cluster, "emit_event", run=created, type_="Normal", reason="DoorTest", message="hello") == {"ok": None}
     events = json.loads(cluster.kubectl("-n", namespace, "get", "events", "-o", "json").stdout)["items"]
-    [event] = [e for e in events if e["involvedObject"]["name"] == "r2"]
-    assert (event["reason"], event["message"], event["type"]) == ("PlanStarted", "hello", "Normal")
+    [event] = [e for e in events if e["involvedObject"]["name"] == "r2" and e["reason"] == "DoorTest"]
+    assert (event["message"], event["type"], event["source"]["component"]) == ("hello", "Normal", "alembic-operator")
     assert event["involvedObject"]["uid"] == created["metadata"]["uid"]
