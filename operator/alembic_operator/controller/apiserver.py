@@ -122,6 +122,10 @@ def _run(namespace: str, name: str, sub: str = "") -> str:
     return _RUNS.format(ns=quote(namespace)) + f"/{quote(name)}" + sub
 
 
+def _pods(namespace: str) -> str:
+    return f"/api/v1/namespaces/{quote(namespace)}/pods"
+
+
 def _selecting(run_name: str) -> dict[str, str]:
     return {"labelSelector": f"{constants.LABEL_RUN}={run_name}"}
 
@@ -133,7 +137,7 @@ def list_run_jobs(*, namespace: str, run_name: str) -> list[dict[str, Any]]:
 
 def list_run_pods(*, namespace: str, run_name: str) -> list[dict[str, Any]]:
     """Pods of the run's Jobs (the pod template carries the run label)."""
-    return list(request("GET", f"/api/v1/namespaces/{quote(namespace)}/pods", query=_selecting(run_name))["items"])
+    return list(request("GET", _pods(namespace), query=_selecting(run_name))["items"])
 
 
 def create_job(*, namespace: str, manifest: dict[str, Any]) -> bool:
@@ -174,14 +178,22 @@ def delete_job(*, namespace: str, name: str, propagation: str = "Foreground") ->
             raise
 
 
-def get_run(*, namespace: str, name: str) -> dict[str, Any] | None:
-    """The MigrationRun, or ``None`` when it is gone."""
+def _on_run(method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """A call on one run (a body is a merge patch): ``None`` when the run is gone (404), :class:`Conflict`
+    when the resourceVersion the patch carries is no longer the run's (409)."""
     try:
-        return request("GET", _run(namespace, name))
+        return request(method, path, body=body, content_type=MERGE_PATCH if body is not None else "")
     except ApiError as exc:
+        if exc.status == 409:
+            raise Conflict(exc.message) from None
         if exc.status == 404:
             return None
         raise
+
+
+def get_run(*, namespace: str, name: str) -> dict[str, Any] | None:
+    """The MigrationRun, or ``None`` when it is gone."""
+    return _on_run("GET", _run(namespace, name))
 
 
 def patch_run_status(
@@ -193,28 +205,14 @@ def patch_run_status(
     body: dict[str, Any] = {"status": status}
     if resource_version:
         body["metadata"] = {"resourceVersion": resource_version}
-    try:
-        return request("PATCH", _run(namespace, name, "/status"), body=body, content_type=MERGE_PATCH)
-    except ApiError as exc:
-        if exc.status == 409:
-            raise Conflict(exc.message) from None
-        if exc.status == 404:
-            return None
-        raise
+    return _on_run("PATCH", _run(namespace, name, "/status"), body)
 
 
 def patch_run_metadata(*, namespace: str, name: str, metadata: dict[str, Any]) -> dict[str, Any] | None:
     """Merge-patch metadata (finalizers); the patched run, ``None`` when it is already gone.
 
     Raises :class:`Conflict` when ``metadata`` carries a resourceVersion the run no longer has."""
-    try:
-        return request("PATCH", _run(namespace, name), body={"metadata": metadata}, content_type=MERGE_PATCH)
-    except ApiError as exc:
-        if exc.status == 409:
-            raise Conflict(exc.message) from None
-        if exc.status != 404:
-            raise
-        return None
+    return _on_run("PATCH", _run(namespace, name), {"metadata": metadata})
 
 
 def _scale(namespace: str, kind: str, name: str) -> str:
@@ -239,9 +237,7 @@ def read_workload(*, namespace: str, kind: str, name: str) -> dict[str, int] | N
     status = scale.get("status") or {}
     pods = 0
     if status.get("selector"):
-        found = request(
-            "GET", f"/api/v1/namespaces/{quote(namespace)}/pods", query={"labelSelector": status["selector"]}
-        )
+        found = request("GET", _pods(namespace), query={"labelSelector": status["selector"]})
         pods = sum(1 for p in found["items"] if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed"))
     return {
         "replicas": int((scale.get("spec") or {}).get("replicas") or 0),
