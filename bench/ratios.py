@@ -15,19 +15,23 @@ from typing import Any
 from bench.common import median, table
 from bench.transfer import FAST_PATH, FAST_PATH_ZSTD3
 
+Z0 = "custom, -Z0 (none)"
+#: The variants whose target is "same format and compression as a plain pg_dump to a local file".
+SAME_SETTINGS = ["custom, default (gzip)", "custom, -Z1 (gzip 1)", Z0]
+
 #: (what, rows' key, the variant or source, the limit)
 BACKUP_TARGETS = [
     ("fast path ÷ pg_dump -Fc default (gzip) to a file", FAST_PATH, 0.5),
     ("fast path at zstd:3 ÷ pg_dump -Fc default (gzip)", FAST_PATH_ZSTD3, 0.5),
     ("custom gzip 6 ÷ pg_dump -Fc, same compression", "custom, default (gzip)", 1.05),
     ("custom -Z1 ÷ pg_dump -Fc -Z1", "custom, -Z1 (gzip 1)", 1.05),
-    ("custom -Z0 ÷ pg_dump -Fc -Z0", "custom, -Z0 (none)", 1.05),
+    ("custom -Z0 ÷ pg_dump -Fc -Z0", Z0, 1.05),
     ("directory -j2 ÷ pg_dump -Fd -j2", "directory -j2, default (gzip)", 1.05),
 ]
 RESTORE_TARGETS = [
     ("restore of the fast path ÷ pg_restore of the -Z0 file", FAST_PATH, 1.10),
     ("restore of gzip 6 ÷ pg_restore of the same file", "custom, default (gzip)", 1.10),
-    ("restore of -Z0 ÷ pg_restore of the same file", "custom, -Z0 (none)", 1.10),
+    ("restore of -Z0 ÷ pg_restore of the same file", Z0, 1.10),
 ]
 
 
@@ -44,6 +48,47 @@ def _line(what: str, pairs: list[dict[str, Any]], key: str, limit: float) -> lis
         "yes" if mid <= limit else "no",
         f"{min(loads):.1f}-{max(loads):.1f}" if loads else "—",
     ]
+
+
+def references(rows: list[dict[str, Any]]) -> list[list[Any]]:
+    """What bounds the targets on this machine in this run, measured with the plain tools only: the fast
+    path cannot beat ``pg_dump -Z0`` ÷ ``pg_dump`` default (the issue's "limit"), and the same-settings rows
+    cannot beat the lesson's recipe (``pg_dump |`` a multipart upload, no checks) ÷ the local file."""
+
+    def walls(variant: str, key: str) -> list[float]:
+        return [float(r[key]) for r in rows if r["variant"] == variant and r.get(key)]
+
+    out: list[list[Any]] = []
+    default, none = walls(FAST_PATH, "pg_dump_s") + walls(FAST_PATH_ZSTD3, "pg_dump_s"), walls(Z0, "pg_dump_s")
+    if default and none:
+        limit = median(none) / median(default)
+        out.append(
+            [
+                "(the fast path's floor) pg_dump -Fc -Z0 ÷ pg_dump -Fc default, both to a file, medians",
+                f"{len(none)} / {len(default)}",
+                f"{limit:.2f}",
+                "—",
+                "—",
+                "≤ 0.50 reachable" if limit <= 0.5 else "0.50 out of reach in this run",
+                "—",
+            ]
+        )
+    for variant in SAME_SETTINGS:
+        pairs = [r for r in rows if r["variant"] == variant and r.get("recipe_s")]
+        if pairs:
+            recipe = [float(r["recipe_s"]) / float(r["pg_dump_s"]) for r in pairs]
+            out.append(
+                [
+                    f"(the S3 path's own cost) recipe ÷ pg_dump to a file, {variant}",
+                    len(recipe),
+                    f"{median(recipe):.2f}",
+                    f"{min(recipe):.2f}-{max(recipe):.2f}",
+                    "—",
+                    "—",
+                    "—",
+                ]
+            )
+    return out
 
 
 def render(backups: dict[str, Any], restores: dict[str, Any] | None) -> str:
@@ -72,6 +117,7 @@ def render(backups: dict[str, Any], restores: dict[str, Any] | None) -> str:
         pairs = [r for r in (restores or {}).get("rows", []) if r["source"] == source]
         if pairs:
             rows.append(_line(what, pairs, "ratio_vs_pg_restore", limit))
+    rows += references(backups.get("rows", []))
     return table(
         "Done-when ratios (issue 18): medians of back-to-back pairs in this run — indicative on a shared machine",
         ["ratio", "pairs", "median", "range", "target", "met?", "load avg (1 min) before"],

@@ -20,8 +20,8 @@ table and writes JSON to `bench/results/`. A larger size: `make bench BENCH_ARGS
 a subset: `BENCH_ARGS="--only backup,restore"`; more repetitions: `--repeat 3`.
 
 Latest run: `{command}`, {started}, {cpus} CPUs, {mem} GiB, load average {load_start} at the
-start and {load_end} at the end. **The machine was shared with other test runs**, so
-absolute times are noisy (a few tens of per cent between identical runs); compare the
+start and {load_end} at the end. **Absolute times vary by tens of per cent between runs here** (a
+virtual machine on a shared host; the scale benchmark loads it at the end), so compare the
 ratios, which come from commands run one right after the other.
 """
 
@@ -58,8 +58,9 @@ def _load(name: str) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def sections_from_results() -> tuple[list[str], list[str]]:
-    """Every benchmark's table from its JSON, in the order they run; and notes on partial re-runs."""
+def sections_from_results(full_started: str = "") -> tuple[list[str], list[str]]:
+    """Every benchmark's table from its JSON, in the order they run; and notes on the partial re-runs
+    made after the full run (an older one was itself replaced by the full run)."""
     from bench import memory, overhead, parts, ratios, rehearsal, scale, transfer, verifying
 
     out: list[str] = []
@@ -80,6 +81,8 @@ def sections_from_results() -> tuple[list[str], list[str]]:
     reruns = []
     for path in sorted(RESULTS.glob("summary-*.json")):
         partial = json.loads(path.read_text())
+        if partial["started"] < full_started:  # ISO 8601 UTC stamps compare as text
+            continue
         reruns.append(
             f"`{partial['command']}` at {partial['started']} (load average {partial['load_start']}) "
             f"replaced the {', '.join(partial['only'])} results of the full run."
@@ -91,7 +94,7 @@ def rebuild(path: Path) -> None:
     summary = _load("summary")
     if summary is None:
         raise SystemExit("no bench/results/summary.json: run the benchmarks first")
-    sections, reruns = sections_from_results()
+    sections, reruns = sections_from_results(summary["started"])
     if reruns:
         sections.insert(0, "Re-runs after the full run: " + " ".join(reruns) + "\n")
     write(path, summary=summary, sections=sections)
