@@ -33,8 +33,8 @@ def set_finalizer(
     body: Mapping[str, Any], *, wanted: bool, indexes: indexes_mod.Indexes | None = None
 ) -> Mapping[str, Any]:
     """Add or remove our finalizer and return the run as patched. The list is replaced whole, so the
-    patch carries the resourceVersion it was read at; on a conflict (Kopf adds its own finalizer to a
-    new run for its timer) the run is read once more and the patch tried again."""
+    patch carries the resourceVersion it was read at; on a conflict (the run changed since it was read:
+    a person's approval annotation, an edit) the run is read once more and the patch tried again."""
     try:
         patched = _patch_finalizers(body, wanted=wanted)
     except apiserver.Conflict:

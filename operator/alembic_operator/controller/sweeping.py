@@ -21,10 +21,10 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any, Protocol
 
 from alembic_operator.api import model
+from alembic_operator.controller.indexes import RunKey
 
 log = logging.getLogger(__name__)
 
-RunKey = tuple[str, str]
 Tick = Callable[[], Awaitable[None]]
 
 
