@@ -13,17 +13,13 @@ Must not: change what it times (the wrappers only read the clock) or write docs/
 from __future__ import annotations
 
 import argparse
-import functools
-import importlib
 import os
 import subprocess
 import time
-from collections.abc import Callable
-from typing import Any
 from unittest import mock
 
 from bench import bed as bedmod
-from bench import common, datagen, transfer
+from bench import common, datagen, phase_timing, transfer
 
 #: (module, function) pairs timed, in the order a full restore reaches them.
 PHASES = (
@@ -39,21 +35,6 @@ PHASES = (
 )
 
 
-def _timed(function: Callable[..., Any], name: str, origin: list[float], log: list[str]) -> Callable[..., Any]:
-    @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        started = time.monotonic()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            ended = time.monotonic()
-            log.append(
-                f"  {name:22s} {started - origin[0]:6.2f} → {ended - origin[0]:6.2f} s  ({ended - started:.2f} s)"
-            )
-
-    return wrapper
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.restore_phases", description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=datagen.parse_size, default=datagen.parse_size("1GB"))
@@ -61,10 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from alembic_operator.job.commands import restore as restore_step
 
-    origin, log = [0.0], []
-    for module_name, name in PHASES:
-        module = importlib.import_module(module_name)
-        setattr(module, name, _timed(getattr(module, name), name, origin, log))
+    origin, log = [0.0], list[str]()
+    phase_timing.wrap(list(PHASES), origin, log)
     with bedmod.bed() as b:
         db, made = datagen.fill_new(b.pg, "bench", args.size, log=lambda *_: None)
         common.say(f"database: {made['bytes'] / common.MB:,.0f} MB")

@@ -79,7 +79,7 @@ RESTORE_FROM = [
 ]
 
 
-def _dump_args(fmt: str, compression: str | None) -> list[str]:
+def dump_args(fmt: str, compression: str | None) -> list[str]:
     args = ["-w", "-Fc" if fmt == "custom" else "-Fd"]
     if fmt == "directory":
         args.append("-j2")
@@ -130,7 +130,7 @@ def run_backup(
 
             def local() -> None:
                 row["pg_dump_s"], row["pg_dump_cpu_s"] = timed_cpu(
-                    [pg.tool("pg_dump"), *_dump_args(fmt, local_comp), "-d", database, "-f", out], env=env
+                    [pg.tool("pg_dump"), *dump_args(fmt, local_comp), "-d", database, "-f", out], env=env
                 )
 
             def product() -> None:
@@ -154,7 +154,7 @@ def run_backup(
             row["binding"] = binding_args(bucket, manifest)
             if fmt == "custom":
                 shell = (
-                    f"set -o pipefail; '{pg.tool('pg_dump')}' {' '.join(_dump_args(fmt, local_comp))} -d {database} "
+                    f"set -o pipefail; '{pg.tool('pg_dump')}' {' '.join(dump_args(fmt, local_comp))} -d {database} "
                     f"| '{VENV_BIN / 'python'}' -m bench.recipe {bucket} recipe/{slug}-{attempt}.dump"
                 )
                 quiesce(pg)
