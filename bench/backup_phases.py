@@ -61,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         local = b.workdir / "local.dump"
         warm_up = [str(b.pg.tool("pg_dump")), "-w", "-Fc", "-Z0", "-d", db, "-f", str(local)]
         common.timed(warm_up, env=b.pg.env())
+        phases = ",".join(f"{module}:{path}" for module, path in PHASES)
+        env = {**b.step_env(b.pg.url(db)), phase_timing.PHASES: phases, "PYTHONPATH": os.pathsep.join(sys.path)}
         for attempt in range(args.repeat):
             for name, _, comp, local_comp in chosen:
                 transfer.quiesce(b.pg)
@@ -70,8 +72,6 @@ def main(argv: list[str] | None = None) -> int:
                 step = ["backup", "--location", f"s3://{bucket}/phases/{attempt}-{comp}/", *args.step_arg]
                 step += ["--compression", comp] if comp is not None else []
                 transfer.quiesce(b.pg)
-                phases = ",".join(f"{module}:{path}" for module, path in PHASES)
-                env = {**b.step_env(b.pg.url(db)), phase_timing.PHASES: phases, "PYTHONPATH": os.pathsep.join(sys.path)}
                 started = time.monotonic()
                 proc = subprocess.run(
                     [bedmod.VENV_BIN / "python", "-m", "bench.phase_timing", *step],

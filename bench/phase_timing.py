@@ -59,7 +59,7 @@ def main(argv: list[str]) -> int:
 
     subcommand = importlib.import_module(cli.SUBCOMMANDS[argv[0]].module)
     log.append(f"  {'imports done':24s} {time.monotonic() - origin[0]:6.2f} s  ({subcommand.__name__})")
-    wrap([tuple(p.split(":", 1)) for p in os.environ[PHASES].split(",")], origin, log)  # type: ignore[misc]
+    wrap([(module, path) for module, _, path in (p.partition(":") for p in os.environ[PHASES].split(","))], origin, log)
     try:
         return cli.main(argv)
     finally:

@@ -15,22 +15,22 @@ from typing import Any
 from bench.common import median, table
 from bench.transfer import FAST_PATH, FAST_PATH_ZSTD3
 
-Z0 = "custom, -Z0 (none)"
+GZIP, Z1, Z0 = "custom, default (gzip)", "custom, -Z1 (gzip 1)", "custom, -Z0 (none)"
 #: The variants whose target is "same format and compression as a plain pg_dump to a local file".
-SAME_SETTINGS = ["custom, default (gzip)", "custom, -Z1 (gzip 1)", Z0]
+SAME_SETTINGS = [GZIP, Z1, Z0]
 
 #: (what, rows' key, the variant or source, the limit)
 BACKUP_TARGETS = [
     ("fast path ÷ pg_dump -Fc default (gzip) to a file", FAST_PATH, 0.5),
     ("fast path at zstd:3 ÷ pg_dump -Fc default (gzip)", FAST_PATH_ZSTD3, 0.5),
-    ("custom gzip 6 ÷ pg_dump -Fc, same compression", "custom, default (gzip)", 1.05),
-    ("custom -Z1 ÷ pg_dump -Fc -Z1", "custom, -Z1 (gzip 1)", 1.05),
+    ("custom gzip 6 ÷ pg_dump -Fc, same compression", GZIP, 1.05),
+    ("custom -Z1 ÷ pg_dump -Fc -Z1", Z1, 1.05),
     ("custom -Z0 ÷ pg_dump -Fc -Z0", Z0, 1.05),
     ("directory -j2 ÷ pg_dump -Fd -j2", "directory -j2, default (gzip)", 1.05),
 ]
 RESTORE_TARGETS = [
     ("restore of the fast path ÷ pg_restore of the -Z0 file", FAST_PATH, 1.10),
-    ("restore of gzip 6 ÷ pg_restore of the same file", "custom, default (gzip)", 1.10),
+    ("restore of gzip 6 ÷ pg_restore of the same file", GZIP, 1.10),
     ("restore of -Z0 ÷ pg_restore of the same file", Z0, 1.10),
 ]
 
@@ -55,11 +55,16 @@ def references(rows: list[dict[str, Any]]) -> list[list[Any]]:
     path cannot beat ``pg_dump -Z0`` ÷ ``pg_dump`` default (the issue's "limit"), and the same-settings rows
     cannot beat the lesson's recipe (``pg_dump |`` a multipart upload, no checks) ÷ the local file."""
 
-    def walls(variant: str, key: str) -> list[float]:
-        return [float(r[key]) for r in rows if r["variant"] == variant and r.get(key)]
+    def local_walls(compression: str | None) -> list[float]:
+        """``pg_dump -Fc`` to a file at ``compression`` (None: its default), from every row that ran it."""
+        return [
+            float(r["pg_dump_s"])
+            for r in rows
+            if r.get("format") == "custom" and r.get("local_compression") == compression and r.get("pg_dump_s")
+        ]
 
     out: list[list[Any]] = []
-    default, none = walls(FAST_PATH, "pg_dump_s") + walls(FAST_PATH_ZSTD3, "pg_dump_s"), walls(Z0, "pg_dump_s")
+    default, none = local_walls(None), local_walls("0")
     if default and none:
         limit = median(none) / median(default)
         out.append(

@@ -58,7 +58,7 @@ def _load(name: str) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def sections_from_results(full_started: str = "") -> tuple[list[str], list[str]]:
+def sections_from_results(full_started: str) -> tuple[list[str], list[str]]:
     """Every benchmark's table from its JSON, in the order they run; and notes on the partial re-runs
     made after the full run (an older one was itself replaced by the full run)."""
     from bench import memory, overhead, parts, ratios, rehearsal, scale, transfer, verifying

@@ -12,7 +12,10 @@ from bench import ratios, report, transfer
 
 
 def _row(variant: str, *, pg_dump_s: float, recipe_s: float | None = None) -> dict[str, object]:
-    return {"variant": variant, "pg_dump_s": pg_dump_s, "recipe_s": recipe_s}
+    """A backup row as bench.transfer writes it: the variant's format and local file's compression too."""
+    [(fmt, local_compression)] = [(f, local) for name, f, _, local in transfer.BACKUP_VARIANTS if name == variant]
+    row = {"variant": variant, "pg_dump_s": pg_dump_s, "recipe_s": recipe_s}
+    return {**row, "format": fmt, "local_compression": local_compression}
 
 
 def test_the_fast_paths_floor_is_pg_dump_z0_over_the_default_both_from_this_run() -> None:
@@ -25,8 +28,7 @@ def test_the_fast_paths_floor_is_pg_dump_z0_over_the_default_both_from_this_run(
 
 
 def test_the_recipe_row_is_the_plain_upload_over_the_local_file_per_setting() -> None:
-    z1 = "custom, -Z1 (gzip 1)"
-    rows = [_row(z1, pg_dump_s=8.0, recipe_s=9.0), _row(z1, pg_dump_s=8.0, recipe_s=10.0)]
+    rows = [_row(ratios.Z1, pg_dump_s=8.0, recipe_s=9.0), _row(ratios.Z1, pg_dump_s=8.0, recipe_s=10.0)]
     (recipe,) = ratios.references(rows)
     assert recipe[0].endswith("custom, -Z1 (gzip 1)")
     assert recipe[1:4] == [2, "1.19", "1.12-1.25"]
